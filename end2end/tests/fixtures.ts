@@ -1,0 +1,86 @@
+import { test as base, expect, Page } from '@playwright/test';
+import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const root = path.resolve(__dirname, '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+const binary = process.env.LIVECART_BIN ?? path.join(targetDir, 'release', 'livecart');
+
+/** A livecart server of the test's own, on a free port with a fresh database. */
+export class Shop {
+  baseURL = '';
+  private child?: ChildProcess;
+  private readonly dir = mkdtempSync(path.join(tmpdir(), 'livecart-e2e-'));
+
+  constructor(private readonly env: Record<string, string> = {}) {}
+
+  async start(): Promise<void> {
+    // Restarts keep the port so open pages can reconnect to the same address.
+    const addr = this.baseURL ? this.baseURL.replace('http://', '') : '127.0.0.1:0';
+    const child = spawn(binary, [], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LIVECART_DATABASE_URL: `sqlite://${path.join(this.dir, 'shop.db')}`,
+        LEPTOS_SITE_ADDR: addr,
+        LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'),
+        LIVECART_LOG: 'info',
+        ...this.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.child = child;
+    const lines = readline.createInterface({ input: child.stdout! });
+    this.baseURL = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('livecart did not start within 30 s')), 30_000);
+      child.once('exit', (code) => reject(new Error(`livecart exited with ${code}`)));
+      lines.on('line', (line) => {
+        const at = line.indexOf('http://');
+        if (at >= 0) {
+          clearTimeout(timer);
+          resolve(line.slice(at).trim());
+        }
+      });
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const FEATURED = 'definitive-guide-to-the-internet';
+
+export const test = base.extend<{ shop: Shop }>({
+  shop: async ({}, use) => {
+    const shop = new Shop();
+    await shop.start();
+    await use(shop);
+    await shop.dispose();
+  },
+});
+
+/** Waits until the page is hydrated and subscribed to the live stock. */
+export async function waitUntilLive(page: Page, label = 'live'): Promise<void> {
+  await expect(page.locator('.badge')).toHaveText(label);
+}
+
+export { expect };

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds livecart in release and runs the shop on
+# the embedded SQLite default at http://127.0.0.1:3000 (LEPTOS_SITE_ADDR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+cargo leptos build --release
+exec "${CARGO_TARGET_DIR:-target}/release/livecart" "$@"

@@ -1,0 +1,62 @@
+//! `/`: every book on the shelf with its live count.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use serde::{Deserialize, Serialize};
+use server_fn::codec::GetUrl;
+
+use super::live::{live_count, StockLine};
+use super::ShopError;
+use crate::stock::{Book, StockSnapshot};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogView {
+    pub books: Vec<Book>,
+    pub stock: StockSnapshot,
+}
+
+#[server(endpoint = "pages/catalog", input = GetUrl)]
+pub async fn get_catalog() -> Result<CatalogView, ShopError> {
+    crate::server::storefront::catalog().await
+}
+
+#[component]
+pub fn CatalogPage() -> impl IntoView {
+    let catalog = Resource::new(|| (), |_| get_catalog());
+    view! {
+        <Title text="Books"/>
+        <h1>"Books"</h1>
+        <Suspense fallback=|| view! { <p>"Fetching the shelf…"</p> }>
+            {move || Suspend::new(async move {
+                match catalog.await {
+                    Ok(CatalogView { books, stock }) => view! {
+                        <ul class="shelf">
+                            {books.into_iter().map(|book| {
+                                let available = stock.available(&book.id).unwrap_or(0);
+                                view! { <BookCard book available version=stock.version/> }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn BookCard(book: Book, available: u32, version: u64) -> impl IntoView {
+    let count = live_count(book.id.clone(), available, version);
+    let href = format!("/books/{}", book.id);
+    let price = book.display_price();
+    let Book { id, title, author, featured, .. } = book;
+    view! {
+        <li class="book-card" class:featured=featured data-book=id>
+            <h2><A href=href>{title}</A></h2>
+            <p class="author">{author}</p>
+            <p class="price">{price}</p>
+            <StockLine count/>
+        </li>
+    }
+}

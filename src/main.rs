@@ -1,0 +1,96 @@
+//! The livecart server.
+
+use std::process::ExitCode;
+
+use livecart::server::config::Settings;
+use livecart::server::{leptos_options, Application};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage: livecart [serve]\n\n\
+Runs the shop. Settings come from Leptos.toml ([livecart]) and LIVECART_* \n\
+environment variables; the address from LEPTOS_SITE_ADDR (default 127.0.0.1:3000).";
+
+fn main() -> ExitCode {
+    // Leptos names the site's files after LEPTOS_OUTPUT_NAME, which
+    // cargo-leptos sets; a binary built by plain cargo gets the crate's name.
+    // Set before any thread exists.
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+        std::env::set_var("LEPTOS_OUTPUT_NAME", env!("CARGO_PKG_NAME"));
+    }
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("livecart: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("LIVECART_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] | ["serve"] => serve().await,
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
+    let started = async {
+        let settings = Settings::load()?;
+        let options = leptos_options()?;
+        Application::build(settings, options).await
+    };
+    let app = match started.await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.local_addr() {
+        Ok(addr) => tracing::info!("livecart is open at http://{addr}"),
+        Err(e) => tracing::warn!("listening, address unknown: {e}"),
+    }
+    if let Err(e) = app.run_until_stopped(stop_signal()).await {
+        eprintln!("livecart: {e}");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,248 @@
+//! livecart's own settings: read from Leptos.toml (table `[livecart]`) at
+//! start-up, each key overridable by an environment variable `LIVECART_<KEY>`.
+//! cargo-leptos's build settings live in Cargo.toml and are not repeated here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid TOML for livecart: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The settings the shop runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `sqlite://…` (the embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// How long a reserved copy stays held without the shopper touching the cart.
+    pub reservation_ttl: Duration,
+    /// The most copies of one book a web shopper may hold at once.
+    pub max_copies_per_shopper: u32,
+    /// Origins besides the shop's own that may open sockets and post forms.
+    pub allowed_origins: Vec<String>,
+    /// Base URL of the upstream catalog (Open Library's shape); off when unset.
+    pub catalog_url: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://data/livecart.db".to_string(),
+            reservation_ttl: Duration::from_secs(15 * 60),
+            max_copies_per_shopper: 1,
+            allowed_origins: Vec::new(),
+            catalog_url: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The `[livecart]` table of Leptos.toml; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    reservation_ttl: Option<String>,
+    max_copies_per_shopper: Option<u32>,
+    allowed_origins: Option<Vec<String>>,
+    catalog_url: Option<String>,
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LeptosToml {
+    #[serde(default)]
+    livecart: FileSettings,
+}
+
+impl Settings {
+    /// Reads `LIVECART_CONFIG` (default `./Leptos.toml`, skipped when absent),
+    /// then applies the environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let path = std::env::var_os("LIVECART_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("Leptos.toml"));
+        let explicit = std::env::var_os("LIVECART_CONFIG").is_some();
+        let file = if path.exists() || explicit {
+            Some(read_file(&path)?)
+        } else {
+            None
+        };
+        Settings::from_sources(file, |key| std::env::var(key).ok())
+    }
+
+    /// Builds settings from a parsed file and an environment lookup; the
+    /// environment wins.
+    fn from_sources(
+        file: Option<FileSettings>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = file.unwrap_or_default();
+        let mut settings = Settings::default();
+
+        if let Some(url) = env("LIVECART_DATABASE_URL").or(file.database_url) {
+            settings.database_url = non_empty("database_url", url)?;
+        }
+        if let Some(ttl) = env("LIVECART_RESERVATION_TTL").or(file.reservation_ttl) {
+            settings.reservation_ttl = parse_ttl(&ttl)?;
+        }
+        let max_copies = number(&env, "LIVECART_MAX_COPIES_PER_SHOPPER", "max_copies_per_shopper")?
+            .or(file.max_copies_per_shopper);
+        if let Some(n) = max_copies {
+            if n == 0 || n > 100 {
+                return Err(ConfigError::Invalid {
+                    key: "max_copies_per_shopper",
+                    message: format!("{n} is outside 1..=100"),
+                });
+            }
+            settings.max_copies_per_shopper = n;
+        }
+        if let Some(raw) = env("LIVECART_ALLOWED_ORIGINS") {
+            settings.allowed_origins = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        } else if let Some(list) = file.allowed_origins {
+            settings.allowed_origins = list;
+        }
+        for origin in &settings.allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "allowed_origins",
+                    message: format!("{origin:?} must start with http:// or https://"),
+                });
+            }
+        }
+        settings.catalog_url = env("LIVECART_CATALOG_URL")
+            .or(file.catalog_url)
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty());
+        let max_body = number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
+        if let Some(n) = max_body {
+            if n < 1024 {
+                return Err(ConfigError::Invalid {
+                    key: "max_body_bytes",
+                    message: format!("{n} is below 1024"),
+                });
+            }
+            settings.max_body_bytes = n;
+        }
+        Ok(settings)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parsed: LeptosToml = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parsed.livecart)
+}
+
+/// A whole number from the environment, if the variable is set.
+fn number<T: std::str::FromStr>(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    key: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    env(var)
+        .map(|raw| {
+            raw.trim().parse::<T>().map_err(|_| ConfigError::Invalid {
+                key,
+                message: format!("{raw:?} is not a whole number"),
+            })
+        })
+        .transpose()
+}
+
+fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return Err(ConfigError::Invalid { key, message: "must not be empty".into() });
+    }
+    Ok(value)
+}
+
+/// Accepts `2s`, `15m`, `1h`, `500ms` or any humantime duration.
+fn parse_ttl(raw: &str) -> Result<Duration, ConfigError> {
+    let ttl = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
+        key: "reservation_ttl",
+        message: format!("{raw:?}: {e}"),
+    })?;
+    if ttl < Duration::from_secs(1) {
+        return Err(ConfigError::Invalid {
+            key: "reservation_ttl",
+            message: format!("{raw:?} is shorter than one second"),
+        });
+    }
+    Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_environment() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(s.database_url, "sqlite://data/livecart.db");
+        assert_eq!(s.reservation_ttl, Duration::from_secs(900));
+        assert_eq!(s.max_copies_per_shopper, 1);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let file: LeptosToml = toml::from_str(
+            "[livecart]\nreservation_ttl = \"2m\"\nmax_copies_per_shopper = 3\n",
+        )
+        .unwrap();
+        let s = Settings::from_sources(
+            Some(file.livecart),
+            env(&[("LIVECART_RESERVATION_TTL", "2s")]),
+        )
+        .unwrap();
+        assert_eq!(s.reservation_ttl, Duration::from_secs(2));
+        assert_eq!(s.max_copies_per_shopper, 3);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key_named() {
+        let err = Settings::from_sources(None, env(&[("LIVECART_RESERVATION_TTL", "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("reservation_ttl"), "{err}");
+        let err = Settings::from_sources(None, env(&[("LIVECART_MAX_COPIES_PER_SHOPPER", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("max_copies_per_shopper"), "{err}");
+        assert!(toml::from_str::<LeptosToml>("[livecart]\nunknown = 1\n").is_err());
+    }
+
+    #[test]
+    fn the_projects_leptos_toml_parses() {
+        let text = include_str!("../../Leptos.toml");
+        let parsed: LeptosToml = toml::from_str(text).unwrap();
+        Settings::from_sources(Some(parsed.livecart), env(&[])).unwrap();
+    }
+}

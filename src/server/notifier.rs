@@ -1,0 +1,165 @@
+//! The notifier: holds the newest stock snapshot and hands it to every
+//! subscriber (pages, sockets, long polls).
+//!
+//! Latest-value semantics: each version is serialized once, and subscribers
+//! share that one buffer by reference. A slow subscriber simply sees the
+//! newest version when it next looks; nothing is queued per subscriber.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::watch;
+
+use crate::stock::StockSnapshot;
+
+/// One version of the stock, ready to send.
+#[derive(Debug)]
+pub struct Published {
+    pub snapshot: StockSnapshot,
+    /// `{"version":…,"stock":{…}}`, serialized once for every subscriber.
+    pub json: Utf8Bytes,
+    /// The featured book as the Tornado book's protocol reports it.
+    pub featured: FeaturedCount,
+}
+
+impl Published {
+    pub fn version(&self) -> u64 {
+        self.snapshot.version
+    }
+
+    pub fn json_bytes(&self) -> Bytes {
+        Bytes::from(self.json.clone())
+    }
+}
+
+/// The featured book's count and the version at which it last changed, so the
+/// book's long poll can wait for a change of this count and no other.
+#[derive(Clone, Debug)]
+pub struct FeaturedCount {
+    pub count: u32,
+    pub changed_at: u64,
+    /// `{"inventoryCount":"N"}`, exactly as the book's server writes it.
+    pub json: Utf8Bytes,
+}
+
+impl FeaturedCount {
+    fn of(snapshot: &StockSnapshot, book: &str, previous: Option<&FeaturedCount>) -> FeaturedCount {
+        let count = snapshot.available(book).unwrap_or(0);
+        match previous {
+            Some(previous) if previous.count == count => previous.clone(),
+            _ => FeaturedCount {
+                count,
+                changed_at: snapshot.version,
+                json: Utf8Bytes::from(legacy_count_json(count)),
+            },
+        }
+    }
+}
+
+/// The body of every answer in the book's protocol: the count as a string.
+pub fn legacy_count_json(count: u32) -> String {
+    format!("{{\"inventoryCount\":\"{count}\"}}")
+}
+
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    latest: Arc<watch::Sender<Arc<Published>>>,
+    featured_book: Arc<str>,
+}
+
+impl Notifier {
+    pub fn new(first: StockSnapshot, featured_book: &str) -> Notifier {
+        let published = publish(first, featured_book, None);
+        let (latest, _) = watch::channel(Arc::new(published));
+        Notifier { latest: Arc::new(latest), featured_book: Arc::from(featured_book) }
+    }
+
+    pub fn latest(&self) -> Arc<Published> {
+        self.latest.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.latest.subscribe()
+    }
+
+    /// Number of open subscriptions (sockets, streams and waiting polls).
+    pub fn subscribers(&self) -> usize {
+        self.latest.receiver_count()
+    }
+
+    /// Makes `snapshot` the newest version, unless a newer one is already out
+    /// (versions never go backwards). Returns whether it was published.
+    pub fn publish(&self, snapshot: StockSnapshot) -> bool {
+        let featured_book = &self.featured_book;
+        let mut snapshot = Some(snapshot);
+        self.latest.send_if_modified(|current| {
+            let Some(next) = snapshot.take() else { return false };
+            if next.version <= current.version() {
+                return false;
+            }
+            *current = Arc::new(publish(next, featured_book, Some(&current.featured)));
+            true
+        })
+    }
+}
+
+fn publish(snapshot: StockSnapshot, featured_book: &str, previous: Option<&FeaturedCount>) -> Published {
+    // Serializing a map of strings to integers cannot fail.
+    let json = serde_json::to_string(&snapshot).unwrap_or_else(|_| String::from("{}"));
+    let featured = FeaturedCount::of(&snapshot, featured_book, previous);
+    Published { snapshot, json: Utf8Bytes::from(json), featured }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn snapshot(version: u64, featured: u32, other: u32) -> StockSnapshot {
+        let mut stock = BTreeMap::new();
+        stock.insert("featured".to_string(), featured);
+        stock.insert("other".to_string(), other);
+        StockSnapshot { version, stock }
+    }
+
+    #[test]
+    fn serializes_once_in_the_public_shape() {
+        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
+        let latest = notifier.latest();
+        assert_eq!(latest.json.as_str(), r#"{"version":7,"stock":{"featured":10,"other":3}}"#);
+        assert_eq!(latest.featured.json.as_str(), r#"{"inventoryCount":"10"}"#);
+    }
+
+    #[test]
+    fn never_goes_back_to_an_older_version() {
+        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
+        assert!(notifier.publish(snapshot(9, 9, 3)));
+        assert!(!notifier.publish(snapshot(8, 10, 3)));
+        assert!(!notifier.publish(snapshot(9, 10, 3)));
+        assert_eq!(notifier.latest().version(), 9);
+        assert_eq!(notifier.latest().featured.count, 9);
+    }
+
+    #[test]
+    fn the_featured_count_changes_only_when_its_book_does() {
+        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
+        notifier.publish(snapshot(2, 10, 2));
+        assert_eq!(notifier.latest().featured.changed_at, 1);
+        notifier.publish(snapshot(3, 9, 2));
+        assert_eq!(notifier.latest().featured.changed_at, 3);
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_skips_to_the_newest() {
+        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
+        let mut rx = notifier.subscribe();
+        rx.borrow_and_update();
+        for v in 2..=50 {
+            notifier.publish(snapshot(v, 10, 3));
+        }
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow_and_update().version(), 50);
+        assert!(!rx.has_changed().unwrap());
+    }
+}

@@ -1,0 +1,86 @@
+//! Cross-site requests: WebSocket upgrades and state-changing requests whose
+//! Origin is another site are refused with 403, as Tornado's `check_origin`
+//! does. Requests without an Origin header (the book's scripts, CLI clients)
+//! are allowed; so are the origins the operator lists.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::server::error::ApiError;
+
+#[derive(Clone, Debug, Default)]
+pub struct OriginPolicy {
+    allowed: Arc<Vec<String>>,
+}
+
+impl OriginPolicy {
+    pub fn new(allowed: Vec<String>) -> OriginPolicy {
+        let allowed = allowed.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
+        OriginPolicy { allowed: Arc::new(allowed) }
+    }
+
+    /// Whether a request carrying these headers may go on.
+    pub fn permits(&self, headers: &HeaderMap) -> bool {
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        if self.allowed.iter().any(|a| *a == origin) {
+            return true;
+        }
+        // Same site: the origin's host and port are the ones the request was sent to.
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    }
+}
+
+fn changes_state_or_upgrades(request: &Request) -> bool {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    !safe || request.headers().contains_key(header::UPGRADE)
+}
+
+pub async fn check_origin(State(policy): State<OriginPolicy>, request: Request, next: Next) -> Response {
+    if changes_state_or_upgrades(&request) && !policy.permits(request.headers()) {
+        return ApiError::Forbidden("cross-origin request refused").into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn same_site_and_originless_requests_pass() {
+        let policy = OriginPolicy::default();
+        assert!(policy.permits(&headers(None, "127.0.0.1:3000")));
+        assert!(policy.permits(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000")));
+    }
+
+    #[test]
+    fn other_sites_are_refused_unless_listed() {
+        let policy = OriginPolicy::new(vec!["https://books.example".into()]);
+        assert!(!policy.permits(&headers(Some("http://evil.example"), "127.0.0.1:3000")));
+        assert!(!policy.permits(&headers(Some("null"), "127.0.0.1:3000")));
+        assert!(!policy.permits(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000")));
+        assert!(policy.permits(&headers(Some("https://books.example/"), "127.0.0.1:3000")));
+    }
+}

@@ -1,0 +1,93 @@
+//! Keeping a subscriber's WebSocket healthy: buffers sized for many idle
+//! sockets, a ping so dead peers are noticed, a deadline on every send so a
+//! socket that stops draining is dropped rather than buffered for, and a
+//! 1001 "going away" close when the server shuts down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use tokio::sync::watch;
+use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::server::notifier::Published;
+
+/// How often an idle socket is pinged; a peer that has not answered one ping
+/// by the next is gone.
+pub const PING_EVERY: Duration = Duration::from_secs(20);
+/// How long one message may take to leave before the peer is dropped.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(10);
+/// Close code for "the server is going away".
+const GOING_AWAY: u16 = 1001;
+
+/// Sizes the socket for a server holding tens of thousands of them: clients
+/// only ever send control frames, and each update is a few hundred bytes.
+pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(64 * 1024)
+        .max_message_size(4 * 1024)
+        .max_frame_size(4 * 1024)
+}
+
+/// Sends `first` (if any), then whatever `pick` makes of every newer version,
+/// until the peer leaves, stops answering, or the server shuts down.
+pub async fn push_updates<F>(
+    mut socket: WebSocket,
+    mut updates: watch::Receiver<Arc<Published>>,
+    first: Option<Utf8Bytes>,
+    mut pick: F,
+    shutdown: CancellationToken,
+) where
+    F: FnMut(&Published) -> Option<Utf8Bytes>,
+{
+    if let Some(first) = first {
+        if !send(&mut socket, Message::Text(first)).await {
+            return;
+        }
+    }
+    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut awaiting_pong = false;
+    loop {
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let latest = updates.borrow_and_update().clone();
+                if let Some(message) = pick(&latest) {
+                    if !send(&mut socket, Message::Text(message)).await {
+                        return;
+                    }
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Pong(_))) => awaiting_pong = false,
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                // Clients have nothing to say; tungstenite answers their pings.
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if awaiting_pong {
+                    return;
+                }
+                awaiting_pong = true;
+                if !send(&mut socket, Message::Ping(Default::default())).await {
+                    return;
+                }
+            }
+            _ = shutdown.cancelled() => {
+                let close = CloseFrame { code: GOING_AWAY, reason: Utf8Bytes::from_static("server restarting") };
+                let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(close)))).await;
+                return;
+            }
+        }
+    }
+}
+
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(timeout(SEND_DEADLINE, socket.send(message)).await, Ok(Ok(())))
+}

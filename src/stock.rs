@@ -1,0 +1,100 @@
+//! The shop's wire types, compiled for both the server and the browser so that
+//! one Rust type is the JSON on both sides.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The id of the Tornado book's featured title; the book's protocol sells it.
+pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
+
+/// Every book's available count at one version of the stock.
+///
+/// Versions only grow, so a client keeps whichever snapshot has the greater
+/// version and never goes back to an older count.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockSnapshot {
+    pub version: u64,
+    pub stock: BTreeMap<String, u32>,
+}
+
+impl StockSnapshot {
+    pub fn available(&self, book: &str) -> Option<u32> {
+        self.stock.get(book).copied()
+    }
+
+    pub fn is_newer_than(&self, other: &StockSnapshot) -> bool {
+        self.version > other.version
+    }
+}
+
+/// A title in the catalog, as `/api/books` and the pages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Book {
+    pub id: String,
+    pub title: String,
+    pub author: String,
+    /// The price in whole cents; `price` is the same as a decimal string.
+    pub price_cents: u32,
+    pub price: String,
+    /// Copies the shop owns (available + reserved + sold).
+    pub total: u32,
+    pub featured: bool,
+    pub isbn: Option<String>,
+}
+
+impl Book {
+    pub fn display_price(&self) -> String {
+        format!("${}", self.price)
+    }
+}
+
+/// "20.00" for 2000 cents.
+pub fn decimal_price(cents: u32) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// What one shopper holds of one book.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartLine {
+    pub book_id: String,
+    pub title: String,
+    pub price_cents: u32,
+    pub copies: u32,
+    /// Unix time in milliseconds when the hold lapses unless renewed.
+    pub expires_at_ms: i64,
+}
+
+/// The words a shopper reads next to a live count.
+pub fn stock_phrase(available: u32) -> String {
+    match available {
+        0 => "Sold out".to_string(),
+        n => format!("Only {n} left"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_print_with_two_decimals() {
+        assert_eq!(decimal_price(2000), "20.00");
+        assert_eq!(decimal_price(3999), "39.99");
+        assert_eq!(decimal_price(5), "0.05");
+    }
+
+    #[test]
+    fn the_newer_snapshot_is_the_one_with_the_greater_version() {
+        let old = StockSnapshot { version: 3, stock: BTreeMap::new() };
+        let new = StockSnapshot { version: 4, stock: BTreeMap::new() };
+        assert!(new.is_newer_than(&old));
+        assert!(!old.is_newer_than(&new));
+        assert!(!old.is_newer_than(&old));
+    }
+
+    #[test]
+    fn the_phrase_says_sold_out_at_zero() {
+        assert_eq!(stock_phrase(0), "Sold out");
+        assert_eq!(stock_phrase(9), "Only 9 left");
+    }
+}

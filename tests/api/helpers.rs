@@ -1,0 +1,232 @@
+//! Starting real livecart servers for tests: in-process on port 0 with a
+//! SQLite file of their own, or as a separate process that can be killed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use leptos::config::LeptosOptions;
+use livecart::server::config::Settings;
+use livecart::server::Application;
+use livecart::stock::StockSnapshot;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const FEATURED: &str = "definitive-guide-to-the-internet";
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A server running inside the test process.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    /// Holds the database file until the test ends.
+    _dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub fn test_settings(dir: &Path) -> Settings {
+    Settings {
+        database_url: format!("sqlite://{}", dir.join("shop.db").display()),
+        ..Settings::default()
+    }
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let options = LeptosOptions::builder()
+        .output_name("livecart")
+        .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build();
+    let app = Application::build(settings, options).await.expect("server starts");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { addr, http: shopper_client(), _dir: dir, stop: Some(stop) }
+}
+
+/// An HTTP client that keeps its cookies, like one browser.
+pub fn shopper_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Anything with an address a test can talk to.
+pub trait Shop {
+    fn base(&self) -> String;
+}
+
+impl Shop for TestApp {
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+pub async fn stock(shop: &impl Shop) -> StockSnapshot {
+    reqwest::get(format!("{}/api/stock", shop.base()))
+        .await
+        .expect("GET /api/stock")
+        .json()
+        .await
+        .expect("snapshot JSON")
+}
+
+pub async fn available(shop: &impl Shop, book: &str) -> u32 {
+    stock(shop).await.available(book).expect("book in stock")
+}
+
+/// `POST /cart` as the book's jQuery client sends it.
+pub async fn book_cart(shop: &impl Shop, session: &str, action: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/cart", shop.base()))
+        .form(&[("session", session), ("action", action)])
+        .send()
+        .await
+        .expect("POST /cart")
+}
+
+/// The storefront's Add to cart, as its script calls the server function.
+pub async fn reserve(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+    call(shop, client, "/api/cart/reserve", book).await
+}
+
+pub async fn give_back(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+    call(shop, client, "/api/cart/return", book).await
+}
+
+async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str) -> (u16, Value) {
+    let response = client
+        .post(format!("{}{path}", shop.base()))
+        .form(&[("book", book)])
+        .send()
+        .await
+        .expect("server function call");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub async fn open_socket(shop: &impl Shop, path: &str) -> Socket {
+    let url = format!("{}{path}", shop.base()).replacen("http://", "ws://", 1);
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket opens");
+    socket
+}
+
+/// The next text message, or None if none comes within `wait`.
+pub async fn next_text(socket: &mut Socket, wait: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??;
+        match message.ok()? {
+            Message::Text(text) => return Some(text.to_string()),
+            Message::Ping(payload) => {
+                let _ = socket.send(Message::Pong(payload)).await;
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+/// livecart as its own process, so a test can kill it.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+}
+
+impl Shop for ServerProcess {
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl ServerProcess {
+    pub async fn start(db: &Path) -> ServerProcess {
+        ServerProcess::start_with(db, &[]).await
+    }
+
+    pub async fn start_with(db: &Path, env: &[(&str, &str)]) -> ServerProcess {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"));
+        command
+            .env("LIVECART_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+            .env("LIVECART_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("livecart starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read log") {
+                if let Some(at) = line.find("http://") {
+                    let addr = line[at + 7..].trim().to_string();
+                    return addr.parse::<SocketAddr>().expect("address in log");
+                }
+            }
+            panic!("livecart exited before listening");
+        })
+        .await
+        .expect("livecart listens within 30 s");
+        // Keep draining the log so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { addr, child }
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub async fn kill_hard(mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        let _ = self.child.wait().await;
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub async fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running") as i32;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("exits within 15 s after SIGTERM")
+            .expect("exit status")
+    }
+}
+
+pub fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("shop.db")
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server with its own SQLite file
+//! and drives it over HTTP and WebSocket.
+
+mod bad_input;
+mod book_protocol;
+mod concurrency;
+mod durability;
+mod helpers;
+mod stock_api;
+mod storefront;
