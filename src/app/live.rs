@@ -2,8 +2,54 @@
 //! by one subscription to the server.
 
 use leptos::prelude::*;
+use server_fn::codec::{GetUrl, Post};
+use server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 
+use super::ShopError;
 use crate::stock::{stock_phrase, StockSnapshot};
+
+/// Waits for a stock version newer than `since`: answers at once with the
+/// snapshot when the stock is already past it, else when it gets past it, or
+/// after `timeout` seconds (default 25, at most 60) with 204 and no body.
+#[server(endpoint = "stock/poll", input = GetUrl, output = Post<SnapshotOrNothing>)]
+pub async fn poll_stock(since: u64, timeout: Option<u64>) -> Result<Option<StockSnapshot>, ShopError> {
+    crate::server::storefront::poll_stock(since, timeout).await
+}
+
+/// The long poll's answer on the wire: the snapshot as JSON, or an empty body
+/// (status 204) when the wait ran out.
+pub struct SnapshotOrNothing;
+
+impl ContentType for SnapshotOrNothing {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for SnapshotOrNothing {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl Encodes<Option<StockSnapshot>> for SnapshotOrNothing {
+    type Error = serde_json::Error;
+
+    fn encode(answer: &Option<StockSnapshot>) -> Result<Bytes, Self::Error> {
+        match answer {
+            Some(snapshot) => serde_json::to_vec(snapshot).map(Bytes::from),
+            None => Ok(Bytes::new()),
+        }
+    }
+}
+
+impl Decodes<Option<StockSnapshot>> for SnapshotOrNothing {
+    type Error = serde_json::Error;
+
+    fn decode(body: Bytes) -> Result<Option<StockSnapshot>, Self::Error> {
+        if body.is_empty() {
+            Ok(None)
+        } else {
+            serde_json::from_slice(&body).map(Some)
+        }
+    }
+}
 
 /// How the page is getting its live counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +70,7 @@ impl Connection {
             Connection::Connecting => "connecting…",
             Connection::Live => "live",
             Connection::Reconnecting => "reconnecting…",
-            Connection::Polling => "live (polling)",
+            Connection::Polling => "polling",
         }
     }
 
@@ -129,18 +175,43 @@ pub fn subscribe(live: LiveStock) {
 
 #[cfg(feature = "hydrate")]
 mod transport {
+    //! WebSocket first; long polling through `poll_stock` when sockets cannot
+    //! get through (remembered for the tab). Retries back off exponentially
+    //! with jitter, resume from the newest version seen, and are cut short
+    //! when the browser comes back online or the tab comes back into view.
+
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+    use futures::future::{select, Either};
     use futures::StreamExt;
     use gloo_net::websocket::{futures::WebSocket, Message};
     use gloo_timers::future::sleep;
-    use std::time::Duration;
+    use wasm_bindgen::prelude::*;
 
-    use super::{Connection, LiveStock};
+    use super::{poll_stock, Connection, LiveStock};
     use crate::stock::StockSnapshot;
+
+    /// Socket attempts that fail in a row before the page checks whether
+    /// plain HTTP gets through and, if it does, switches to long polling.
+    const SOCKET_FAILURES_BEFORE_POLLING: u32 = 3;
+    /// A socket that delivers nothing for this long after opening is not
+    /// getting through (the server sends the snapshot at once).
+    const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(5);
+    /// A socket that dies younger than this counts as failing.
+    const HEALTHY_AFTER_MS: f64 = 10_000.0;
+    /// A tab hidden longer than this reconnects when it is shown again (its
+    /// socket may have died while the laptop slept).
+    const HIDDEN_LONG_MS: f64 = 15_000.0;
+    const POLL_SECS: u64 = 25;
+    const TRANSPORT_KEY: &str = "livecart.transport";
 
     /// Exponential backoff with jitter: the first retry comes within a
     /// second, later ones up to about ten seconds apart, spread so that a
     /// restarted server is not hit by every page at once.
-    pub fn backoff(failures: u32) -> Duration {
+    fn backoff(failures: u32) -> Duration {
         let base_ms = (500.0 * 2f64.powi(failures.saturating_sub(1).min(5) as i32)).min(10_000.0);
         let jittered = base_ms / 2.0 + js_sys::Math::random() * base_ms / 2.0;
         Duration::from_millis(jittered as u64)
@@ -152,30 +223,179 @@ mod transport {
         Some(format!("{scheme}://{}{path}", location.host().ok()?))
     }
 
-    pub async fn run(live: LiveStock) {
-        let mut failures: u32 = 0;
+    fn polling_remembered() -> bool {
+        session_storage()
+            .and_then(|s| s.get_item(TRANSPORT_KEY).ok().flatten())
+            .is_some_and(|v| v == "polling")
+    }
+
+    fn remember_polling() {
+        if let Some(storage) = session_storage() {
+            let _ = storage.set_item(TRANSPORT_KEY, "polling");
+        }
+    }
+
+    fn session_storage() -> Option<web_sys::Storage> {
+        web_sys::window()?.session_storage().ok().flatten()
+    }
+
+    /// Sends a wake-up when the browser comes back online or the tab is
+    /// shown again after a long while hidden.
+    fn listen_for_wakeups(wake: UnboundedSender<()>) {
+        let Some(window) = web_sys::window() else { return };
+        let on_online = {
+            let wake = wake.clone();
+            Closure::<dyn Fn()>::new(move || {
+                let _ = wake.unbounded_send(());
+            })
+        };
+        let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        on_online.forget();
+
+        let Some(document) = window.document() else { return };
+        let hidden_since = Rc::new(Cell::new(None::<f64>));
+        let on_visibility = {
+            let document = document.clone();
+            Closure::<dyn Fn()>::new(move || {
+                let now = js_sys::Date::now();
+                if document.visibility_state() == web_sys::VisibilityState::Hidden {
+                    hidden_since.set(Some(now));
+                } else if let Some(since) = hidden_since.take() {
+                    if now - since > HIDDEN_LONG_MS {
+                        let _ = wake.unbounded_send(());
+                    }
+                }
+            })
+        };
+        let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
+        on_visibility.forget();
+    }
+
+    /// Sleeps `wait`, or less if a wake-up comes.
+    async fn sleep_or_wake(wait: Duration, wake: &mut UnboundedReceiver<()>) {
+        let _ = select(Box::pin(sleep(wait)), wake.next()).await;
+    }
+
+    enum SocketEnd {
+        /// The socket never delivered a snapshot, or died young.
+        Failed,
+        /// The socket served a good while, then closed.
+        Closed,
+        /// A wake-up asked for a fresh connection.
+        Woken,
+    }
+
+    async fn follow_socket(live: LiveStock, wake: &mut UnboundedReceiver<()>) -> SocketEnd {
+        let Some(url) = socket_url("/api/stock/ws") else { return SocketEnd::Failed };
+        let Ok(socket) = WebSocket::open(&url) else { return SocketEnd::Failed };
+        let opened_at = js_sys::Date::now();
+        let (_sink, mut stream) = socket.split();
+        let mut delivered = false;
         loop {
+            let next = if delivered {
+                match select(stream.next(), wake.next()).await {
+                    Either::Left((message, _)) => message,
+                    Either::Right(_) => return SocketEnd::Woken,
+                }
+            } else {
+                match select(stream.next(), Box::pin(sleep(FIRST_MESSAGE_WITHIN))).await {
+                    Either::Left((message, _)) => message,
+                    Either::Right(_) => return SocketEnd::Failed,
+                }
+            };
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(snapshot) = serde_json::from_str::<StockSnapshot>(&text) {
+                        live.offer(snapshot);
+                        live.set_connection(Connection::Live);
+                        delivered = true;
+                    }
+                }
+                Some(Ok(Message::Bytes(_))) => {}
+                Some(Err(_)) | None => break,
+            }
+        }
+        if delivered && js_sys::Date::now() - opened_at > HEALTHY_AFTER_MS {
+            SocketEnd::Closed
+        } else {
+            SocketEnd::Failed
+        }
+    }
+
+    enum PollEnd {
+        Answered,
+        Failed,
+        Woken,
+    }
+
+    async fn poll(live: LiveStock, wait_secs: u64, wake: &mut UnboundedReceiver<()>) -> PollEnd {
+        let since = live.version_untracked().unwrap_or(0);
+        match select(Box::pin(poll_stock(since, Some(wait_secs))), wake.next()).await {
+            Either::Left((Ok(answer), _)) => {
+                if let Some(snapshot) = answer {
+                    live.offer(snapshot);
+                }
+                PollEnd::Answered
+            }
+            Either::Left((Err(_), _)) => PollEnd::Failed,
+            Either::Right(_) => PollEnd::Woken,
+        }
+    }
+
+    pub async fn run(live: LiveStock) {
+        let (wake_tx, mut wake) = unbounded();
+        listen_for_wakeups(wake_tx);
+        let mut polling = polling_remembered();
+        let mut failures: u32 = 0;
+        let mut socket_failures: u32 = 0;
+        loop {
+            if polling {
+                if failures > 0 {
+                    live.set_connection(Connection::Reconnecting);
+                }
+                match poll(live, POLL_SECS, &mut wake).await {
+                    PollEnd::Answered => {
+                        failures = 0;
+                        live.set_connection(Connection::Polling);
+                    }
+                    PollEnd::Woken => failures = 0,
+                    PollEnd::Failed => {
+                        failures = failures.saturating_add(1);
+                        live.set_connection(Connection::Reconnecting);
+                        sleep_or_wake(backoff(failures), &mut wake).await;
+                    }
+                }
+                continue;
+            }
+
             live.set_connection(if failures == 0 { Connection::Connecting } else { Connection::Reconnecting });
-            if let Some(url) = socket_url("/api/stock/ws") {
-                if let Ok(socket) = WebSocket::open(&url) {
-                    let (_sink, mut stream) = socket.split();
-                    while let Some(message) = stream.next().await {
-                        let text = match message {
-                            Ok(Message::Text(text)) => text,
-                            Ok(Message::Bytes(_)) => continue,
-                            Err(_) => break,
-                        };
-                        if let Ok(snapshot) = serde_json::from_str::<StockSnapshot>(&text) {
-                            live.offer(snapshot);
-                            live.set_connection(Connection::Live);
-                            failures = 0;
-                        }
+            match follow_socket(live, &mut wake).await {
+                SocketEnd::Woken => {
+                    failures = 0;
+                    continue;
+                }
+                SocketEnd::Closed => {
+                    socket_failures = 0;
+                    failures = 1;
+                }
+                SocketEnd::Failed => {
+                    socket_failures += 1;
+                    failures = failures.saturating_add(1);
+                    // Sockets keep failing: if plain HTTP gets through, a proxy
+                    // is blocking them, and polling will work where they do not.
+                    if socket_failures >= SOCKET_FAILURES_BEFORE_POLLING
+                        && matches!(poll(live, 0, &mut wake).await, PollEnd::Answered)
+                    {
+                        polling = true;
+                        remember_polling();
+                        failures = 0;
+                        live.set_connection(Connection::Polling);
+                        continue;
                     }
                 }
             }
-            failures = failures.saturating_add(1);
             live.set_connection(Connection::Reconnecting);
-            sleep(backoff(failures)).await;
+            sleep_or_wake(backoff(failures), &mut wake).await;
         }
     }
 }

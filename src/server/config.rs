@@ -32,6 +32,10 @@ pub struct Settings {
     pub catalog_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How often an idle WebSocket is pinged; a peer silent for two pings is dropped.
+    pub ws_ping_interval: Duration,
+    /// How long one message may wait to leave before its socket is dropped.
+    pub ws_send_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -43,6 +47,8 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             catalog_url: None,
             max_body_bytes: 64 * 1024,
+            ws_ping_interval: Duration::from_secs(20),
+            ws_send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -57,6 +63,8 @@ struct FileSettings {
     allowed_origins: Option<Vec<String>>,
     catalog_url: Option<String>,
     max_body_bytes: Option<usize>,
+    ws_ping_interval: Option<String>,
+    ws_send_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,7 +102,7 @@ impl Settings {
             settings.database_url = non_empty("database_url", url)?;
         }
         if let Some(ttl) = env("LIVECART_RESERVATION_TTL").or(file.reservation_ttl) {
-            settings.reservation_ttl = parse_ttl(&ttl)?;
+            settings.reservation_ttl = parse_duration("reservation_ttl", &ttl)?;
         }
         let max_copies = number(&env, "LIVECART_MAX_COPIES_PER_SHOPPER", "max_copies_per_shopper")?
             .or(file.max_copies_per_shopper);
@@ -139,6 +147,12 @@ impl Settings {
             }
             settings.max_body_bytes = n;
         }
+        if let Some(raw) = env("LIVECART_WS_PING_INTERVAL").or(file.ws_ping_interval) {
+            settings.ws_ping_interval = parse_duration("ws_ping_interval", &raw)?;
+        }
+        if let Some(raw) = env("LIVECART_WS_SEND_TIMEOUT").or(file.ws_send_timeout) {
+            settings.ws_send_timeout = parse_duration("ws_send_timeout", &raw)?;
+        }
         Ok(settings)
     }
 }
@@ -179,19 +193,16 @@ fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     Ok(value)
 }
 
-/// Accepts `2s`, `15m`, `1h`, `500ms` or any humantime duration.
-fn parse_ttl(raw: &str) -> Result<Duration, ConfigError> {
-    let ttl = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
-        key: "reservation_ttl",
+/// Accepts `2s`, `15m`, `1h` or any humantime duration of a second or more.
+fn parse_duration(key: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    let duration = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
+        key,
         message: format!("{raw:?}: {e}"),
     })?;
-    if ttl < Duration::from_secs(1) {
-        return Err(ConfigError::Invalid {
-            key: "reservation_ttl",
-            message: format!("{raw:?} is shorter than one second"),
-        });
+    if duration < Duration::from_secs(1) {
+        return Err(ConfigError::Invalid { key, message: format!("{raw:?} is shorter than one second") });
     }
-    Ok(ttl)
+    Ok(duration)
 }
 
 #[cfg(test)]

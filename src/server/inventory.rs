@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::server::metrics::Metrics;
 use crate::server::notifier::{Notifier, Published};
 use crate::server::opening_shelf::OPENING_SHELF;
 use crate::server::shopper::Shopper;
@@ -130,15 +131,16 @@ pub struct Inventory {
 
 impl Inventory {
     /// Loads the stock, publishes it, and starts the writer.
-    pub async fn open(store: Store, rules: Rules) -> Result<Inventory, StoreError> {
+    pub async fn open(store: Store, rules: Rules, metrics: Metrics) -> Result<Inventory, StoreError> {
         if store.stock_empty_shelf(OPENING_SHELF).await? {
             tracing::info!(books = OPENING_SHELF.len(), "stocked the opening shelf");
         }
         let first = store.stock().await?;
+        metrics.stock_version.set(i64::try_from(first.version).unwrap_or(i64::MAX));
         let notifier = Notifier::new(first, FEATURED_BOOK);
         let rules = Arc::new(rules);
         let (orders, queue) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(write_changes(store.clone(), notifier.clone(), rules.clone(), queue));
+        tokio::spawn(write_changes(store.clone(), notifier.clone(), rules.clone(), metrics, queue));
         Ok(Inventory { store, notifier, rules, orders })
     }
 
@@ -197,13 +199,21 @@ async fn write_changes(
     store: Store,
     notifier: Notifier,
     rules: Arc<Rules>,
+    metrics: Metrics,
     mut queue: mpsc::Receiver<Request>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let started = std::time::Instant::now();
         match apply_group(&store, &rules, &group).await {
             Ok((results, snapshot)) => {
+                metrics.commits.inc();
+                metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                let done = results.iter().filter(|r| r.is_ok()).count() as u64;
+                metrics.changes.inc_by(done);
+                metrics.refusals.inc_by(results.len() as u64 - done);
                 if let Some(snapshot) = snapshot {
+                    metrics.stock_version.set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
                     notifier.publish(snapshot);
                 }
                 for (request, result) in group.drain(..).zip(results) {

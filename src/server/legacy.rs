@@ -4,8 +4,13 @@
 //! - `POST /cart` with `session=<id>&action=add|remove`: one copy per
 //!   session, idempotent; 409 when none is left.
 //! - `GET /cart/status?session=<id>`: a long poll answered with
-//!   `{"inventoryCount":"N"}` when the featured count next changes.
+//!   `{"inventoryCount":"N"}` when the featured count next changes (or at
+//!   once, when it changed since this session's last answer).
 //! - a WebSocket on the same path pushes that JSON on every change.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::ws::WebSocketUpgrade;
@@ -17,6 +22,7 @@ use serde::Deserialize;
 
 use crate::server::error::ApiError;
 use crate::server::inventory::{BookId, InventoryError, Refusal};
+use crate::server::metrics::Transport;
 use crate::server::notifier::Published;
 use crate::server::shopper::{BookSession, Shopper};
 use crate::server::socket;
@@ -76,9 +82,10 @@ pub async fn cart_status(
 ) -> Result<Response, ApiError> {
     let Query(query) = query?;
     // The book's WebSocket client sends no session; its long poll always does.
-    if let Some(raw) = query.session.as_deref() {
-        BookSession::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    }
+    let session = match query.session.as_deref() {
+        Some(raw) => Some(BookSession::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        None => None,
+    };
     let (mut parts, _body) = request.into_parts();
     if is_websocket_upgrade(&parts.headers) {
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
@@ -86,38 +93,104 @@ pub async fn cart_status(
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
         let updates = state.inventory.notifier().subscribe();
         let mut seen = updates.borrow().featured.changed_at;
-        let shutdown = state.shutdown.clone();
-        return Ok(socket::configure(upgrade).on_upgrade(move |ws| {
-            socket::push_updates(
-                ws,
-                updates,
-                None,
-                move |latest: &Published| {
-                    (latest.featured.changed_at > seen).then(|| {
-                        seen = latest.featured.changed_at;
-                        latest.featured.json.clone()
-                    })
-                },
-                shutdown,
-            )
+        let counted = state.metrics.subscribe(Transport::BookWebsocket);
+        let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
+        return Ok(socket::configure(upgrade).on_upgrade(move |ws| async move {
+            let _counted = counted;
+            let pick = move |latest: &Published| {
+                (latest.featured.changed_at > seen).then(|| {
+                    seen = latest.featured.changed_at;
+                    latest.featured.json.clone()
+                })
+            };
+            socket::push_updates(ws, updates, None, pick, upkeep, shutdown).await
         }));
     }
 
-    let mut updates = state.inventory.notifier().subscribe();
-    let since = updates.borrow_and_update().featured.changed_at;
-    loop {
-        tokio::select! {
-            changed = updates.changed() => {
-                if changed.is_err() {
-                    return Err(ApiError::Unavailable);
-                }
-            }
-            _ = state.shutdown.cancelled() => return Err(ApiError::Unavailable),
+    // The book's client re-polls after each answer; a change made between an
+    // answer and the next poll would be missed, so each session's last
+    // answered version is remembered and a stale poller is answered at once.
+    let current = state.inventory.latest().featured.changed_at;
+    let since = session
+        .as_ref()
+        .and_then(|s| state.answered.last(s))
+        .unwrap_or(current);
+    let _counted = state.metrics.subscribe(Transport::BookLongPoll);
+    let latest = state
+        .inventory
+        .notifier()
+        .wait_for(|p| p.featured.changed_at > since, BOOK_POLL_LIMIT, &state.shutdown)
+        .await
+        // Past the limit or at shutdown the book's client gets the count as
+        // it stands; it shows it and polls again, exactly as after a change.
+        .unwrap_or_else(|| state.inventory.latest());
+    if let Some(session) = session {
+        state.answered.record(session, latest.featured.changed_at);
+    }
+    Ok(count_response(&latest))
+}
+
+/// How long the book's long poll is held at most. Proxies and browsers cut
+/// idle requests after a minute or two; answering first keeps the book's
+/// client (which re-polls only after an answer) alive.
+const BOOK_POLL_LIMIT: Duration = Duration::from_secs(50);
+
+/// Per session of the book's protocol, the featured count's version it was
+/// last told, for a bounded number of sessions, each forgotten after a while.
+pub struct AnsweredVersions {
+    sessions: Mutex<Sessions>,
+    /// Sessions remembered at most (about 150 bytes each).
+    capacity: usize,
+    /// A session silent this long is forgotten: its next poll is a first one.
+    forget_after: Duration,
+}
+
+struct Sessions {
+    by_session: HashMap<BookSession, (u64, Instant)>,
+    last_sweep: Instant,
+}
+
+impl AnsweredVersions {
+    pub fn new() -> AnsweredVersions {
+        AnsweredVersions::with_limits(100_000, Duration::from_secs(300))
+    }
+
+    pub fn with_limits(capacity: usize, forget_after: Duration) -> AnsweredVersions {
+        AnsweredVersions {
+            sessions: Mutex::new(Sessions { by_session: HashMap::new(), last_sweep: Instant::now() }),
+            capacity,
+            forget_after,
         }
-        let latest = updates.borrow_and_update().clone();
-        if latest.featured.changed_at > since {
-            return Ok(count_response(&latest));
+    }
+
+    pub fn last(&self, session: &BookSession) -> Option<u64> {
+        let sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sessions
+            .by_session
+            .get(session)
+            .filter(|(_, at)| at.elapsed() < self.forget_after)
+            .map(|(version, _)| *version)
+    }
+
+    pub fn record(&self, session: BookSession, version: u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let full = sessions.by_session.len() >= self.capacity;
+        if full || now.duration_since(sessions.last_sweep) > self.forget_after / 5 {
+            let forget_after = self.forget_after;
+            sessions.by_session.retain(|_, (_, at)| now.duration_since(*at) < forget_after);
+            sessions.last_sweep = now;
         }
+        // Full of live sessions: this one gets the book's plain behaviour.
+        if sessions.by_session.len() < self.capacity || sessions.by_session.contains_key(&session) {
+            sessions.by_session.insert(session, (version, now));
+        }
+    }
+}
+
+impl Default for AnsweredVersions {
+    fn default() -> Self {
+        AnsweredVersions::new()
     }
 }
 
@@ -140,7 +213,12 @@ pub async fn book_page(
         Some(_) => return Err(ApiError::BadRequest("transport must be longpoll or websocket".into())),
     };
     let session = uuid4();
-    let count = state.inventory.latest().featured.count;
+    let featured = state.inventory.latest().featured.clone();
+    let count = featured.count;
+    // The page shows this count; the session's first poll waits for the next.
+    if let Ok(parsed) = BookSession::parse(&session) {
+        state.answered.record(parsed, featured.changed_at);
+    }
     let html = format!(
         r#"<html>
     <head>
@@ -193,4 +271,39 @@ fn is_websocket_upgrade(headers: &axum::http::HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(name: &str) -> BookSession {
+        BookSession::parse(name).unwrap()
+    }
+
+    #[test]
+    fn remembers_the_last_answered_version_per_session() {
+        let answered = AnsweredVersions::new();
+        assert_eq!(answered.last(&session("a")), None);
+        answered.record(session("a"), 4);
+        answered.record(session("a"), 7);
+        answered.record(session("b"), 5);
+        assert_eq!(answered.last(&session("a")), Some(7));
+        assert_eq!(answered.last(&session("b")), Some(5));
+    }
+
+    #[test]
+    fn forgets_silent_sessions_and_stays_bounded() {
+        let answered = AnsweredVersions::with_limits(2, Duration::from_millis(30));
+        answered.record(session("a"), 1);
+        answered.record(session("b"), 1);
+        answered.record(session("c"), 1);
+        assert_eq!(answered.last(&session("c")), None, "full: not remembered");
+        assert_eq!(answered.last(&session("a")), Some(1), "the remembered stay");
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(answered.last(&session("a")), None, "forgotten after a while");
+        answered.record(session("c"), 2);
+        assert_eq!(answered.last(&session("c")), Some(2), "room again once the silent are swept");
+        assert_eq!(answered.sessions.lock().unwrap().by_session.len(), 1);
+    }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod inventory;
 pub mod legacy;
+pub mod metrics;
 pub mod notifier;
 pub mod opening_shelf;
 pub mod origin;
@@ -16,7 +17,7 @@ pub mod storefront;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::header;
@@ -25,13 +26,14 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{shell, App};
 use config::Settings;
 use inventory::{Inventory, Rules};
+use metrics::Metrics;
 use origin::OriginPolicy;
 use store::{Store, StoreError};
 
@@ -41,6 +43,10 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub inventory: Inventory,
     pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+    /// The book's long-poll sessions and the version each was last told.
+    pub answered: Arc<legacy::AnsweredVersions>,
+    pub upkeep: socket::Upkeep,
     /// Cancelled when the server begins to shut down, so long polls answer
     /// and sockets close with 1001 instead of holding the exit up.
     pub shutdown: CancellationToken,
@@ -67,7 +73,7 @@ pub enum StartError {
 /// The whole site: pages, server functions, the stock API, the book's
 /// protocol and static files.
 pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let shell_options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, || {}, move || shell(shell_options.clone()))
@@ -83,11 +89,21 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock", get(stock_api::stock))
         .route("/api/books", get(stock_api::books))
         .route("/api/stock/ws", get(stock_api::stock_socket))
+        .route("/api/stock/events", get(stock_api::events))
+        .route("/metrics", get(stock_api::metrics))
         .route("/healthz", get(healthz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, origin::check_origin))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// The pages' routes, found once per process by rendering the app. Leptos
+/// suppresses resource loading process-wide while it does so, so it must
+/// never overlap a real render (several servers share a process in tests).
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -107,7 +123,8 @@ impl Application {
             max_copies_per_shopper: settings.max_copies_per_shopper,
             reservation_ttl: settings.reservation_ttl,
         };
-        let inventory = Inventory::open(store, rules).await?;
+        let metrics = Metrics::new();
+        let inventory = Inventory::open(store, rules, metrics.clone()).await?;
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -115,7 +132,13 @@ impl Application {
         let state = AppState {
             leptos_options,
             inventory,
+            upkeep: socket::Upkeep {
+                ping_every: settings.ws_ping_interval,
+                send_deadline: settings.ws_send_timeout,
+            },
             settings: Arc::new(settings),
+            metrics,
+            answered: Arc::new(legacy::AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
         };
         Ok(Application { listener, state })

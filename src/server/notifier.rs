@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
+use std::time::Duration;
+
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::stock::StockSnapshot;
 
@@ -19,6 +22,8 @@ pub struct Published {
     pub snapshot: StockSnapshot,
     /// `{"version":…,"stock":{…}}`, serialized once for every subscriber.
     pub json: Utf8Bytes,
+    /// The same as one Server-Sent Event: `id: <version>` and the JSON.
+    pub sse_event: Bytes,
     /// The featured book as the Tornado book's protocol reports it.
     pub featured: FeaturedCount,
 }
@@ -88,6 +93,30 @@ impl Notifier {
         self.latest.receiver_count()
     }
 
+    /// Waits until the newest version satisfies `wanted`, at most `wait`.
+    /// Returns None when the wait runs out or the server shuts down.
+    pub async fn wait_for(
+        &self,
+        mut wanted: impl FnMut(&Published) -> bool,
+        wait: Duration,
+        shutdown: &CancellationToken,
+    ) -> Option<Arc<Published>> {
+        let mut updates = self.subscribe();
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            let latest = updates.borrow_and_update().clone();
+            if wanted(&latest) {
+                return Some(latest);
+            }
+            tokio::select! {
+                changed = updates.changed() => changed.ok()?,
+                _ = &mut deadline => return None,
+                _ = shutdown.cancelled() => return None,
+            }
+        }
+    }
+
     /// Makes `snapshot` the newest version, unless a newer one is already out
     /// (versions never go backwards). Returns whether it was published.
     pub fn publish(&self, snapshot: StockSnapshot) -> bool {
@@ -108,7 +137,8 @@ fn publish(snapshot: StockSnapshot, featured_book: &str, previous: Option<&Featu
     // Serializing a map of strings to integers cannot fail.
     let json = serde_json::to_string(&snapshot).unwrap_or_else(|_| String::from("{}"));
     let featured = FeaturedCount::of(&snapshot, featured_book, previous);
-    Published { snapshot, json: Utf8Bytes::from(json), featured }
+    let sse_event = Bytes::from(format!("id: {}\ndata: {json}\n\n", snapshot.version));
+    Published { snapshot, json: Utf8Bytes::from(json), sse_event, featured }
 }
 
 #[cfg(test)]
@@ -129,6 +159,10 @@ mod tests {
         let latest = notifier.latest();
         assert_eq!(latest.json.as_str(), r#"{"version":7,"stock":{"featured":10,"other":3}}"#);
         assert_eq!(latest.featured.json.as_str(), r#"{"inventoryCount":"10"}"#);
+        assert_eq!(
+            &latest.sse_event[..],
+            b"id: 7\ndata: {\"version\":7,\"stock\":{\"featured\":10,\"other\":3}}\n\n"
+        );
     }
 
     #[test]
@@ -148,6 +182,26 @@ mod tests {
         assert_eq!(notifier.latest().featured.changed_at, 1);
         notifier.publish(snapshot(3, 9, 2));
         assert_eq!(notifier.latest().featured.changed_at, 3);
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_at_the_wanted_version_or_the_deadline() {
+        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
+        let shutdown = CancellationToken::new();
+        let now = notifier.wait_for(|p| p.version() > 0, Duration::from_secs(5), &shutdown).await;
+        assert_eq!(now.map(|p| p.version()), Some(1));
+        let none = notifier.wait_for(|p| p.version() > 1, Duration::from_millis(50), &shutdown).await;
+        assert!(none.is_none());
+        let later = {
+            let notifier = notifier.clone();
+            tokio::spawn(async move {
+                let shutdown = CancellationToken::new();
+                notifier.wait_for(|p| p.version() > 1, Duration::from_secs(5), &shutdown).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        notifier.publish(snapshot(2, 9, 3));
+        assert_eq!(later.await.unwrap().map(|p| p.version()), Some(2));
     }
 
     #[tokio::test]

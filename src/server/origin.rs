@@ -32,7 +32,7 @@ impl OriginPolicy {
             return false;
         };
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        if self.allowed.iter().any(|a| *a == origin) {
+        if self.allowed.contains(&origin) {
             return true;
         }
         // Same site: the origin's host and port are the ones the request was sent to.

@@ -13,11 +13,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::notifier::Published;
 
-/// How often an idle socket is pinged; a peer that has not answered one ping
-/// by the next is gone.
-pub const PING_EVERY: Duration = Duration::from_secs(20);
-/// How long one message may take to leave before the peer is dropped.
-pub const SEND_DEADLINE: Duration = Duration::from_secs(10);
+/// The timings of socket upkeep.
+#[derive(Clone, Copy, Debug)]
+pub struct Upkeep {
+    /// How often an idle socket is pinged; a peer that has not answered one
+    /// ping by the next is gone.
+    pub ping_every: Duration,
+    /// How long one message may take to leave before the peer is dropped.
+    pub send_deadline: Duration,
+}
+
 /// Close code for "the server is going away".
 const GOING_AWAY: u16 = 1001;
 
@@ -39,16 +44,17 @@ pub async fn push_updates<F>(
     mut updates: watch::Receiver<Arc<Published>>,
     first: Option<Utf8Bytes>,
     mut pick: F,
+    upkeep: Upkeep,
     shutdown: CancellationToken,
 ) where
     F: FnMut(&Published) -> Option<Utf8Bytes>,
 {
     if let Some(first) = first {
-        if !send(&mut socket, Message::Text(first)).await {
+        if !send(&mut socket, Message::Text(first), upkeep).await {
             return;
         }
     }
-    let mut ping = interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+    let mut ping = interval_at(Instant::now() + upkeep.ping_every, upkeep.ping_every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut awaiting_pong = false;
     loop {
@@ -59,7 +65,7 @@ pub async fn push_updates<F>(
                 }
                 let latest = updates.borrow_and_update().clone();
                 if let Some(message) = pick(&latest) {
-                    if !send(&mut socket, Message::Text(message)).await {
+                    if !send(&mut socket, Message::Text(message), upkeep).await {
                         return;
                     }
                 }
@@ -75,7 +81,7 @@ pub async fn push_updates<F>(
                     return;
                 }
                 awaiting_pong = true;
-                if !send(&mut socket, Message::Ping(Default::default())).await {
+                if !send(&mut socket, Message::Ping(Default::default()), upkeep).await {
                     return;
                 }
             }
@@ -88,6 +94,6 @@ pub async fn push_updates<F>(
     }
 }
 
-async fn send(socket: &mut WebSocket, message: Message) -> bool {
-    matches!(timeout(SEND_DEADLINE, socket.send(message)).await, Ok(Ok(())))
+async fn send(socket: &mut WebSocket, message: Message, upkeep: Upkeep) -> bool {
+    matches!(timeout(upkeep.send_deadline, socket.send(message)).await, Ok(Ok(())))
 }

@@ -13,6 +13,10 @@ use crate::app::book::BookView;
 use crate::app::cart::{CartView, HoldingView};
 use crate::app::catalog::CatalogView;
 use crate::app::{Notice, ShopError};
+use std::time::Duration;
+
+use crate::server::metrics::Transport;
+use crate::stock::StockSnapshot;
 use crate::server::inventory::{now_ms, BookId, Holding, InventoryError, Refusal};
 use crate::server::shopper::{Shopper, ShopperId};
 use crate::server::AppState;
@@ -48,6 +52,33 @@ pub async fn cart() -> Result<CartView, ShopError> {
     let shopper = shopper()?;
     let lines = state.inventory.cart(&shopper).await.map_err(refused)?;
     Ok(CartView { lines, now_ms: now_ms() })
+}
+
+/// The longest a stock poll may be held, and the default.
+const POLL_MAX_SECS: u64 = 60;
+const POLL_DEFAULT_SECS: u64 = 25;
+
+pub async fn poll_stock(since: u64, timeout: Option<u64>) -> Result<Option<StockSnapshot>, ShopError> {
+    let state = state()?;
+    let wait = timeout.unwrap_or(POLL_DEFAULT_SECS);
+    if wait > POLL_MAX_SECS {
+        return Err(with_status(ShopError::BadInput(format!("timeout must be at most {POLL_MAX_SECS} seconds"))));
+    }
+    let _counted = state.metrics.subscribe(Transport::LongPoll);
+    let newer = state
+        .inventory
+        .notifier()
+        .wait_for(|p| p.version() > since, Duration::from_secs(wait), &state.shutdown)
+        .await;
+    match newer {
+        Some(published) => Ok(Some(published.snapshot.clone())),
+        None => {
+            if let Some(response) = use_context::<ResponseOptions>() {
+                response.set_status(StatusCode::NO_CONTENT);
+            }
+            Ok(None)
+        }
+    }
 }
 
 pub async fn reserve(book: String) -> Result<HoldingView, ShopError> {

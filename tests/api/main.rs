@@ -7,4 +7,5 @@ mod concurrency;
 mod durability;
 mod helpers;
 mod stock_api;
+mod transports;
 mod storefront;

@@ -1,0 +1,121 @@
+//! What an operator watches on `/metrics` (Prometheus text format): open
+//! subscriptions by transport, committed changes and refusals, commit time,
+//! and the stock version. Each server has its own registry.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// How a subscriber is listening.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Transport {
+    /// `/api/stock/ws`
+    Websocket,
+    /// `/api/stock/events`
+    Sse,
+    /// `/api/stock/poll`, while it waits
+    LongPoll,
+    /// The book's WebSocket on `/cart/status`
+    BookWebsocket,
+    /// The book's long poll on `/cart/status`, while it waits
+    BookLongPoll,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: Transport,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    subscribers: Family<TransportLabel, Gauge>,
+    pub changes: Counter,
+    pub refusals: Counter,
+    pub commits: Counter,
+    pub commit_seconds: Histogram,
+    pub stock_version: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("livecart");
+        let subscribers = Family::<TransportLabel, Gauge>::default();
+        registry.register("subscribers", "Open subscriptions to the live stock, by transport", subscribers.clone());
+        // Every series from the start, so a dashboard sees zeros, not gaps.
+        for transport in [
+            Transport::Websocket,
+            Transport::Sse,
+            Transport::LongPoll,
+            Transport::BookWebsocket,
+            Transport::BookLongPoll,
+        ] {
+            let _ = subscribers.get_or_create(&TransportLabel { transport });
+        }
+        let changes = Counter::default();
+        registry.register("changes", "Stock changes committed", changes.clone());
+        let refusals = Counter::default();
+        registry.register("refusals", "Requested changes the inventory refused", refusals.clone());
+        let commits = Counter::default();
+        registry.register("commits", "Transactions committed (each carries a group of changes)", commits.clone());
+        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register("commit_seconds", "Time to apply and commit one group of changes", commit_seconds.clone());
+        let stock_version = Gauge::default();
+        registry.register("stock_version", "Version of the newest stock snapshot", stock_version.clone());
+        Metrics { registry: Arc::new(registry), subscribers, changes, refusals, commits, commit_seconds, stock_version }
+    }
+
+    /// Counts one subscriber of `transport` until the guard is dropped, so a
+    /// client that goes away is uncounted however its handler ends.
+    pub fn subscribe(&self, transport: Transport) -> Subscribed {
+        let gauge = self.subscribers.get_or_create(&TransportLabel { transport }).clone();
+        gauge.inc();
+        Subscribed(gauge)
+    }
+
+    pub fn subscribers(&self, transport: Transport) -> i64 {
+        self.subscribers.get_or_create(&TransportLabel { transport }).get()
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// One counted subscriber; uncounted on drop.
+pub struct Subscribed(Gauge);
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscriber_is_counted_while_its_guard_lives() {
+        let metrics = Metrics::new();
+        let guard = metrics.subscribe(Transport::LongPoll);
+        assert_eq!(metrics.subscribers(Transport::LongPoll), 1);
+        assert!(metrics.render().contains("livecart_subscribers{transport=\"LongPoll\"} 1"));
+        drop(guard);
+        assert_eq!(metrics.subscribers(Transport::LongPoll), 0);
+    }
+}
