@@ -3,12 +3,17 @@
 use std::process::ExitCode;
 
 use livecart::server::config::Settings;
+use livecart::server::staff::{put_staff, StaffError, StaffName};
+use livecart::server::store::Store;
 use livecart::server::{leptos_options, Application};
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: livecart [serve]\n\n\
-Runs the shop. Settings come from Leptos.toml ([livecart]) and LIVECART_* \n\
-environment variables; the address from LEPTOS_SITE_ADDR (default 127.0.0.1:3000).";
+const USAGE: &str = "usage: livecart [serve]\n       livecart staff add NAME\n\n\
+serve (the default) runs the shop. Settings come from Leptos.toml ([livecart])\n\
+and LIVECART_* environment variables; the address from LEPTOS_SITE_ADDR\n\
+(default 127.0.0.1:3000).\n\n\
+staff add NAME adds a staff account (or sets a new password for it). The\n\
+password is read without echo from the terminal, or as one line from stdin.";
 
 fn main() -> ExitCode {
     // Leptos names the site's files after LEPTOS_OUTPUT_NAME, which
@@ -37,6 +42,7 @@ async fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] | ["serve"] => serve().await,
+        ["staff", "add", name] => add_staff(name).await,
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -70,6 +76,44 @@ async fn serve() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+async fn add_staff(name: &str) -> ExitCode {
+    let added = async {
+        let name = StaffName::parse(name)?;
+        let password = read_password(&name).map_err(|e| StaffError::Hashing(format!("cannot read the password: {e}")))?;
+        let settings = Settings::load().map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let store = Store::open(&settings.database_url).await?;
+        put_staff(&store, &name, &password).await?;
+        Ok::<_, StaffError>(name)
+    };
+    match added.await {
+        Ok(name) => {
+            println!("staff account {:?} is ready; sign in at /admin", name.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// From the terminal without echo (typed twice), or one line from stdin.
+fn read_password(name: &StaffName) -> std::io::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {}: ", name.as_str()))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the two passwords differ"));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -14,6 +14,10 @@ pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockSnapshot {
     pub version: u64,
+    /// The version at which the catalog itself (titles, prices, the list of
+    /// books) last changed, so a page knows when to fetch it again.
+    #[serde(default)]
+    pub catalog_version: u64,
     pub stock: BTreeMap<String, u32>,
 }
 
@@ -53,6 +57,24 @@ pub fn decimal_price(cents: u32) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
+/// Cents from a price written like "20.00", "20", "$4.5"; at most 999999.99.
+pub fn parse_price(raw: &str) -> Result<u32, String> {
+    let text = raw.trim();
+    let text = text.strip_prefix('$').unwrap_or(text);
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 6 || fraction.len() > 2 || !digits(whole) || !digits(fraction) {
+        return Err(format!("{raw:?} is not a price like 20.00"));
+    }
+    let whole: u32 = whole.parse().map_err(|_| format!("{raw:?} is not a price like 20.00"))?;
+    let cents = match fraction.len() {
+        0 => 0,
+        1 => fraction.parse::<u32>().unwrap_or(0) * 10,
+        _ => fraction.parse::<u32>().unwrap_or(0),
+    };
+    Ok(whole * 100 + cents)
+}
+
 /// What one shopper holds of one book.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartLine {
@@ -62,6 +84,41 @@ pub struct CartLine {
     pub copies: u32,
     /// Unix time in milliseconds when the hold lapses unless renewed.
     pub expires_at_ms: i64,
+}
+
+/// A book as staff see it: every copy accounted for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerLine {
+    pub book: Book,
+    pub available: u32,
+    pub held: u32,
+    pub sold: u32,
+}
+
+/// What the upstream catalog says of a book.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookDetails {
+    pub description: Option<String>,
+    pub pages: Option<u32>,
+    pub cover_url: Option<String>,
+}
+
+/// A placed order: what was bought, at the prices of the moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    /// Unix time in milliseconds.
+    pub placed_at_ms: i64,
+    pub lines: Vec<OrderLine>,
+    pub total_cents: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub book_id: String,
+    pub title: String,
+    pub price_cents: u32,
+    pub copies: u32,
 }
 
 /// The words a shopper reads next to a live count.
@@ -84,9 +141,19 @@ mod tests {
     }
 
     #[test]
+    fn prices_parse_from_what_staff_type() {
+        assert_eq!(parse_price("20.00"), Ok(2000));
+        assert_eq!(parse_price(" $4.5 "), Ok(450));
+        assert_eq!(parse_price("7"), Ok(700));
+        for bad in ["", "abc", "1.234", "-1", "1,00", "9999999", "."] {
+            assert!(parse_price(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_newer_snapshot_is_the_one_with_the_greater_version() {
-        let old = StockSnapshot { version: 3, stock: BTreeMap::new() };
-        let new = StockSnapshot { version: 4, stock: BTreeMap::new() };
+        let old = StockSnapshot { version: 3, ..Default::default() };
+        let new = StockSnapshot { version: 4, ..Default::default() };
         assert!(new.is_newer_than(&old));
         assert!(!old.is_newer_than(&new));
         assert!(!old.is_newer_than(&old));

@@ -47,6 +47,18 @@ export class Shop {
     });
   }
 
+  /** `livecart staff add NAME`, the password given on stdin. */
+  async addStaff(name: string, password: string): Promise<void> {
+    const child = spawn(binary, ['staff', 'add', name], {
+      cwd: root,
+      env: { ...process.env, LIVECART_DATABASE_URL: `sqlite://${path.join(this.dir, 'shop.db')}`, ...this.env },
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
+    child.stdin!.end(`${password}\n`);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`staff add exited with ${code}`);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
@@ -69,9 +81,10 @@ export class Shop {
 
 export const FEATURED = 'definitive-guide-to-the-internet';
 
-export const test = base.extend<{ shop: Shop }>({
-  shop: async ({}, use) => {
-    const shop = new Shop();
+export const test = base.extend<{ shop: Shop; shopEnv: Record<string, string> }>({
+  shopEnv: [{}, { option: true }],
+  shop: async ({ shopEnv }, use) => {
+    const shop = new Shop(shopEnv);
     await shop.start();
     await use(shop);
     await shop.dispose();

@@ -7,15 +7,16 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::GetUrl;
 
 use super::cart::{form_notice, ReserveCopy, ReturnCopy};
-use super::live::{live_count, StockLine};
+use super::live::{live_count, LiveStock, StockLine};
 use super::{FormNotice, NotFound, ShopError};
-use crate::stock::Book;
+use crate::stock::{Book, BookDetails};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookView {
     pub book: Book,
     pub available: u32,
     pub version: u64,
+    pub catalog_version: u64,
     /// Copies this shopper holds, and the most they may.
     pub held: u32,
     pub limit: u32,
@@ -26,34 +27,71 @@ pub async fn get_book(id: String) -> Result<BookView, ShopError> {
     crate::server::storefront::book(id).await
 }
 
+/// The upstream catalog's details; None when no catalog is configured or the
+/// book has no ISBN.
+#[server(endpoint = "pages/book-details", input = GetUrl)]
+pub async fn get_book_details(id: String) -> Result<Option<BookDetails>, ShopError> {
+    crate::server::storefront::book_details(id).await
+}
+
 #[component]
 pub fn BookPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let reserve = ServerAction::<ReserveCopy>::new();
     let give_back = ServerAction::<ReturnCopy>::new();
+    let live = LiveStock::expect();
     let page = Resource::new(
-        move || (id(), reserve.version().get(), give_back.version().get()),
-        |(id, _, _)| get_book(id),
+        move || (id(), reserve.version().get(), give_back.version().get(), live.catalog_changes()),
+        |(id, _, _, _)| get_book(id),
     );
+    // Fetched apart, so the page (and its live count) never waits for the
+    // upstream catalog: the details stream in when they come.
+    let details = Resource::new(id, get_book_details);
     let notice = form_notice(reserve, give_back);
     view! {
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(view) => view! { <BookDetail view reserve give_back/> }.into_any(),
+                    Ok(view) => {
+                        live.rendered_catalog(view.catalog_version);
+                        view! { <BookDetail view reserve give_back/> }.into_any()
+                    }
                     Err(ShopError::UnknownBook) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>
         <FormNotice notice/>
+        <Suspense fallback=|| view! { <p class="details loading">"Fetching the book's details…"</p> }>
+            {move || Suspend::new(async move {
+                match details.await {
+                    Ok(Some(details)) => view! { <Details details/> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(_) => view! {
+                        <p class="details unavailable">"The book's details are unavailable right now."</p>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Details(details: BookDetails) -> impl IntoView {
+    let BookDetails { description, pages, cover_url } = details;
+    view! {
+        <section class="details">
+            {cover_url.map(|src| view! { <img class="cover" src=src alt="Cover"/> })}
+            {description.map(|text| view! { <p class="description">{text}</p> })}
+            {pages.map(|n| view! { <p class="pages">{n} " pages"</p> })}
+        </section>
     }
 }
 
 #[component]
 fn BookDetail(view: BookView, reserve: ServerAction<ReserveCopy>, give_back: ServerAction<ReturnCopy>) -> impl IntoView {
-    let BookView { book, available, version, held, limit } = view;
+    let BookView { book, available, version, held, limit, .. } = view;
     let count = live_count(book.id.clone(), available, version);
     let at_limit = held >= limit;
     let busy = move || reserve.pending().get() || give_back.pending().get();

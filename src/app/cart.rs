@@ -4,12 +4,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 use server_fn::codec::GetUrl;
 
-use super::{FormNotice, Notice, ShopError};
-use crate::stock::{decimal_price, CartLine};
+use super::{action_notice, FormNotice, Notice, ShopError};
+use crate::stock::{decimal_price, CartLine, Order};
 
 /// What a shopper holds of a book after Add or Return.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,38 +36,41 @@ pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
     crate::server::storefront::give_back(book).await
 }
 
+/// Buys everything this shopper holds.
+#[server(endpoint = "cart/checkout")]
+pub async fn checkout() -> Result<Order, ShopError> {
+    crate::server::storefront::checkout().await
+}
+
 #[server(endpoint = "pages/cart", input = GetUrl)]
 pub async fn get_cart() -> Result<CartView, ShopError> {
     crate::server::storefront::cart().await
 }
 
-/// The notice to show: the latest answer of either action, else the one the
-/// server left in the URL for a browser without JavaScript.
+/// The notice of the latest Add or Return.
 pub fn form_notice(reserve: ServerAction<ReserveCopy>, give_back: ServerAction<ReturnCopy>) -> Signal<Option<Notice>> {
-    let query = use_query_map();
-    // Whichever action finished last speaks.
-    let last = RwSignal::new(None::<Notice>);
-    Effect::new(move |_| {
-        if let Some(result) = reserve.value().get() {
-            last.set(Some(result.map(|_| Notice::Reserved).unwrap_or_else(Notice::Refused)));
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(result) = give_back.value().get() {
-            last.set(Some(result.map(|_| Notice::Returned).unwrap_or_else(Notice::Refused)));
-        }
-    });
-    Signal::derive(move || {
-        last.get().or_else(|| query.read().get("notice").and_then(|code| Notice::from_code(&code)))
-    })
+    let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
+    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
+    action_notice(vec![(reserved, Notice::Reserved), (returned, Notice::Returned)])
 }
 
 #[component]
 pub fn CartPage() -> impl IntoView {
     let reserve = ServerAction::<ReserveCopy>::new();
     let give_back = ServerAction::<ReturnCopy>::new();
-    let cart = Resource::new(move || (reserve.version().get(), give_back.version().get()), |_| get_cart());
+    let check_out = ServerAction::<Checkout>::new();
+    let cart = Resource::new(
+        move || (reserve.version().get(), give_back.version().get(), check_out.version().get()),
+        |_| get_cart(),
+    );
     let notice = form_notice(reserve, give_back);
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(order)) = check_out.value().get() {
+            navigate(&format!("/orders/{}", order.id), Default::default());
+        }
+    });
+    let refused = move || check_out.value().get().and_then(Result::err).map(|e| e.to_string());
     view! {
         <Title text="Your cart"/>
         <h1>"Your cart"</h1>
@@ -81,11 +83,16 @@ pub fn CartPage() -> impl IntoView {
                     }.into_any(),
                     Ok(view) => {
                         let total: u32 = view.lines.iter().map(|l| l.price_cents * l.copies).sum();
+                        let now_ms = view.now_ms;
                         view! {
                             <ul class="cart">
-                                {view.lines.into_iter().map(|line| view! { <CartRow line give_back/> }).collect_view()}
+                                {view.lines.into_iter().map(|line| view! { <CartRow line give_back now_ms/> }).collect_view()}
                             </ul>
-                            <p class="total">"Total: $" {decimal_price(total)}</p>
+                            <p class="total">{format!("Total: ${}", decimal_price(total))}</p>
+                            <ActionForm action=check_out>
+                                <button type="submit" class="checkout" disabled=move || check_out.pending().get()>"Check out"</button>
+                            </ActionForm>
+                            <p class="notice refused" role="alert">{refused}</p>
                         }.into_any()
                     }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
@@ -96,7 +103,8 @@ pub fn CartPage() -> impl IntoView {
 }
 
 #[component]
-fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>) -> impl IntoView {
+fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> impl IntoView {
+    let expires_at_ms = line.expires_at_ms;
     let href = format!("/books/{}", line.book_id);
     let copies = if line.copies == 1 { "1 copy".to_string() } else { format!("{} copies", line.copies) };
     let price = decimal_price(line.price_cents * line.copies);
@@ -106,11 +114,31 @@ fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>) -> impl IntoView
         <li class="cart-line" data-book=book_id>
             <A href=href>{title}</A>
             <span class="copies">{copies}</span>
-            <span class="price">"$" {price}</span>
+            <span class="price">{format!("${price}")}</span>
+            <TimeLeft expires_at_ms server_now_ms=now_ms/>
             <ActionForm action=give_back>
                 <input type="hidden" name="book" value=book_field/>
                 <button type="submit">"Return"</button>
             </ActionForm>
         </li>
+    }
+}
+
+/// "held for 14:59", counting down in the browser.
+#[component]
+fn TimeLeft(expires_at_ms: i64, server_now_ms: i64) -> impl IntoView {
+    let clock = super::Clock::expect();
+    let skew = clock.skew_from(server_now_ms);
+    let left = move || {
+        let now = clock.now_ms().map_or(server_now_ms as f64, |n| n + skew);
+        ((expires_at_ms as f64 - now) / 1000.0).ceil() as i64
+    };
+    view! {
+        <span class="time-left">
+            {move || match left() {
+                secs if secs > 0 => format!("held for {}:{:02}", secs / 60, secs % 60),
+                _ => "hold lapsed".to_string(),
+            }}
+        </span>
     }
 }

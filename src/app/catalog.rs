@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use serde::{Deserialize, Serialize};
 use server_fn::codec::GetUrl;
 
-use super::live::{live_count, StockLine};
+use super::live::{live_count, LiveStock, StockLine};
 use super::ShopError;
 use crate::stock::{Book, StockSnapshot};
 
@@ -23,21 +23,25 @@ pub async fn get_catalog() -> Result<CatalogView, ShopError> {
 
 #[component]
 pub fn CatalogPage() -> impl IntoView {
-    let catalog = Resource::new(|| (), |_| get_catalog());
+    let live = LiveStock::expect();
+    let catalog = Resource::new(move || live.catalog_changes(), |_| get_catalog());
     view! {
         <Title text="Books"/>
         <h1>"Books"</h1>
         <Suspense fallback=|| view! { <p>"Fetching the shelf…"</p> }>
             {move || Suspend::new(async move {
                 match catalog.await {
-                    Ok(CatalogView { books, stock }) => view! {
+                    Ok(CatalogView { books, stock }) => {
+                        live.rendered_catalog(stock.catalog_version);
+                        view! {
                         <ul class="shelf">
                             {books.into_iter().map(|book| {
                                 let available = stock.available(&book.id).unwrap_or(0);
                                 view! { <BookCard book available version=stock.version/> }
                             }).collect_view()}
                         </ul>
-                    }.into_any(),
+                    }.into_any()
+                    }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}

@@ -15,6 +15,20 @@ pub enum ShopError {
     NotHeld,
     #[error("There is no such book.")]
     UnknownBook,
+    #[error("Your cart is empty: there is nothing to check out.")]
+    EmptyCart,
+    #[error("A book with that id already exists.")]
+    BookExists,
+    #[error("The total cannot be below the copies held and sold.")]
+    BelowHeldAndSold,
+    #[error("There is no such order.")]
+    UnknownOrder,
+    #[error("Please sign in as staff.")]
+    NotSignedIn,
+    #[error("Wrong name or password.")]
+    WrongPassword,
+    #[error("Too many failed sign-ins; try again in a few minutes.")]
+    TooManyAttempts,
     #[error("{0}")]
     BadInput(String),
     #[error("The shop could not do that just now; please try again.")]
@@ -27,8 +41,15 @@ impl ShopError {
     /// The HTTP status the server answers with.
     pub fn status(&self) -> u16 {
         match self {
-            ShopError::SoldOut | ShopError::LimitReached(_) | ShopError::NotHeld => 409,
-            ShopError::UnknownBook => 404,
+            ShopError::SoldOut
+            | ShopError::LimitReached(_)
+            | ShopError::NotHeld
+            | ShopError::EmptyCart
+            | ShopError::BookExists
+            | ShopError::BelowHeldAndSold => 409,
+            ShopError::UnknownBook | ShopError::UnknownOrder => 404,
+            ShopError::NotSignedIn | ShopError::WrongPassword => 401,
+            ShopError::TooManyAttempts => 429,
             ShopError::BadInput(_) => 400,
             ShopError::Unavailable | ShopError::Network(_) => 503,
         }
@@ -58,43 +79,71 @@ impl FromServerFnError for ShopError {
 pub enum Notice {
     Reserved,
     Returned,
+    Saved,
+    SignedIn,
+    SignedOut,
     Refused(ShopError),
 }
+
+/// Refusals that travel in a notice, by code.
+const REFUSAL_CODES: &[(&str, ShopError)] = &[
+    ("sold-out", ShopError::SoldOut),
+    ("not-held", ShopError::NotHeld),
+    ("unknown-book", ShopError::UnknownBook),
+    ("empty-cart", ShopError::EmptyCart),
+    ("book-exists", ShopError::BookExists),
+    ("below-held", ShopError::BelowHeldAndSold),
+    ("unknown-order", ShopError::UnknownOrder),
+    ("not-signed-in", ShopError::NotSignedIn),
+    ("wrong-password", ShopError::WrongPassword),
+    ("too-many", ShopError::TooManyAttempts),
+    ("unavailable", ShopError::Unavailable),
+];
+
+const SUCCESS_CODES: &[(&str, Notice)] = &[
+    ("reserved", Notice::Reserved),
+    ("returned", Notice::Returned),
+    ("saved", Notice::Saved),
+    ("signed-in", Notice::SignedIn),
+    ("signed-out", Notice::SignedOut),
+];
 
 impl Notice {
     pub fn code(&self) -> String {
         match self {
-            Notice::Reserved => "reserved".into(),
-            Notice::Returned => "returned".into(),
-            Notice::Refused(ShopError::SoldOut) => "sold-out".into(),
             Notice::Refused(ShopError::LimitReached(n)) => format!("limit-{n}"),
-            Notice::Refused(ShopError::NotHeld) => "not-held".into(),
-            Notice::Refused(ShopError::UnknownBook) => "unknown-book".into(),
             Notice::Refused(ShopError::BadInput(_)) => "bad-input".into(),
-            Notice::Refused(ShopError::Unavailable | ShopError::Network(_)) => "unavailable".into(),
+            Notice::Refused(ShopError::Network(_)) => "unavailable".into(),
+            Notice::Refused(e) => REFUSAL_CODES
+                .iter()
+                .find(|(_, known)| known == e)
+                .map_or("unavailable", |(code, _)| code)
+                .into(),
+            done => SUCCESS_CODES.iter().find(|(_, n)| n == done).map_or("saved", |(code, _)| code).into(),
         }
     }
 
     pub fn from_code(code: &str) -> Option<Notice> {
-        Some(match code {
-            "reserved" => Notice::Reserved,
-            "returned" => Notice::Returned,
-            "sold-out" => Notice::Refused(ShopError::SoldOut),
-            "not-held" => Notice::Refused(ShopError::NotHeld),
-            "unknown-book" => Notice::Refused(ShopError::UnknownBook),
-            "bad-input" => Notice::Refused(ShopError::BadInput("That request was not understood.".into())),
-            "unavailable" => Notice::Refused(ShopError::Unavailable),
-            other => {
-                let n = other.strip_prefix("limit-")?.parse().ok()?;
-                Notice::Refused(ShopError::LimitReached(n))
-            }
-        })
+        if let Some((_, n)) = SUCCESS_CODES.iter().find(|(c, _)| *c == code) {
+            return Some(n.clone());
+        }
+        if let Some((_, e)) = REFUSAL_CODES.iter().find(|(c, _)| *c == code) {
+            return Some(Notice::Refused(e.clone()));
+        }
+        if code == "bad-input" {
+            return Some(Notice::Refused(ShopError::BadInput("That request was not understood.".into())));
+        }
+        let n = code.strip_prefix("limit-")?.parse().ok()?;
+        Some(Notice::Refused(ShopError::LimitReached(n)))
     }
 
     pub fn message(&self) -> String {
         match self {
             Notice::Reserved => "Reserved: the copy is held in your cart.".into(),
             Notice::Returned => "Returned: the copy is back on the shelf.".into(),
+            Notice::Saved => "Saved.".into(),
+            Notice::SignedIn => "Signed in.".into(),
+            Notice::SignedOut => "Signed out.".into(),
             Notice::Refused(e) => e.to_string(),
         }
     }
@@ -110,7 +159,9 @@ mod tests {
 
     #[test]
     fn every_notice_round_trips_through_its_code() {
-        for code in ["reserved", "returned", "sold-out", "limit-3", "not-held", "unknown-book", "bad-input", "unavailable"] {
+        let codes = ["reserved", "returned", "saved", "signed-in", "signed-out", "sold-out", "limit-3", "not-held"];
+        let more = ["unknown-book", "bad-input", "unavailable", "empty-cart", "wrong-password", "too-many"];
+        for code in codes.into_iter().chain(more) {
             assert_eq!(Notice::from_code(code).map(|n| n.code()), Some(code.to_string()));
         }
         assert_eq!(Notice::from_code("<script>"), None);

@@ -89,6 +89,10 @@ impl Connection {
 pub struct LiveStock {
     snapshot: RwSignal<Option<StockSnapshot>>,
     connection: RwSignal<Connection>,
+    /// The newest catalog version the page has shown or heard of.
+    catalog_seen: StoredValue<u64>,
+    /// Bumped whenever a newer catalog is heard of, so pages fetch again.
+    catalog_changes: RwSignal<u32>,
 }
 
 impl LiveStock {
@@ -96,6 +100,8 @@ impl LiveStock {
         let live = LiveStock {
             snapshot: RwSignal::new(None),
             connection: RwSignal::new(Connection::Idle),
+            catalog_seen: StoredValue::new(0),
+            catalog_changes: RwSignal::new(0),
         };
         provide_context(live);
         live
@@ -108,6 +114,10 @@ impl LiveStock {
     /// Takes `snapshot` if it is newer than what the page holds; an older one
     /// never replaces a newer one, whichever transport it came by.
     pub fn offer(&self, snapshot: StockSnapshot) {
+        if snapshot.catalog_version > self.catalog_seen.get_value() {
+            self.catalog_seen.set_value(snapshot.catalog_version);
+            self.catalog_changes.update(|n| *n += 1);
+        }
         self.snapshot.maybe_update(|current| {
             let newer = current.as_ref().is_none_or(|c| snapshot.is_newer_than(c));
             if newer {
@@ -115,6 +125,19 @@ impl LiveStock {
             }
             newer
         });
+    }
+
+    /// A page shows the catalog as of `catalog_version`; only a newer one
+    /// makes it fetch again.
+    pub fn rendered_catalog(&self, catalog_version: u64) {
+        if catalog_version > self.catalog_seen.get_value() {
+            self.catalog_seen.set_value(catalog_version);
+        }
+    }
+
+    /// Changes each time a newer catalog (titles, prices, books) is heard of.
+    pub fn catalog_changes(&self) -> u32 {
+        self.catalog_changes.get()
     }
 
     /// The version the page has heard of, if any.

@@ -6,9 +6,11 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
+pub mod admin;
 pub mod book;
 pub mod cart;
 pub mod catalog;
+pub mod order;
 pub mod error;
 pub mod live;
 
@@ -37,12 +39,16 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let live = live::LiveStock::provide();
+    let clock = Clock::provide();
     // Effects run only in the browser, once the page is hydrated.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
-        live::subscribe(live);
+        {
+            live::subscribe(live);
+            clock.start();
+        }
         #[cfg(not(feature = "hydrate"))]
-        let _ = live;
+        let _ = (live, clock);
     });
 
     view! {
@@ -54,14 +60,17 @@ pub fn App() -> impl IntoView {
                 <nav>
                     <A href="/">"Books"</A>
                     <A href="/cart">"Your cart"</A>
+                    <A href="/admin">"Staff"</A>
                 </nav>
                 <live::ConnectionBadge/>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=catalog::CatalogPage ssr=SsrMode::Async/>
-                    <Route path=path!("/books/:id") view=book::BookPage ssr=SsrMode::Async/>
+                    <Route path=path!("/books/:id") view=book::BookPage ssr=SsrMode::InOrder/>
                     <Route path=path!("/cart") view=cart::CartPage ssr=SsrMode::Async/>
+                    <Route path=path!("/orders/:id") view=order::OrderPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>
@@ -82,6 +91,24 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// An action's latest answer, once it has one.
+pub type ActionAnswer = Signal<Option<Result<(), ShopError>>>;
+
+/// The notice to show: the answer of whichever action finished last, else
+/// the `?notice=` the server sent a browser without JavaScript back with.
+pub fn action_notice(actions: Vec<(ActionAnswer, Notice)>) -> Signal<Option<Notice>> {
+    let last = RwSignal::new(None::<Notice>);
+    for (result, success) in actions {
+        Effect::new(move |_| {
+            if let Some(result) = result.get() {
+                last.set(Some(result.map(|_| success.clone()).unwrap_or_else(Notice::Refused)));
+            }
+        });
+    }
+    let query = leptos_router::hooks::use_query_map();
+    Signal::derive(move || last.get().or_else(|| query.read().get("notice").and_then(|c| Notice::from_code(&c))))
+}
+
 /// The message a form left: the action's answer when JavaScript ran it, or
 /// the `?notice=` the server sent the browser back with when it did not.
 #[component]
@@ -93,5 +120,45 @@ fn FormNotice(#[prop(into)] notice: Signal<Option<Notice>>) -> impl IntoView {
                 view! { <span class=class>{n.message()}</span> }
             })}
         </p>
+    }
+}
+
+/// The browser's clock, ticking once a second once the page is live; on the
+/// server (and before hydration) there is none and pages use the server's.
+#[derive(Clone, Copy)]
+pub struct Clock(RwSignal<Option<f64>>);
+
+impl Clock {
+    fn provide() -> Clock {
+        let clock = Clock(RwSignal::new(None));
+        provide_context(clock);
+        clock
+    }
+
+    pub fn expect() -> Clock {
+        expect_context::<Clock>()
+    }
+
+    /// Milliseconds since the epoch, by the browser.
+    pub fn now_ms(&self) -> Option<f64> {
+        self.0.get()
+    }
+
+    /// How far the server's clock was ahead of the browser's when the page
+    /// was rendered (0 on the server).
+    pub fn skew_from(&self, server_now_ms: i64) -> f64 {
+        #[cfg(feature = "hydrate")]
+        return server_now_ms as f64 - js_sys::Date::now();
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = server_now_ms;
+            0.0
+        }
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn start(self) {
+        self.0.set(Some(js_sys::Date::now()));
+        gloo_timers::callback::Interval::new(1000, move || self.0.set(Some(js_sys::Date::now()))).forget();
     }
 }

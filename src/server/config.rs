@@ -30,6 +30,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Base URL of the upstream catalog (Open Library's shape); off when unset.
     pub catalog_url: Option<String>,
+    /// Base URL of the cover images the catalog's cover ids point into.
+    pub covers_url: String,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How often an idle WebSocket is pinged; a peer silent for two pings is dropped.
@@ -46,6 +48,7 @@ impl Default for Settings {
             max_copies_per_shopper: 1,
             allowed_origins: Vec::new(),
             catalog_url: None,
+            covers_url: "https://covers.openlibrary.org".to_string(),
             max_body_bytes: 64 * 1024,
             ws_ping_interval: Duration::from_secs(20),
             ws_send_timeout: Duration::from_secs(10),
@@ -62,6 +65,7 @@ struct FileSettings {
     max_copies_per_shopper: Option<u32>,
     allowed_origins: Option<Vec<String>>,
     catalog_url: Option<String>,
+    covers_url: Option<String>,
     max_body_bytes: Option<usize>,
     ws_ping_interval: Option<String>,
     ws_send_timeout: Option<String>,
@@ -137,6 +141,9 @@ impl Settings {
             .or(file.catalog_url)
             .map(|s| s.trim().trim_end_matches('/').to_string())
             .filter(|s| !s.is_empty());
+        if let Some(url) = env("LIVECART_COVERS_URL").or(file.covers_url) {
+            settings.covers_url = non_empty("covers_url", url)?;
+        }
         let max_body = number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
         if let Some(n) = max_body {
             if n < 1024 {

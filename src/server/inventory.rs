@@ -13,10 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::server::metrics::Metrics;
 use crate::server::notifier::{Notifier, Published};
-use crate::server::opening_shelf::OPENING_SHELF;
+use crate::server::opening_shelf::opening_shelf;
 use crate::server::shopper::Shopper;
-use crate::server::store::{Store, StoreError, StockTransaction};
-use crate::stock::{Book, CartLine, StockSnapshot, FEATURED_BOOK};
+use crate::server::store::{NewBook, Store, StockTransaction, StoreError};
+use crate::stock::{Book, CartLine, LedgerLine, Order, StockSnapshot, FEATURED_BOOK};
 
 /// The most changes one commit carries.
 const MAX_GROUP: usize = 512;
@@ -82,6 +82,12 @@ pub enum Refusal {
     NotHeld,
     #[error("there is no book with that id")]
     UnknownBook,
+    #[error("your cart is empty")]
+    EmptyCart,
+    #[error("a book with that id already exists")]
+    BookExists,
+    #[error("the total cannot be below the copies held and sold")]
+    BelowHeldAndSold,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -111,14 +117,40 @@ pub struct Holding {
 
 /// A change someone asked for.
 #[derive(Debug)]
-enum Order {
+enum Change {
     Reserve { shopper: Shopper, book: BookId },
     Release { shopper: Shopper, book: BookId },
+    Checkout { shopper: Shopper },
+    Renew { shopper: Shopper },
+    Expire,
+    Restock { book: BookId, copies: u32 },
+    SetTotal { book: BookId, total: u32 },
+    SetPrice { book: BookId, price_cents: u32 },
+    AddBook(NewBook),
+}
+
+/// What a change did.
+#[derive(Debug)]
+enum Done {
+    Held(Holding),
+    Ordered(Order),
+    Renewed,
+    /// Copies whose holds lapsed went back on the shelf.
+    Expired(u32),
+    BookChanged,
+}
+
+/// Which versions a change moves.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Effect {
+    Nothing,
+    Stock,
+    Catalog,
 }
 
 struct Request {
-    order: Order,
-    reply: oneshot::Sender<Result<Holding, InventoryError>>,
+    change: Change,
+    reply: oneshot::Sender<Result<Done, InventoryError>>,
 }
 
 #[derive(Clone)]
@@ -126,22 +158,25 @@ pub struct Inventory {
     store: Store,
     notifier: Notifier,
     rules: Arc<Rules>,
-    orders: mpsc::Sender<Request>,
+    changes: mpsc::Sender<Request>,
 }
 
 impl Inventory {
-    /// Loads the stock, publishes it, and starts the writer.
+    /// Stocks an empty shelf, loads and publishes the stock, and starts the
+    /// writer and the clock that ends lapsed holds.
     pub async fn open(store: Store, rules: Rules, metrics: Metrics) -> Result<Inventory, StoreError> {
-        if store.stock_empty_shelf(OPENING_SHELF).await? {
-            tracing::info!(books = OPENING_SHELF.len(), "stocked the opening shelf");
+        let shelf = opening_shelf();
+        if store.stock_empty_shelf(&shelf).await? {
+            tracing::info!(books = shelf.len(), "stocked the opening shelf");
         }
         let first = store.stock().await?;
         metrics.stock_version.set(i64::try_from(first.version).unwrap_or(i64::MAX));
         let notifier = Notifier::new(first, FEATURED_BOOK);
         let rules = Arc::new(rules);
-        let (orders, queue) = mpsc::channel(4 * MAX_GROUP);
+        let (changes, queue) = mpsc::channel(4 * MAX_GROUP);
         tokio::spawn(write_changes(store.clone(), notifier.clone(), rules.clone(), metrics, queue));
-        Ok(Inventory { store, notifier, rules, orders })
+        tokio::spawn(end_lapsed_holds(store.clone(), changes.downgrade()));
+        Ok(Inventory { store, notifier, rules, changes })
     }
 
     pub fn notifier(&self) -> &Notifier {
@@ -173,27 +208,109 @@ impl Inventory {
         Ok(self.store.held(&shopper.key(), book.as_str()).await?)
     }
 
+    /// Every book with its copies available, held and sold.
+    pub async fn ledger(&self) -> Result<Vec<LedgerLine>, InventoryError> {
+        Ok(self.store.ledger().await?)
+    }
+
+    /// One of the shopper's orders; None if there is none by that id for them.
+    pub async fn order(&self, shopper: &Shopper, id: &str) -> Result<Option<Order>, InventoryError> {
+        Ok(self.store.order(&shopper.key(), id).await?)
+    }
+
     /// Puts one more copy of `book` in the shopper's hands.
     pub async fn reserve(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        self.ask(Order::Reserve { shopper: shopper.clone(), book: book.clone() }).await
+        match self.ask(Change::Reserve { shopper: shopper.clone(), book: book.clone() }).await? {
+            Done::Held(holding) => Ok(holding),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Puts one of the shopper's copies of `book` back on the shelf.
     pub async fn release(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        self.ask(Order::Release { shopper: shopper.clone(), book: book.clone() }).await
+        match self.ask(Change::Release { shopper: shopper.clone(), book: book.clone() }).await? {
+            Done::Held(holding) => Ok(holding),
+            other => Err(unexpected(other)),
+        }
     }
 
-    async fn ask(&self, order: Order) -> Result<Holding, InventoryError> {
+    /// Buys everything the shopper holds, in one transaction.
+    pub async fn checkout(&self, shopper: &Shopper) -> Result<Order, InventoryError> {
+        match self.ask(Change::Checkout { shopper: shopper.clone() }).await? {
+            Done::Ordered(order) => Ok(order),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The shopper touched their cart: every hold's deadline starts again.
+    pub async fn renew(&self, shopper: &Shopper) -> Result<(), InventoryError> {
+        self.ask(Change::Renew { shopper: shopper.clone() }).await.map(|_| ())
+    }
+
+    pub async fn restock(&self, book: &BookId, copies: u32) -> Result<(), InventoryError> {
+        self.ask(Change::Restock { book: book.clone(), copies }).await.map(|_| ())
+    }
+
+    pub async fn set_total(&self, book: &BookId, total: u32) -> Result<(), InventoryError> {
+        self.ask(Change::SetTotal { book: book.clone(), total }).await.map(|_| ())
+    }
+
+    pub async fn set_price(&self, book: &BookId, price_cents: u32) -> Result<(), InventoryError> {
+        self.ask(Change::SetPrice { book: book.clone(), price_cents }).await.map(|_| ())
+    }
+
+    pub async fn add_book(&self, book: NewBook) -> Result<(), InventoryError> {
+        self.ask(Change::AddBook(book)).await.map(|_| ())
+    }
+
+    async fn ask(&self, change: Change) -> Result<Done, InventoryError> {
         let (reply, answer) = oneshot::channel();
-        self.orders
-            .send(Request { order, reply })
+        self.changes
+            .send(Request { change, reply })
             .await
             .map_err(|_| InventoryError::Stopped)?;
         answer.await.map_err(|_| InventoryError::Stopped)?
     }
 }
 
-/// The writer: takes every order waiting, applies them in one transaction,
+fn unexpected(done: Done) -> InventoryError {
+    InventoryError::Storage(Arc::new(StoreError::Corrupt(format!("unexpected outcome {done:?}"))))
+}
+
+/// The clock: ends holds whose deadline has passed, within half a second.
+async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
+    const LOOK_EVERY: Duration = Duration::from_millis(500);
+    loop {
+        let wait = match store.earliest_expiry().await {
+            Ok(Some(soonest)) => Duration::from_millis(u64::try_from(soonest - now_ms()).unwrap_or(0)),
+            Ok(None) => LOOK_EVERY,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read hold deadlines");
+                LOOK_EVERY
+            }
+        };
+        if wait > Duration::ZERO {
+            tokio::time::sleep(wait.min(LOOK_EVERY)).await;
+            continue;
+        }
+        let Some(changes) = changes.upgrade() else { return };
+        let (reply, answer) = oneshot::channel();
+        if changes.send(Request { change: Change::Expire, reply }).await.is_err() {
+            return;
+        }
+        drop(changes);
+        match answer.await {
+            Ok(Ok(Done::Expired(copies))) if copies > 0 => tracing::info!(copies, "lapsed holds ended"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "lapsed holds could not be ended");
+                tokio::time::sleep(LOOK_EVERY).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The writer: takes every change waiting, applies them in one transaction,
 /// commits, publishes the new snapshot, then answers each.
 async fn write_changes(
     store: Store,
@@ -205,7 +322,7 @@ async fn write_changes(
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         let started = std::time::Instant::now();
-        match apply_group(&store, &rules, &group).await {
+        match apply_group(&store, &rules, &mut group).await {
             Ok((results, snapshot)) => {
                 metrics.commits.inc();
                 metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
@@ -232,35 +349,89 @@ async fn write_changes(
     }
 }
 
-type GroupResult = (Vec<Result<Holding, InventoryError>>, Option<StockSnapshot>);
+type GroupResult = (Vec<Result<Done, InventoryError>>, Option<StockSnapshot>);
 
-async fn apply_group(store: &Store, rules: &Rules, group: &[Request]) -> Result<GroupResult, StoreError> {
+async fn apply_group(store: &Store, rules: &Rules, group: &mut [Request]) -> Result<GroupResult, StoreError> {
     let mut tx = store.begin().await?;
-    let expires_at = now_ms() + ttl_ms(rules);
+    let now = now_ms();
+    let expires_at = now + ttl_ms(rules);
     let mut results = Vec::with_capacity(group.len());
-    for request in group {
-        let result = match &request.order {
-            Order::Reserve { shopper, book } => reserve(&mut tx, rules, shopper, book, expires_at).await?,
-            Order::Release { shopper, book } => release(&mut tx, shopper, book).await?,
-        };
+    let mut effect = Effect::Nothing;
+    for request in group.iter() {
+        let (result, this) = apply(&mut tx, rules, &request.change, now, expires_at).await?;
+        if result.is_ok() {
+            effect = effect.max(this);
+        }
         results.push(result);
     }
-    let snapshot = if results.iter().any(Result::is_ok) {
-        let version = tx.bump_version().await?;
-        let snapshot = tx.stock().await?;
-        for holding in results.iter_mut().flatten() {
-            holding.version = version;
-        }
-        Some(snapshot)
-    } else {
+    let snapshot = if effect == Effect::Nothing {
         None
+    } else {
+        let version = tx.bump_version(effect == Effect::Catalog).await?;
+        for done in results.iter_mut().flatten() {
+            if let Done::Held(holding) = done {
+                holding.version = version;
+            }
+        }
+        Some(tx.stock().await?)
     };
     tx.commit().await?;
-    let results = results
-        .into_iter()
-        .map(|r| r.map_err(InventoryError::Refused))
-        .collect();
+    let results = results.into_iter().map(|r| r.map_err(InventoryError::Refused)).collect();
     Ok((results, snapshot))
+}
+
+type Applied = (Result<Done, Refusal>, Effect);
+
+async fn apply(
+    tx: &mut StockTransaction,
+    rules: &Rules,
+    change: &Change,
+    now: i64,
+    expires_at: i64,
+) -> Result<Applied, StoreError> {
+    Ok(match change {
+        Change::Reserve { shopper, book } => {
+            (reserve(tx, rules, shopper, book, expires_at).await?.map(Done::Held), Effect::Stock)
+        }
+        Change::Release { shopper, book } => {
+            (release(tx, shopper, book, expires_at).await?.map(Done::Held), Effect::Stock)
+        }
+        Change::Checkout { shopper } => {
+            let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
+            (order.map(Done::Ordered).ok_or(Refusal::EmptyCart), Effect::Stock)
+        }
+        Change::Renew { shopper } => {
+            tx.renew_holds(&shopper.key(), expires_at).await?;
+            (Ok(Done::Renewed), Effect::Nothing)
+        }
+        Change::Expire => {
+            let freed = tx.release_expired(now).await?;
+            let effect = if freed > 0 { Effect::Stock } else { Effect::Nothing };
+            (Ok(Done::Expired(freed)), effect)
+        }
+        Change::Restock { book, copies } => {
+            let done = tx.restock(book.as_str(), *copies).await?;
+            (done.then_some(Done::BookChanged).ok_or(Refusal::UnknownBook), Effect::Stock)
+        }
+        Change::SetTotal { book, total } => {
+            let result = if tx.set_total(book.as_str(), *total).await? {
+                Ok(Done::BookChanged)
+            } else if tx.book_exists(book.as_str()).await? {
+                Err(Refusal::BelowHeldAndSold)
+            } else {
+                Err(Refusal::UnknownBook)
+            };
+            (result, Effect::Stock)
+        }
+        Change::SetPrice { book, price_cents } => {
+            let done = tx.set_price(book.as_str(), *price_cents).await?;
+            (done.then_some(Done::BookChanged).ok_or(Refusal::UnknownBook), Effect::Catalog)
+        }
+        Change::AddBook(book) => {
+            let done = tx.add_book(book).await?;
+            (done.then_some(Done::BookChanged).ok_or(Refusal::BookExists), Effect::Catalog)
+        }
+    })
 }
 
 async fn reserve(
@@ -284,7 +455,10 @@ async fn reserve(
         }));
     }
     match tx.hold_one_more(&key, book.as_str(), limit, expires_at).await? {
-        Some(copies) => Ok(Ok(Holding { book: book.clone(), copies, version: 0 })),
+        Some(copies) => {
+            renew_other_holds(tx, shopper, expires_at).await?;
+            Ok(Ok(Holding { book: book.clone(), copies, version: 0 }))
+        }
         None => {
             // Another node filled this shopper's hands meanwhile: undo the take.
             tx.put_back_copies(book.as_str(), 1).await?;
@@ -297,6 +471,7 @@ async fn release(
     tx: &mut StockTransaction,
     shopper: &Shopper,
     book: &BookId,
+    expires_at: i64,
 ) -> Result<Result<Holding, Refusal>, StoreError> {
     let Some(copies) = tx.release_one(&shopper.key(), book.as_str()).await? else {
         return Ok(Err(if tx.book_exists(book.as_str()).await? {
@@ -311,7 +486,21 @@ async fn release(
             book.as_str()
         )));
     }
+    renew_other_holds(tx, shopper, expires_at).await?;
     Ok(Ok(Holding { book: book.clone(), copies, version: 0 }))
+}
+
+/// Touching the cart renews every hold in it. The book's protocol holds one
+/// book per session, so its sessions have nothing else to renew.
+async fn renew_other_holds(tx: &mut StockTransaction, shopper: &Shopper, expires_at: i64) -> Result<(), StoreError> {
+    if let Shopper::Web(_) = shopper {
+        tx.renew_holds(&shopper.key(), expires_at).await?;
+    }
+    Ok(())
+}
+
+fn new_order_id() -> String {
+    format!("{:024x}", rand::random::<u128>() >> 32)
 }
 
 fn ttl_ms(rules: &Rules) -> i64 {

@@ -1,8 +1,11 @@
 //! Everything that runs only on the server: the inventory and its store, the
 //! notifier, and the HTTP surface around them.
 
+pub mod backoffice;
+pub mod book_details;
 pub mod config;
 pub mod error;
+pub mod forms;
 pub mod inventory;
 pub mod legacy;
 pub mod metrics;
@@ -11,6 +14,7 @@ pub mod opening_shelf;
 pub mod origin;
 pub mod shopper;
 pub mod socket;
+pub mod staff;
 pub mod stock_api;
 pub mod store;
 pub mod storefront;
@@ -44,6 +48,8 @@ pub struct AppState {
     pub inventory: Inventory,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    pub staff: staff::StaffDesk,
+    pub catalog: book_details::CatalogClient,
     /// The book's long-poll sessions and the version each was last told.
     pub answered: Arc<legacy::AnsweredVersions>,
     pub upkeep: socket::Upkeep,
@@ -77,7 +83,7 @@ pub fn app(state: AppState) -> Router {
     let shell_options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, || {}, move || shell(shell_options.clone()))
-        .layer(from_fn(storefront::status_from_shop_error))
+        .layer(from_fn(forms::status_from_shop_error))
         .layer(from_fn(shopper::shopper_cookie));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
@@ -124,7 +130,7 @@ impl Application {
             reservation_ttl: settings.reservation_ttl,
         };
         let metrics = Metrics::new();
-        let inventory = Inventory::open(store, rules, metrics.clone()).await?;
+        let inventory = Inventory::open(store.clone(), rules, metrics.clone()).await?;
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -136,8 +142,10 @@ impl Application {
                 ping_every: settings.ws_ping_interval,
                 send_deadline: settings.ws_send_timeout,
             },
+            catalog: book_details::CatalogClient::new(settings.catalog_url.clone(), settings.covers_url.clone()),
             settings: Arc::new(settings),
             metrics,
+            staff: staff::StaffDesk::new(store),
             answered: Arc::new(legacy::AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
         };

@@ -150,18 +150,18 @@ mod tests {
         let mut stock = BTreeMap::new();
         stock.insert("featured".to_string(), featured);
         stock.insert("other".to_string(), other);
-        StockSnapshot { version, stock }
+        StockSnapshot { version, catalog_version: 1, stock }
     }
 
     #[test]
     fn serializes_once_in_the_public_shape() {
         let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
         let latest = notifier.latest();
-        assert_eq!(latest.json.as_str(), r#"{"version":7,"stock":{"featured":10,"other":3}}"#);
+        assert_eq!(latest.json.as_str(), r#"{"version":7,"catalog_version":1,"stock":{"featured":10,"other":3}}"#);
         assert_eq!(latest.featured.json.as_str(), r#"{"inventoryCount":"10"}"#);
         assert_eq!(
             &latest.sse_event[..],
-            b"id: 7\ndata: {\"version\":7,\"stock\":{\"featured\":10,\"other\":3}}\n\n"
+            b"id: 7\ndata: {\"version\":7,\"catalog_version\":1,\"stock\":{\"featured\":10,\"other\":3}}\n\n"
         );
     }
 

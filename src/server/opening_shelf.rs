@@ -4,68 +4,31 @@
 use crate::server::store::NewBook;
 use crate::stock::FEATURED_BOOK;
 
-pub const OPENING_SHELF: &[NewBook] = &[
-    NewBook {
-        id: FEATURED_BOOK,
-        title: "The Definitive Guide to the Internet",
-        author: "Anonymous",
-        isbn: None,
-        price_cents: 2000,
-        copies: 10,
-        featured: true,
-    },
-    NewBook {
-        id: "introduction-to-tornado",
-        title: "Introduction to Tornado",
-        author: "Michael Dory, Adam Parrish, Brendan Berg",
-        isbn: Some("9781449309077"),
-        price_cents: 2999,
-        copies: 12,
-        featured: false,
-    },
-    NewBook {
-        id: "the-rust-programming-language",
-        title: "The Rust Programming Language",
-        author: "Steve Klabnik, Carol Nichols",
-        isbn: Some("9781718503106"),
-        price_cents: 3999,
-        copies: 8,
-        featured: false,
-    },
-    NewBook {
-        id: "designing-data-intensive-applications",
-        title: "Designing Data-Intensive Applications",
-        author: "Martin Kleppmann",
-        isbn: Some("9781449373320"),
-        price_cents: 4999,
-        copies: 5,
-        featured: false,
-    },
-    NewBook {
-        id: "high-performance-browser-networking",
-        title: "High Performance Browser Networking",
-        author: "Ilya Grigorik",
-        isbn: Some("9781449344764"),
-        price_cents: 3499,
-        copies: 6,
-        featured: false,
-    },
-    NewBook {
-        id: "the-pragmatic-programmer",
-        title: "The Pragmatic Programmer",
-        author: "David Thomas, Andrew Hunt",
-        isbn: Some("9780135957059"),
-        price_cents: 4499,
-        copies: 7,
-        featured: false,
-    },
-    NewBook {
-        id: "structure-and-interpretation-of-computer-programs",
-        title: "Structure and Interpretation of Computer Programs",
-        author: "Harold Abelson, Gerald Jay Sussman",
-        isbn: Some("9780262510875"),
-        price_cents: 5500,
-        copies: 3,
-        featured: false,
-    },
+/// The opening shelf, in shelf order.
+pub fn opening_shelf() -> Vec<NewBook> {
+    SHELF
+        .iter()
+        .map(|&(id, title, author, isbn, price_cents, copies)| NewBook {
+            id: id.to_string(),
+            title: title.to_string(),
+            author: author.to_string(),
+            isbn: isbn.map(str::to_string),
+            price_cents,
+            copies,
+            featured: id == FEATURED_BOOK,
+        })
+        .collect()
+}
+
+/// (id, title, author, ISBN, price in cents, copies)
+type ShelfEntry = (&'static str, &'static str, &'static str, Option<&'static str>, u32, u32);
+
+const SHELF: &[ShelfEntry] = &[
+    (FEATURED_BOOK, "The Definitive Guide to the Internet", "Anonymous", None, 2000, 10),
+    ("introduction-to-tornado", "Introduction to Tornado", "Michael Dory, Adam Parrish, Brendan Berg", Some("9781449309077"), 2999, 12),
+    ("the-rust-programming-language", "The Rust Programming Language", "Steve Klabnik, Carol Nichols", Some("9781718503106"), 3999, 8),
+    ("designing-data-intensive-applications", "Designing Data-Intensive Applications", "Martin Kleppmann", Some("9781449373320"), 4999, 5),
+    ("high-performance-browser-networking", "High Performance Browser Networking", "Ilya Grigorik", Some("9781449344764"), 3499, 6),
+    ("the-pragmatic-programmer", "The Pragmatic Programmer", "David Thomas, Andrew Hunt", Some("9780135957059"), 4499, 7),
+    ("structure-and-interpretation-of-computer-programs", "Structure and Interpretation of Computer Programs", "Harold Abelson, Gerald Jay Sussman", Some("9780262510875"), 5500, 3),
 ];

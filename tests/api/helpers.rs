@@ -26,6 +26,7 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A server running inside the test process.
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub database_url: String,
     pub http: reqwest::Client,
     /// Holds the database file until the test ends.
     _dir: TempDir,
@@ -51,13 +52,14 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .output_name("livecart")
         .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
+    let database_url = settings.database_url.clone();
     let app = Application::build(settings, options).await.expect("server starts");
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, http: shopper_client(), _dir: dir, stop: Some(stop) }
+    TestApp { addr, database_url, http: shopper_client(), _dir: dir, stop: Some(stop) }
 }
 
 /// An HTTP client that keeps its cookies, like one browser.
@@ -72,6 +74,27 @@ pub fn shopper_client() -> reqwest::Client {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Adds a staff account straight in the shop's database, as
+    /// `livecart staff add` does.
+    pub async fn add_staff(&self, name: &str, password: &str) {
+        let store = livecart::server::store::Store::open(&self.database_url).await.expect("store");
+        let name = livecart::server::staff::StaffName::parse(name).expect("name");
+        livecart::server::staff::put_staff(&store, &name, password).await.expect("staff added");
+    }
+
+    /// A client signed in as staff.
+    pub async fn staff_client(&self, name: &str, password: &str) -> reqwest::Client {
+        let client = shopper_client();
+        let response = client
+            .post(self.url("/api/admin/sign-in"))
+            .form(&[("name", name), ("password", password)])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+        client
     }
 }
 
@@ -127,9 +150,15 @@ pub async fn give_back(shop: &impl Shop, client: &reqwest::Client, book: &str) -
 }
 
 async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str) -> (u16, Value) {
+    post_form(shop, client, path, &[("book", book)]).await
+}
+
+/// Calls a server function with a form, as its script does; the status and
+/// the JSON answer.
+pub async fn post_form(shop: &impl Shop, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = client
         .post(format!("{}{path}", shop.base()))
-        .form(&[("book", book)])
+        .form(form)
         .send()
         .await
         .expect("server function call");

@@ -2,10 +2,13 @@
 //! and drives it over HTTP and WebSocket.
 
 mod bad_input;
+mod book_details;
 mod book_protocol;
 mod concurrency;
 mod durability;
 mod helpers;
+mod shop_rules;
+mod staff;
 mod stock_api;
 mod transports;
 mod storefront;

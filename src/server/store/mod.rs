@@ -6,13 +6,18 @@
 //! keeps a rule true across connections and nodes: a copy is taken only
 //! `WHERE available >= n`, so two writers can never both take the last one.
 
+mod changes;
+mod staff;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row};
 
-use crate::stock::{decimal_price, Book, CartLine, StockSnapshot};
+use crate::stock::{decimal_price, Book, CartLine, LedgerLine, Order, OrderLine, StockSnapshot};
+
+pub use changes::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,10 +28,7 @@ pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot create the database folder {path}: {source}")]
-    CreateFolder {
-        path: String,
-        source: std::io::Error,
-    },
+    CreateFolder { path: String, source: std::io::Error },
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
 }
@@ -38,12 +40,12 @@ pub enum Backend {
 }
 
 /// A book to put on the shelf.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBook {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub author: &'static str,
-    pub isbn: Option<&'static str>,
+    pub id: String,
+    pub title: String,
+    pub author: String,
+    pub isbn: Option<String>,
     pub price_cents: u32,
     pub copies: u32,
     pub featured: bool,
@@ -78,17 +80,15 @@ impl Store {
             }
             // Readers never block the writer in WAL mode; FULL makes every
             // commit durable before it is acknowledged.
-            options = options
-                .max_connections(8)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        Ok(())
-                    })
-                });
+            options = options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            });
         } else {
             options = options.max_connections(16);
         }
@@ -112,10 +112,34 @@ impl Store {
 
     /// Every book, in shelf order.
     pub async fn catalog(&self) -> Result<Vec<Book>, StoreError> {
-        let rows = sqlx::query(&format!("{BOOK_COLUMNS} ORDER BY position, id"))
-            .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("{BOOK_COLUMNS} ORDER BY position, id")).fetch_all(&self.pool).await?;
         rows.iter().map(book_from_row).collect()
+    }
+
+    pub async fn book(&self, id: &str) -> Result<Option<Book>, StoreError> {
+        read_book(&self.pool, id).await
+    }
+
+    /// Every book with its copies available, held and sold.
+    pub async fn ledger(&self) -> Result<Vec<LedgerLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold \
+             FROM books ORDER BY position, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let book = book_from_row(row)?;
+                let available = count(row, "available")?;
+                let sold = count(row, "sold")?;
+                let held = book
+                    .total
+                    .checked_sub(available + sold)
+                    .ok_or_else(|| StoreError::Corrupt(format!("{} holds more than it owns", book.id)))?;
+                Ok(LedgerLine { book, available, held, sold })
+            })
+            .collect()
     }
 
     /// What one shopper holds, in shelf order.
@@ -141,41 +165,62 @@ impl Store {
             .collect()
     }
 
-    pub async fn book(&self, id: &str) -> Result<Option<Book>, StoreError> {
-        read_book(&self.pool, id).await
-    }
-
     /// Copies of `book` the shopper holds.
     pub async fn held(&self, shopper: &str, book: &str) -> Result<u32, StoreError> {
         read_held(&self.pool, shopper, book).await
     }
 
+    /// The soonest deadline of any hold, in Unix milliseconds.
+    pub async fn earliest_expiry(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(expires_at) AS soonest FROM reservations").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<Option<i64>, _>("soonest")?)
+    }
+
+    /// One of the shopper's orders, if it is theirs.
+    pub async fn order(&self, shopper: &str, id: &str) -> Result<Option<Order>, StoreError> {
+        let Some(head) = sqlx::query("SELECT id, placed_at, total_cents FROM orders WHERE id = $1 AND shopper = $2")
+            .bind(id)
+            .bind(shopper)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let lines = sqlx::query(
+            "SELECT book_id, title, price_cents, copies FROM order_lines WHERE order_id = $1 ORDER BY title",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(Order {
+            id: head.try_get("id")?,
+            placed_at_ms: head.try_get("placed_at")?,
+            total_cents: count(&head, "total_cents")?,
+            lines: lines
+                .iter()
+                .map(|row| {
+                    Ok(OrderLine {
+                        book_id: row.try_get("book_id")?,
+                        title: row.try_get("title")?,
+                        price_cents: count(row, "price_cents")?,
+                        copies: count(row, "copies")?,
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+        }))
+    }
+
     /// Puts `books` on an empty shelf, in one transaction; a shelf that has
     /// ever held a book is left alone. Returns whether it stocked them.
     pub async fn stock_empty_shelf(&self, books: &[NewBook]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM books").fetch_one(&mut *tx).await?;
-        let existing: i64 = row.try_get("n")?;
-        if existing > 0 {
+        let mut tx = self.begin().await?;
+        if tx.has_books().await? {
             return Ok(false);
         }
-        for (position, book) in books.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO books (id, title, author, isbn, price_cents, total, available, featured, position) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
-            )
-            .bind(book.id)
-            .bind(book.title)
-            .bind(book.author)
-            .bind(book.isbn)
-            .bind(i64::from(book.price_cents))
-            .bind(i64::from(book.copies))
-            .bind(i64::from(book.featured))
-            .bind(position as i64 + 1)
-            .execute(&mut *tx)
-            .await?;
+        for book in books {
+            tx.add_book(book).await?;
         }
-        sqlx::query("UPDATE stock_state SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+        tx.bump_version(true).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -183,124 +228,11 @@ impl Store {
     /// Starts a write. Changes made through it are seen by others only after
     /// `commit`, which returns once the database has them on disk.
     pub async fn begin(&self) -> Result<StockTransaction, StoreError> {
-        Ok(StockTransaction { tx: self.pool.begin().await? })
+        Ok(StockTransaction::new(self.pool.begin().await?))
     }
 }
 
-/// One write transaction: many changes, one commit (and one fsync).
-pub struct StockTransaction {
-    tx: Transaction<'static, Any>,
-}
-
-impl StockTransaction {
-    pub async fn book_exists(&mut self, book: &str) -> Result<bool, StoreError> {
-        Ok(read_book(&mut *self.tx, book).await?.is_some())
-    }
-
-    pub async fn held_copies(&mut self, shopper: &str, book: &str) -> Result<u32, StoreError> {
-        read_held(&mut *self.tx, shopper, book).await
-    }
-
-    /// Takes `n` copies off the shelf if at least `n` are available.
-    pub async fn take_copies(&mut self, book: &str, n: u32) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE books SET available = available - $2 WHERE id = $1 AND available >= $2",
-        )
-        .bind(book)
-        .bind(i64::from(n))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Puts `n` copies back on the shelf.
-    pub async fn put_back_copies(&mut self, book: &str, n: u32) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE books SET available = available + $2 WHERE id = $1 AND available + $2 <= total",
-        )
-        .bind(book)
-        .bind(i64::from(n))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Adds one copy to what the shopper holds, unless they already hold
-    /// `limit`; renews the hold's deadline. Returns the copies now held.
-    pub async fn hold_one_more(
-        &mut self,
-        shopper: &str,
-        book: &str,
-        limit: u32,
-        expires_at_ms: i64,
-    ) -> Result<Option<u32>, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO reservations (shopper, book_id, copies, expires_at) \
-             VALUES ($1, $2, 1, $4) \
-             ON CONFLICT (shopper, book_id) DO UPDATE \
-             SET copies = reservations.copies + 1, expires_at = excluded.expires_at \
-             WHERE reservations.copies < $3 \
-             RETURNING copies",
-        )
-        .bind(shopper)
-        .bind(book)
-        .bind(i64::from(limit))
-        .bind(expires_at_ms)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|row| count(&row, "copies")).transpose()
-    }
-
-    /// Takes one copy out of what the shopper holds. Returns the copies left
-    /// in their hands, or None when they held none.
-    pub async fn release_one(&mut self, shopper: &str, book: &str) -> Result<Option<u32>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE reservations SET copies = copies - 1 \
-             WHERE shopper = $1 AND book_id = $2 AND copies > 1 RETURNING copies",
-        )
-        .bind(shopper)
-        .bind(book)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if let Some(row) = row {
-            return count(&row, "copies").map(Some);
-        }
-        let gone = sqlx::query("DELETE FROM reservations WHERE shopper = $1 AND book_id = $2")
-            .bind(shopper)
-            .bind(book)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok((gone.rows_affected() == 1).then_some(0))
-    }
-
-    /// Moves every hold of the shopper's deadline to `expires_at_ms`.
-    pub async fn renew_holds(&mut self, shopper: &str, expires_at_ms: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE reservations SET expires_at = $2 WHERE shopper = $1")
-            .bind(shopper)
-            .bind(expires_at_ms)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Gives the stock a new version, greater than every one before it.
-    pub async fn bump_version(&mut self) -> Result<u64, StoreError> {
-        let row = sqlx::query("UPDATE stock_state SET version = version + 1 WHERE id = 1 RETURNING version")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        version(&row, "version")
-    }
-
-    /// The stock as this transaction sees it.
-    pub async fn stock(&mut self) -> Result<StockSnapshot, StoreError> {
-        read_stock(&mut *self.tx).await
-    }
-
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
+const BOOK_COLUMNS: &str = "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
 
 async fn read_stock<'e, E>(executor: E) -> Result<StockSnapshot, StoreError>
 where
@@ -308,14 +240,15 @@ where
 {
     // One statement, so the version and the counts come from the same commit.
     let rows = sqlx::query(
-        "SELECT s.version, b.id, b.available FROM stock_state s \
+        "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
          LEFT JOIN books b ON 1 = 1 WHERE s.id = 1",
     )
     .fetch_all(executor)
     .await?;
-    let mut snapshot = StockSnapshot { version: 0, stock: BTreeMap::new() };
+    let mut snapshot = StockSnapshot { version: 0, catalog_version: 0, stock: BTreeMap::new() };
     for row in &rows {
         snapshot.version = version(row, "version")?;
+        snapshot.catalog_version = version(row, "catalog_version")?;
         let id: Option<String> = row.try_get("id")?;
         if let Some(id) = id {
             let available = count(row, "available")?;
@@ -332,10 +265,7 @@ async fn read_book<'e, E>(executor: E, id: &str) -> Result<Option<Book>, StoreEr
 where
     E: Executor<'e, Database = Any>,
 {
-    let row = sqlx::query(&format!("{BOOK_COLUMNS} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+    let row = sqlx::query(&format!("{BOOK_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(executor).await?;
     row.as_ref().map(book_from_row).transpose()
 }
 
@@ -353,8 +283,6 @@ where
         None => Ok(0),
     }
 }
-
-const BOOK_COLUMNS: &str = "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
 
 fn book_from_row(row: &AnyRow) -> Result<Book, StoreError> {
     let price_cents = count(row, "price_cents")?;
@@ -391,10 +319,8 @@ fn create_sqlite_folder(url: &str) -> Result<(), StoreError> {
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateFolder {
-                path: parent.display().to_string(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StoreError::CreateFolder { path: parent.display().to_string(), source })?;
         }
     }
     Ok(())

@@ -1,0 +1,71 @@
+import { test, expect, waitUntilLive, FEATURED } from './fixtures';
+
+const STAFF = 'burt';
+const PASSWORD = 'correct horse battery staple';
+
+test('staff restock and reprice, and every open page sees it live', async ({ shop, browser }) => {
+  await shop.addStaff(STAFF, PASSWORD);
+  const shopper = await (await browser.newContext()).newPage();
+  await shopper.goto(`${shop.baseURL}/books/${FEATURED}`);
+  await waitUntilLive(shopper);
+  await expect(shopper.locator('.price')).toHaveText('$20.00');
+
+  const admin = await (await browser.newContext()).newPage();
+  await admin.goto(`${shop.baseURL}/admin`);
+  await admin.getByLabel('Name').fill(STAFF);
+  await admin.getByLabel('Password').fill(PASSWORD);
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await expect(admin.locator('.signed-in')).toContainText(STAFF);
+
+  const row = admin.locator(`tr[data-book="${FEATURED}"]`);
+  await row.getByLabel('Copies to add').fill('5');
+  await row.getByRole('button', { name: 'Restock' }).click();
+  await expect(shopper.locator('.stock')).toHaveText('Only 15 left');
+
+  await row.getByLabel('Price').fill('24.50');
+  await row.getByRole('button', { name: 'Set price' }).click();
+  await expect(shopper.locator('.price')).toHaveText('$24.50');
+});
+
+test('a wrong password is refused on the page', async ({ shop, browser }) => {
+  await shop.addStaff(STAFF, PASSWORD);
+  const admin = await (await browser.newContext()).newPage();
+  await admin.goto(`${shop.baseURL}/admin`);
+  await admin.getByLabel('Name').fill(STAFF);
+  await admin.getByLabel('Password').fill('not the password');
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await expect(admin.locator('.notice')).toHaveText('Wrong name or password.');
+  await expect(admin.locator('.signed-in')).toHaveCount(0);
+});
+
+test('a shopper checks out and sees the order', async ({ shop, browser }) => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${shop.baseURL}/books/${FEATURED}`);
+  await waitUntilLive(page);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await expect(page.locator('.held')).toHaveText('You hold 1 copy.');
+
+  await page.goto(`${shop.baseURL}/cart`);
+  await expect(page.locator('.time-left')).toHaveText(/held for 1[45]:\d\d/);
+  await page.getByRole('button', { name: 'Check out' }).click();
+  await page.waitForURL(/\/orders\//);
+  await expect(page.locator('h1')).toHaveText('Thank you for your order');
+  await expect(page.locator('.order-line')).toContainText('The Definitive Guide to the Internet');
+  await expect(page.locator('.total')).toHaveText('Total paid: $20.00');
+});
+
+test.describe('with a two-second hold', () => {
+  test.use({ shopEnv: { LIVECART_RESERVATION_TTL: '2s' } });
+
+  test('a lapsed hold puts the copy back on every page', async ({ shop, browser }) => {
+    const mine = await (await browser.newContext()).newPage();
+    const theirs = await (await browser.newContext()).newPage();
+    await mine.goto(`${shop.baseURL}/books/${FEATURED}`);
+    await theirs.goto(`${shop.baseURL}/books/${FEATURED}`);
+    await waitUntilLive(mine);
+    await waitUntilLive(theirs);
+    await mine.getByRole('button', { name: 'Add to cart' }).click();
+    await expect(theirs.locator('.stock')).toHaveText('Only 9 left');
+    await expect(theirs.locator('.stock')).toHaveText('Only 10 left', { timeout: 5_000 });
+  });
+});

@@ -1,0 +1,193 @@
+//! `/admin`: staff sign in, restock, set totals and prices, and add books.
+//! Every change is pushed live to every open page.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+use server_fn::codec::GetUrl;
+
+use super::live::{live_count, LiveStock, StockLine};
+use super::{action_notice, FormNotice, Notice, ShopError};
+use crate::stock::LedgerLine;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminView {
+    /// Who is signed in; None shows the sign-in form.
+    pub staff: Option<String>,
+    pub ledger: Vec<LedgerLine>,
+    pub version: u64,
+}
+
+#[server(endpoint = "admin/overview", input = GetUrl)]
+pub async fn get_admin() -> Result<AdminView, ShopError> {
+    crate::server::backoffice::overview().await
+}
+
+#[server(endpoint = "admin/sign-in")]
+pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
+    crate::server::backoffice::sign_in(name, password).await
+}
+
+#[server(endpoint = "admin/sign-out")]
+pub async fn sign_out() -> Result<(), ShopError> {
+    crate::server::backoffice::sign_out().await
+}
+
+/// Adds `copies` new copies of `book` to the shelf.
+#[server(endpoint = "admin/restock")]
+pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
+    crate::server::backoffice::restock(book, copies).await
+}
+
+/// Sets how many copies of `book` the shop owns, sold ones included.
+#[server(endpoint = "admin/total")]
+pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
+    crate::server::backoffice::set_total(book, total).await
+}
+
+/// Sets `book`'s price, written like "20.00".
+#[server(endpoint = "admin/price")]
+pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
+    crate::server::backoffice::set_price(book, price).await
+}
+
+#[server(endpoint = "admin/books")]
+pub async fn add_book(
+    id: String,
+    title: String,
+    author: String,
+    isbn: String,
+    price: String,
+    copies: u32,
+) -> Result<(), ShopError> {
+    crate::server::backoffice::add_book(id, title, author, isbn, price, copies).await
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let sign_in = ServerAction::<SignIn>::new();
+    let sign_out = ServerAction::<SignOut>::new();
+    let restock = ServerAction::<Restock>::new();
+    let set_total = ServerAction::<SetTotal>::new();
+    let set_price = ServerAction::<SetPrice>::new();
+    let add_book = ServerAction::<AddBook>::new();
+    let live = LiveStock::expect();
+    let admin = Resource::new(
+        move || {
+            (
+                sign_in.version().get(),
+                sign_out.version().get(),
+                restock.version().get(),
+                set_total.version().get(),
+                set_price.version().get(),
+                add_book.version().get(),
+                live.catalog_changes(),
+            )
+        },
+        |_| get_admin(),
+    );
+    let notice = action_notice(vec![
+        (sign_in.value().into(), Notice::SignedIn),
+        (sign_out.value().into(), Notice::SignedOut),
+        (restock.value().into(), Notice::Saved),
+        (set_total.value().into(), Notice::Saved),
+        (set_price.value().into(), Notice::Saved),
+        (add_book.value().into(), Notice::Saved),
+    ]);
+    view! {
+        <Title text="Staff"/>
+        <h1>"Staff"</h1>
+        <FormNotice notice/>
+        <Transition fallback=|| view! { <p>"Fetching the ledger…"</p> }>
+            {move || Suspend::new(async move {
+                match admin.await {
+                    Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
+                    Ok(AdminView { staff: Some(name), ledger, version }) => view! {
+                        <p class="signed-in">"Signed in as " <strong>{name}</strong></p>
+                        <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
+                        <table class="ledger">
+                            <thead><tr>
+                                <th>"Book"</th><th>"Available"</th><th>"Held"</th><th>"Sold"</th>
+                                <th>"Total"</th><th>"Price"</th><th>"Change"</th>
+                            </tr></thead>
+                            <tbody>
+                                {ledger.into_iter().map(|line| view! {
+                                    <LedgerRow line version restock set_total set_price/>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <AddBookForm add_book/>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn SignInForm(sign_in: ServerAction<SignIn>) -> impl IntoView {
+    view! {
+        <ActionForm action=sign_in attr:class="sign-in">
+            <label>"Name " <input type="text" name="name" autocomplete="username" required/></label>
+            <label>"Password " <input type="password" name="password" autocomplete="current-password" required/></label>
+            <button type="submit" disabled=move || sign_in.pending().get()>"Sign in"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn LedgerRow(
+    line: LedgerLine,
+    version: u64,
+    restock: ServerAction<Restock>,
+    set_total: ServerAction<SetTotal>,
+    set_price: ServerAction<SetPrice>,
+) -> impl IntoView {
+    let LedgerLine { book, available, held, sold } = line;
+    let count = live_count(book.id.clone(), available, version);
+    let (id_restock, id_total, id_price) = (book.id.clone(), book.id.clone(), book.id.clone());
+    view! {
+        <tr class="ledger-line" data-book=book.id.clone()>
+            <td>{book.title.clone()}</td>
+            <td class="available"><StockLine count/></td>
+            <td>{held}</td>
+            <td>{sold}</td>
+            <td>{book.total}</td>
+            <td>{book.display_price()}</td>
+            <td class="changes">
+                <ActionForm action=restock>
+                    <input type="hidden" name="book" value=id_restock/>
+                    <input type="number" name="copies" min="1" value="1" aria-label="Copies to add"/>
+                    <button type="submit">"Restock"</button>
+                </ActionForm>
+                <ActionForm action=set_total>
+                    <input type="hidden" name="book" value=id_total/>
+                    <input type="number" name="total" min="0" value=book.total aria-label="Total copies"/>
+                    <button type="submit">"Set total"</button>
+                </ActionForm>
+                <ActionForm action=set_price>
+                    <input type="hidden" name="book" value=id_price/>
+                    <input type="text" name="price" value=book.price.clone() size="7" aria-label="Price"/>
+                    <button type="submit">"Set price"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn AddBookForm(add_book: ServerAction<AddBook>) -> impl IntoView {
+    view! {
+        <h2>"Add a book"</h2>
+        <ActionForm action=add_book attr:class="add-book">
+            <label>"Id " <input type="text" name="id" placeholder="the-book-slug" required/></label>
+            <label>"Title " <input type="text" name="title" required/></label>
+            <label>"Author " <input type="text" name="author" required/></label>
+            <label>"ISBN " <input type="text" name="isbn"/></label>
+            <label>"Price " <input type="text" name="price" placeholder="20.00" required/></label>
+            <label>"Copies " <input type="number" name="copies" min="0" value="1" required/></label>
+            <button type="submit">"Add book"</button>
+        </ActionForm>
+    }
+}

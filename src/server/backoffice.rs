@@ -1,0 +1,186 @@
+//! The staff pages' server functions, on the server side: every one but
+//! sign-in needs a signed-in staff session; each change goes through the
+//! inventory, which pushes it live to every open page.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+use http::header::SET_COOKIE;
+use http::HeaderValue;
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+
+use crate::app::admin::AdminView;
+use crate::app::{Notice, ShopError};
+use crate::server::forms::{answer_form, refused, request, shop_error, state, with_status};
+use crate::server::inventory::BookId;
+use crate::server::staff::{SessionToken, StaffError, StaffName};
+use crate::server::store::NewBook;
+use crate::server::AppState;
+use crate::stock::parse_price;
+
+const ADMIN: &str = "/admin";
+const MAX_COPIES: u32 = 100_000;
+
+pub async fn overview() -> Result<AdminView, ShopError> {
+    let state = state()?;
+    let version = state.inventory.latest().version();
+    let Some(staff) = signed_in(&state).await? else {
+        return Ok(AdminView { staff: None, ledger: Vec::new(), version });
+    };
+    let ledger = state.inventory.ledger().await.map_err(refused)?;
+    Ok(AdminView { staff: Some(staff.as_str().to_string()), ledger, version })
+}
+
+pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
+    let result = async {
+        let state = state()?;
+        let from = client_address()?;
+        let token = state.staff.sign_in(&name, &password, from).await.map_err(staff_error)?;
+        set_cookie(&token.set_cookie());
+        tracing::info!(staff = %name, "staff signed in");
+        Ok(())
+    }
+    .await;
+    answer_form(result, Notice::SignedIn, ADMIN, None)
+}
+
+pub async fn sign_out() -> Result<(), ShopError> {
+    let result = async {
+        let state = state()?;
+        if let Some(token) = SessionToken::from_headers(&request()?.headers) {
+            state.staff.sign_out(&token).await.map_err(staff_error)?;
+        }
+        set_cookie(&SessionToken::clear_cookie());
+        Ok(())
+    }
+    .await;
+    answer_form(result, Notice::SignedOut, ADMIN, None)
+}
+
+pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
+    let result = async {
+        let (state, id) = staff_change(&book).await?;
+        if copies == 0 || copies > MAX_COPIES {
+            return Err(ShopError::BadInput(format!("copies must be 1 to {MAX_COPIES}")));
+        }
+        state.inventory.restock(&id, copies).await.map_err(shop_error)
+    }
+    .await;
+    answer_form(result, Notice::Saved, ADMIN, None)
+}
+
+pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
+    let result = async {
+        let (state, id) = staff_change(&book).await?;
+        if total > MAX_COPIES {
+            return Err(ShopError::BadInput(format!("a total is at most {MAX_COPIES}")));
+        }
+        state.inventory.set_total(&id, total).await.map_err(shop_error)
+    }
+    .await;
+    answer_form(result, Notice::Saved, ADMIN, None)
+}
+
+pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
+    let result = async {
+        let (state, id) = staff_change(&book).await?;
+        let cents = parse_price(&price).map_err(ShopError::BadInput)?;
+        state.inventory.set_price(&id, cents).await.map_err(shop_error)
+    }
+    .await;
+    answer_form(result, Notice::Saved, ADMIN, None)
+}
+
+pub async fn add_book(
+    id: String,
+    title: String,
+    author: String,
+    isbn: String,
+    price: String,
+    copies: u32,
+) -> Result<(), ShopError> {
+    let result = async {
+        let state = state()?;
+        require_staff(&state).await?;
+        let book = new_book(&id, &title, &author, &isbn, &price, copies)?;
+        state.inventory.add_book(book).await.map_err(shop_error)
+    }
+    .await;
+    answer_form(result, Notice::Saved, ADMIN, None)
+}
+
+fn new_book(id: &str, title: &str, author: &str, isbn: &str, price: &str, copies: u32) -> Result<NewBook, ShopError> {
+    let id = BookId::parse(id.trim()).map_err(|e| ShopError::BadInput(e.to_string()))?;
+    let text = |what: &str, value: &str| {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+            Err(ShopError::BadInput(format!("{what} must be 1 to 200 characters")))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    let isbn = isbn.trim().replace('-', "");
+    let isbn = match isbn.len() {
+        0 => None,
+        10 | 13 if isbn.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (b == b'X' && i == 9)) => Some(isbn),
+        _ => return Err(ShopError::BadInput("an ISBN has 10 or 13 digits".into())),
+    };
+    if copies > MAX_COPIES {
+        return Err(ShopError::BadInput(format!("copies must be at most {MAX_COPIES}")));
+    }
+    Ok(NewBook {
+        id: id.as_str().to_string(),
+        title: text("title", title)?,
+        author: text("author", author)?,
+        isbn,
+        price_cents: parse_price(price).map_err(ShopError::BadInput)?,
+        copies,
+        featured: false,
+    })
+}
+
+/// The state and book of a staff change, once the staff member is known.
+async fn staff_change(book: &str) -> Result<(AppState, BookId), ShopError> {
+    let state = state()?;
+    require_staff(&state).await?;
+    let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
+    Ok((state, id))
+}
+
+async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
+    let Some(token) = SessionToken::from_headers(&request()?.headers) else {
+        return Ok(None);
+    };
+    state.staff.who(&token).await.map_err(|e| with_status(staff_error(e)))
+}
+
+async fn require_staff(state: &AppState) -> Result<StaffName, ShopError> {
+    signed_in(state).await?.ok_or(ShopError::NotSignedIn)
+}
+
+fn client_address() -> Result<IpAddr, ShopError> {
+    let parts = request()?;
+    Ok(parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip()))
+}
+
+fn set_cookie(cookie: &str) {
+    if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie)) {
+        response.append_header(SET_COOKIE, value);
+    }
+}
+
+fn staff_error(e: StaffError) -> ShopError {
+    match e {
+        StaffError::WrongPassword | StaffError::BadName => ShopError::WrongPassword,
+        StaffError::TooManyAttempts => ShopError::TooManyAttempts,
+        StaffError::WeakPassword => ShopError::BadInput(e.to_string()),
+        StaffError::Store(_) | StaffError::Hashing(_) => {
+            tracing::error!(error = %e, "staff sign-in failed");
+            ShopError::Unavailable
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! How the pages' server functions answer, in one place: who is asking,
+//! which status a refusal gets, and where a browser without JavaScript is
+//! sent back to after posting a form.
+
+use http::header::REFERER;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::ResponseOptions;
+
+use axum::response::IntoResponse;
+
+use crate::app::{Notice, ShopError};
+use crate::server::inventory::{InventoryError, Refusal};
+use crate::server::shopper::{Shopper, ShopperId};
+use crate::server::AppState;
+
+pub fn state() -> Result<AppState, ShopError> {
+    use_context::<AppState>().ok_or(ShopError::Unavailable)
+}
+
+pub fn request() -> Result<Parts, ShopError> {
+    use_context::<Parts>().ok_or(ShopError::Unavailable)
+}
+
+/// The web shopper the request's cookie names (the cookie layer gives
+/// every request one).
+pub fn shopper() -> Result<Shopper, ShopError> {
+    request()?
+        .extensions
+        .get::<ShopperId>()
+        .cloned()
+        .map(Shopper::Web)
+        .ok_or(ShopError::Unavailable)
+}
+
+/// The shopper-facing error for an inventory answer.
+pub fn shop_error(e: InventoryError) -> ShopError {
+    match e {
+        InventoryError::Refused(refusal) => match refusal {
+            Refusal::SoldOut => ShopError::SoldOut,
+            Refusal::LimitReached(n) => ShopError::LimitReached(n),
+            Refusal::NotHeld => ShopError::NotHeld,
+            Refusal::UnknownBook => ShopError::UnknownBook,
+            Refusal::EmptyCart => ShopError::EmptyCart,
+            Refusal::BookExists => ShopError::BookExists,
+            Refusal::BelowHeldAndSold => ShopError::BelowHeldAndSold,
+        },
+        InventoryError::Storage(e) => {
+            tracing::error!(error = %e, "storage failed under a page");
+            ShopError::Unavailable
+        }
+        InventoryError::Stopped => ShopError::Unavailable,
+    }
+}
+
+/// `shop_error`, with the response's status set to match.
+pub fn refused(e: InventoryError) -> ShopError {
+    with_status(shop_error(e))
+}
+
+/// Sets the response's status to the error's, so scripts and tools see a 4xx
+/// for a refusal rather than the 500 server functions answer by default.
+pub fn with_status(e: ShopError) -> ShopError {
+    if let (Some(response), Ok(status)) = (use_context::<ResponseOptions>(), StatusCode::from_u16(e.status())) {
+        response.set_status(status);
+    }
+    e
+}
+
+/// Answers a form's server function. A browser that posted the form itself
+/// (no JavaScript) is sent to `to`, or back to the page it came from, with
+/// the outcome in `?notice=`; a script gets the answer with its status.
+pub fn answer_form<T>(result: Result<T, ShopError>, success: Notice, fallback: &str, to: Option<String>) -> Result<T, ShopError> {
+    let parts = use_context::<Parts>();
+    if let Some(parts) = parts.as_ref().filter(|p| is_plain_form_post(&p.headers)) {
+        let notice = match &result {
+            Ok(_) => success,
+            Err(e) => Notice::Refused(e.clone()),
+        };
+        let target = match (&result, to) {
+            (Ok(_), Some(to)) => to,
+            _ => back_to(&parts.headers).unwrap_or_else(|| fallback.to_string()),
+        };
+        leptos_axum::redirect(&format!("{target}?notice={}", notice.code()));
+        return result;
+    }
+    result.map_err(with_status)
+}
+
+fn is_plain_form_post(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The path of the page the form was on.
+fn back_to(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.parse::<http::Uri>().ok())
+        .map(|uri| uri.path().to_string())
+        .filter(|path| is_safe_path(path) && !path.starts_with("/api/"))
+}
+
+/// A path that can go into a Location header as it is.
+pub fn is_safe_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+}
+
+/// Server functions answer 500 for arguments they cannot even parse (a
+/// missing or malformed field); this gives such answers the status of the
+/// `ShopError` they carry (400 for bad input), so bad input is never a 5xx.
+pub async fn status_from_shop_error(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<ShopError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(error.status()) {
+            parts.status = status;
+        }
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}

@@ -1,0 +1,299 @@
+//! Staff accounts: argon2id password hashes, sign-in with rate limits, and
+//! signed-in sessions carried by an HttpOnly, SameSite=Strict cookie.
+//!
+//! Verifying a password costs tens of milliseconds of CPU, so it runs on
+//! tokio's blocking pool behind a semaphore sized to the machine's cores
+//! (one is left to the event loop): a burst of sign-ins queues there and
+//! never holds up a live update.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::server::inventory::now_ms;
+use crate::server::store::{Store, StoreError};
+
+/// The cookie that carries a staff session.
+pub const STAFF_COOKIE: &str = "livecart_staff";
+/// How long a staff session lasts.
+pub const SESSION_HOURS: i64 = 12;
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffError {
+    #[error("a staff name is 1 to 64 lowercase letters, digits and . _ -")]
+    BadName,
+    #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
+    WeakPassword,
+    #[error("wrong name or password")]
+    WrongPassword,
+    #[error("too many failed sign-ins; try again later")]
+    TooManyAttempts,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+}
+
+/// A staff member's name, as they sign in with it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StaffName(String);
+
+impl StaffName {
+    pub fn parse(raw: &str) -> Result<StaffName, StaffError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if ok {
+            Ok(StaffName(raw.to_string()))
+        } else {
+            Err(StaffError::BadName)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Hashes a new password with argon2id (the crate's default parameters).
+pub fn hash_password(password: &str) -> Result<String, StaffError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(StaffError::WeakPassword);
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| StaffError::Hashing(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash of nothing anyone knows, verified against for unknown names so a
+/// wrong name costs as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"no staff member has this password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// Adds a staff member, or sets a new password for one.
+pub async fn put_staff(store: &Store, name: &StaffName, password: &str) -> Result<(), StaffError> {
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))??;
+    store.put_staff(name.as_str(), &hash, now_ms()).await?;
+    Ok(())
+}
+
+/// A staff session's secret, as the cookie carries it.
+pub struct SessionToken(String);
+
+impl SessionToken {
+    fn new() -> SessionToken {
+        SessionToken(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn stored_hash(token: &str) -> String {
+        format!("{:x}", Sha256::digest(token.as_bytes()))
+    }
+
+    /// The token in a request's cookies, if any.
+    pub fn from_headers(headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(cookie::Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|c| c.name() == STAFF_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+
+    pub fn set_cookie(&self) -> String {
+        format!(
+            "{STAFF_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
+            self.0,
+            SESSION_HOURS * 3600
+        )
+    }
+
+    pub fn clear_cookie() -> String {
+        format!("{STAFF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+    }
+}
+
+/// Signing staff in and recognising them afterwards.
+#[derive(Clone)]
+pub struct StaffDesk {
+    store: Store,
+    verifying: Arc<Semaphore>,
+    failures: Arc<Mutex<FailedSignIns>>,
+}
+
+impl StaffDesk {
+    pub fn new(store: Store) -> StaffDesk {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        StaffDesk {
+            store,
+            verifying: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            failures: Arc::new(Mutex::new(FailedSignIns::default())),
+        }
+    }
+
+    pub async fn sign_in(&self, name: &str, password: &str, from: IpAddr) -> Result<SessionToken, StaffError> {
+        let name = StaffName::parse(name).map_err(|_| StaffError::WrongPassword)?;
+        if self.lock_failures().refuses(&name, from, Instant::now()) {
+            return Err(StaffError::TooManyAttempts);
+        }
+        let hash = self.store.staff_password_hash(name.as_str()).await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+        let password = password.to_string();
+        let permit = self.verifying.acquire().await.map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| StaffError::Hashing(e.to_string()))?;
+        drop(permit);
+        if !(known && matches) {
+            self.lock_failures().record(&name, from, Instant::now());
+            return Err(StaffError::WrongPassword);
+        }
+        self.lock_failures().forgive(&name);
+        let token = SessionToken::new();
+        let expires = now_ms() + SESSION_HOURS * 3_600_000;
+        self.store
+            .open_staff_session(&SessionToken::stored_hash(token.as_str()), name.as_str(), expires)
+            .await?;
+        Ok(token)
+    }
+
+    /// The staff member signed in with this token, if the session is live.
+    pub async fn who(&self, token: &str) -> Result<Option<StaffName>, StaffError> {
+        let name = self.store.staff_of_session(&SessionToken::stored_hash(token), now_ms()).await?;
+        Ok(name.map(StaffName))
+    }
+
+    pub async fn sign_out(&self, token: &str) -> Result<(), StaffError> {
+        Ok(self.store.close_staff_session(&SessionToken::stored_hash(token), now_ms()).await?)
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, FailedSignIns> {
+        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Recent failed sign-ins, per account and per address, in a sliding window.
+#[derive(Default)]
+struct FailedSignIns {
+    by_account: HashMap<StaffName, VecDeque<Instant>>,
+    by_address: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+impl FailedSignIns {
+    const WINDOW: Duration = Duration::from_secs(15 * 60);
+    const PER_ACCOUNT: usize = 5;
+    const PER_ADDRESS: usize = 20;
+    /// Accounts and addresses tracked at most; beyond it the oldest go.
+    const TRACKED: usize = 10_000;
+
+    fn refuses(&mut self, name: &StaffName, from: IpAddr, now: Instant) -> bool {
+        let account = recent(self.by_account.get_mut(name), now);
+        let address = recent(self.by_address.get_mut(&from), now);
+        account >= Self::PER_ACCOUNT || address >= Self::PER_ADDRESS
+    }
+
+    fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
+        if self.by_account.len() >= Self::TRACKED || self.by_address.len() >= Self::TRACKED {
+            self.by_account.retain(|_, times| recent(Some(times), now) > 0);
+            self.by_address.retain(|_, times| recent(Some(times), now) > 0);
+        }
+        if self.by_account.len() < Self::TRACKED {
+            self.by_account.entry(name.clone()).or_default().push_back(now);
+        }
+        if self.by_address.len() < Self::TRACKED {
+            self.by_address.entry(from).or_default().push_back(now);
+        }
+    }
+
+    fn forgive(&mut self, name: &StaffName) {
+        self.by_account.remove(name);
+    }
+}
+
+/// Failures still inside the window (older ones are dropped).
+fn recent(times: Option<&mut VecDeque<Instant>>, now: Instant) -> usize {
+    let Some(times) = times else { return 0 };
+    while times.front().is_some_and(|t| now.duration_since(*t) >= FailedSignIns::WINDOW) {
+        times.pop_front();
+    }
+    times.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(matches!(hash_password("short"), Err(StaffError::WeakPassword)));
+    }
+
+    #[test]
+    fn staff_names_are_checked() {
+        assert!(StaffName::parse("burt").is_ok());
+        assert!(StaffName::parse("").is_err());
+        assert!(StaffName::parse("Burt").is_err());
+        assert!(StaffName::parse(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn failures_are_limited_per_account_and_per_address() {
+        let mut failures = FailedSignIns::default();
+        let burt = StaffName::parse("burt").unwrap();
+        let home: IpAddr = "127.0.0.1".parse().unwrap();
+        let now = Instant::now();
+        for _ in 0..FailedSignIns::PER_ACCOUNT {
+            assert!(!failures.refuses(&burt, home, now));
+            failures.record(&burt, home, now);
+        }
+        assert!(failures.refuses(&burt, home, now), "the account is locked");
+        let later = now + FailedSignIns::WINDOW;
+        assert!(!failures.refuses(&burt, home, later), "until the window passes");
+
+        let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
+        for i in 0..FailedSignIns::PER_ADDRESS {
+            let name = StaffName::parse(&format!("guess{i}")).unwrap();
+            failures.record(&name, elsewhere, now);
+        }
+        let fresh = StaffName::parse("fresh").unwrap();
+        assert!(failures.refuses(&fresh, elsewhere, now), "the address is locked");
+        assert!(!failures.refuses(&fresh, home, now));
+    }
+}

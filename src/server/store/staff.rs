@@ -1,0 +1,60 @@
+//! Staff accounts and their signed-in sessions. Sessions are kept by a hash
+//! of their token, so the table alone cannot sign anyone in.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Adds an account, or replaces its password if the name exists.
+    pub async fn put_staff(&self, name: &str, password_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO staff (name, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+        )
+        .bind(name)
+        .bind(password_hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn staff_password_hash(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM staff WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
+    }
+
+    pub async fn open_staff_session(&self, token_hash: &str, name: &str, expires_at_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO staff_sessions (token_hash, staff_name, expires_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(name)
+            .bind(expires_at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The staff member a live session belongs to.
+    pub async fn staff_of_session(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT staff_name FROM staff_sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("staff_name")).transpose()?)
+    }
+
+    /// Ends a session, and with it every session that has lapsed.
+    pub async fn close_staff_session(&self, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1 OR expires_at <= $2")
+            .bind(token_hash)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The shop's real rules: holds that lapse, checkout, and the last copy.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use livecart::stock::StockSnapshot;
+
+use crate::helpers::*;
+
+const SICP: &str = "structure-and-interpretation-of-computer-programs";
+
+#[tokio::test]
+async fn a_hold_lapses_after_its_ttl_and_subscribers_are_told() {
+    let app = spawn_app_with(|s| s.reservation_ttl = Duration::from_secs(2)).await;
+    let mut socket = open_socket(&app, "/api/stock/ws").await;
+    next_text(&mut socket, Duration::from_secs(5)).await.unwrap();
+
+    assert_eq!(book_cart(&app, "forgetful", "add").await.status(), 200);
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    let reserved_at = Instant::now();
+    assert_eq!(available(&app, FEATURED).await, 9);
+    assert_eq!(available(&app, SICP).await, 2);
+
+    // Pushed once when reserved (maybe twice), then once more when they lapse.
+    let mut lapsed = None;
+    while let Some(text) = next_text(&mut socket, Duration::from_secs(6)).await {
+        let snapshot: StockSnapshot = serde_json::from_str(&text).unwrap();
+        if snapshot.available(FEATURED) == Some(10) && snapshot.available(SICP) == Some(3) {
+            lapsed = Some(reserved_at.elapsed());
+            break;
+        }
+    }
+    let lapsed = lapsed.expect("the freed copies are pushed");
+    assert!(lapsed >= Duration::from_millis(1900), "not before the deadline: {lapsed:?}");
+    assert!(lapsed < Duration::from_millis(3500), "within a second of it: {lapsed:?}");
+    let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
+    assert!(cart.contains("Your cart is empty"));
+}
+
+#[tokio::test]
+async fn touching_the_cart_renews_every_hold() {
+    let app = spawn_app_with(|s| s.reservation_ttl = Duration::from_secs(2)).await;
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
+        assert!(cart.contains("Structure and Interpretation"), "still held after looking at the cart");
+        assert!(cart.contains("held for 0:0") || cart.contains("held for 0:1"), "the time left shows");
+    }
+    assert_eq!(available(&app, SICP).await, 2);
+}
+
+#[tokio::test]
+async fn checkout_turns_holds_into_an_order_that_never_lapses() {
+    let app = spawn_app_with(|s| {
+        s.reservation_ttl = Duration::from_secs(2);
+        s.max_copies_per_shopper = 2;
+    })
+    .await;
+    reserve(&app, &app.http, SICP).await;
+    reserve(&app, &app.http, SICP).await;
+    reserve(&app, &app.http, FEATURED).await;
+    let (status, order) = post_form(&app, &app.http, "/api/cart/checkout", &[]).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["total_cents"], 2 * 5500 + 2000);
+    let lines = order["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+
+    let page = app
+        .http
+        .get(app.url(&format!("/orders/{}", order["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Structure and Interpretation of Computer Programs"));
+    assert!(html.contains("Total paid: $130.00"));
+
+    // Another shopper cannot see it.
+    let stranger = shopper_client();
+    let other = stranger.get(app.url(&format!("/orders/{}", order["id"].as_str().unwrap()))).send().await.unwrap();
+    assert_eq!(other.status(), 404);
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(available(&app, SICP).await, 1, "sold copies never come back");
+    assert_eq!(available(&app, FEATURED).await, 9);
+    let (status, body) = post_form(&app, &app.http, "/api/cart/checkout", &[]).await;
+    assert_eq!((status, body), (409, serde_json::json!("EmptyCart")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shoppers_racing_for_the_last_copy_make_exactly_one_order() {
+    for round in 0..10 {
+        let app = spawn_app().await;
+        // Leave one copy.
+        reserve(&app, &shopper_client(), SICP).await;
+        reserve(&app, &shopper_client(), SICP).await;
+        assert_eq!(available(&app, SICP).await, 1, "round {round}");
+
+        let racers = (0..2).map(|_| {
+            let app = &app;
+            async move {
+                let me = shopper_client();
+                reserve(app, &me, SICP).await;
+                post_form(app, &me, "/api/cart/checkout", &[]).await.0
+            }
+        });
+        let statuses = join_all(racers).await;
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 1, "round {round}: {statuses:?}");
+        assert_eq!(available(&app, SICP).await, 0);
+    }
+}
