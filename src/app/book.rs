@@ -41,7 +41,9 @@ pub fn BookPage() -> impl IntoView {
     let reserve = ServerAction::<ReserveCopy>::new();
     let give_back = ServerAction::<ReturnCopy>::new();
     let live = LiveStock::expect();
-    let page = Resource::new(
+    // Blocking: the status (404 for an unknown book) is known before the
+    // first byte goes out.
+    let page = Resource::new_blocking(
         move || (id(), reserve.version().get(), give_back.version().get(), live.catalog_changes()),
         |(id, _, _, _)| get_book(id),
     );

@@ -41,9 +41,21 @@ use metrics::Metrics;
 use origin::OriginPolicy;
 use store::{Store, StoreError};
 
-/// What every handler and server function can reach.
+/// What every handler and server function can reach. Cloned for every
+/// request, so it is one shared pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shop>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shop;
+
+    fn deref(&self) -> &Shop {
+        &self.0
+    }
+}
+
+/// The running shop's parts.
+pub struct Shop {
     pub leptos_options: LeptosOptions,
     pub inventory: Inventory,
     pub settings: Arc<Settings>,
@@ -135,7 +147,7 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let state = AppState {
+        let state = AppState(Arc::new(Shop {
             leptos_options,
             inventory,
             upkeep: socket::Upkeep {
@@ -148,7 +160,7 @@ impl Application {
             staff: staff::StaffDesk::new(store),
             answered: Arc::new(legacy::AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
-        };
+        }));
         Ok(Application { listener, state })
     }
 

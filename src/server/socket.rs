@@ -30,7 +30,7 @@ const GOING_AWAY: u16 = 1001;
 /// only ever send control frames, and each update is a few hundred bytes.
 pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
-        .read_buffer_size(1024)
+        .read_buffer_size(256)
         .write_buffer_size(0)
         .max_write_buffer_size(64 * 1024)
         .max_message_size(4 * 1024)

@@ -64,7 +64,9 @@ pub async fn book_details(id: String) -> Result<Option<BookDetails>, ShopError> 
     };
     match state.catalog.details(&isbn).await {
         Some(Ok(details)) => Ok(Some(details)),
-        Some(Err(_)) => Err(with_status(ShopError::Unavailable)),
+        // No status here: during a page render it would be the page's. A
+        // script calling the function still gets 503 (forms::status_from_shop_error).
+        Some(Err(_)) => Err(ShopError::Unavailable),
         None => Ok(None),
     }
 }

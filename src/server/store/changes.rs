@@ -3,16 +3,169 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{count, read_book, read_held, read_stock, version, NewBook, StoreError};
+use sqlx::any::AnyRow;
+
+use super::{count, read_book, stock_from_rows, Backend, NewBook, StoreError, STOCK_QUERY};
 use crate::stock::{Order, OrderLine, StockSnapshot};
 
 pub struct StockTransaction {
     tx: Transaction<'static, Any>,
+    backend: Backend,
+}
+
+/// What a run of reserves and returns changed, to be written in a handful of
+/// statements however long the run.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ShelfWrites {
+    /// (shopper, book, copies now held), for holds that exist afterwards.
+    pub holds: Vec<(String, String, u32)>,
+    /// (shopper, book), for holds that no longer exist.
+    pub ended: Vec<(String, String)>,
+    /// (book, change in copies available).
+    pub available: Vec<(String, i64)>,
+    /// Shoppers whose every hold starts its time again.
+    pub renewed: Vec<String>,
 }
 
 impl StockTransaction {
-    pub(super) fn new(tx: Transaction<'static, Any>) -> StockTransaction {
-        StockTransaction { tx }
+    pub(super) fn new(tx: Transaction<'static, Any>, backend: Backend) -> StockTransaction {
+        StockTransaction { tx, backend }
+    }
+
+    /// The available copies of `books` (those that exist) and every hold of
+    /// `shoppers`. On PostgreSQL the books' rows stay locked until commit, so
+    /// no other node decides on the same copies meanwhile.
+    pub async fn load_shelf(
+        &mut self,
+        books: &[&str],
+        shoppers: &[&str],
+    ) -> Result<(Vec<(String, i64)>, Vec<(String, String, u32)>), StoreError> {
+        let books_sql = format!("SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({})", marks(books.len()));
+        let holds_sql = format!(
+            "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({})",
+            marks(shoppers.len())
+        );
+        let books_args: Vec<Arg> = books.iter().map(|b| Arg::Text(b.to_string())).collect();
+        let holds_args: Vec<Arg> = shoppers.iter().map(|s| Arg::Text(s.to_string())).collect();
+        let rows = if self.backend == Backend::Postgres {
+            let mut rows = Batch::one(format!("{books_sql} FOR UPDATE"), books_args).fetch(&mut self.tx).await?;
+            rows.extend(Batch::one(holds_sql, holds_args).fetch(&mut self.tx).await?);
+            rows
+        } else {
+            let mut batch = Batch::default();
+            batch.push(format!("{books_sql} UNION ALL {holds_sql}"), books_args.into_iter().chain(holds_args).collect());
+            batch.fetch(&mut self.tx).await?
+        };
+        let (mut available, mut held) = (Vec::new(), Vec::new());
+        for row in &rows {
+            let kind: String = row.try_get("kind")?;
+            let a: String = row.try_get("a")?;
+            if kind == "book" {
+                available.push((a, row.try_get::<i64, _>("n")?));
+            } else {
+                held.push((a, row.try_get("b")?, count(row, "n")?));
+            }
+        }
+        Ok((available, held))
+    }
+
+    /// Writes a run's changes: on SQLite in one round trip to its worker,
+    /// however long the run. The CHECK on `available` would refuse an
+    /// oversell here even if a decision were wrong.
+    pub async fn write_shelf(&mut self, writes: &ShelfWrites, expires_at_ms: i64) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        if !writes.holds.is_empty() {
+            let rows = vec!["(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT))"; writes.holds.len()].join(", ");
+            let args = writes
+                .holds
+                .iter()
+                .flat_map(|(shopper, book, copies)| {
+                    [Arg::Text(shopper.clone()), Arg::Text(book.clone()), Arg::Int(i64::from(*copies)), Arg::Int(expires_at_ms)]
+                })
+                .collect();
+            batch.push(
+                format!(
+                    "INSERT INTO reservations (shopper, book_id, copies, expires_at) VALUES {rows} \
+                     ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, expires_at = excluded.expires_at"
+                ),
+                args,
+            );
+        }
+        if !writes.ended.is_empty() {
+            let pairs = vec!["(shopper = ? AND book_id = ?)"; writes.ended.len()].join(" OR ");
+            let args = writes
+                .ended
+                .iter()
+                .flat_map(|(shopper, book)| [Arg::Text(shopper.clone()), Arg::Text(book.clone())])
+                .collect();
+            batch.push(format!("DELETE FROM reservations WHERE {pairs}"), args);
+        }
+        if !writes.available.is_empty() {
+            let cases = vec!["WHEN ? THEN CAST(? AS BIGINT)"; writes.available.len()].join(" ");
+            let mut args: Vec<Arg> = writes
+                .available
+                .iter()
+                .flat_map(|(book, delta)| [Arg::Text(book.clone()), Arg::Int(*delta)])
+                .collect();
+            args.extend(writes.available.iter().map(|(book, _)| Arg::Text(book.clone())));
+            batch.push(
+                format!(
+                    "UPDATE books SET available = available + CASE id {cases} ELSE 0 END WHERE id IN ({})",
+                    marks(writes.available.len())
+                ),
+                args,
+            );
+        }
+        if !writes.renewed.is_empty() {
+            let mut args = vec![Arg::Int(expires_at_ms)];
+            args.extend(writes.renewed.iter().map(|s| Arg::Text(s.clone())));
+            batch.push(
+                format!("UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({})", marks(writes.renewed.len())),
+                args,
+            );
+        }
+        self.run(batch).await
+    }
+
+    /// Gives the stock a new version, greater than every one before it (the
+    /// catalog takes it too when it changed), and reads the stock as it now
+    /// stands: on SQLite in one round trip.
+    pub async fn finish(&mut self, catalog_changed: bool) -> Result<StockSnapshot, StoreError> {
+        let bump = if catalog_changed {
+            "UPDATE stock_state SET version = version + 1, catalog_version = version + 1 WHERE id = 1"
+        } else {
+            "UPDATE stock_state SET version = version + 1 WHERE id = 1"
+        };
+        let mut batch = Batch::default();
+        batch.push(bump.to_string(), Vec::new());
+        batch.push(STOCK_QUERY.to_string(), Vec::new());
+        let rows = if self.backend == Backend::Postgres {
+            let mut rows = Vec::new();
+            for statement in batch.statements {
+                rows = Batch::one(statement.0, statement.1).fetch(&mut self.tx).await?;
+            }
+            rows
+        } else {
+            batch.fetch(&mut self.tx).await?
+        };
+        stock_from_rows(&rows)
+    }
+
+    /// Runs a batch: as one multi-statement query on SQLite (one hop to its
+    /// worker thread, which on one core saves a context switch a statement),
+    /// statement by statement on PostgreSQL.
+    async fn run(&mut self, batch: Batch) -> Result<(), StoreError> {
+        if batch.statements.is_empty() {
+            return Ok(());
+        }
+        if self.backend == Backend::Postgres {
+            for (sql, args) in batch.statements {
+                Batch::one(sql, args).fetch(&mut self.tx).await?;
+            }
+            Ok(())
+        } else {
+            batch.fetch(&mut self.tx).await.map(|_| ())
+        }
     }
 
     pub async fn has_books(&mut self) -> Result<bool, StoreError> {
@@ -22,20 +175,6 @@ impl StockTransaction {
 
     pub async fn book_exists(&mut self, book: &str) -> Result<bool, StoreError> {
         Ok(read_book(&mut *self.tx, book).await?.is_some())
-    }
-
-    pub async fn held_copies(&mut self, shopper: &str, book: &str) -> Result<u32, StoreError> {
-        read_held(&mut *self.tx, shopper, book).await
-    }
-
-    /// Takes `n` copies off the shelf if at least `n` are available.
-    pub async fn take_copies(&mut self, book: &str, n: u32) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE books SET available = available - $2 WHERE id = $1 AND available >= $2")
-            .bind(book)
-            .bind(i64::from(n))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected() == 1)
     }
 
     /// Puts `n` copies back on the shelf.
@@ -48,54 +187,6 @@ impl StockTransaction {
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Adds one copy to what the shopper holds, unless they already hold
-    /// `limit`; renews the hold's deadline. Returns the copies now held.
-    pub async fn hold_one_more(
-        &mut self,
-        shopper: &str,
-        book: &str,
-        limit: u32,
-        expires_at_ms: i64,
-    ) -> Result<Option<u32>, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO reservations (shopper, book_id, copies, expires_at) \
-             VALUES ($1, $2, 1, $4) \
-             ON CONFLICT (shopper, book_id) DO UPDATE \
-             SET copies = reservations.copies + 1, expires_at = excluded.expires_at \
-             WHERE reservations.copies < $3 \
-             RETURNING copies",
-        )
-        .bind(shopper)
-        .bind(book)
-        .bind(i64::from(limit))
-        .bind(expires_at_ms)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|row| count(&row, "copies")).transpose()
-    }
-
-    /// Takes one copy out of what the shopper holds. Returns the copies left
-    /// in their hands, or None when they held none.
-    pub async fn release_one(&mut self, shopper: &str, book: &str) -> Result<Option<u32>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE reservations SET copies = copies - 1 \
-             WHERE shopper = $1 AND book_id = $2 AND copies > 1 RETURNING copies",
-        )
-        .bind(shopper)
-        .bind(book)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if let Some(row) = row {
-            return count(&row, "copies").map(Some);
-        }
-        let gone = sqlx::query("DELETE FROM reservations WHERE shopper = $1 AND book_id = $2")
-            .bind(shopper)
-            .bind(book)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok((gone.rows_affected() == 1).then_some(0))
     }
 
     /// Moves the deadline of every hold the shopper has to `expires_at_ms`.
@@ -237,25 +328,60 @@ impl StockTransaction {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives the stock a new version, greater than every one before it; when
-    /// the catalog changed too, it takes that version as well.
-    pub async fn bump_version(&mut self, catalog_changed: bool) -> Result<u64, StoreError> {
-        let sql = if catalog_changed {
-            "UPDATE stock_state SET version = version + 1, catalog_version = version + 1 WHERE id = 1 RETURNING version"
-        } else {
-            "UPDATE stock_state SET version = version + 1 WHERE id = 1 RETURNING version"
-        };
-        let row = sqlx::query(sql).fetch_one(&mut *self.tx).await?;
-        version(&row, "version")
-    }
-
-    /// The stock as this transaction sees it.
-    pub async fn stock(&mut self) -> Result<StockSnapshot, StoreError> {
-        read_stock(&mut *self.tx).await
-    }
-
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// "?, ?, …": `count` parameter marks, numbered when the batch is run.
+fn marks(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Statements written with `?` marks, numbered `$1, $2, …` across the whole
+/// batch when it runs as one query (none of livecart's SQL has a `?` of its own).
+#[derive(Default)]
+struct Batch {
+    statements: Vec<(String, Vec<Arg>)>,
+}
+
+impl Batch {
+    fn one(sql: String, args: Vec<Arg>) -> Batch {
+        Batch { statements: vec![(sql, args)] }
+    }
+
+    fn push(&mut self, sql: String, args: Vec<Arg>) {
+        self.statements.push((sql, args));
+    }
+
+    async fn fetch(self, tx: &mut Transaction<'static, Any>) -> Result<Vec<AnyRow>, StoreError> {
+        let mut sql = String::new();
+        let mut next = 1;
+        for (statement, _) in &self.statements {
+            for (i, part) in statement.split('?').enumerate() {
+                if i > 0 {
+                    sql.push_str(&format!("${next}"));
+                    next += 1;
+                }
+                sql.push_str(part);
+            }
+            sql.push_str(";\n");
+        }
+        let mut query = sqlx::query(&sql);
+        for (_, args) in self.statements {
+            for arg in args {
+                query = match arg {
+                    Arg::Text(text) => query.bind(text),
+                    Arg::Int(n) => query.bind(n),
+                };
+            }
+        }
+        Ok(query.fetch_all(&mut **tx).await?)
     }
 }

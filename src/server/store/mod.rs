@@ -17,7 +17,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 
 use crate::stock::{decimal_price, Book, CartLine, LedgerLine, Order, OrderLine, StockSnapshot};
 
-pub use changes::StockTransaction;
+pub use changes::{ShelfWrites, StockTransaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,7 +80,9 @@ impl Store {
             }
             // Readers never block the writer in WAL mode; FULL makes every
             // commit durable before it is acknowledged.
-            options = options.max_connections(8).after_connect(|conn, _meta| {
+            // A local file needs no liveness ping before each use; on one
+            // core each ping is two context switches to the SQLite thread.
+            options = options.max_connections(8).test_before_acquire(false).after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
@@ -220,7 +222,7 @@ impl Store {
         for book in books {
             tx.add_book(book).await?;
         }
-        tx.bump_version(true).await?;
+        tx.finish(true).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -228,25 +230,27 @@ impl Store {
     /// Starts a write. Changes made through it are seen by others only after
     /// `commit`, which returns once the database has them on disk.
     pub async fn begin(&self) -> Result<StockTransaction, StoreError> {
-        Ok(StockTransaction::new(self.pool.begin().await?))
+        Ok(StockTransaction::new(self.pool.begin().await?, self.backend))
     }
 }
 
 const BOOK_COLUMNS: &str = "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
+
+const STOCK_QUERY: &str = "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
+     LEFT JOIN books b ON 1 = 1 WHERE s.id = 1";
 
 async fn read_stock<'e, E>(executor: E) -> Result<StockSnapshot, StoreError>
 where
     E: Executor<'e, Database = Any>,
 {
     // One statement, so the version and the counts come from the same commit.
-    let rows = sqlx::query(
-        "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
-         LEFT JOIN books b ON 1 = 1 WHERE s.id = 1",
-    )
-    .fetch_all(executor)
-    .await?;
+    let rows = sqlx::query(STOCK_QUERY).fetch_all(executor).await?;
+    stock_from_rows(&rows)
+}
+
+fn stock_from_rows(rows: &[AnyRow]) -> Result<StockSnapshot, StoreError> {
     let mut snapshot = StockSnapshot { version: 0, catalog_version: 0, stock: BTreeMap::new() };
-    for row in &rows {
+    for row in rows {
         snapshot.version = version(row, "version")?;
         snapshot.catalog_version = version(row, "catalog_version")?;
         let id: Option<String> = row.try_get("id")?;

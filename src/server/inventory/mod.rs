@@ -6,6 +6,9 @@
 //! every change waiting when a commit starts shares that commit (and its one
 //! fsync), and none is acknowledged before the commit is on disk.
 
+mod shelf;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +19,7 @@ use crate::server::notifier::{Notifier, Published};
 use crate::server::opening_shelf::opening_shelf;
 use crate::server::shopper::Shopper;
 use crate::server::store::{NewBook, Store, StockTransaction, StoreError};
+use shelf::Shelf;
 use crate::stock::{Book, CartLine, LedgerLine, Order, StockSnapshot, FEATURED_BOOK};
 
 /// The most changes one commit carries.
@@ -118,8 +122,8 @@ pub struct Holding {
 /// A change someone asked for.
 #[derive(Debug)]
 enum Change {
-    Reserve { shopper: Shopper, book: BookId },
-    Release { shopper: Shopper, book: BookId },
+    /// A reserve or a return: decided in memory, in runs.
+    Count(CountChange),
     Checkout { shopper: Shopper },
     Renew { shopper: Shopper },
     Expire,
@@ -127,6 +131,20 @@ enum Change {
     SetTotal { book: BookId, total: u32 },
     SetPrice { book: BookId, price_cents: u32 },
     AddBook(NewBook),
+}
+
+#[derive(Debug)]
+enum CountChange {
+    Reserve { shopper: Shopper, book: BookId },
+    Release { shopper: Shopper, book: BookId },
+}
+
+impl CountChange {
+    fn parts(&self) -> (&Shopper, &BookId) {
+        match self {
+            CountChange::Reserve { shopper, book } | CountChange::Release { shopper, book } => (shopper, book),
+        }
+    }
 }
 
 /// What a change did.
@@ -220,7 +238,7 @@ impl Inventory {
 
     /// Puts one more copy of `book` in the shopper's hands.
     pub async fn reserve(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        match self.ask(Change::Reserve { shopper: shopper.clone(), book: book.clone() }).await? {
+        match self.ask(Change::Count(CountChange::Reserve { shopper: shopper.clone(), book: book.clone() })).await? {
             Done::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
@@ -228,7 +246,7 @@ impl Inventory {
 
     /// Puts one of the shopper's copies of `book` back on the shelf.
     pub async fn release(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        match self.ask(Change::Release { shopper: shopper.clone(), book: book.clone() }).await? {
+        match self.ask(Change::Count(CountChange::Release { shopper: shopper.clone(), book: book.clone() })).await? {
             Done::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
@@ -357,31 +375,84 @@ async fn apply_group(store: &Store, rules: &Rules, group: &mut [Request]) -> Res
     let expires_at = now + ttl_ms(rules);
     let mut results = Vec::with_capacity(group.len());
     let mut effect = Effect::Nothing;
-    for request in group.iter() {
-        let (result, this) = apply(&mut tx, rules, &request.change, now, expires_at).await?;
+    let mut next = 0;
+    while next < group.len() {
+        // Reserves and returns in a row are decided together in memory.
+        let run: Vec<&CountChange> = group[next..]
+            .iter()
+            .map_while(|r| match &r.change {
+                Change::Count(change) => Some(change),
+                _ => None,
+            })
+            .collect();
+        if !run.is_empty() {
+            let decided = decide_run(&mut tx, rules, &run, expires_at).await?;
+            if decided.iter().any(Result::is_ok) {
+                effect = effect.max(Effect::Stock);
+            }
+            results.extend(decided);
+            next += run.len();
+            continue;
+        }
+        let (result, this) = apply(&mut tx, rules, &group[next].change, now, expires_at).await?;
         if result.is_ok() {
             effect = effect.max(this);
         }
         results.push(result);
+        next += 1;
     }
     let snapshot = if effect == Effect::Nothing {
         None
     } else {
-        let version = tx.bump_version(effect == Effect::Catalog).await?;
+        let snapshot = tx.finish(effect == Effect::Catalog).await?;
         for done in results.iter_mut().flatten() {
             if let Done::Held(holding) = done {
-                holding.version = version;
+                holding.version = snapshot.version;
             }
         }
-        Some(tx.stock().await?)
+        Some(snapshot)
     };
     tx.commit().await?;
     let results = results.into_iter().map(|r| r.map_err(InventoryError::Refused)).collect();
     Ok((results, snapshot))
 }
 
+/// Loads what a run of reserves and returns touches, decides each in order,
+/// and writes the outcome back.
+async fn decide_run(
+    tx: &mut StockTransaction,
+    rules: &Rules,
+    run: &[&CountChange],
+    expires_at: i64,
+) -> Result<Vec<Result<Done, Refusal>>, StoreError> {
+    let mut books = BTreeSet::new();
+    let mut shoppers = BTreeSet::new();
+    for change in run {
+        let (shopper, book) = change.parts();
+        books.insert(book.as_str());
+        shoppers.insert(shopper.key());
+    }
+    let books: Vec<&str> = books.into_iter().collect();
+    let shopper_keys: Vec<&str> = shoppers.iter().map(String::as_str).collect();
+    let (available, held) = tx.load_shelf(&books, &shopper_keys).await?;
+    let mut shelf = Shelf::new(available, held);
+    let decided = run
+        .iter()
+        .map(|change| {
+            let copies = match change {
+                CountChange::Reserve { shopper, book } => shelf.reserve(rules, shopper, book),
+                CountChange::Release { shopper, book } => shelf.release(shopper, book),
+            };
+            copies.map(|copies| Done::Held(Holding { book: change.parts().1.clone(), copies, version: 0 }))
+        })
+        .collect();
+    tx.write_shelf(&shelf.writes(), expires_at).await?;
+    Ok(decided)
+}
+
 type Applied = (Result<Done, Refusal>, Effect);
 
+/// Applies one change other than a reserve or a return.
 async fn apply(
     tx: &mut StockTransaction,
     rules: &Rules,
@@ -390,11 +461,10 @@ async fn apply(
     expires_at: i64,
 ) -> Result<Applied, StoreError> {
     Ok(match change {
-        Change::Reserve { shopper, book } => {
-            (reserve(tx, rules, shopper, book, expires_at).await?.map(Done::Held), Effect::Stock)
-        }
-        Change::Release { shopper, book } => {
-            (release(tx, shopper, book, expires_at).await?.map(Done::Held), Effect::Stock)
+        // Decided in runs by `decide_run`; a lone one is a run of one.
+        Change::Count(change) => {
+            let decided = decide_run(tx, rules, &[change], expires_at).await?;
+            (decided.into_iter().next().unwrap_or(Err(Refusal::UnknownBook)), Effect::Stock)
         }
         Change::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
@@ -432,71 +502,6 @@ async fn apply(
             (done.then_some(Done::BookChanged).ok_or(Refusal::BookExists), Effect::Catalog)
         }
     })
-}
-
-async fn reserve(
-    tx: &mut StockTransaction,
-    rules: &Rules,
-    shopper: &Shopper,
-    book: &BookId,
-    expires_at: i64,
-) -> Result<Result<Holding, Refusal>, StoreError> {
-    let key = shopper.key();
-    let limit = rules.copies_allowed(shopper);
-    let held = tx.held_copies(&key, book.as_str()).await?;
-    if held >= limit {
-        return Ok(Err(Refusal::LimitReached(limit)));
-    }
-    if !tx.take_copies(book.as_str(), 1).await? {
-        return Ok(Err(if tx.book_exists(book.as_str()).await? {
-            Refusal::SoldOut
-        } else {
-            Refusal::UnknownBook
-        }));
-    }
-    match tx.hold_one_more(&key, book.as_str(), limit, expires_at).await? {
-        Some(copies) => {
-            renew_other_holds(tx, shopper, expires_at).await?;
-            Ok(Ok(Holding { book: book.clone(), copies, version: 0 }))
-        }
-        None => {
-            // Another node filled this shopper's hands meanwhile: undo the take.
-            tx.put_back_copies(book.as_str(), 1).await?;
-            Ok(Err(Refusal::LimitReached(limit)))
-        }
-    }
-}
-
-async fn release(
-    tx: &mut StockTransaction,
-    shopper: &Shopper,
-    book: &BookId,
-    expires_at: i64,
-) -> Result<Result<Holding, Refusal>, StoreError> {
-    let Some(copies) = tx.release_one(&shopper.key(), book.as_str()).await? else {
-        return Ok(Err(if tx.book_exists(book.as_str()).await? {
-            Refusal::NotHeld
-        } else {
-            Refusal::UnknownBook
-        }));
-    };
-    if !tx.put_back_copies(book.as_str(), 1).await? {
-        return Err(StoreError::Corrupt(format!(
-            "{} would have more copies available than it owns",
-            book.as_str()
-        )));
-    }
-    renew_other_holds(tx, shopper, expires_at).await?;
-    Ok(Ok(Holding { book: book.clone(), copies, version: 0 }))
-}
-
-/// Touching the cart renews every hold in it. The book's protocol holds one
-/// book per session, so its sessions have nothing else to renew.
-async fn renew_other_holds(tx: &mut StockTransaction, shopper: &Shopper, expires_at: i64) -> Result<(), StoreError> {
-    if let Shopper::Web(_) = shopper {
-        tx.renew_holds(&shopper.key(), expires_at).await?;
-    }
-    Ok(())
 }
 
 fn new_order_id() -> String {

@@ -1,0 +1,405 @@
+//! The measurements. Each takes a freshly started server and returns plain
+//! numbers; the server's CPU time comes from /proc, so the figures stay
+//! meaningful when the load generator is the slower side.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{open_socket, Http};
+use crate::server::Running;
+
+/// Sockets opened at once; more would overflow listen backlogs.
+const OPENING_AT_ONCE: usize = 256;
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub fn latency(samples: &mut [Duration]) -> Latency {
+    if samples.is_empty() {
+        return Latency::default();
+    }
+    samples.sort();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    Latency { p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+}
+
+/// When a subscriber heard something.
+struct Arrivals(Mutex<Vec<Instant>>);
+
+impl Arrivals {
+    fn record(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
+    }
+
+    fn take(&self) -> Vec<Instant> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// `n` WebSocket subscribers on `path`, each recording when a message comes.
+struct Subscribers {
+    arrivals: Arc<Arrivals>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    opened: usize,
+}
+
+impl Subscribers {
+    async fn open(server: &Running, path: &str, n: usize) -> io::Result<Subscribers> {
+        let arrivals = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n * 4))));
+        let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
+        let opened = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (arrivals, gate, opened, addr, path) =
+                (arrivals.clone(), gate.clone(), opened.clone(), server.addr, path.to_string());
+            tasks.push(tokio::spawn(async move {
+                let socket = {
+                    let _permit = gate.acquire().await;
+                    let mut tries = 0;
+                    loop {
+                        match open_socket(addr, &path).await {
+                            Ok(socket) => break socket,
+                            Err(_) if tries < 5 => {
+                                tries += 1;
+                                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                };
+                opened.fetch_add(1, Ordering::SeqCst);
+                let mut socket = socket;
+                // Reading also answers the server's pings.
+                while let Some(Ok(message)) = socket.next().await {
+                    if let Message::Text(_) = message {
+                        arrivals.record();
+                    }
+                }
+            }));
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while opened.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+            if tasks.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Let the server finish its side of the last handshakes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        arrivals.take();
+        Ok(Subscribers { arrivals, tasks, opened: opened.load(Ordering::SeqCst) })
+    }
+
+    fn close(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Adds or removes the featured book for one session: one change of its count.
+async fn change(http: &mut Http, add: bool) -> io::Result<u16> {
+    let action = if add { "add" } else { "remove" };
+    Ok(http.post_form("/cart", &format!("session=bench-changer&action={action}"), &[]).await?.status)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Idle {
+    pub connections: usize,
+    pub opened: usize,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub bytes_per_connection: f64,
+    /// After measuring, one change: how many of the sockets heard it.
+    pub delivered: usize,
+}
+
+pub async fn idle_sockets(server: &Running, path: &str, n: usize) -> io::Result<Idle> {
+    // Warm up: the first socket and request allocate what every later one shares.
+    let warm = Subscribers::open(server, path, 8).await?;
+    let mut http = Http::open(server.addr).await?;
+    change(&mut http, true).await?;
+    change(&mut http, false).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    warm.close();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let rss_before_kib = server.rss_kib();
+    let subscribers = Subscribers::open(server, path, n).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after_kib = server.rss_kib();
+    change(&mut http, true).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while subscribers.arrivals.len() < subscribers.opened && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered = subscribers.arrivals.len();
+    let opened = subscribers.opened;
+    subscribers.close();
+    Ok(Idle {
+        connections: n,
+        opened,
+        rss_before_kib,
+        rss_after_kib,
+        bytes_per_connection: (rss_after_kib.saturating_sub(rss_before_kib) * 1024) as f64 / opened.max(1) as f64,
+        delivered,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FanOut {
+    pub subscribers: usize,
+    pub changes: usize,
+    pub expected: usize,
+    pub delivered: usize,
+    pub latency: Latency,
+    pub server_cpu_ms: f64,
+    pub cpu_us_per_message: f64,
+}
+
+pub async fn fan_out(server: &Running, path: &str, n: usize, changes: usize) -> io::Result<FanOut> {
+    let subscribers = Subscribers::open(server, path, n).await?;
+    let mut http = Http::open(server.addr).await?;
+    let mut samples = Vec::with_capacity(subscribers.opened * changes);
+    let mut delivered = 0;
+    let cpu_before = server.cpu();
+    for k in 0..changes {
+        let sent = Instant::now();
+        change(&mut http, k % 2 == 0).await?;
+        let deadline = sent + Duration::from_secs(5);
+        while subscribers.arrivals.len() < subscribers.opened && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let heard = subscribers.arrivals.take();
+        delivered += heard.len();
+        samples.extend(heard.into_iter().map(|at| at.saturating_duration_since(sent)));
+    }
+    let cpu = server.cpu().saturating_sub(cpu_before);
+    subscribers.close();
+    Ok(FanOut {
+        subscribers: n,
+        changes,
+        expected: n * changes,
+        delivered,
+        latency: latency(&mut samples),
+        server_cpu_ms: cpu.as_secs_f64() * 1000.0,
+        cpu_us_per_message: cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LongPollWake {
+    pub waiting: usize,
+    pub answered: usize,
+    pub missed: usize,
+    pub latency: Latency,
+    pub server_cpu_ms: f64,
+    pub cpu_us_per_answer: f64,
+}
+
+pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWake> {
+    let answers = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n))));
+    let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (answers, gate, sent, addr) = (answers.clone(), gate.clone(), sent.clone(), server.addr);
+        tasks.push(tokio::spawn(async move {
+            let mut http = {
+                let _permit = gate.acquire().await;
+                let Ok(mut http) = Http::open(addr).await else { return };
+                if http.send("GET", &format!("/cart/status?session=poll-{i}"), &[], b"").await.is_err() {
+                    return;
+                }
+                http
+            };
+            sent.fetch_add(1, Ordering::SeqCst);
+            if let Ok(response) = http.read_response().await {
+                if response.status == 200 {
+                    answers.record();
+                }
+            }
+            // Keep the connection, as a client that polls again would, so the
+            // measurement is of answering and not of closing connections.
+            std::future::pending::<()>().await;
+            drop(http);
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Every poll is held by the server before the change.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = answers.take().len();
+
+    let mut http = Http::open(server.addr).await?;
+    let cpu_before = server.cpu();
+    let changed = Instant::now();
+    change(&mut http, true).await?;
+    let deadline = changed + Duration::from_secs(10);
+    while answers.len() < n - early && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let cpu = server.cpu().saturating_sub(cpu_before);
+    let heard = answers.take();
+    for task in tasks {
+        task.abort();
+    }
+    let answered = heard.len();
+    let mut samples: Vec<Duration> = heard.into_iter().map(|at| at.saturating_duration_since(changed)).collect();
+    Ok(LongPollWake {
+        waiting: n,
+        answered,
+        missed: n - answered,
+        latency: latency(&mut samples),
+        server_cpu_ms: cpu.as_secs_f64() * 1000.0,
+        cpu_us_per_answer: cpu.as_secs_f64() * 1e6 / answered.max(1) as f64,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Operations {
+    pub connections: usize,
+    pub seconds: f64,
+    pub done: usize,
+    pub refused: usize,
+    pub per_second: f64,
+    pub latency: Latency,
+    pub server_cpu_ms: f64,
+    pub cpu_us_per_operation: f64,
+}
+
+/// Reserve and return in a loop on `connections` keep-alive connections.
+pub async fn reserve_return(server: &Running, connections: usize, seconds: f64) -> io::Result<Operations> {
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        clients.push(Http::open(server.addr).await?);
+    }
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut http)| {
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                let (mut done, mut refused) = (0usize, 0usize);
+                let mut add = true;
+                while Instant::now() < until {
+                    let action = if add { "add" } else { "remove" };
+                    let asked = Instant::now();
+                    match http.post_form("/cart", &format!("session=ops-{i}&action={action}"), &[]).await {
+                        Ok(r) if r.status == 200 => done += 1,
+                        Ok(_) => refused += 1,
+                        Err(_) => break,
+                    }
+                    samples.push(asked.elapsed());
+                    add = !add;
+                }
+                (samples, done, refused)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let (mut done, mut refused) = (0, 0);
+    for task in tasks {
+        if let Ok((s, d, r)) = task.await {
+            samples.extend(s);
+            done += d;
+            refused += r;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu().saturating_sub(cpu_before);
+    Ok(Operations {
+        connections,
+        seconds: elapsed,
+        done,
+        refused,
+        per_second: done as f64 / elapsed,
+        latency: latency(&mut samples),
+        server_cpu_ms: cpu.as_secs_f64() * 1000.0,
+        cpu_us_per_operation: cpu.as_secs_f64() * 1e6 / (done + refused).max(1) as f64,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Race {
+    pub buyers: usize,
+    pub copies: usize,
+    pub succeeded: usize,
+    pub refused_409: usize,
+    pub other: usize,
+    /// The lowest count any accepted buyer was told (never below 0).
+    pub lowest_count_told: i64,
+    pub millis: f64,
+}
+
+/// `buyers` clients add the featured book at the same moment.
+pub async fn race(server: &Running, buyers: usize, copies: usize) -> io::Result<Race> {
+    let mut clients = Vec::with_capacity(buyers);
+    for _ in 0..buyers {
+        clients.push(Http::open(server.addr).await?);
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(buyers));
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut http)| {
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                match http.post_form("/cart", &format!("session=buyer-{i}&action=add"), &[]).await {
+                    Ok(r) => (r.status, told_count(&r.body)),
+                    Err(_) => (0, None),
+                }
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    let mut lowest_count_told = i64::MAX;
+    for task in tasks {
+        let (status, count) = task.await.unwrap_or((0, None));
+        if status == 200 {
+            lowest_count_told = lowest_count_told.min(count.unwrap_or(i64::MIN));
+        }
+        statuses.push(status);
+    }
+    Ok(Race {
+        buyers,
+        copies,
+        succeeded: statuses.iter().filter(|s| **s == 200).count(),
+        refused_409: statuses.iter().filter(|s| **s == 409).count(),
+        other: statuses.iter().filter(|s| **s != 200 && **s != 409).count(),
+        lowest_count_told,
+        millis: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// N from `{"inventoryCount":"N"}`.
+fn told_count(body: &[u8]) -> Option<i64> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("inventoryCount")?.as_str()?.parse().ok()
+}

@@ -1,0 +1,269 @@
+//! livecart's load generator. `loadgen suite` starts each server (livecart,
+//! a Node.js `ws` peer and a bare tokio + tungstenite floor) fresh for every
+//! case, pinned to one core, runs the case from this process, and writes a
+//! table, JSON and an SVG chart. Run it through bench/run.sh.
+
+mod cases;
+mod net;
+mod report;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use report::{Metric, Run};
+use serde_json::{json, Value};
+use server::{Binaries, Kind, Running};
+
+const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers livecart,node,floor] [--core N] [--quick] [--only TEXT]
+  --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)";
+
+/// One case of the matrix.
+#[derive(Clone, Copy)]
+enum Case {
+    IdleSockets { n: usize },
+    FanOut { n: usize, api: bool },
+    LongPollWake { n: usize },
+    ReserveReturn { connections: usize, seconds: f64 },
+    Race,
+}
+
+impl Case {
+    fn label(self) -> String {
+        match self {
+            Case::IdleSockets { n } => format!("idle WebSockets {n}"),
+            Case::FanOut { n, api: false } => format!("fan-out {n} subscribers"),
+            Case::FanOut { n, api: true } => format!("fan-out {n} subscribers /api/stock/ws"),
+            Case::LongPollWake { n } => format!("long-poll wake {n}"),
+            Case::ReserveReturn { connections, .. } => format!("reserve/return, {connections} connections"),
+            Case::Race => "200 buyers, 10 copies".to_string(),
+        }
+    }
+
+    fn metrics(self) -> Vec<Metric> {
+        let m = |label, pointer, lower_is_better| Metric { label, pointer, lower_is_better };
+        match self {
+            Case::IdleSockets { .. } => vec![
+                m("bytes per connection", "/bytes_per_connection", true),
+                m("sockets open", "/opened", false),
+                m("delivered after", "/delivered", false),
+            ],
+            Case::FanOut { .. } => vec![
+                m("p50 ms", "/latency/p50_ms", true),
+                m("p90 ms", "/latency/p90_ms", true),
+                m("p99 ms", "/latency/p99_ms", true),
+                m("max ms", "/latency/max_ms", true),
+                m("µs CPU per message", "/cpu_us_per_message", true),
+                m("delivered", "/delivered", false),
+                m("expected", "/expected", false),
+            ],
+            Case::LongPollWake { .. } => vec![
+                m("µs CPU per answer", "/cpu_us_per_answer", true),
+                m("p50 ms", "/latency/p50_ms", true),
+                m("p99 ms", "/latency/p99_ms", true),
+                m("missed", "/missed", true),
+            ],
+            Case::ReserveReturn { .. } => vec![
+                m("operations per second", "/per_second", false),
+                m("p50 ms", "/latency/p50_ms", true),
+                m("p99 ms", "/latency/p99_ms", true),
+                m("µs CPU per operation", "/cpu_us_per_operation", true),
+            ],
+            Case::Race => vec![
+                m("succeeded", "/succeeded", false),
+                m("refused (409)", "/refused_409", false),
+                m("lowest count told", "/lowest_count_told", false),
+            ],
+        }
+    }
+
+    fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
+        match self {
+            // The peers speak only the book's protocol.
+            Case::FanOut { api: true, .. } => chosen.iter().copied().filter(|k| *k == Kind::Livecart).collect(),
+            _ => chosen.to_vec(),
+        }
+    }
+
+    /// Copies of the featured book the server starts with.
+    fn copies(self) -> u32 {
+        match self {
+            Case::ReserveReturn { .. } => 100_000,
+            _ => 10,
+        }
+    }
+
+    async fn run(self, server: &Running) -> std::io::Result<Value> {
+        let to_json = |v: Result<Value, serde_json::Error>| v.map_err(std::io::Error::other);
+        match self {
+            Case::IdleSockets { n } => to_json(serde_json::to_value(cases::idle_sockets(server, "/cart/status", n).await?)),
+            Case::FanOut { n, api } => {
+                let path = if api { "/api/stock/ws" } else { "/cart/status" };
+                to_json(serde_json::to_value(cases::fan_out(server, path, n, 20).await?))
+            }
+            Case::LongPollWake { n } => to_json(serde_json::to_value(cases::long_poll_wake(server, n).await?)),
+            Case::ReserveReturn { connections, seconds } => {
+                to_json(serde_json::to_value(cases::reserve_return(server, connections, seconds).await?))
+            }
+            Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
+        }
+    }
+}
+
+fn matrix(quick: bool) -> Vec<Case> {
+    if quick {
+        return vec![
+            Case::IdleSockets { n: 1000 },
+            Case::FanOut { n: 200, api: false },
+            Case::FanOut { n: 1000, api: false },
+            Case::FanOut { n: 1000, api: true },
+            Case::LongPollWake { n: 500 },
+            Case::ReserveReturn { connections: 32, seconds: 2.0 },
+            Case::Race,
+        ];
+    }
+    vec![
+        Case::IdleSockets { n: 19_000 },
+        Case::FanOut { n: 1_000, api: false },
+        Case::FanOut { n: 5_000, api: false },
+        Case::FanOut { n: 10_000, api: false },
+        Case::FanOut { n: 10_000, api: true },
+        Case::LongPollWake { n: 5_000 },
+        Case::ReserveReturn { connections: 64, seconds: 5.0 },
+        Case::Race,
+    ]
+}
+
+struct Options {
+    out: PathBuf,
+    repeat: usize,
+    servers: Vec<Kind>,
+    quick: bool,
+    /// Only the cases whose label contains this.
+    only: Option<String>,
+    bins: Binaries,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let mut options = Options {
+        out: PathBuf::from("bench/results"),
+        repeat: 3,
+        servers: vec![Kind::Livecart, Kind::Node, Kind::Floor],
+        quick: false,
+        only: None,
+        bins: Binaries {
+            livecart: PathBuf::from(&target).join("release/livecart"),
+            floor: PathBuf::from(&target).join("release/tokio-floor"),
+            node_script: PathBuf::from("bench/peers/node/server.js"),
+            core: Some(0),
+        },
+    };
+    let mut it = args.iter();
+    if it.next().map(String::as_str) != Some("suite") {
+        return Err(USAGE.into());
+    }
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--out" => options.out = value()?.into(),
+            "--repeat" => options.repeat = value()?.parse().map_err(|_| "--repeat takes a number")?,
+            "--servers" => {
+                options.servers = value()?
+                    .split(',')
+                    .map(|s| Kind::parse(s.trim()).ok_or_else(|| format!("unknown server {s:?}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--core" => options.bins.core = Some(value()?.parse().map_err(|_| "--core takes a number")?),
+            "--no-pin" => options.bins.core = None,
+            "--livecart" => options.bins.livecart = value()?.into(),
+            "--floor" => options.bins.floor = value()?.into(),
+            "--node-script" => options.bins.node_script = value()?.into(),
+            "--quick" => options.quick = true,
+            "--only" => options.only = Some(value()?),
+            other => return Err(format!("unknown flag {other}\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    json!({ "cpu": cpu, "cores": cores, "memory": memory, "kernel": kernel })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&options.out) {
+        eprintln!("cannot create {}: {e}", options.out.display());
+        std::process::exit(1);
+    }
+    let cases: Vec<Case> = matrix(options.quick)
+        .into_iter()
+        .filter(|c| options.only.as_ref().is_none_or(|only| c.label().contains(only.as_str())))
+        .collect();
+    let mut runs = Vec::new();
+    for case in &cases {
+        for kind in case.servers(&options.servers) {
+            for repetition in 1..=options.repeat {
+                eprint!("{:<48} {:<9} run {repetition}/{} … ", case.label(), kind.name(), options.repeat);
+                let outcome = async {
+                    let server = Running::start(kind, &options.bins, case.copies()).await?;
+                    let result = case.run(&server).await;
+                    server.stop().await;
+                    result
+                }
+                .await;
+                match outcome {
+                    Ok(result) => {
+                        eprintln!("{result}");
+                        runs.push(Run { server: kind.name().into(), case: case.label(), repetition, result });
+                    }
+                    Err(e) => eprintln!("failed: {e}"),
+                }
+                // Let sockets in TIME_WAIT and the kernel settle between runs.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    let described: Vec<(String, Vec<Metric>)> = cases.iter().map(|c| (c.label(), c.metrics())).collect();
+    let rows = report::summarize(&runs, &described);
+    let table = report::markdown(&rows);
+    println!("{table}");
+    let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "latest".into());
+    let json_path = options.out.join(format!("{stamp}.json"));
+    let md_path = options.out.join(format!("{stamp}.md"));
+    let svg_path = options.out.join(format!("{stamp}-fan-out.svg"));
+    let document = json!({
+        "machine": machine(),
+        "pinned_core": options.bins.core,
+        "repeat": options.repeat,
+        "runs": runs,
+        "summary": rows,
+    });
+    let written = std::fs::write(&json_path, serde_json::to_string_pretty(&document).unwrap_or_default())
+        .and_then(|_| std::fs::write(&md_path, &table));
+    if let Err(e) = written {
+        eprintln!("cannot write the results: {e}");
+        std::process::exit(1);
+    }
+    if let Err(e) = report::chart(&rows, &svg_path) {
+        eprintln!("cannot draw the chart: {e}");
+    }
+    eprintln!("wrote {}, {} and {}", json_path.display(), md_path.display(), svg_path.display());
+}

@@ -1,0 +1,207 @@
+//! The servers under test: livecart and its two peers, each started fresh,
+//! pinned to one core, and watched through /proc.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+
+use crate::net::Http;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Livecart,
+    Node,
+    Floor,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Livecart => "livecart",
+            Kind::Node => "node",
+            Kind::Floor => "floor",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Kind> {
+        [Kind::Livecart, Kind::Node, Kind::Floor].into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Where the three servers are.
+#[derive(Clone, Debug)]
+pub struct Binaries {
+    pub livecart: PathBuf,
+    pub floor: PathBuf,
+    pub node_script: PathBuf,
+    /// The core servers are pinned to (None: not pinned).
+    pub core: Option<usize>,
+}
+
+pub struct Running {
+    pub kind: Kind,
+    pub addr: SocketAddr,
+    child: Child,
+    pid: u32,
+    _dir: tempfile::TempDir,
+}
+
+const STAFF: &str = "bench";
+const STAFF_PASSWORD: &str = "benchmark staff password";
+
+impl Running {
+    /// Starts a fresh server whose featured book has `copies` copies.
+    pub async fn start(kind: Kind, bins: &Binaries, copies: u32) -> io::Result<Running> {
+        let dir = tempfile::tempdir()?;
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().map_err(io::Error::other)?;
+        let db = format!("sqlite://{}", dir.path().join("shop.db").display());
+        if kind == Kind::Livecart && copies != 10 {
+            add_staff(bins, &db).await?;
+        }
+        let (program, args): (PathBuf, Vec<String>) = match kind {
+            Kind::Livecart => (bins.livecart.clone(), vec![]),
+            Kind::Floor => (bins.floor.clone(), vec![]),
+            Kind::Node => ("node".into(), vec![bins.node_script.display().to_string()]),
+        };
+        let mut command = match bins.core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(core.to_string()).arg(&program).args(&args);
+                c
+            }
+            None => {
+                let mut c = Command::new(&program);
+                c.args(&args);
+                c
+            }
+        };
+        command
+            .env("LIVECART_DATABASE_URL", &db)
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
+            .env("LIVECART_LOG", "warn")
+            .env("PEER_ADDR", addr.to_string())
+            .env("TOTAL_COPIES", copies.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = command.spawn()?;
+        let pid = child.id().ok_or_else(|| io::Error::other("no pid"))?;
+        let running = Running { kind, addr, child, pid, _dir: dir };
+        running.wait_until_ready().await?;
+        if kind == Kind::Livecart && copies != 10 {
+            running.set_featured_total(copies).await?;
+        }
+        Ok(running)
+    }
+
+    async fn wait_until_ready(&self) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut http) = Http::open(self.addr).await {
+                if http.request("GET", "/api/stock", &[], b"").await.is_ok() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!("{} did not start", self.kind.name())));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Through the staff pages, as an operator would.
+    async fn set_featured_total(&self, total: u32) -> io::Result<()> {
+        let mut http = Http::open(self.addr).await?;
+        let signed_in = http
+            .post_form("/api/admin/sign-in", &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")), &[])
+            .await?;
+        let cookie = signed_in
+            .header("set-cookie")
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string)
+            .ok_or_else(|| io::Error::other("no staff cookie"))?;
+        let set = http
+            .post_form(
+                "/api/admin/total",
+                &format!("book=definitive-guide-to-the-internet&total={total}"),
+                &[("cookie", &cookie)],
+            )
+            .await?;
+        if set.status != 200 {
+            return Err(io::Error::other(format!("setting the total answered {}", set.status)));
+        }
+        Ok(())
+    }
+
+    /// CPU time the server's threads have used so far: the sum of each
+    /// thread's run time from /proc/PID/task/*/schedstat (nanoseconds), or
+    /// user + system time from /proc/PID/stat (10 ms ticks) where that is
+    /// missing.
+    pub fn cpu(&self) -> Duration {
+        let mut total_ns: u64 = 0;
+        let mut threads = 0;
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
+            for task in tasks.flatten() {
+                let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+                if let Some(ns) = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+                    total_ns += ns;
+                    threads += 1;
+                }
+            }
+        }
+        if threads > 0 {
+            return Duration::from_nanos(total_ns);
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at ")".
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // utime and stime are fields 14 and 15; here 11 and 12 (0-based after ")").
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+
+    /// Resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+async fn add_staff(bins: &Binaries, db: &str) -> io::Result<()> {
+    let mut child = Command::new(&bins.livecart)
+        .args(["staff", "add", STAFF])
+        .env("LIVECART_DATABASE_URL", db)
+        .env("LIVECART_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(format!("{STAFF_PASSWORD}\n").as_bytes()).await?;
+    }
+    let status = child.wait().await?;
+    if !status.success() {
+        return Err(io::Error::other("livecart staff add failed"));
+    }
+    Ok(())
+}

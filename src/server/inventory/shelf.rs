@@ -1,0 +1,186 @@
+//! The rules of reserving and returning, decided in memory.
+//!
+//! A run of reserves and returns loads the books and holds it touches (inside
+//! the write transaction, the books' rows locked on PostgreSQL), decides each
+//! change here in order, and writes the result back in a few statements. The
+//! database's CHECKs stay the last line: a wrong decision could never commit
+//! an oversell.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{BookId, Refusal, Rules};
+use crate::server::shopper::Shopper;
+use crate::server::store::ShelfWrites;
+
+/// The part of the stock one run needs.
+#[derive(Debug, Default)]
+pub struct Shelf {
+    /// Copies available now, and as loaded; books not here do not exist.
+    available: HashMap<String, (i64, i64)>,
+    /// Copies held now, as loaded, and whether a reserve renewed the hold.
+    held: BTreeMap<(String, String), Hold>,
+    /// Web shoppers who touched their cart: all their holds start again.
+    renewed: BTreeSet<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Hold {
+    now: u32,
+    loaded: u32,
+    renewed: bool,
+}
+
+impl Shelf {
+    pub fn new(available: Vec<(String, i64)>, held: Vec<(String, String, u32)>) -> Shelf {
+        Shelf {
+            available: available.into_iter().map(|(book, n)| (book, (n, n))).collect(),
+            held: held
+                .into_iter()
+                .map(|(shopper, book, copies)| ((shopper, book), Hold { now: copies, loaded: copies, renewed: false }))
+                .collect(),
+            renewed: BTreeSet::new(),
+        }
+    }
+
+    /// One more copy of `book` into the shopper's hands: refused when they
+    /// already hold as many as they may, when none is left, or when there is
+    /// no such book. Returns the copies they hold now.
+    pub fn reserve(&mut self, rules: &Rules, shopper: &Shopper, book: &BookId) -> Result<u32, Refusal> {
+        let key = (shopper.key(), book.as_str().to_string());
+        let limit = rules.copies_allowed(shopper);
+        let hold = self.held.get(&key).copied().unwrap_or_default();
+        if hold.now >= limit {
+            return Err(Refusal::LimitReached(limit));
+        }
+        let Some((available, _)) = self.available.get_mut(book.as_str()) else {
+            return Err(Refusal::UnknownBook);
+        };
+        if *available <= 0 {
+            return Err(Refusal::SoldOut);
+        }
+        *available -= 1;
+        let hold = self.held.entry(key).or_default();
+        hold.now += 1;
+        hold.renewed = true;
+        let now = hold.now;
+        self.touched(shopper);
+        Ok(now)
+    }
+
+    /// One of the shopper's copies of `book` back on the shelf. Returns the
+    /// copies they still hold.
+    pub fn release(&mut self, shopper: &Shopper, book: &BookId) -> Result<u32, Refusal> {
+        let key = (shopper.key(), book.as_str().to_string());
+        let Some((available, _)) = self.available.get_mut(book.as_str()) else {
+            return Err(Refusal::UnknownBook);
+        };
+        let Some(hold) = self.held.get_mut(&key).filter(|h| h.now > 0) else {
+            return Err(Refusal::NotHeld);
+        };
+        hold.now -= 1;
+        *available += 1;
+        let left = hold.now;
+        self.touched(shopper);
+        Ok(left)
+    }
+
+    /// Touching the cart renews every hold in it. The book's protocol holds
+    /// one book per session, so its sessions have nothing else to renew.
+    fn touched(&mut self, shopper: &Shopper) {
+        if let Shopper::Web(_) = shopper {
+            self.renewed.insert(shopper.key());
+        }
+    }
+
+    /// What to write so the database matches this shelf.
+    pub fn writes(&self) -> ShelfWrites {
+        let mut writes = ShelfWrites::default();
+        for ((shopper, book), hold) in &self.held {
+            if hold.now > 0 && (hold.now != hold.loaded || hold.renewed) {
+                writes.holds.push((shopper.clone(), book.clone(), hold.now));
+            } else if hold.now == 0 && hold.loaded > 0 {
+                writes.ended.push((shopper.clone(), book.clone()));
+            }
+        }
+        let mut available: Vec<(String, i64)> = self
+            .available
+            .iter()
+            .filter(|(_, (now, loaded))| now != loaded)
+            .map(|(book, (now, loaded))| (book.clone(), now - loaded))
+            .collect();
+        available.sort();
+        writes.available = available;
+        writes.renewed = self.renewed.iter().cloned().collect();
+        writes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::shopper::{BookSession, ShopperId};
+    use std::time::Duration;
+
+    fn rules(limit: u32) -> Rules {
+        Rules { max_copies_per_shopper: limit, reservation_ttl: Duration::from_secs(60) }
+    }
+
+    fn book(id: &str) -> BookId {
+        BookId::parse(id).unwrap()
+    }
+
+    fn session(id: &str) -> Shopper {
+        Shopper::Book(BookSession::parse(id).unwrap())
+    }
+
+    #[test]
+    fn copies_go_until_none_is_left() {
+        let mut shelf = Shelf::new(vec![("b".into(), 2)], vec![]);
+        assert_eq!(shelf.reserve(&rules(1), &session("x"), &book("b")), Ok(1));
+        assert_eq!(shelf.reserve(&rules(1), &session("y"), &book("b")), Ok(1));
+        assert_eq!(shelf.reserve(&rules(1), &session("z"), &book("b")), Err(Refusal::SoldOut));
+        assert_eq!(shelf.writes().available, vec![("b".to_string(), -2)]);
+    }
+
+    #[test]
+    fn a_shopper_holds_at_most_the_limit_and_the_book_protocol_one() {
+        let web = Shopper::Web(ShopperId::new_random());
+        let mut shelf = Shelf::new(vec![("b".into(), 10)], vec![]);
+        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(1));
+        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(2));
+        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Err(Refusal::LimitReached(2)));
+        assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Ok(1));
+        assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Err(Refusal::LimitReached(1)));
+    }
+
+    #[test]
+    fn a_shopper_at_the_limit_is_told_so_even_when_none_is_left() {
+        let mut shelf = Shelf::new(vec![("b".into(), 0)], vec![("book:s".into(), "b".into(), 1)]);
+        assert_eq!(shelf.reserve(&rules(1), &session("s"), &book("b")), Err(Refusal::LimitReached(1)));
+        assert_eq!(shelf.reserve(&rules(1), &session("t"), &book("b")), Err(Refusal::SoldOut));
+    }
+
+    #[test]
+    fn returns_need_a_held_copy_of_a_known_book() {
+        let mut shelf = Shelf::new(vec![("b".into(), 0)], vec![("book:s".into(), "b".into(), 1)]);
+        assert_eq!(shelf.release(&session("t"), &book("b")), Err(Refusal::NotHeld));
+        assert_eq!(shelf.release(&session("s"), &book("nope")), Err(Refusal::UnknownBook));
+        assert_eq!(shelf.reserve(&rules(1), &session("t"), &book("nope")), Err(Refusal::UnknownBook));
+        assert_eq!(shelf.release(&session("s"), &book("b")), Ok(0));
+        assert_eq!(shelf.release(&session("s"), &book("b")), Err(Refusal::NotHeld));
+        let writes = shelf.writes();
+        assert_eq!(writes.ended, vec![("book:s".to_string(), "b".to_string())]);
+        assert_eq!(writes.available, vec![("b".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_run_writes_only_what_changed() {
+        let mut shelf = Shelf::new(vec![("b".into(), 5)], vec![("book:s".into(), "b".into(), 1)]);
+        shelf.release(&session("s"), &book("b")).unwrap();
+        shelf.reserve(&rules(1), &session("s"), &book("b")).unwrap();
+        let writes = shelf.writes();
+        assert!(writes.available.is_empty(), "back where it started");
+        assert_eq!(writes.holds, vec![("book:s".to_string(), "b".to_string(), 1)], "renewed by the reserve");
+        assert!(writes.renewed.is_empty(), "book sessions renew only the hold they touch");
+    }
+}
