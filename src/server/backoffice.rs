@@ -178,7 +178,7 @@ fn staff_error(e: StaffError) -> ShopError {
         StaffError::WrongPassword | StaffError::BadName => ShopError::WrongPassword,
         StaffError::TooManyAttempts => ShopError::TooManyAttempts,
         StaffError::WeakPassword => ShopError::BadInput(e.to_string()),
-        StaffError::Store(_) | StaffError::Hashing(_) => {
+        StaffError::Store(_) | StaffError::Hashing(_) | StaffError::Session(_) => {
             tracing::error!(error = %e, "staff sign-in failed");
             ShopError::Unavailable
         }

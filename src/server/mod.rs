@@ -149,6 +149,7 @@ impl Application {
             .map_err(|source| StartError::Bind { addr, source })?;
         let state = AppState(Arc::new(Shop {
             leptos_options,
+            staff: staff::StaffDesk::new(store, inventory.clone()),
             inventory,
             upkeep: socket::Upkeep {
                 ping_every: settings.ws_ping_interval,
@@ -157,7 +158,6 @@ impl Application {
             catalog: book_details::CatalogClient::new(settings.catalog_url.clone(), settings.covers_url.clone()),
             settings: Arc::new(settings),
             metrics,
-            staff: staff::StaffDesk::new(store),
             answered: Arc::new(legacy::AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
         }));

@@ -94,6 +94,14 @@ pub async fn push_updates<F>(
     }
 }
 
+/// Sends one message, giving up after the deadline. Most sends complete at
+/// once (the kernel takes the bytes), so the deadline's timer is armed only
+/// for a send that has to wait: fan-out to thousands of sockets then costs
+/// no timer per message.
 async fn send(socket: &mut WebSocket, message: Message, upkeep: Upkeep) -> bool {
-    matches!(timeout(upkeep.send_deadline, socket.send(message)).await, Ok(Ok(())))
+    let mut sending = std::pin::pin!(socket.send(message));
+    match futures::poll!(sending.as_mut()) {
+        std::task::Poll::Ready(result) => result.is_ok(),
+        std::task::Poll::Pending => matches!(timeout(upkeep.send_deadline, sending).await, Ok(Ok(()))),
+    }
 }

@@ -18,7 +18,7 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::server::inventory::now_ms;
+use crate::server::inventory::{now_ms, Inventory};
 use crate::server::store::{Store, StoreError};
 
 /// The cookie that carries a staff session.
@@ -41,6 +41,8 @@ pub enum StaffError {
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    #[error("the session could not be saved: {0}")]
+    Session(#[from] crate::server::inventory::InventoryError),
 }
 
 /// A staff member's name, as they sign in with it.
@@ -78,6 +80,25 @@ pub fn hash_password(password: &str) -> Result<String, StaffError> {
 
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// Lowers this (blocking-pool) thread's scheduling priority, once: when every
+/// core is busy hashing, the event loop still gets the CPU at once and live
+/// updates go out on time (seen on one core: see the benchmark's sign-in case).
+fn yield_to_live_updates() {
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if LOWERED.get() {
+        return;
+    }
+    LOWERED.set(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its integer arguments; on Linux,
+    // PRIO_PROCESS with 0 names the calling thread alone.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 /// A hash of nothing anyone knows, verified against for unknown names so a
@@ -149,15 +170,18 @@ impl SessionToken {
 #[derive(Clone)]
 pub struct StaffDesk {
     store: Store,
+    /// Session writes go through the shop's one writer.
+    inventory: Inventory,
     verifying: Arc<Semaphore>,
     failures: Arc<Mutex<FailedSignIns>>,
 }
 
 impl StaffDesk {
-    pub fn new(store: Store) -> StaffDesk {
+    pub fn new(store: Store, inventory: Inventory) -> StaffDesk {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         StaffDesk {
             store,
+            inventory,
             verifying: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
             failures: Arc::new(Mutex::new(FailedSignIns::default())),
         }
@@ -173,7 +197,10 @@ impl StaffDesk {
         let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
         let password = password.to_string();
         let permit = self.verifying.acquire().await.map_err(|e| StaffError::Hashing(e.to_string()))?;
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        let matches = tokio::task::spawn_blocking(move || {
+            yield_to_live_updates();
+            verify_password(&password, &hash)
+        })
             .await
             .map_err(|e| StaffError::Hashing(e.to_string()))?;
         drop(permit);
@@ -184,8 +211,8 @@ impl StaffDesk {
         self.lock_failures().forgive(&name);
         let token = SessionToken::new();
         let expires = now_ms() + SESSION_HOURS * 3_600_000;
-        self.store
-            .open_staff_session(&SessionToken::stored_hash(token.as_str()), name.as_str(), expires)
+        self.inventory
+            .open_staff_session(SessionToken::stored_hash(token.as_str()), name.as_str().to_string(), expires)
             .await?;
         Ok(token)
     }
@@ -197,7 +224,7 @@ impl StaffDesk {
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<(), StaffError> {
-        Ok(self.store.close_staff_session(&SessionToken::stored_hash(token), now_ms()).await?)
+        Ok(self.inventory.close_staff_session(SessionToken::stored_hash(token)).await?)
     }
 
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, FailedSignIns> {

@@ -403,3 +403,73 @@ fn told_count(body: &[u8]) -> Option<i64> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     value.get("inventoryCount")?.as_str()?.parse().ok()
 }
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SignInBurst {
+    pub sign_ins: usize,
+    pub signed_in: usize,
+    pub changes: usize,
+    pub pushes: usize,
+    /// The longest wait between two pushes while the sign-ins ran, for
+    /// changes made every `interval_ms`.
+    pub interval_ms: f64,
+    pub largest_gap_ms: f64,
+}
+
+/// A change every 50 ms, pushed to a WebSocket, while `n` staff sign in at
+/// once (each an argon2id verification): how long the live updates stall.
+pub async fn sign_in_burst(server: &Running, n: usize) -> io::Result<SignInBurst> {
+    const INTERVAL: Duration = Duration::from_millis(50);
+    const CHANGES: usize = 60;
+    let mut socket = open_socket(server.addr, "/api/stock/ws").await?;
+    let _first = socket.next().await;
+    let addr = server.addr;
+    let changer = tokio::spawn(async move {
+        let mut http = Http::open(addr).await?;
+        for k in 0..CHANGES {
+            change(&mut http, k % 2 == 0).await?;
+            tokio::time::sleep(INTERVAL).await;
+        }
+        Ok::<_, io::Error>(())
+    });
+    let burst = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let form = format!(
+            "name={}&password={}",
+            crate::server::STAFF,
+            crate::server::STAFF_PASSWORD.replace(' ', "+")
+        );
+        let attempts = (0..n).map(|_| {
+            let form = form.clone();
+            async move {
+                let mut http = Http::open(addr).await.ok()?;
+                http.post_form("/api/admin/sign-in", &form, &[]).await.ok().map(|r| r.status)
+            }
+        });
+        futures_util::future::join_all(attempts).await
+    });
+    let mut last = Instant::now();
+    let mut largest = Duration::ZERO;
+    let mut pushes = 0;
+    while pushes < CHANGES {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => {
+                largest = largest.max(last.elapsed());
+                last = Instant::now();
+                pushes += 1;
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    changer.await.map_err(io::Error::other)??;
+    let statuses = burst.await.map_err(io::Error::other)?;
+    Ok(SignInBurst {
+        sign_ins: n,
+        signed_in: statuses.iter().filter(|s| **s == Some(200)).count(),
+        changes: CHANGES,
+        pushes,
+        interval_ms: INTERVAL.as_secs_f64() * 1000.0,
+        largest_gap_ms: largest.as_secs_f64() * 1000.0,
+    })
+}

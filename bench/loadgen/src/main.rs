@@ -26,6 +26,7 @@ enum Case {
     LongPollWake { n: usize },
     ReserveReturn { connections: usize, seconds: f64 },
     Race,
+    SignInBurst { n: usize },
 }
 
 impl Case {
@@ -37,6 +38,7 @@ impl Case {
             Case::LongPollWake { n } => format!("long-poll wake {n}"),
             Case::ReserveReturn { connections, .. } => format!("reserve/return, {connections} connections"),
             Case::Race => "200 buyers, 10 copies".to_string(),
+            Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
         }
     }
 
@@ -69,6 +71,11 @@ impl Case {
                 m("p99 ms", "/latency/p99_ms", true),
                 m("µs CPU per operation", "/cpu_us_per_operation", true),
             ],
+            Case::SignInBurst { .. } => vec![
+                m("largest gap between pushes ms", "/largest_gap_ms", true),
+                m("signed in", "/signed_in", false),
+                m("pushes", "/pushes", false),
+            ],
             Case::Race => vec![
                 m("succeeded", "/succeeded", false),
                 m("refused (409)", "/refused_409", false),
@@ -79,8 +86,10 @@ impl Case {
 
     fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
         match self {
-            // The peers speak only the book's protocol.
-            Case::FanOut { api: true, .. } => chosen.iter().copied().filter(|k| *k == Kind::Livecart).collect(),
+            // The peers speak only the book's protocol and have no staff.
+            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } => {
+                chosen.iter().copied().filter(|k| *k == Kind::Livecart).collect()
+            }
             _ => chosen.to_vec(),
         }
     }
@@ -106,6 +115,7 @@ impl Case {
                 to_json(serde_json::to_value(cases::reserve_return(server, connections, seconds).await?))
             }
             Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
+            Case::SignInBurst { n } => to_json(serde_json::to_value(cases::sign_in_burst(server, n).await?)),
         }
     }
 }
@@ -120,6 +130,7 @@ fn matrix(quick: bool) -> Vec<Case> {
             Case::LongPollWake { n: 500 },
             Case::ReserveReturn { connections: 32, seconds: 2.0 },
             Case::Race,
+            Case::SignInBurst { n: 20 },
         ];
     }
     vec![
@@ -131,6 +142,7 @@ fn matrix(quick: bool) -> Vec<Case> {
         Case::LongPollWake { n: 5_000 },
         Case::ReserveReturn { connections: 64, seconds: 5.0 },
         Case::Race,
+        Case::SignInBurst { n: 20 },
     ]
 }
 

@@ -53,8 +53,8 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
-const STAFF: &str = "bench";
-const STAFF_PASSWORD: &str = "benchmark staff password";
+pub const STAFF: &str = "bench";
+pub const STAFF_PASSWORD: &str = "benchmark staff password";
 
 impl Running {
     /// Starts a fresh server whose featured book has `copies` copies.
@@ -66,7 +66,7 @@ impl Running {
         };
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().map_err(io::Error::other)?;
         let db = format!("sqlite://{}", dir.path().join("shop.db").display());
-        if kind == Kind::Livecart && copies != 10 {
+        if kind == Kind::Livecart {
             add_staff(bins, &db).await?;
         }
         let (program, args): (PathBuf, Vec<String>) = match kind {

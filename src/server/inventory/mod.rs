@@ -131,6 +131,8 @@ enum Change {
     SetTotal { book: BookId, total: u32 },
     SetPrice { book: BookId, price_cents: u32 },
     AddBook(NewBook),
+    OpenStaffSession { token_hash: String, staff: String, expires_at: i64 },
+    CloseStaffSession { token_hash: String },
 }
 
 #[derive(Debug)]
@@ -279,6 +281,15 @@ impl Inventory {
 
     pub async fn add_book(&self, book: NewBook) -> Result<(), InventoryError> {
         self.ask(Change::AddBook(book)).await.map(|_| ())
+    }
+
+    /// Records a signed-in staff session (only a hash of its token).
+    pub async fn open_staff_session(&self, token_hash: String, staff: String, expires_at: i64) -> Result<(), InventoryError> {
+        self.ask(Change::OpenStaffSession { token_hash, staff, expires_at }).await.map(|_| ())
+    }
+
+    pub async fn close_staff_session(&self, token_hash: String) -> Result<(), InventoryError> {
+        self.ask(Change::CloseStaffSession { token_hash }).await.map(|_| ())
     }
 
     async fn ask(&self, change: Change) -> Result<Done, InventoryError> {
@@ -496,6 +507,14 @@ async fn apply(
         Change::SetPrice { book, price_cents } => {
             let done = tx.set_price(book.as_str(), *price_cents).await?;
             (done.then_some(Done::BookChanged).ok_or(Refusal::UnknownBook), Effect::Catalog)
+        }
+        Change::OpenStaffSession { token_hash, staff, expires_at } => {
+            tx.open_staff_session(token_hash, staff, *expires_at).await?;
+            (Ok(Done::Renewed), Effect::Nothing)
+        }
+        Change::CloseStaffSession { token_hash } => {
+            tx.close_staff_session(token_hash, now).await?;
+            (Ok(Done::Renewed), Effect::Nothing)
         }
         Change::AddBook(book) => {
             let done = tx.add_book(book).await?;

@@ -328,6 +328,10 @@ impl StockTransaction {
         Ok(done.rows_affected() == 1)
     }
 
+    pub(super) fn connection(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
