@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh --browser
 
-echo "==> cargo tests" >&2
+# PostgreSQL tests run where a server answers (trust auth, as on CI).
+if [ -z "${LIVECART_TEST_POSTGRES:-}" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+  export LIVECART_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/test"
+fi
+echo "==> cargo tests (PostgreSQL: ${LIVECART_TEST_POSTGRES:-not available, its tests are skipped})" >&2
 cargo test --features ssr
 
 echo "==> release build (server and wasm)" >&2

@@ -7,6 +7,7 @@ mod book_protocol;
 mod concurrency;
 mod durability;
 mod helpers;
+mod postgres;
 mod shop_rules;
 mod staff;
 mod stock_api;

@@ -207,7 +207,12 @@ fn machine() -> Value {
         .unwrap_or_default();
     let memory = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // The machine's cores, not this process's (it runs pinned to one).
+    let cores = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
     json!({ "cpu": cpu, "cores": cores, "memory": memory, "kernel": kernel })
 }
 
