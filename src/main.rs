@@ -19,10 +19,15 @@ fn main() -> ExitCode {
     // Leptos names the site's files after LEPTOS_OUTPUT_NAME, which
     // cargo-leptos sets; a binary built by plain cargo gets the crate's name.
     // Set before any thread exists.
-    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+    if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none()
+        && option_env!("LEPTOS_OUTPUT_NAME").is_none()
+    {
         std::env::set_var("LEPTOS_OUTPUT_NAME", env!("CARGO_PKG_NAME"));
     }
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(run()),
         Err(e) => {
             eprintln!("livecart: cannot start the runtime: {e}");
@@ -34,13 +39,19 @@ fn main() -> ExitCode {
 async fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("LIVECART_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+            EnvFilter::try_from_env("LIVECART_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] | ["serve"] => serve().await,
         ["staff", "add", name] => add_staff(name).await,
         ["help" | "--help" | "-h"] => {
@@ -81,7 +92,8 @@ async fn serve() -> ExitCode {
 async fn add_staff(name: &str) -> ExitCode {
     let added = async {
         let name = StaffName::parse(name)?;
-        let password = read_password(&name).map_err(|e| StaffError::Hashing(format!("cannot read the password: {e}")))?;
+        let password = read_password(&name)
+            .map_err(|e| StaffError::Hashing(format!("cannot read the password: {e}")))?;
         let settings = Settings::load().map_err(|e| StaffError::Hashing(e.to_string()))?;
         let store = Store::open(&settings.database_url).await?;
         put_staff(&store, &name, &password).await?;
@@ -89,7 +101,10 @@ async fn add_staff(name: &str) -> ExitCode {
     };
     match added.await {
         Ok(name) => {
-            println!("staff account {:?} is ready; sign in at /admin", name.as_str());
+            println!(
+                "staff account {:?} is ready; sign in at /admin",
+                name.as_str()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -106,7 +121,10 @@ fn read_password(name: &StaffName) -> std::io::Result<String> {
         let first = rpassword::prompt_password(format!("Password for {}: ", name.as_str()))?;
         let again = rpassword::prompt_password("Again: ")?;
         if first != again {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the two passwords differ"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the two passwords differ",
+            ));
         }
         Ok(first)
     } else {

@@ -63,10 +63,17 @@ pub fn parse_price(raw: &str) -> Result<u32, String> {
     let text = text.strip_prefix('$').unwrap_or(text);
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 6 || fraction.len() > 2 || !digits(whole) || !digits(fraction) {
+    if whole.is_empty()
+        || whole.len() > 6
+        || fraction.len() > 2
+        || !digits(whole)
+        || !digits(fraction)
+    {
         return Err(format!("{raw:?} is not a price like 20.00"));
     }
-    let whole: u32 = whole.parse().map_err(|_| format!("{raw:?} is not a price like 20.00"))?;
+    let whole: u32 = whole
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a price like 20.00"))?;
     let cents = match fraction.len() {
         0 => 0,
         1 => fraction.parse::<u32>().unwrap_or(0) * 10,
@@ -152,8 +159,14 @@ mod tests {
 
     #[test]
     fn the_newer_snapshot_is_the_one_with_the_greater_version() {
-        let old = StockSnapshot { version: 3, ..Default::default() };
-        let new = StockSnapshot { version: 4, ..Default::default() };
+        let old = StockSnapshot {
+            version: 3,
+            ..Default::default()
+        };
+        let new = StockSnapshot {
+            version: 4,
+            ..Default::default()
+        };
         assert!(new.is_newer_than(&old));
         assert!(!old.is_newer_than(&new));
         assert!(!old.is_newer_than(&old));

@@ -144,7 +144,12 @@ fn LedgerRow(
     set_total: ServerAction<SetTotal>,
     set_price: ServerAction<SetPrice>,
 ) -> impl IntoView {
-    let LedgerLine { book, available, held, sold } = line;
+    let LedgerLine {
+        book,
+        available,
+        held,
+        sold,
+    } = line;
     let count = live_count(book.id.clone(), available, version);
     let (id_restock, id_total, id_price) = (book.id.clone(), book.id.clone(), book.id.clone());
     view! {

@@ -44,7 +44,14 @@ pub fn BookPage() -> impl IntoView {
     // Blocking: the status (404 for an unknown book) is known before the
     // first byte goes out.
     let page = Resource::new_blocking(
-        move || (id(), reserve.version().get(), give_back.version().get(), live.catalog_changes()),
+        move || {
+            (
+                id(),
+                reserve.version().get(),
+                give_back.version().get(),
+                live.catalog_changes(),
+            )
+        },
         |(id, _, _, _)| get_book(id),
     );
     // Fetched apart, so the page (and its live count) never waits for the
@@ -81,7 +88,11 @@ pub fn BookPage() -> impl IntoView {
 
 #[component]
 fn Details(details: BookDetails) -> impl IntoView {
-    let BookDetails { description, pages, cover_url } = details;
+    let BookDetails {
+        description,
+        pages,
+        cover_url,
+    } = details;
     view! {
         <section class="details">
             {cover_url.map(|src| view! { <img class="cover" src=src alt="Cover"/> })}
@@ -92,8 +103,19 @@ fn Details(details: BookDetails) -> impl IntoView {
 }
 
 #[component]
-fn BookDetail(view: BookView, reserve: ServerAction<ReserveCopy>, give_back: ServerAction<ReturnCopy>) -> impl IntoView {
-    let BookView { book, available, version, held, limit, .. } = view;
+fn BookDetail(
+    view: BookView,
+    reserve: ServerAction<ReserveCopy>,
+    give_back: ServerAction<ReturnCopy>,
+) -> impl IntoView {
+    let BookView {
+        book,
+        available,
+        version,
+        held,
+        limit,
+        ..
+    } = view;
     let count = live_count(book.id.clone(), available, version);
     let at_limit = held >= limit;
     let busy = move || reserve.pending().get() || give_back.pending().get();
@@ -103,7 +125,9 @@ fn BookDetail(view: BookView, reserve: ServerAction<ReserveCopy>, give_back: Ser
         n => format!("You hold {n} copies."),
     };
     let price = book.display_price();
-    let Book { id, title, author, .. } = book;
+    let Book {
+        id, title, author, ..
+    } = book;
     let (add_id, return_id) = (id.clone(), id.clone());
     view! {
         <Title text=title.clone()/>

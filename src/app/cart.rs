@@ -48,10 +48,16 @@ pub async fn get_cart() -> Result<CartView, ShopError> {
 }
 
 /// The notice of the latest Add or Return.
-pub fn form_notice(reserve: ServerAction<ReserveCopy>, give_back: ServerAction<ReturnCopy>) -> Signal<Option<Notice>> {
+pub fn form_notice(
+    reserve: ServerAction<ReserveCopy>,
+    give_back: ServerAction<ReturnCopy>,
+) -> Signal<Option<Notice>> {
     let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
     let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
-    action_notice(vec![(reserved, Notice::Reserved), (returned, Notice::Returned)])
+    action_notice(vec![
+        (reserved, Notice::Reserved),
+        (returned, Notice::Returned),
+    ])
 }
 
 #[component]
@@ -60,7 +66,13 @@ pub fn CartPage() -> impl IntoView {
     let give_back = ServerAction::<ReturnCopy>::new();
     let check_out = ServerAction::<Checkout>::new();
     let cart = Resource::new(
-        move || (reserve.version().get(), give_back.version().get(), check_out.version().get()),
+        move || {
+            (
+                reserve.version().get(),
+                give_back.version().get(),
+                check_out.version().get(),
+            )
+        },
         |_| get_cart(),
     );
     let notice = form_notice(reserve, give_back);
@@ -70,7 +82,13 @@ pub fn CartPage() -> impl IntoView {
             navigate(&format!("/orders/{}", order.id), Default::default());
         }
     });
-    let refused = move || check_out.value().get().and_then(Result::err).map(|e| e.to_string());
+    let refused = move || {
+        check_out
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.to_string())
+    };
     view! {
         <Title text="Your cart"/>
         <h1>"Your cart"</h1>
@@ -106,7 +124,11 @@ pub fn CartPage() -> impl IntoView {
 fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> impl IntoView {
     let expires_at_ms = line.expires_at_ms;
     let href = format!("/books/{}", line.book_id);
-    let copies = if line.copies == 1 { "1 copy".to_string() } else { format!("{} copies", line.copies) };
+    let copies = if line.copies == 1 {
+        "1 copy".to_string()
+    } else {
+        format!("{} copies", line.copies)
+    };
     let price = decimal_price(line.price_cents * line.copies);
     let CartLine { book_id, title, .. } = line;
     let book_field = book_id.clone();

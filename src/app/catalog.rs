@@ -54,7 +54,13 @@ fn BookCard(book: Book, available: u32, version: u64) -> impl IntoView {
     let count = live_count(book.id.clone(), available, version);
     let href = format!("/books/{}", book.id);
     let price = book.display_price();
-    let Book { id, title, author, featured, .. } = book;
+    let Book {
+        id,
+        title,
+        author,
+        featured,
+        ..
+    } = book;
     view! {
         <li class="book-card" class:featured=featured data-book=id>
             <h2><A href=href>{title}</A></h2>

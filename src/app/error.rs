@@ -66,7 +66,9 @@ impl FromServerFnError for ShopError {
             }
             // On the server, the only thing deserialized is the request.
             #[cfg(feature = "ssr")]
-            ServerFnErrorErr::Deserialization(_) => ShopError::BadInput("the request body could not be read".into()),
+            ServerFnErrorErr::Deserialization(_) => {
+                ShopError::BadInput("the request body could not be read".into())
+            }
             ServerFnErrorErr::Request(e) => ShopError::Network(e),
             _ => ShopError::Unavailable,
         }
@@ -119,7 +121,11 @@ impl Notice {
                 .find(|(_, known)| known == e)
                 .map_or("unavailable", |(code, _)| code)
                 .into(),
-            done => SUCCESS_CODES.iter().find(|(_, n)| n == done).map_or("saved", |(code, _)| code).into(),
+            done => SUCCESS_CODES
+                .iter()
+                .find(|(_, n)| n == done)
+                .map_or("saved", |(code, _)| code)
+                .into(),
         }
     }
 
@@ -131,7 +137,9 @@ impl Notice {
             return Some(Notice::Refused(e.clone()));
         }
         if code == "bad-input" {
-            return Some(Notice::Refused(ShopError::BadInput("That request was not understood.".into())));
+            return Some(Notice::Refused(ShopError::BadInput(
+                "That request was not understood.".into(),
+            )));
         }
         let n = code.strip_prefix("limit-")?.parse().ok()?;
         Some(Notice::Refused(ShopError::LimitReached(n)))
@@ -159,10 +167,29 @@ mod tests {
 
     #[test]
     fn every_notice_round_trips_through_its_code() {
-        let codes = ["reserved", "returned", "saved", "signed-in", "signed-out", "sold-out", "limit-3", "not-held"];
-        let more = ["unknown-book", "bad-input", "unavailable", "empty-cart", "wrong-password", "too-many"];
+        let codes = [
+            "reserved",
+            "returned",
+            "saved",
+            "signed-in",
+            "signed-out",
+            "sold-out",
+            "limit-3",
+            "not-held",
+        ];
+        let more = [
+            "unknown-book",
+            "bad-input",
+            "unavailable",
+            "empty-cart",
+            "wrong-password",
+            "too-many",
+        ];
         for code in codes.into_iter().chain(more) {
-            assert_eq!(Notice::from_code(code).map(|n| n.code()), Some(code.to_string()));
+            assert_eq!(
+                Notice::from_code(code).map(|n| n.code()),
+                Some(code.to_string())
+            );
         }
         assert_eq!(Notice::from_code("<script>"), None);
         assert_eq!(Notice::from_code("limit-x"), None);

@@ -12,7 +12,10 @@ use crate::stock::{stock_phrase, StockSnapshot};
 /// snapshot when the stock is already past it, else when it gets past it, or
 /// after `timeout` seconds (default 25, at most 60) with 204 and no body.
 #[server(endpoint = "stock/poll", input = GetUrl, output = Post<SnapshotOrNothing>)]
-pub async fn poll_stock(since: u64, timeout: Option<u64>) -> Result<Option<StockSnapshot>, ShopError> {
+pub async fn poll_stock(
+    since: u64,
+    timeout: Option<u64>,
+) -> Result<Option<StockSnapshot>, ShopError> {
     crate::server::storefront::poll_stock(since, timeout).await
 }
 
@@ -142,14 +145,18 @@ impl LiveStock {
 
     /// The version the page has heard of, if any.
     pub fn version_untracked(&self) -> Option<u64> {
-        self.snapshot.with_untracked(|s| s.as_ref().map(|s| s.version))
+        self.snapshot
+            .with_untracked(|s| s.as_ref().map(|s| s.version))
     }
 
     /// `book`'s live count, if the page has heard of a version newer than
     /// `since` (the version the page was rendered with).
     pub fn available_after(&self, book: &str, since: u64) -> Option<u32> {
-        self.snapshot
-            .with(|s| s.as_ref().filter(|s| s.version > since).and_then(|s| s.available(book)))
+        self.snapshot.with(|s| {
+            s.as_ref()
+                .filter(|s| s.version > since)
+                .and_then(|s| s.available(book))
+        })
     }
 
     pub fn connection(&self) -> Connection {
@@ -242,7 +249,11 @@ mod transport {
 
     fn socket_url(path: &str) -> Option<String> {
         let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" { "wss" } else { "ws" };
+        let scheme = if location.protocol().ok()? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
         Some(format!("{scheme}://{}{path}", location.host().ok()?))
     }
 
@@ -265,17 +276,22 @@ mod transport {
     /// Sends a wake-up when the browser comes back online or the tab is
     /// shown again after a long while hidden.
     fn listen_for_wakeups(wake: UnboundedSender<()>) {
-        let Some(window) = web_sys::window() else { return };
+        let Some(window) = web_sys::window() else {
+            return;
+        };
         let on_online = {
             let wake = wake.clone();
             Closure::<dyn Fn()>::new(move || {
                 let _ = wake.unbounded_send(());
             })
         };
-        let _ = window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
+        let _ =
+            window.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
         on_online.forget();
 
-        let Some(document) = window.document() else { return };
+        let Some(document) = window.document() else {
+            return;
+        };
         let hidden_since = Rc::new(Cell::new(None::<f64>));
         let on_visibility = {
             let document = document.clone();
@@ -290,7 +306,10 @@ mod transport {
                 }
             })
         };
-        let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
+        let _ = document.add_event_listener_with_callback(
+            "visibilitychange",
+            on_visibility.as_ref().unchecked_ref(),
+        );
         on_visibility.forget();
     }
 
@@ -309,8 +328,12 @@ mod transport {
     }
 
     async fn follow_socket(live: LiveStock, wake: &mut UnboundedReceiver<()>) -> SocketEnd {
-        let Some(url) = socket_url("/api/stock/ws") else { return SocketEnd::Failed };
-        let Ok(socket) = WebSocket::open(&url) else { return SocketEnd::Failed };
+        let Some(url) = socket_url("/api/stock/ws") else {
+            return SocketEnd::Failed;
+        };
+        let Ok(socket) = WebSocket::open(&url) else {
+            return SocketEnd::Failed;
+        };
         let opened_at = js_sys::Date::now();
         let (_sink, mut stream) = socket.split();
         let mut delivered = false;
@@ -391,7 +414,11 @@ mod transport {
                 continue;
             }
 
-            live.set_connection(if failures == 0 { Connection::Connecting } else { Connection::Reconnecting });
+            live.set_connection(if failures == 0 {
+                Connection::Connecting
+            } else {
+                Connection::Reconnecting
+            });
             match follow_socket(live, &mut wake).await {
                 SocketEnd::Woken => {
                     failures = 0;

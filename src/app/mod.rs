@@ -10,9 +10,9 @@ pub mod admin;
 pub mod book;
 pub mod cart;
 pub mod catalog;
-pub mod order;
 pub mod error;
 pub mod live;
+pub mod order;
 
 pub use error::{Notice, ShopError};
 
@@ -101,12 +101,23 @@ pub fn action_notice(actions: Vec<(ActionAnswer, Notice)>) -> Signal<Option<Noti
     for (result, success) in actions {
         Effect::new(move |_| {
             if let Some(result) = result.get() {
-                last.set(Some(result.map(|_| success.clone()).unwrap_or_else(Notice::Refused)));
+                last.set(Some(
+                    result
+                        .map(|_| success.clone())
+                        .unwrap_or_else(Notice::Refused),
+                ));
             }
         });
     }
     let query = leptos_router::hooks::use_query_map();
-    Signal::derive(move || last.get().or_else(|| query.read().get("notice").and_then(|c| Notice::from_code(&c))))
+    Signal::derive(move || {
+        last.get().or_else(|| {
+            query
+                .read()
+                .get("notice")
+                .and_then(|c| Notice::from_code(&c))
+        })
+    })
 }
 
 /// The message a form left: the action's answer when JavaScript ran it, or
@@ -159,6 +170,7 @@ impl Clock {
     #[cfg(feature = "hydrate")]
     fn start(self) {
         self.0.set(Some(js_sys::Date::now()));
-        gloo_timers::callback::Interval::new(1000, move || self.0.set(Some(js_sys::Date::now()))).forget();
+        gloo_timers::callback::Interval::new(1000, move || self.0.set(Some(js_sys::Date::now())))
+            .forget();
     }
 }

@@ -17,7 +17,10 @@ pub async fn get_order(id: String) -> Result<Order, ShopError> {
 #[component]
 pub fn OrderPage() -> impl IntoView {
     let params = use_params_map();
-    let order = Resource::new(move || params.read().get("id").unwrap_or_default(), get_order);
+    let order = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        get_order,
+    );
     view! {
         <Suspense fallback=|| view! { <p>"Fetching your order…"</p> }>
             {move || Suspend::new(async move {
@@ -33,7 +36,12 @@ pub fn OrderPage() -> impl IntoView {
 
 #[component]
 fn OrderSummary(order: Order) -> impl IntoView {
-    let Order { id, lines, total_cents, .. } = order;
+    let Order {
+        id,
+        lines,
+        total_cents,
+        ..
+    } = order;
     view! {
         <Title text="Your order"/>
         <h1>"Thank you for your order"</h1>

@@ -26,17 +26,29 @@ pub async fn overview() -> Result<AdminView, ShopError> {
     let state = state()?;
     let version = state.inventory.latest().version();
     let Some(staff) = signed_in(&state).await? else {
-        return Ok(AdminView { staff: None, ledger: Vec::new(), version });
+        return Ok(AdminView {
+            staff: None,
+            ledger: Vec::new(),
+            version,
+        });
     };
     let ledger = state.inventory.ledger().await.map_err(refused)?;
-    Ok(AdminView { staff: Some(staff.as_str().to_string()), ledger, version })
+    Ok(AdminView {
+        staff: Some(staff.as_str().to_string()),
+        ledger,
+        version,
+    })
 }
 
 pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
     let result = async {
         let state = state()?;
         let from = client_address()?;
-        let token = state.staff.sign_in(&name, &password, from).await.map_err(staff_error)?;
+        let token = state
+            .staff
+            .sign_in(&name, &password, from)
+            .await
+            .map_err(staff_error)?;
         set_cookie(&token.set_cookie());
         tracing::info!(staff = %name, "staff signed in");
         Ok(())
@@ -62,9 +74,15 @@ pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
     let result = async {
         let (state, id) = staff_change(&book).await?;
         if copies == 0 || copies > MAX_COPIES {
-            return Err(ShopError::BadInput(format!("copies must be 1 to {MAX_COPIES}")));
+            return Err(ShopError::BadInput(format!(
+                "copies must be 1 to {MAX_COPIES}"
+            )));
         }
-        state.inventory.restock(&id, copies).await.map_err(shop_error)
+        state
+            .inventory
+            .restock(&id, copies)
+            .await
+            .map_err(shop_error)
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)
@@ -74,9 +92,15 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
     let result = async {
         let (state, id) = staff_change(&book).await?;
         if total > MAX_COPIES {
-            return Err(ShopError::BadInput(format!("a total is at most {MAX_COPIES}")));
+            return Err(ShopError::BadInput(format!(
+                "a total is at most {MAX_COPIES}"
+            )));
         }
-        state.inventory.set_total(&id, total).await.map_err(shop_error)
+        state
+            .inventory
+            .set_total(&id, total)
+            .await
+            .map_err(shop_error)
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)
@@ -86,7 +110,11 @@ pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
     let result = async {
         let (state, id) = staff_change(&book).await?;
         let cents = parse_price(&price).map_err(ShopError::BadInput)?;
-        state.inventory.set_price(&id, cents).await.map_err(shop_error)
+        state
+            .inventory
+            .set_price(&id, cents)
+            .await
+            .map_err(shop_error)
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)
@@ -110,12 +138,21 @@ pub async fn add_book(
     answer_form(result, Notice::Saved, ADMIN, None)
 }
 
-fn new_book(id: &str, title: &str, author: &str, isbn: &str, price: &str, copies: u32) -> Result<NewBook, ShopError> {
+fn new_book(
+    id: &str,
+    title: &str,
+    author: &str,
+    isbn: &str,
+    price: &str,
+    copies: u32,
+) -> Result<NewBook, ShopError> {
     let id = BookId::parse(id.trim()).map_err(|e| ShopError::BadInput(e.to_string()))?;
     let text = |what: &str, value: &str| {
         let value = value.trim();
         if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
-            Err(ShopError::BadInput(format!("{what} must be 1 to 200 characters")))
+            Err(ShopError::BadInput(format!(
+                "{what} must be 1 to 200 characters"
+            )))
         } else {
             Ok(value.to_string())
         }
@@ -123,11 +160,20 @@ fn new_book(id: &str, title: &str, author: &str, isbn: &str, price: &str, copies
     let isbn = isbn.trim().replace('-', "");
     let isbn = match isbn.len() {
         0 => None,
-        10 | 13 if isbn.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (b == b'X' && i == 9)) => Some(isbn),
+        10 | 13
+            if isbn
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_digit() || (b == b'X' && i == 9)) =>
+        {
+            Some(isbn)
+        }
         _ => return Err(ShopError::BadInput("an ISBN has 10 or 13 digits".into())),
     };
     if copies > MAX_COPIES {
-        return Err(ShopError::BadInput(format!("copies must be at most {MAX_COPIES}")));
+        return Err(ShopError::BadInput(format!(
+            "copies must be at most {MAX_COPIES}"
+        )));
     }
     Ok(NewBook {
         id: id.as_str().to_string(),
@@ -152,7 +198,11 @@ async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
     let Some(token) = SessionToken::from_headers(&request()?.headers) else {
         return Ok(None);
     };
-    state.staff.who(&token).await.map_err(|e| with_status(staff_error(e)))
+    state
+        .staff
+        .who(&token)
+        .await
+        .map_err(|e| with_status(staff_error(e)))
 }
 
 async fn require_staff(state: &AppState) -> Result<StaffName, ShopError> {
@@ -168,7 +218,10 @@ fn client_address() -> Result<IpAddr, ShopError> {
 }
 
 fn set_cookie(cookie: &str) {
-    if let (Some(response), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie)) {
+    if let (Some(response), Ok(value)) = (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(cookie),
+    ) {
         response.append_header(SET_COOKIE, value);
     }
 }

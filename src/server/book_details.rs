@@ -98,7 +98,11 @@ impl CatalogClient {
     fn cached(&self, isbn: &str) -> Option<Result<BookDetails, DetailsError>> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let (at, result) = cache.get(isbn)?;
-        let keep = if result.is_ok() { KEEP_FOUND } else { KEEP_FAILED };
+        let keep = if result.is_ok() {
+            KEEP_FOUND
+        } else {
+            KEEP_FAILED
+        };
         (at.elapsed() < keep).then(|| result.clone())
     }
 
@@ -119,8 +123,11 @@ impl CatalogClient {
             Ok(body)
         };
         // The client's timeout covers the whole exchange; this makes sure of it.
-        let body = tokio::time::timeout(DEADLINE, request).await.map_err(|_| DetailsError::TimedOut)??;
-        let edition: Edition = serde_json::from_slice(&body).map_err(|e| DetailsError::Malformed(e.to_string()))?;
+        let body = tokio::time::timeout(DEADLINE, request)
+            .await
+            .map_err(|_| DetailsError::TimedOut)??;
+        let edition: Edition =
+            serde_json::from_slice(&body).map_err(|e| DetailsError::Malformed(e.to_string()))?;
         Ok(BookDetails {
             description: edition.description.map(|d| match d {
                 Description::Text(text) | Description::Typed { value: text } => text,
@@ -149,10 +156,15 @@ mod tests {
 
     #[test]
     fn reads_both_shapes_of_description() {
-        let typed: Edition =
-            serde_json::from_str(r#"{"description":{"type":"/type/text","value":"A book."},"covers":[-1,42]}"#).unwrap();
-        assert!(matches!(typed.description, Some(Description::Typed { ref value }) if value == "A book."));
-        let text: Edition = serde_json::from_str(r#"{"description":"Plain.","number_of_pages":254}"#).unwrap();
+        let typed: Edition = serde_json::from_str(
+            r#"{"description":{"type":"/type/text","value":"A book."},"covers":[-1,42]}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(typed.description, Some(Description::Typed { ref value }) if value == "A book.")
+        );
+        let text: Edition =
+            serde_json::from_str(r#"{"description":"Plain.","number_of_pages":254}"#).unwrap();
         assert!(matches!(text.description, Some(Description::Text(ref t)) if t == "Plain."));
         assert_eq!(text.number_of_pages, Some(254));
     }

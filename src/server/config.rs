@@ -10,9 +10,15 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid TOML for livecart: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("setting {key}: {message}")]
     Invalid { key: &'static str, message: String },
 }
@@ -108,8 +114,12 @@ impl Settings {
         if let Some(ttl) = env("LIVECART_RESERVATION_TTL").or(file.reservation_ttl) {
             settings.reservation_ttl = parse_duration("reservation_ttl", &ttl)?;
         }
-        let max_copies = number(&env, "LIVECART_MAX_COPIES_PER_SHOPPER", "max_copies_per_shopper")?
-            .or(file.max_copies_per_shopper);
+        let max_copies = number(
+            &env,
+            "LIVECART_MAX_COPIES_PER_SHOPPER",
+            "max_copies_per_shopper",
+        )?
+        .or(file.max_copies_per_shopper);
         if let Some(n) = max_copies {
             if n == 0 || n > 100 {
                 return Err(ConfigError::Invalid {
@@ -144,7 +154,8 @@ impl Settings {
         if let Some(url) = env("LIVECART_COVERS_URL").or(file.covers_url) {
             settings.covers_url = non_empty("covers_url", url)?;
         }
-        let max_body = number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
+        let max_body =
+            number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
         if let Some(n) = max_body {
             if n < 1024 {
                 return Err(ConfigError::Invalid {
@@ -195,7 +206,10 @@ fn number<T: std::str::FromStr>(
 fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     let value = value.trim().to_string();
     if value.is_empty() {
-        return Err(ConfigError::Invalid { key, message: "must not be empty".into() });
+        return Err(ConfigError::Invalid {
+            key,
+            message: "must not be empty".into(),
+        });
     }
     Ok(value)
 }
@@ -207,7 +221,10 @@ fn parse_duration(key: &'static str, raw: &str) -> Result<Duration, ConfigError>
         message: format!("{raw:?}: {e}"),
     })?;
     if duration < Duration::from_secs(1) {
-        return Err(ConfigError::Invalid { key, message: format!("{raw:?} is shorter than one second") });
+        return Err(ConfigError::Invalid {
+            key,
+            message: format!("{raw:?} is shorter than one second"),
+        });
     }
     Ok(duration)
 }
@@ -218,8 +235,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |key| map.get(key).cloned()
     }
 
@@ -233,10 +252,9 @@ mod tests {
 
     #[test]
     fn the_environment_overrides_the_file() {
-        let file: LeptosToml = toml::from_str(
-            "[livecart]\nreservation_ttl = \"2m\"\nmax_copies_per_shopper = 3\n",
-        )
-        .unwrap();
+        let file: LeptosToml =
+            toml::from_str("[livecart]\nreservation_ttl = \"2m\"\nmax_copies_per_shopper = 3\n")
+                .unwrap();
         let s = Settings::from_sources(
             Some(file.livecart),
             env(&[("LIVECART_RESERVATION_TTL", "2s")]),
@@ -248,8 +266,8 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_with_the_key_named() {
-        let err = Settings::from_sources(None, env(&[("LIVECART_RESERVATION_TTL", "soon")]))
-            .unwrap_err();
+        let err =
+            Settings::from_sources(None, env(&[("LIVECART_RESERVATION_TTL", "soon")])).unwrap_err();
         assert!(err.to_string().contains("reservation_ttl"), "{err}");
         let err = Settings::from_sources(None, env(&[("LIVECART_MAX_COPIES_PER_SHOPPER", "0")]))
             .unwrap_err();

@@ -43,14 +43,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = format!("{self}\n");
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response()
     }
 }
 
 impl From<InventoryError> for ApiError {
     fn from(e: InventoryError) -> Self {
         match e {
-            InventoryError::Refused(refusal @ Refusal::UnknownBook) => ApiError::NotFound(refusal.to_string()),
+            InventoryError::Refused(refusal @ Refusal::UnknownBook) => {
+                ApiError::NotFound(refusal.to_string())
+            }
             InventoryError::Refused(refusal) => ApiError::Conflict(refusal.to_string()),
             InventoryError::Storage(e) => {
                 tracing::error!(error = %e, "storage failed under a request");
@@ -70,8 +77,12 @@ impl From<FormRejection> for ApiError {
             FormRejection::InvalidFormContentType(_) => {
                 "the body must be a form (application/x-www-form-urlencoded)".to_string()
             }
-            FormRejection::FailedToDeserializeForm(e) => format!("malformed form: {}", short(&e.body_text())),
-            FormRejection::FailedToDeserializeFormBody(e) => format!("malformed form: {}", short(&e.body_text())),
+            FormRejection::FailedToDeserializeForm(e) => {
+                format!("malformed form: {}", short(&e.body_text()))
+            }
+            FormRejection::FailedToDeserializeFormBody(e) => {
+                format!("malformed form: {}", short(&e.body_text()))
+            }
             other => format!("unreadable body: {}", short(&other.body_text())),
         };
         ApiError::BadRequest(why)
@@ -80,7 +91,10 @@ impl From<FormRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        ApiError::BadRequest(format!("malformed query: {}", short(&rejection.body_text())))
+        ApiError::BadRequest(format!(
+            "malformed query: {}",
+            short(&rejection.body_text())
+        ))
     }
 }
 

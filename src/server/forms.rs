@@ -62,7 +62,10 @@ pub fn refused(e: InventoryError) -> ShopError {
 /// Sets the response's status to the error's, so scripts and tools see a 4xx
 /// for a refusal rather than the 500 server functions answer by default.
 pub fn with_status(e: ShopError) -> ShopError {
-    if let (Some(response), Ok(status)) = (use_context::<ResponseOptions>(), StatusCode::from_u16(e.status())) {
+    if let (Some(response), Ok(status)) = (
+        use_context::<ResponseOptions>(),
+        StatusCode::from_u16(e.status()),
+    ) {
         response.set_status(status);
     }
     e
@@ -71,7 +74,12 @@ pub fn with_status(e: ShopError) -> ShopError {
 /// Answers a form's server function. A browser that posted the form itself
 /// (no JavaScript) is sent to `to`, or back to the page it came from, with
 /// the outcome in `?notice=`; a script gets the answer with its status.
-pub fn answer_form<T>(result: Result<T, ShopError>, success: Notice, fallback: &str, to: Option<String>) -> Result<T, ShopError> {
+pub fn answer_form<T>(
+    result: Result<T, ShopError>,
+    success: Notice,
+    fallback: &str,
+    to: Option<String>,
+) -> Result<T, ShopError> {
     let parts = use_context::<Parts>();
     if let Some(parts) = parts.as_ref().filter(|p| is_plain_form_post(&p.headers)) {
         let notice = match &result {
@@ -107,13 +115,20 @@ fn back_to(headers: &HeaderMap) -> Option<String> {
 
 /// A path that can go into a Location header as it is.
 pub fn is_safe_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
 }
 
 /// Server functions answer 500 for arguments they cannot even parse (a
 /// missing or malformed field); this gives such answers the status of the
 /// `ShopError` they carry (400 for bad input), so bad input is never a 5xx.
-pub async fn status_from_shop_error(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+pub async fn status_from_shop_error(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     let response = next.run(request).await;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;

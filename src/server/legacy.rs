@@ -49,8 +49,16 @@ pub async fn post_cart(
     let action = match form.action.as_deref() {
         Some("add") => CartAction::Add,
         Some("remove") => CartAction::Remove,
-        Some(_) => return Err(ApiError::BadRequest("unknown action: use add or remove".into())),
-        None => return Err(ApiError::BadRequest("action is required: add or remove".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "unknown action: use add or remove".into(),
+            ))
+        }
+        None => {
+            return Err(ApiError::BadRequest(
+                "action is required: add or remove".into(),
+            ))
+        }
     };
     let shopper = Shopper::Book(session);
     let book = BookId::featured();
@@ -83,7 +91,9 @@ pub async fn cart_status(
     let Query(query) = query?;
     // The book's WebSocket client sends no session; its long poll always does.
     let session = match query.session.as_deref() {
-        Some(raw) => Some(BookSession::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?),
+        Some(raw) => {
+            Some(BookSession::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?)
+        }
         None => None,
     };
     let (mut parts, _body) = request.into_parts();
@@ -119,7 +129,11 @@ pub async fn cart_status(
     let latest = state
         .inventory
         .notifier()
-        .wait_for(|p| p.featured.changed_at > since, BOOK_POLL_LIMIT, &state.shutdown)
+        .wait_for(
+            |p| p.featured.changed_at > since,
+            BOOK_POLL_LIMIT,
+            &state.shutdown,
+        )
         .await
         // Past the limit or at shutdown the book's client gets the count as
         // it stands; it shows it and polls again, exactly as after a change.
@@ -157,14 +171,20 @@ impl AnsweredVersions {
 
     pub fn with_limits(capacity: usize, forget_after: Duration) -> AnsweredVersions {
         AnsweredVersions {
-            sessions: Mutex::new(Sessions { by_session: HashMap::new(), last_sweep: Instant::now() }),
+            sessions: Mutex::new(Sessions {
+                by_session: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
             capacity,
             forget_after,
         }
     }
 
     pub fn last(&self, session: &BookSession) -> Option<u64> {
-        let sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         sessions
             .by_session
             .get(session)
@@ -173,12 +193,17 @@ impl AnsweredVersions {
     }
 
     pub fn record(&self, session: BookSession, version: u64) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sessions = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         let full = sessions.by_session.len() >= self.capacity;
         if full || now.duration_since(sessions.last_sweep) > self.forget_after / 5 {
             let forget_after = self.forget_after;
-            sessions.by_session.retain(|_, (_, at)| now.duration_since(*at) < forget_after);
+            sessions
+                .by_session
+                .retain(|_, (_, at)| now.duration_since(*at) < forget_after);
             sessions.last_sweep = now;
         }
         // Full of live sessions: this one gets the book's plain behaviour.
@@ -210,7 +235,11 @@ pub async fn book_page(
     let script = match query.transport.as_deref() {
         None | Some("longpoll") => "inventory.js",
         Some("websocket") => "inventory-ws.js",
-        Some(_) => return Err(ApiError::BadRequest("transport must be longpoll or websocket".into())),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "transport must be longpoll or websocket".into(),
+            ))
+        }
     };
     let session = uuid4();
     let featured = state.inventory.latest().featured.clone();
@@ -249,7 +278,14 @@ pub async fn book_page(
 </html>
 "#
     );
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html).into_response())
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response())
 }
 
 /// A random UUID (version 4), as the book's server makes with `uuid4()`.
@@ -258,12 +294,26 @@ fn uuid4() -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 fn count_response(latest: &Published) -> Response {
     let body = axum::body::Bytes::from(latest.featured.json.clone());
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn is_websocket_upgrade(headers: &axum::http::HeaderMap) -> bool {
@@ -301,9 +351,17 @@ mod tests {
         assert_eq!(answered.last(&session("c")), None, "full: not remembered");
         assert_eq!(answered.last(&session("a")), Some(1), "the remembered stay");
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(answered.last(&session("a")), None, "forgotten after a while");
+        assert_eq!(
+            answered.last(&session("a")),
+            None,
+            "forgotten after a while"
+        );
         answered.record(session("c"), 2);
-        assert_eq!(answered.last(&session("c")), Some(2), "room again once the silent are swept");
+        assert_eq!(
+            answered.last(&session("c")),
+            Some(2),
+            "room again once the silent are swept"
+        );
         assert_eq!(answered.sessions.lock().unwrap().by_session.len(), 1);
     }
 }

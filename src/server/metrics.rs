@@ -52,7 +52,11 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("livecart");
         let subscribers = Family::<TransportLabel, Gauge>::default();
-        registry.register("subscribers", "Open subscriptions to the live stock, by transport", subscribers.clone());
+        registry.register(
+            "subscribers",
+            "Open subscriptions to the live stock, by transport",
+            subscribers.clone(),
+        );
         // Every series from the start, so a dashboard sees zeros, not gaps.
         for transport in [
             Transport::Websocket,
@@ -66,26 +70,55 @@ impl Metrics {
         let changes = Counter::default();
         registry.register("changes", "Stock changes committed", changes.clone());
         let refusals = Counter::default();
-        registry.register("refusals", "Requested changes the inventory refused", refusals.clone());
+        registry.register(
+            "refusals",
+            "Requested changes the inventory refused",
+            refusals.clone(),
+        );
         let commits = Counter::default();
-        registry.register("commits", "Transactions committed (each carries a group of changes)", commits.clone());
+        registry.register(
+            "commits",
+            "Transactions committed (each carries a group of changes)",
+            commits.clone(),
+        );
         let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register("commit_seconds", "Time to apply and commit one group of changes", commit_seconds.clone());
+        registry.register(
+            "commit_seconds",
+            "Time to apply and commit one group of changes",
+            commit_seconds.clone(),
+        );
         let stock_version = Gauge::default();
-        registry.register("stock_version", "Version of the newest stock snapshot", stock_version.clone());
-        Metrics { registry: Arc::new(registry), subscribers, changes, refusals, commits, commit_seconds, stock_version }
+        registry.register(
+            "stock_version",
+            "Version of the newest stock snapshot",
+            stock_version.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            subscribers,
+            changes,
+            refusals,
+            commits,
+            commit_seconds,
+            stock_version,
+        }
     }
 
     /// Counts one subscriber of `transport` until the guard is dropped, so a
     /// client that goes away is uncounted however its handler ends.
     pub fn subscribe(&self, transport: Transport) -> Subscribed {
-        let gauge = self.subscribers.get_or_create(&TransportLabel { transport }).clone();
+        let gauge = self
+            .subscribers
+            .get_or_create(&TransportLabel { transport })
+            .clone();
         gauge.inc();
         Subscribed(gauge)
     }
 
     pub fn subscribers(&self, transport: Transport) -> i64 {
-        self.subscribers.get_or_create(&TransportLabel { transport }).get()
+        self.subscribers
+            .get_or_create(&TransportLabel { transport })
+            .get()
     }
 
     pub fn render(&self) -> String {
@@ -114,7 +147,9 @@ mod tests {
         let metrics = Metrics::new();
         let guard = metrics.subscribe(Transport::LongPoll);
         assert_eq!(metrics.subscribers(Transport::LongPoll), 1);
-        assert!(metrics.render().contains("livecart_subscribers{transport=\"LongPoll\"} 1"));
+        assert!(metrics
+            .render()
+            .contains("livecart_subscribers{transport=\"LongPoll\"} 1"));
         drop(guard);
         assert_eq!(metrics.subscribers(Transport::LongPoll), 0);
     }

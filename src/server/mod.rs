@@ -83,7 +83,10 @@ pub enum StartError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("leptos settings: {0}")]
     Leptos(String),
 }
@@ -135,7 +138,10 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(settings: Settings, leptos_options: LeptosOptions) -> Result<Application, StartError> {
+    pub async fn build(
+        settings: Settings,
+        leptos_options: LeptosOptions,
+    ) -> Result<Application, StartError> {
         let store = Store::open(&settings.database_url).await?;
         let rules = Rules {
             max_copies_per_shopper: settings.max_copies_per_shopper,
@@ -155,7 +161,10 @@ impl Application {
                 ping_every: settings.ws_ping_interval,
                 send_deadline: settings.ws_send_timeout,
             },
-            catalog: book_details::CatalogClient::new(settings.catalog_url.clone(), settings.covers_url.clone()),
+            catalog: book_details::CatalogClient::new(
+                settings.catalog_url.clone(),
+                settings.covers_url.clone(),
+            ),
             settings: Arc::new(settings),
             metrics,
             answered: Arc::new(legacy::AnsweredVersions::new()),
@@ -174,15 +183,21 @@ impl Application {
 
     /// Serves until `stop` resolves, then closes sockets and long polls and
     /// lets requests in flight finish.
-    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let shutdown = self.state.shutdown.clone();
         let router = app(self.state);
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                stop.await;
-                shutdown.cancel();
-            })
-            .await
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.await;
+            shutdown.cancel();
+        })
+        .await
     }
 }
 

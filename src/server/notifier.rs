@@ -77,7 +77,10 @@ impl Notifier {
     pub fn new(first: StockSnapshot, featured_book: &str) -> Notifier {
         let published = publish(first, featured_book, None);
         let (latest, _) = watch::channel(Arc::new(published));
-        Notifier { latest: Arc::new(latest), featured_book: Arc::from(featured_book) }
+        Notifier {
+            latest: Arc::new(latest),
+            featured_book: Arc::from(featured_book),
+        }
     }
 
     pub fn latest(&self) -> Arc<Published> {
@@ -123,7 +126,9 @@ impl Notifier {
         let featured_book = &self.featured_book;
         let mut snapshot = Some(snapshot);
         self.latest.send_if_modified(|current| {
-            let Some(next) = snapshot.take() else { return false };
+            let Some(next) = snapshot.take() else {
+                return false;
+            };
             if next.version <= current.version() {
                 return false;
             }
@@ -133,12 +138,21 @@ impl Notifier {
     }
 }
 
-fn publish(snapshot: StockSnapshot, featured_book: &str, previous: Option<&FeaturedCount>) -> Published {
+fn publish(
+    snapshot: StockSnapshot,
+    featured_book: &str,
+    previous: Option<&FeaturedCount>,
+) -> Published {
     // Serializing a map of strings to integers cannot fail.
     let json = serde_json::to_string(&snapshot).unwrap_or_else(|_| String::from("{}"));
     let featured = FeaturedCount::of(&snapshot, featured_book, previous);
     let sse_event = Bytes::from(format!("id: {}\ndata: {json}\n\n", snapshot.version));
-    Published { snapshot, json: Utf8Bytes::from(json), sse_event, featured }
+    Published {
+        snapshot,
+        json: Utf8Bytes::from(json),
+        sse_event,
+        featured,
+    }
 }
 
 #[cfg(test)]
@@ -150,14 +164,21 @@ mod tests {
         let mut stock = BTreeMap::new();
         stock.insert("featured".to_string(), featured);
         stock.insert("other".to_string(), other);
-        StockSnapshot { version, catalog_version: 1, stock }
+        StockSnapshot {
+            version,
+            catalog_version: 1,
+            stock,
+        }
     }
 
     #[test]
     fn serializes_once_in_the_public_shape() {
         let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
         let latest = notifier.latest();
-        assert_eq!(latest.json.as_str(), r#"{"version":7,"catalog_version":1,"stock":{"featured":10,"other":3}}"#);
+        assert_eq!(
+            latest.json.as_str(),
+            r#"{"version":7,"catalog_version":1,"stock":{"featured":10,"other":3}}"#
+        );
         assert_eq!(latest.featured.json.as_str(), r#"{"inventoryCount":"10"}"#);
         assert_eq!(
             &latest.sse_event[..],
@@ -188,15 +209,21 @@ mod tests {
     async fn waiting_ends_at_the_wanted_version_or_the_deadline() {
         let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
         let shutdown = CancellationToken::new();
-        let now = notifier.wait_for(|p| p.version() > 0, Duration::from_secs(5), &shutdown).await;
+        let now = notifier
+            .wait_for(|p| p.version() > 0, Duration::from_secs(5), &shutdown)
+            .await;
         assert_eq!(now.map(|p| p.version()), Some(1));
-        let none = notifier.wait_for(|p| p.version() > 1, Duration::from_millis(50), &shutdown).await;
+        let none = notifier
+            .wait_for(|p| p.version() > 1, Duration::from_millis(50), &shutdown)
+            .await;
         assert!(none.is_none());
         let later = {
             let notifier = notifier.clone();
             tokio::spawn(async move {
                 let shutdown = CancellationToken::new();
-                notifier.wait_for(|p| p.version() > 1, Duration::from_secs(5), &shutdown).await
+                notifier
+                    .wait_for(|p| p.version() > 1, Duration::from_secs(5), &shutdown)
+                    .await
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

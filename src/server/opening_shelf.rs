@@ -21,14 +21,70 @@ pub fn opening_shelf() -> Vec<NewBook> {
 }
 
 /// (id, title, author, ISBN, price in cents, copies)
-type ShelfEntry = (&'static str, &'static str, &'static str, Option<&'static str>, u32, u32);
+type ShelfEntry = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u32,
+    u32,
+);
 
 const SHELF: &[ShelfEntry] = &[
-    (FEATURED_BOOK, "The Definitive Guide to the Internet", "Anonymous", None, 2000, 10),
-    ("introduction-to-tornado", "Introduction to Tornado", "Michael Dory, Adam Parrish, Brendan Berg", Some("9781449309077"), 2999, 12),
-    ("the-rust-programming-language", "The Rust Programming Language", "Steve Klabnik, Carol Nichols", Some("9781718503106"), 3999, 8),
-    ("designing-data-intensive-applications", "Designing Data-Intensive Applications", "Martin Kleppmann", Some("9781449373320"), 4999, 5),
-    ("high-performance-browser-networking", "High Performance Browser Networking", "Ilya Grigorik", Some("9781449344764"), 3499, 6),
-    ("the-pragmatic-programmer", "The Pragmatic Programmer", "David Thomas, Andrew Hunt", Some("9780135957059"), 4499, 7),
-    ("structure-and-interpretation-of-computer-programs", "Structure and Interpretation of Computer Programs", "Harold Abelson, Gerald Jay Sussman", Some("9780262510875"), 5500, 3),
+    (
+        FEATURED_BOOK,
+        "The Definitive Guide to the Internet",
+        "Anonymous",
+        None,
+        2000,
+        10,
+    ),
+    (
+        "introduction-to-tornado",
+        "Introduction to Tornado",
+        "Michael Dory, Adam Parrish, Brendan Berg",
+        Some("9781449309077"),
+        2999,
+        12,
+    ),
+    (
+        "the-rust-programming-language",
+        "The Rust Programming Language",
+        "Steve Klabnik, Carol Nichols",
+        Some("9781718503106"),
+        3999,
+        8,
+    ),
+    (
+        "designing-data-intensive-applications",
+        "Designing Data-Intensive Applications",
+        "Martin Kleppmann",
+        Some("9781449373320"),
+        4999,
+        5,
+    ),
+    (
+        "high-performance-browser-networking",
+        "High Performance Browser Networking",
+        "Ilya Grigorik",
+        Some("9781449344764"),
+        3499,
+        6,
+    ),
+    (
+        "the-pragmatic-programmer",
+        "The Pragmatic Programmer",
+        "David Thomas, Andrew Hunt",
+        Some("9780135957059"),
+        4499,
+        7,
+    ),
+    (
+        "structure-and-interpretation-of-computer-programs",
+        "Structure and Interpretation of Computer Programs",
+        "Harold Abelson, Gerald Jay Sussman",
+        Some("9780262510875"),
+        5500,
+        3,
+    ),
 ];

@@ -19,8 +19,13 @@ pub struct OriginPolicy {
 
 impl OriginPolicy {
     pub fn new(allowed: Vec<String>) -> OriginPolicy {
-        let allowed = allowed.into_iter().map(|o| o.trim_end_matches('/').to_ascii_lowercase()).collect();
-        OriginPolicy { allowed: Arc::new(allowed) }
+        let allowed = allowed
+            .into_iter()
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        OriginPolicy {
+            allowed: Arc::new(allowed),
+        }
     }
 
     /// Whether a request carrying these headers may go on.
@@ -43,11 +48,18 @@ impl OriginPolicy {
 }
 
 fn changes_state_or_upgrades(request: &Request) -> bool {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     !safe || request.headers().contains_key(header::UPGRADE)
 }
 
-pub async fn check_origin(State(policy): State<OriginPolicy>, request: Request, next: Next) -> Response {
+pub async fn check_origin(
+    State(policy): State<OriginPolicy>,
+    request: Request,
+    next: Next,
+) -> Response {
     if changes_state_or_upgrades(&request) && !policy.permits(request.headers()) {
         return ApiError::Forbidden("cross-origin request refused").into_response();
     }

@@ -56,7 +56,10 @@ impl BookSession {
         if raw.len() > Self::MAX_LEN {
             return Err(SessionError::TooLong { max: Self::MAX_LEN });
         }
-        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
             return Err(SessionError::BadCharacters);
         }
         Ok(BookSession(raw.to_string()))
@@ -144,7 +147,10 @@ mod tests {
             Err(SessionError::TooLong { max: 128 })
         );
         assert_eq!(BookSession::parse("a b"), Err(SessionError::BadCharacters));
-        assert_eq!(BookSession::parse("caf\u{e9}"), Err(SessionError::BadCharacters));
+        assert_eq!(
+            BookSession::parse("caf\u{e9}"),
+            Err(SessionError::BadCharacters)
+        );
     }
 
     #[test]

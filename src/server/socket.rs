@@ -102,6 +102,8 @@ async fn send(socket: &mut WebSocket, message: Message, upkeep: Upkeep) -> bool 
     let mut sending = std::pin::pin!(socket.send(message));
     match futures::poll!(sending.as_mut()) {
         std::task::Poll::Ready(result) => result.is_ok(),
-        std::task::Poll::Pending => matches!(timeout(upkeep.send_deadline, sending).await, Ok(Ok(()))),
+        std::task::Poll::Pending => {
+            matches!(timeout(upkeep.send_deadline, sending).await, Ok(Ok(())))
+        }
     }
 }

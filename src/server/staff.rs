@@ -53,7 +53,9 @@ impl StaffName {
     pub fn parse(raw: &str) -> Result<StaffName, StaffError> {
         let ok = !raw.is_empty()
             && raw.len() <= 64
-            && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if ok {
             Ok(StaffName(raw.to_string()))
         } else {
@@ -79,7 +81,11 @@ pub fn hash_password(password: &str) -> Result<String, StaffError> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// Lowers this (blocking-pool) thread's scheduling priority, once: when every
@@ -187,7 +193,12 @@ impl StaffDesk {
         }
     }
 
-    pub async fn sign_in(&self, name: &str, password: &str, from: IpAddr) -> Result<SessionToken, StaffError> {
+    pub async fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        from: IpAddr,
+    ) -> Result<SessionToken, StaffError> {
         let name = StaffName::parse(name).map_err(|_| StaffError::WrongPassword)?;
         if self.lock_failures().refuses(&name, from, Instant::now()) {
             return Err(StaffError::TooManyAttempts);
@@ -196,13 +207,17 @@ impl StaffDesk {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
         let password = password.to_string();
-        let permit = self.verifying.acquire().await.map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let permit = self
+            .verifying
+            .acquire()
+            .await
+            .map_err(|e| StaffError::Hashing(e.to_string()))?;
         let matches = tokio::task::spawn_blocking(move || {
             yield_to_live_updates();
             verify_password(&password, &hash)
         })
-            .await
-            .map_err(|e| StaffError::Hashing(e.to_string()))?;
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))?;
         drop(permit);
         if !(known && matches) {
             self.lock_failures().record(&name, from, Instant::now());
@@ -212,23 +227,35 @@ impl StaffDesk {
         let token = SessionToken::new();
         let expires = now_ms() + SESSION_HOURS * 3_600_000;
         self.inventory
-            .open_staff_session(SessionToken::stored_hash(token.as_str()), name.as_str().to_string(), expires)
+            .open_staff_session(
+                SessionToken::stored_hash(token.as_str()),
+                name.as_str().to_string(),
+                expires,
+            )
             .await?;
         Ok(token)
     }
 
     /// The staff member signed in with this token, if the session is live.
     pub async fn who(&self, token: &str) -> Result<Option<StaffName>, StaffError> {
-        let name = self.store.staff_of_session(&SessionToken::stored_hash(token), now_ms()).await?;
+        let name = self
+            .store
+            .staff_of_session(&SessionToken::stored_hash(token), now_ms())
+            .await?;
         Ok(name.map(StaffName))
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<(), StaffError> {
-        Ok(self.inventory.close_staff_session(SessionToken::stored_hash(token)).await?)
+        Ok(self
+            .inventory
+            .close_staff_session(SessionToken::stored_hash(token))
+            .await?)
     }
 
     fn lock_failures(&self) -> std::sync::MutexGuard<'_, FailedSignIns> {
-        self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -254,11 +281,16 @@ impl FailedSignIns {
 
     fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
         if self.by_account.len() >= Self::TRACKED || self.by_address.len() >= Self::TRACKED {
-            self.by_account.retain(|_, times| recent(Some(times), now) > 0);
-            self.by_address.retain(|_, times| recent(Some(times), now) > 0);
+            self.by_account
+                .retain(|_, times| recent(Some(times), now) > 0);
+            self.by_address
+                .retain(|_, times| recent(Some(times), now) > 0);
         }
         if self.by_account.len() < Self::TRACKED {
-            self.by_account.entry(name.clone()).or_default().push_back(now);
+            self.by_account
+                .entry(name.clone())
+                .or_default()
+                .push_back(now);
         }
         if self.by_address.len() < Self::TRACKED {
             self.by_address.entry(from).or_default().push_back(now);
@@ -273,7 +305,10 @@ impl FailedSignIns {
 /// Failures still inside the window (older ones are dropped).
 fn recent(times: Option<&mut VecDeque<Instant>>, now: Instant) -> usize {
     let Some(times) = times else { return 0 };
-    while times.front().is_some_and(|t| now.duration_since(*t) >= FailedSignIns::WINDOW) {
+    while times
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= FailedSignIns::WINDOW)
+    {
         times.pop_front();
     }
     times.len()
@@ -289,7 +324,10 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("wrong horse battery", &hash));
-        assert!(matches!(hash_password("short"), Err(StaffError::WeakPassword)));
+        assert!(matches!(
+            hash_password("short"),
+            Err(StaffError::WeakPassword)
+        ));
     }
 
     #[test]
@@ -312,7 +350,10 @@ mod tests {
         }
         assert!(failures.refuses(&burt, home, now), "the account is locked");
         let later = now + FailedSignIns::WINDOW;
-        assert!(!failures.refuses(&burt, home, later), "until the window passes");
+        assert!(
+            !failures.refuses(&burt, home, later),
+            "until the window passes"
+        );
 
         let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
         for i in 0..FailedSignIns::PER_ADDRESS {
@@ -320,7 +361,10 @@ mod tests {
             failures.record(&name, elsewhere, now);
         }
         let fresh = StaffName::parse("fresh").unwrap();
-        assert!(failures.refuses(&fresh, elsewhere, now), "the address is locked");
+        assert!(
+            failures.refuses(&fresh, elsewhere, now),
+            "the address is locked"
+        );
         assert!(!failures.refuses(&fresh, home, now));
     }
 }

@@ -38,7 +38,10 @@ const SSE_RETRY: &str = "retry: 2000\n\n";
 pub async fn stock(State(state): State<AppState>) -> Response {
     let latest = state.inventory.latest();
     (
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         latest.json_bytes(),
     )
         .into_response()
@@ -55,7 +58,15 @@ pub async fn stock_socket(State(state): State<AppState>, upgrade: WebSocketUpgra
     socket::configure(upgrade).on_upgrade(move |ws| async move {
         let _counted = counted;
         let first = updates.borrow().json.clone();
-        socket::push_updates(ws, updates, Some(first), |latest| Some(latest.json.clone()), upkeep, shutdown).await
+        socket::push_updates(
+            ws,
+            updates,
+            Some(first),
+            |latest| Some(latest.json.clone()),
+            upkeep,
+            shutdown,
+        )
+        .await
     })
 }
 
@@ -68,7 +79,10 @@ struct EventStream {
     _counted: Subscribed,
 }
 
-pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let resume_from = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -76,7 +90,9 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a stock version".into()))?,
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Last-Event-ID must be a stock version".into())
+                })?,
         ),
     };
     let mut updates = state.inventory.notifier().subscribe();
@@ -84,7 +100,9 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result
     // A reconnect that already has the current version waits for the next.
     let first = match resume_from {
         Some(version) if current.version() <= version => Bytes::from_static(SSE_RETRY.as_bytes()),
-        _ => [SSE_RETRY.as_bytes(), &current.sse_event[..]].concat().into(),
+        _ => [SSE_RETRY.as_bytes(), &current.sse_event[..]]
+            .concat()
+            .into(),
     };
     let stream = EventStream {
         updates,
@@ -120,7 +138,10 @@ pub async fn events(State(state): State<AppState>, headers: HeaderMap) -> Result
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

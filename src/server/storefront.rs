@@ -77,7 +77,10 @@ pub async fn cart() -> Result<CartView, ShopError> {
     let shopper = shopper()?;
     state.inventory.renew(&shopper).await.map_err(refused)?;
     let lines = state.inventory.cart(&shopper).await.map_err(refused)?;
-    Ok(CartView { lines, now_ms: now_ms() })
+    Ok(CartView {
+        lines,
+        now_ms: now_ms(),
+    })
 }
 
 pub async fn order(id: String) -> Result<Order, ShopError> {
@@ -87,7 +90,12 @@ pub async fn order(id: String) -> Result<Order, ShopError> {
     if !well_formed {
         return Err(with_status(ShopError::UnknownOrder));
     }
-    match state.inventory.order(&shopper, &id).await.map_err(refused)? {
+    match state
+        .inventory
+        .order(&shopper, &id)
+        .await
+        .map_err(refused)?
+    {
         Some(order) => Ok(order),
         None => Err(with_status(ShopError::UnknownOrder)),
     }
@@ -100,21 +108,33 @@ pub async fn checkout() -> Result<Order, ShopError> {
         state.inventory.checkout(&shopper).await.map_err(shop_error)
     }
     .await;
-    let to = result.as_ref().ok().map(|order| format!("/orders/{}", order.id));
+    let to = result
+        .as_ref()
+        .ok()
+        .map(|order| format!("/orders/{}", order.id));
     answer_form(result, Notice::Saved, "/cart", to)
 }
 
-pub async fn poll_stock(since: u64, timeout: Option<u64>) -> Result<Option<StockSnapshot>, ShopError> {
+pub async fn poll_stock(
+    since: u64,
+    timeout: Option<u64>,
+) -> Result<Option<StockSnapshot>, ShopError> {
     let state = state()?;
     let wait = timeout.unwrap_or(POLL_DEFAULT_SECS);
     if wait > POLL_MAX_SECS {
-        return Err(with_status(ShopError::BadInput(format!("timeout must be at most {POLL_MAX_SECS} seconds"))));
+        return Err(with_status(ShopError::BadInput(format!(
+            "timeout must be at most {POLL_MAX_SECS} seconds"
+        ))));
     }
     let _counted = state.metrics.subscribe(Transport::LongPoll);
     let newer = state
         .inventory
         .notifier()
-        .wait_for(|p| p.version() > since, Duration::from_secs(wait), &state.shutdown)
+        .wait_for(
+            |p| p.version() > since,
+            Duration::from_secs(wait),
+            &state.shutdown,
+        )
         .await;
     match newer {
         Some(published) => Ok(Some(published.snapshot.clone())),
@@ -128,12 +148,18 @@ pub async fn poll_stock(since: u64, timeout: Option<u64>) -> Result<Option<Stock
 }
 
 pub async fn reserve(book: String) -> Result<HoldingView, ShopError> {
-    let result = change(&book, |state, shopper, id| async move { state.inventory.reserve(&shopper, &id).await }).await;
+    let result = change(&book, |state, shopper, id| async move {
+        state.inventory.reserve(&shopper, &id).await
+    })
+    .await;
     answer_form(result, Notice::Reserved, &book_page(&book), None)
 }
 
 pub async fn give_back(book: String) -> Result<HoldingView, ShopError> {
-    let result = change(&book, |state, shopper, id| async move { state.inventory.release(&shopper, &id).await }).await;
+    let result = change(&book, |state, shopper, id| async move {
+        state.inventory.release(&shopper, &id).await
+    })
+    .await;
     answer_form(result, Notice::Returned, &book_page(&book), None)
 }
 
@@ -154,5 +180,9 @@ where
     let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
     let limit = state.inventory.rules().copies_allowed(&shopper);
     let holding = act(state, shopper, id).await.map_err(shop_error)?;
-    Ok(HoldingView { book_id: holding.book.as_str().to_string(), copies: holding.copies, limit })
+    Ok(HoldingView {
+        book_id: holding.book.as_str().to_string(),
+        copies: holding.copies,
+        limit,
+    })
 }

@@ -16,7 +16,11 @@ async fn post_raw(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) 
 fn assert_short_4xx(case: &str, (status, message): &(u16, String)) {
     assert!((400..500).contains(status), "{case}: status {status}");
     assert!(!message.trim().is_empty(), "{case}: a message");
-    assert!(message.len() < 300, "{case}: a short message, got {} bytes", message.len());
+    assert!(
+        message.len() < 300,
+        "{case}: a short message, got {} bytes",
+        message.len()
+    );
 }
 
 #[tokio::test]
@@ -28,14 +32,34 @@ async fn the_book_protocol_refuses_bad_input_without_changing_anything() {
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         ("empty session", form, b"session=&action=add".to_vec()),
         ("missing session", form, b"action=add".to_vec()),
-        ("10 KB session", form, format!("session={long_session}&action=add").into_bytes()),
+        (
+            "10 KB session",
+            form,
+            format!("session={long_session}&action=add").into_bytes(),
+        ),
         ("unknown action", form, b"session=abc&action=steal".to_vec()),
         ("missing action", form, b"session=abc".to_vec()),
-        ("non-UTF-8 body", form, b"session=\xff\xfe\xfd&action=add".to_vec()),
-        ("percent-encoded non-UTF-8", form, b"session=%ff%fe&action=add".to_vec()),
+        (
+            "non-UTF-8 body",
+            form,
+            b"session=\xff\xfe\xfd&action=add".to_vec(),
+        ),
+        (
+            "percent-encoded non-UTF-8",
+            form,
+            b"session=%ff%fe&action=add".to_vec(),
+        ),
         ("malformed form", form, b"%%%&&&===".to_vec()),
-        ("not a form", "application/json", br#"{"session":"abc","action":"add"}"#.to_vec()),
-        ("duplicate fields", form, b"session=a&session=b&action=add".to_vec()),
+        (
+            "not a form",
+            "application/json",
+            br#"{"session":"abc","action":"add"}"#.to_vec(),
+        ),
+        (
+            "duplicate fields",
+            form,
+            b"session=a&session=b&action=add".to_vec(),
+        ),
     ];
     for (case, content_type, body) in cases {
         let answer = post_raw(&app, "/cart", content_type, body).await;
@@ -45,7 +69,9 @@ async fn the_book_protocol_refuses_bad_input_without_changing_anything() {
     let too_big = post_raw(&app, "/cart", form, vec![b'a'; 200 * 1024]).await;
     assert_short_4xx("oversized body", &too_big);
 
-    let status = reqwest::get(app.url(&format!("/cart/status?session={long_session}"))).await.unwrap();
+    let status = reqwest::get(app.url(&format!("/cart/status?session={long_session}")))
+        .await
+        .unwrap();
     assert_eq!(status.status(), 400, "a 10 KB session on the long poll");
     assert_eq!(stock(&app).await, before, "nothing changed");
 }

@@ -37,7 +37,13 @@ async fn edition(State(catalog): State<Arc<Catalog>>, Path(file): Path<String>) 
         Upstream::Answers => {}
         Upstream::Slow => tokio::time::sleep(Duration::from_secs(5)).await,
         Upstream::Silent => std::future::pending::<()>().await,
-        Upstream::Broken => return ([("content-type", "application/json")], "{\"title\": \"Intro").into_response(),
+        Upstream::Broken => {
+            return (
+                [("content-type", "application/json")],
+                "{\"title\": \"Intro",
+            )
+                .into_response()
+        }
     }
     let body = r#"{"title":"Introduction to Tornado","number_of_pages":136,
         "description":{"type":"/type/text","value":"Walks through Tornado's asynchronous web services."},
@@ -46,8 +52,13 @@ async fn edition(State(catalog): State<Arc<Catalog>>, Path(file): Path<String>) 
 }
 
 async fn start_upstream(behaves: Upstream) -> (String, Arc<Catalog>) {
-    let catalog = Arc::new(Catalog { behaves, hits: AtomicUsize::new(0) });
-    let app = Router::new().route("/isbn/{file}", get(edition)).with_state(catalog.clone());
+    let catalog = Arc::new(Catalog {
+        behaves,
+        hits: AtomicUsize::new(0),
+    });
+    let app = Router::new()
+        .route("/isbn/{file}", get(edition))
+        .with_state(catalog.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -67,7 +78,11 @@ async fn read_page(app: &TestApp, path: &str) -> (Duration, Duration, String) {
             count_at = Some(started.elapsed());
         }
     }
-    (count_at.expect("the count is in the page"), started.elapsed(), html)
+    (
+        count_at.expect("the count is in the page"),
+        started.elapsed(),
+        html,
+    )
 }
 
 #[tokio::test]
@@ -79,11 +94,21 @@ async fn details_from_the_catalog_stream_into_the_page() {
     })
     .await;
     let (_, _, html) = read_page(&app, &format!("/books/{TORNADO}")).await;
-    assert!(html.contains("Walks through Tornado&#x27;s asynchronous web services.") || html.contains("Walks through Tornado's asynchronous web services."));
-    assert!(html.contains("136 pages") || html.contains("136<!> pages"), "page count");
+    assert!(
+        html.contains("Walks through Tornado&#x27;s asynchronous web services.")
+            || html.contains("Walks through Tornado's asynchronous web services.")
+    );
+    assert!(
+        html.contains("136 pages") || html.contains("136<!> pages"),
+        "page count"
+    );
     assert!(html.contains("https://covers.example/b/id/7286012-M.jpg"));
     read_page(&app, &format!("/books/{TORNADO}")).await;
-    assert_eq!(catalog.hits.load(Ordering::SeqCst), 1, "the second view is served from the cache");
+    assert_eq!(
+        catalog.hits.load(Ordering::SeqCst),
+        1,
+        "the second view is served from the cache"
+    );
 }
 
 async fn page_does_not_wait_for(behaves: Upstream) {
@@ -102,10 +127,19 @@ async fn page_does_not_wait_for(behaves: Upstream) {
         (started.elapsed(), snapshot)
     };
     let ((count_at, whole, html), (other_work, snapshot)) = tokio::join!(page, meanwhile);
-    assert!(count_at < Duration::from_secs(1), "the count came at once, not after the upstream: {count_at:?}");
-    assert!(whole < Duration::from_millis(4000), "the upstream is given up on: {whole:?}");
+    assert!(
+        count_at < Duration::from_secs(1),
+        "the count came at once, not after the upstream: {count_at:?}"
+    );
+    assert!(
+        whole < Duration::from_millis(4000),
+        "the upstream is given up on: {whole:?}"
+    );
     assert!(html.contains("details are unavailable"), "the page says so");
-    assert!(other_work < Duration::from_millis(500), "other requests went on: {other_work:?}");
+    assert!(
+        other_work < Duration::from_millis(500),
+        "other requests went on: {other_work:?}"
+    );
     assert_eq!(snapshot.available(FEATURED), Some(9));
 }
 

@@ -11,11 +11,30 @@ async fn add_and_remove_are_one_copy_per_session_and_idempotent() {
     let response = book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), r#"{"inventoryCount":"9"}"#);
-    assert_eq!(book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add").await.status(), 200);
-    assert_eq!(available(&app, FEATURED).await, 9, "adding twice holds one copy");
+    assert_eq!(
+        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        available(&app, FEATURED).await,
+        9,
+        "adding twice holds one copy"
+    );
 
-    assert_eq!(book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove").await.status(), 200);
-    assert_eq!(book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove").await.status(), 200);
+    assert_eq!(
+        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
+            .await
+            .status(),
+        200
+    );
     assert_eq!(available(&app, FEATURED).await, 10);
 }
 
@@ -23,7 +42,12 @@ async fn add_and_remove_are_one_copy_per_session_and_idempotent() {
 async fn add_with_nothing_left_answers_409_and_changes_nothing() {
     let app = spawn_app().await;
     for i in 0..10 {
-        assert_eq!(book_cart(&app, &format!("session-{i}"), "add").await.status(), 200);
+        assert_eq!(
+            book_cart(&app, &format!("session-{i}"), "add")
+                .await
+                .status(),
+            200
+        );
     }
     let before = stock(&app).await;
     assert_eq!(before.available(FEATURED), Some(0));
@@ -46,10 +70,17 @@ async fn the_long_poll_answers_when_the_featured_count_next_changes() {
     let (status, _) = reserve(&app, &app.http, "the-pragmatic-programmer").await;
     assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!poll.is_finished(), "still held: the featured count did not change");
+    assert!(
+        !poll.is_finished(),
+        "still held: the featured count did not change"
+    );
 
     book_cart(&app, "buyer", "add").await;
-    let response = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), r#"{"inventoryCount":"9"}"#);
 }
@@ -62,11 +93,17 @@ async fn the_websocket_pushes_the_exact_json_on_every_change() {
 
     book_cart(&app, "buyer", "add").await;
     for socket in [&mut with_session, &mut like_the_book] {
-        assert_eq!(next_text(socket, Duration::from_secs(5)).await.as_deref(), Some(r#"{"inventoryCount":"9"}"#));
+        assert_eq!(
+            next_text(socket, Duration::from_secs(5)).await.as_deref(),
+            Some(r#"{"inventoryCount":"9"}"#)
+        );
     }
     book_cart(&app, "buyer", "remove").await;
     for socket in [&mut with_session, &mut like_the_book] {
-        assert_eq!(next_text(socket, Duration::from_secs(5)).await.as_deref(), Some(r#"{"inventoryCount":"10"}"#));
+        assert_eq!(
+            next_text(socket, Duration::from_secs(5)).await.as_deref(),
+            Some(r#"{"inventoryCount":"10"}"#)
+        );
     }
 }
 
@@ -78,15 +115,31 @@ async fn the_books_client_and_the_storefront_see_each_others_changes() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, _) = reserve(&app, &app.http, FEATURED).await;
     assert_eq!(status, 200);
-    let response = tokio::time::timeout(Duration::from_secs(5), poll).await.unwrap().unwrap().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(response.text().await.unwrap(), r#"{"inventoryCount":"9"}"#);
 
     // The book's client adds; the storefront page and its socket show it.
     let mut socket = open_socket(&app, "/api/stock/ws").await;
-    next_text(&mut socket, Duration::from_secs(5)).await.unwrap();
+    next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
     book_cart(&app, "old-client", "add").await;
-    let pushed = next_text(&mut socket, Duration::from_secs(5)).await.unwrap();
+    let pushed = next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(pushed.contains(&format!("\"{FEATURED}\":8")), "{pushed}");
-    let page = app.http.get(app.url(&format!("/books/{FEATURED}"))).send().await.unwrap().text().await.unwrap();
+    let page = app
+        .http
+        .get(app.url(&format!("/books/{FEATURED}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Only 8 left"));
 }

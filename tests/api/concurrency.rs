@@ -8,7 +8,10 @@ use livecart::stock::StockSnapshot;
 use crate::helpers::*;
 
 /// Collects every snapshot the stock socket pushes until told to stop.
-async fn record_snapshots(mut socket: Socket, mut stop: tokio::sync::oneshot::Receiver<()>) -> Vec<StockSnapshot> {
+async fn record_snapshots(
+    mut socket: Socket,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Vec<StockSnapshot> {
     let mut seen = Vec::new();
     loop {
         tokio::select! {
@@ -30,7 +33,10 @@ fn assert_pushes_were_sane(seen: &[StockSnapshot], book: &str, copies: u32) {
     assert!(!seen.is_empty());
     for pair in seen.windows(2) {
         assert!(pair[1].version > pair[0].version, "versions only grow");
-        let (a, b) = (pair[0].available(book).unwrap(), pair[1].available(book).unwrap());
+        let (a, b) = (
+            pair[0].available(book).unwrap(),
+            pair[1].available(book).unwrap(),
+        );
         assert!(b <= a, "only buyers were at work: the count never rises");
     }
     assert!(seen.iter().all(|s| s.available(book).unwrap() <= copies));
@@ -41,14 +47,20 @@ fn assert_pushes_were_sane(seen: &[StockSnapshot], book: &str, copies: u32) {
 async fn two_hundred_book_clients_race_for_ten_copies() {
     let app = spawn_app().await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let recorder = tokio::spawn(record_snapshots(open_socket(&app, "/api/stock/ws").await, stopped));
+    let recorder = tokio::spawn(record_snapshots(
+        open_socket(&app, "/api/stock/ws").await,
+        stopped,
+    ));
 
     let buyers = (0..200).map(|i| {
         let base = app.url("/cart");
         async move {
             reqwest::Client::new()
                 .post(base)
-                .form(&[("session", format!("buyer-{i}")), ("action", "add".to_string())])
+                .form(&[
+                    ("session", format!("buyer-{i}")),
+                    ("action", "add".to_string()),
+                ])
                 .send()
                 .await
                 .expect("answered")
@@ -57,8 +69,16 @@ async fn two_hundred_book_clients_race_for_ten_copies() {
         }
     });
     let statuses = join_all(buyers).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "exactly ten buyers get a copy");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 190, "everyone else is told none are left");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "exactly ten buyers get a copy"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        190,
+        "everyone else is told none are left"
+    );
     assert_eq!(available(&app, FEATURED).await, 0);
 
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -73,15 +93,24 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
     let book = "designing-data-intensive-applications";
     let copies = available(&app, book).await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let recorder = tokio::spawn(record_snapshots(open_socket(&app, "/api/stock/ws").await, stopped));
+    let recorder = tokio::spawn(record_snapshots(
+        open_socket(&app, "/api/stock/ws").await,
+        stopped,
+    ));
 
     let shoppers = (0..200).map(|_| {
         let app = &app;
         async move { reserve(app, &shopper_client(), book).await.0 }
     });
     let statuses = join_all(shoppers).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count() as u32, copies);
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count() as u32, 200 - copies);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count() as u32,
+        copies
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count() as u32,
+        200 - copies
+    );
     assert_eq!(available(&app, book).await, 0);
 
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -13,7 +13,10 @@ async fn acknowledged_reservations_survive_kill_9() {
 
     // Acknowledged one after the other, then killed at once.
     for i in 0..7 {
-        assert_eq!(book_cart(&shop, &format!("kept-{i}"), "add").await.status(), 200);
+        assert_eq!(
+            book_cart(&shop, &format!("kept-{i}"), "add").await.status(),
+            200
+        );
     }
     assert_eq!(reserve(&shop, &web_shopper, book).await.0, 200);
     let acknowledged = stock(&shop).await;
@@ -23,7 +26,10 @@ async fn acknowledged_reservations_survive_kill_9() {
     let after = stock(&shop).await;
     assert_eq!(after.available(FEATURED), Some(3));
     assert_eq!(after.available(book), Some(rust_start - 1));
-    assert!(after.version >= acknowledged.version, "versions never go back after a restart");
+    assert!(
+        after.version >= acknowledged.version,
+        "versions never go back after a restart"
+    );
 
     // The holds are the same shoppers', not just the same counts.
     assert_eq!(book_cart(&shop, "kept-0", "remove").await.status(), 200);
@@ -41,9 +47,11 @@ async fn a_burst_of_concurrent_reservations_survives_kill_9() {
     let db = db_path(&dir);
     let shop = ServerProcess::start(&db).await;
     let shop_ref = &shop;
-    let acks = futures::future::join_all(
-        (0..10).map(|i| async move { book_cart(shop_ref, &format!("burst-{i}"), "add").await.status() }),
-    );
+    let acks = futures::future::join_all((0..10).map(|i| async move {
+        book_cart(shop_ref, &format!("burst-{i}"), "add")
+            .await
+            .status()
+    }));
     let statuses = acks.await;
     let acknowledged = statuses.iter().filter(|s| s.as_u16() == 200).count() as u32;
     shop.kill_hard().await;
@@ -60,8 +68,13 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
     let shop = ServerProcess::start(&db).await;
     book_cart(&shop, "stays", "add").await;
     let mut socket = open_socket(&shop, "/api/stock/ws").await;
-    next_text(&mut socket, std::time::Duration::from_secs(5)).await.unwrap();
-    let poll = tokio::spawn(reqwest::get(format!("{}/cart/status?session=waiting", shop.base())));
+    next_text(&mut socket, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let poll = tokio::spawn(reqwest::get(format!(
+        "{}/cart/status?session=waiting",
+        shop.base()
+    )));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let status = shop.stop().await;
@@ -75,7 +88,10 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
         }
     }
     assert_eq!(close_code, Some(1001));
-    assert!(poll.await.unwrap().is_ok(), "the long poll was answered, not cut");
+    assert!(
+        poll.await.unwrap().is_ok(),
+        "the long poll was answered, not cut"
+    );
 
     let shop = ServerProcess::start(&db).await;
     assert_eq!(available(&shop, FEATURED).await, 9);

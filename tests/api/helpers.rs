@@ -53,13 +53,21 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
     let database_url = settings.database_url.clone();
-    let app = Application::build(settings, options).await.expect("server starts");
+    let app = Application::build(settings, options)
+        .await
+        .expect("server starts");
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, database_url, http: shopper_client(), _dir: dir, stop: Some(stop) }
+    TestApp {
+        addr,
+        database_url,
+        http: shopper_client(),
+        _dir: dir,
+        stop: Some(stop),
+    }
 }
 
 /// An HTTP client that keeps its cookies, like one browser.
@@ -79,9 +87,13 @@ impl TestApp {
     /// Adds a staff account straight in the shop's database, as
     /// `livecart staff add` does.
     pub async fn add_staff(&self, name: &str, password: &str) {
-        let store = livecart::server::store::Store::open(&self.database_url).await.expect("store");
+        let store = livecart::server::store::Store::open(&self.database_url)
+            .await
+            .expect("store");
         let name = livecart::server::staff::StaffName::parse(name).expect("name");
-        livecart::server::staff::put_staff(&store, &name, password).await.expect("staff added");
+        livecart::server::staff::put_staff(&store, &name, password)
+            .await
+            .expect("staff added");
     }
 
     /// A client signed in as staff.
@@ -93,7 +105,12 @@ impl TestApp {
             .send()
             .await
             .expect("sign in");
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            200,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
         client
     }
 }
@@ -155,7 +172,12 @@ async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str
 
 /// Calls a server function with a form, as its script does; the status and
 /// the JSON answer.
-pub async fn post_form(shop: &impl Shop, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub async fn post_form(
+    shop: &impl Shop,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
     let response = client
         .post(format!("{}{path}", shop.base()))
         .form(form)
@@ -169,7 +191,9 @@ pub async fn post_form(shop: &impl Shop, client: &reqwest::Client, path: &str, f
 
 pub async fn open_socket(shop: &impl Shop, path: &str) -> Socket {
     let url = format!("{}{path}", shop.base()).replacen("http://", "ws://", 1);
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket opens");
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket opens");
     socket
 }
 
@@ -177,7 +201,9 @@ pub async fn open_socket(shop: &impl Shop, path: &str) -> Socket {
 pub async fn next_text(socket: &mut Socket, wait: Duration) -> Option<String> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??;
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??;
         match message.ok()? {
             Message::Text(text) => return Some(text.to_string()),
             Message::Ping(payload) => {
@@ -209,7 +235,10 @@ impl ServerProcess {
     pub async fn start_with(db: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"));
         command
-            .env("LIVECART_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env(
+                "LIVECART_DATABASE_URL",
+                format!("sqlite://{}", db.display()),
+            )
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
             .env("LIVECART_LOG", "info")
             .envs(env.iter().copied())

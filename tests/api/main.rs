@@ -11,5 +11,5 @@ mod postgres;
 mod shop_rules;
 mod staff;
 mod stock_api;
-mod transports;
 mod storefront;
+mod transports;

@@ -14,23 +14,38 @@ async fn fresh_database() -> Option<String> {
         eprintln!("LIVECART_TEST_POSTGRES is not set: PostgreSQL tests not run");
         return None;
     };
-    let mut admin = sqlx::postgres::PgConnection::connect(&admin_url).await.expect("PostgreSQL answers");
+    let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
+        .await
+        .expect("PostgreSQL answers");
     let name = format!("livecart_test_{:016x}", rand_suffix());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
-    let base = admin_url.rsplit_once('/').map(|(base, _)| base.to_string()).unwrap_or(admin_url);
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("create database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_string())
+        .unwrap_or(admin_url);
     Some(format!("{base}/{name}"))
 }
 
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
     h.finish()
 }
 
 #[tokio::test]
 async fn the_rules_hold_on_postgresql() {
-    let Some(url) = fresh_database().await else { return };
+    let Some(url) = fresh_database().await else {
+        return;
+    };
     let app = spawn_app_with(|s| s.database_url = url).await;
     let before = stock(&app).await;
     assert_eq!(before.available(FEATURED), Some(10));
@@ -50,20 +65,37 @@ async fn the_rules_hold_on_postgresql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_database_never_oversell() {
-    let Some(url) = fresh_database().await else { return };
+    let Some(url) = fresh_database().await else {
+        return;
+    };
     let first = spawn_app_with(|s| s.database_url = url.clone()).await;
     let second = spawn_app_with(|s| s.database_url = url).await;
     let buyers = (0..200).map(|i| {
         let shop = if i % 2 == 0 { &first } else { &second };
-        async move { book_cart(shop, &format!("node-buyer-{i}"), "add").await.status().as_u16() }
+        async move {
+            book_cart(shop, &format!("node-buyer-{i}"), "add")
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = join_all(buyers).await;
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
     assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 190);
     // Each server reads the true count from the shared database on its next change.
     book_cart(&first, "node-buyer-0", "remove").await;
     book_cart(&second, "node-buyer-1", "remove").await;
     let on_second = stock(&second).await;
     assert_eq!(on_second.available(FEATURED), Some(2));
-    assert_eq!(reqwest::get(first.url("/api/books")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(first.url("/api/books"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

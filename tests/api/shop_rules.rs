@@ -13,7 +13,9 @@ const SICP: &str = "structure-and-interpretation-of-computer-programs";
 async fn a_hold_lapses_after_its_ttl_and_subscribers_are_told() {
     let app = spawn_app_with(|s| s.reservation_ttl = Duration::from_secs(2)).await;
     let mut socket = open_socket(&app, "/api/stock/ws").await;
-    next_text(&mut socket, Duration::from_secs(5)).await.unwrap();
+    next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
 
     assert_eq!(book_cart(&app, "forgetful", "add").await.status(), 200);
     assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
@@ -31,9 +33,23 @@ async fn a_hold_lapses_after_its_ttl_and_subscribers_are_told() {
         }
     }
     let lapsed = lapsed.expect("the freed copies are pushed");
-    assert!(lapsed >= Duration::from_millis(1900), "not before the deadline: {lapsed:?}");
-    assert!(lapsed < Duration::from_millis(3500), "within a second of it: {lapsed:?}");
-    let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        lapsed >= Duration::from_millis(1900),
+        "not before the deadline: {lapsed:?}"
+    );
+    assert!(
+        lapsed < Duration::from_millis(3500),
+        "within a second of it: {lapsed:?}"
+    );
+    let cart = app
+        .http
+        .get(app.url("/cart"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(cart.contains("Your cart is empty"));
 }
 
@@ -43,9 +59,23 @@ async fn touching_the_cart_renews_every_hold() {
     assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
-        assert!(cart.contains("Structure and Interpretation"), "still held after looking at the cart");
-        assert!(cart.contains("held for 0:0") || cart.contains("held for 0:1"), "the time left shows");
+        let cart = app
+            .http
+            .get(app.url("/cart"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            cart.contains("Structure and Interpretation"),
+            "still held after looking at the cart"
+        );
+        assert!(
+            cart.contains("held for 0:0") || cart.contains("held for 0:1"),
+            "the time left shows"
+        );
     }
     assert_eq!(available(&app, SICP).await, 2);
 }
@@ -79,11 +109,19 @@ async fn checkout_turns_holds_into_an_order_that_never_lapses() {
 
     // Another shopper cannot see it.
     let stranger = shopper_client();
-    let other = stranger.get(app.url(&format!("/orders/{}", order["id"].as_str().unwrap()))).send().await.unwrap();
+    let other = stranger
+        .get(app.url(&format!("/orders/{}", order["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status(), 404);
 
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(available(&app, SICP).await, 1, "sold copies never come back");
+    assert_eq!(
+        available(&app, SICP).await,
+        1,
+        "sold copies never come back"
+    );
     assert_eq!(available(&app, FEATURED).await, 9);
     let (status, body) = post_form(&app, &app.http, "/api/cart/checkout", &[]).await;
     assert_eq!((status, body), (409, serde_json::json!("EmptyCart")));
@@ -107,8 +145,16 @@ async fn two_shoppers_racing_for_the_last_copy_make_exactly_one_order() {
             }
         });
         let statuses = join_all(racers).await;
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 1, "round {round}: {statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 409).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
         assert_eq!(available(&app, SICP).await, 0);
     }
 }

@@ -10,7 +10,12 @@ const BURT: &str = "burt";
 const PASSWORD: &str = "correct horse battery staple";
 
 async fn next_snapshot(socket: &mut Socket) -> StockSnapshot {
-    serde_json::from_str(&next_text(socket, Duration::from_secs(5)).await.expect("a push")).unwrap()
+    serde_json::from_str(
+        &next_text(socket, Duration::from_secs(5))
+            .await
+            .expect("a push"),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -21,25 +26,78 @@ async fn signed_in_staff_change_the_shop_and_every_page_hears_it() {
     let mut socket = open_socket(&app, "/api/stock/ws").await;
     let first = next_snapshot(&mut socket).await;
 
-    let (status, body) = post_form(&app, &staff, "/api/admin/restock", &[("book", FEATURED), ("copies", "5")]).await;
+    let (status, body) = post_form(
+        &app,
+        &staff,
+        "/api/admin/restock",
+        &[("book", FEATURED), ("copies", "5")],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(next_snapshot(&mut socket).await.available(FEATURED), Some(15));
+    assert_eq!(
+        next_snapshot(&mut socket).await.available(FEATURED),
+        Some(15)
+    );
 
     book_cart(&app, "holder", "add").await;
-    assert_eq!(next_snapshot(&mut socket).await.available(FEATURED), Some(14));
-    let (status, body) = post_form(&app, &staff, "/api/admin/total", &[("book", FEATURED), ("total", "0")]).await;
-    assert_eq!((status, body), (409, serde_json::json!("BelowHeldAndSold")), "one copy is held");
-    let (status, _) = post_form(&app, &staff, "/api/admin/total", &[("book", FEATURED), ("total", "4")]).await;
+    assert_eq!(
+        next_snapshot(&mut socket).await.available(FEATURED),
+        Some(14)
+    );
+    let (status, body) = post_form(
+        &app,
+        &staff,
+        "/api/admin/total",
+        &[("book", FEATURED), ("total", "0")],
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (409, serde_json::json!("BelowHeldAndSold")),
+        "one copy is held"
+    );
+    let (status, _) = post_form(
+        &app,
+        &staff,
+        "/api/admin/total",
+        &[("book", FEATURED), ("total", "4")],
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(next_snapshot(&mut socket).await.available(FEATURED), Some(3));
+    assert_eq!(
+        next_snapshot(&mut socket).await.available(FEATURED),
+        Some(3)
+    );
 
-    let (status, _) = post_form(&app, &staff, "/api/admin/price", &[("book", FEATURED), ("price", "24.50")]).await;
+    let (status, _) = post_form(
+        &app,
+        &staff,
+        "/api/admin/price",
+        &[("book", FEATURED), ("price", "24.50")],
+    )
+    .await;
     assert_eq!(status, 200);
     let priced = next_snapshot(&mut socket).await;
-    assert!(priced.catalog_version > first.catalog_version, "pages learn the catalog changed");
-    let books: serde_json::Value = reqwest::get(app.url("/api/books")).await.unwrap().json().await.unwrap();
-    let featured = books.as_array().unwrap().iter().find(|b| b["id"] == FEATURED).unwrap();
-    assert_eq!((featured["price"].as_str(), featured["total"].as_u64()), (Some("24.50"), Some(4)));
+    assert!(
+        priced.catalog_version > first.catalog_version,
+        "pages learn the catalog changed"
+    );
+    let books: serde_json::Value = reqwest::get(app.url("/api/books"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let featured = books
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == FEATURED)
+        .unwrap();
+    assert_eq!(
+        (featured["price"].as_str(), featured["total"].as_u64()),
+        (Some("24.50"), Some(4))
+    );
 
     let form = [
         ("id", "the-art-of-computer-programming"),
@@ -57,7 +115,14 @@ async fn signed_in_staff_change_the_shop_and_every_page_hears_it() {
     let (status, body) = post_form(&app, &staff, "/api/admin/books", &form).await;
     assert_eq!((status, body), (409, serde_json::json!("BookExists")));
 
-    let page = staff.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+    let page = staff
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Signed in as") && page.contains("The Art of Computer Programming"));
 }
 
@@ -68,19 +133,54 @@ async fn without_a_signed_in_session_nothing_changes() {
     let before = stock(&app).await;
     let nobody = shopper_client();
 
-    let (status, body) = post_form(&app, &nobody, "/api/admin/sign-in", &[("name", BURT), ("password", "wrong password!")]).await;
+    let (status, body) = post_form(
+        &app,
+        &nobody,
+        "/api/admin/sign-in",
+        &[("name", BURT), ("password", "wrong password!")],
+    )
+    .await;
     assert_eq!((status, body), (401, serde_json::json!("WrongPassword")));
-    let (status, _) = post_form(&app, &nobody, "/api/admin/sign-in", &[("name", "nobody"), ("password", PASSWORD)]).await;
-    assert_eq!(status, 401, "an unknown name looks the same as a wrong password");
+    let (status, _) = post_form(
+        &app,
+        &nobody,
+        "/api/admin/sign-in",
+        &[("name", "nobody"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        status, 401,
+        "an unknown name looks the same as a wrong password"
+    );
     for (path, form) in [
-        ("/api/admin/restock", vec![("book", FEATURED), ("copies", "5")]),
-        ("/api/admin/total", vec![("book", FEATURED), ("total", "50")]),
-        ("/api/admin/price", vec![("book", FEATURED), ("price", "1.00")]),
+        (
+            "/api/admin/restock",
+            vec![("book", FEATURED), ("copies", "5")],
+        ),
+        (
+            "/api/admin/total",
+            vec![("book", FEATURED), ("total", "50")],
+        ),
+        (
+            "/api/admin/price",
+            vec![("book", FEATURED), ("price", "1.00")],
+        ),
     ] {
         let (status, body) = post_form(&app, &nobody, path, &form).await;
-        assert_eq!((status, body), (401, serde_json::json!("NotSignedIn")), "{path}");
+        assert_eq!(
+            (status, body),
+            (401, serde_json::json!("NotSignedIn")),
+            "{path}"
+        );
     }
-    let page = nobody.get(app.url("/admin")).send().await.unwrap().text().await.unwrap();
+    let page = nobody
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("Sign in") && !page.contains("Signed in as"));
 
     // Signed in, but the request comes from another site.
@@ -95,21 +195,55 @@ async fn without_a_signed_in_session_nothing_changes() {
     assert_eq!(response.status(), 403);
     // Bad values.
     for (path, form) in [
-        ("/api/admin/restock", vec![("book", FEATURED), ("copies", "0")]),
-        ("/api/admin/restock", vec![("book", FEATURED), ("copies", "many")]),
-        ("/api/admin/price", vec![("book", FEATURED), ("price", "free")]),
-        ("/api/admin/books", vec![("id", "Bad Id"), ("title", "t"), ("author", "a"), ("isbn", ""), ("price", "1"), ("copies", "1")]),
+        (
+            "/api/admin/restock",
+            vec![("book", FEATURED), ("copies", "0")],
+        ),
+        (
+            "/api/admin/restock",
+            vec![("book", FEATURED), ("copies", "many")],
+        ),
+        (
+            "/api/admin/price",
+            vec![("book", FEATURED), ("price", "free")],
+        ),
+        (
+            "/api/admin/books",
+            vec![
+                ("id", "Bad Id"),
+                ("title", "t"),
+                ("author", "a"),
+                ("isbn", ""),
+                ("price", "1"),
+                ("copies", "1"),
+            ],
+        ),
     ] {
         let (status, _) = post_form(&app, &staff, path, &form).await;
         assert_eq!(status, 400, "{path} {form:?}");
     }
-    let (status, _) = post_form(&app, &staff, "/api/admin/restock", &[("book", "no-such-book"), ("copies", "1")]).await;
+    let (status, _) = post_form(
+        &app,
+        &staff,
+        "/api/admin/restock",
+        &[("book", "no-such-book"), ("copies", "1")],
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(stock(&app).await, before, "nothing changed");
 
     // Signed out, the session is gone.
-    assert_eq!(post_form(&app, &staff, "/api/admin/sign-out", &[]).await.0, 200);
-    let (status, _) = post_form(&app, &staff, "/api/admin/restock", &[("book", FEATURED), ("copies", "5")]).await;
+    assert_eq!(
+        post_form(&app, &staff, "/api/admin/sign-out", &[]).await.0,
+        200
+    );
+    let (status, _) = post_form(
+        &app,
+        &staff,
+        "/api/admin/restock",
+        &[("book", FEATURED), ("copies", "5")],
+    )
+    .await;
     assert_eq!(status, 401);
 }
 
@@ -118,11 +252,27 @@ async fn failed_sign_ins_are_rate_limited_per_account() {
     let app = spawn_app().await;
     app.add_staff(BURT, PASSWORD).await;
     for _ in 0..5 {
-        let (status, _) = post_form(&app, &shopper_client(), "/api/admin/sign-in", &[("name", BURT), ("password", "guess guess guess")]).await;
+        let (status, _) = post_form(
+            &app,
+            &shopper_client(),
+            "/api/admin/sign-in",
+            &[("name", BURT), ("password", "guess guess guess")],
+        )
+        .await;
         assert_eq!(status, 401);
     }
-    let (status, body) = post_form(&app, &shopper_client(), "/api/admin/sign-in", &[("name", BURT), ("password", PASSWORD)]).await;
-    assert_eq!((status, body), (429, serde_json::json!("TooManyAttempts")), "locked, even with the right password");
+    let (status, body) = post_form(
+        &app,
+        &shopper_client(),
+        "/api/admin/sign-in",
+        &[("name", BURT), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (429, serde_json::json!("TooManyAttempts")),
+        "locked, even with the right password"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +280,9 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     let app = spawn_app().await;
     app.add_staff(BURT, PASSWORD).await;
     let mut socket = open_socket(&app, "/api/stock/ws").await;
-    next_text(&mut socket, Duration::from_secs(5)).await.unwrap();
+    next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
 
     // A change every 50 ms...
     let changer = tokio::spawn({
@@ -139,7 +291,12 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
             let client = reqwest::Client::new();
             for i in 0..60 {
                 let action = if i % 2 == 0 { "add" } else { "remove" };
-                client.post(format!("{base}/cart")).form(&[("session", "ticker"), ("action", action)]).send().await.unwrap();
+                client
+                    .post(format!("{base}/cart"))
+                    .form(&[("session", "ticker"), ("action", action)])
+                    .send()
+                    .await
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -151,7 +308,11 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
             let attempts = (0..20).map(|i| {
                 let base = base.clone();
                 async move {
-                    let password = if i % 4 == 0 { "wrong wrong wrong" } else { PASSWORD };
+                    let password = if i % 4 == 0 {
+                        "wrong wrong wrong"
+                    } else {
+                        PASSWORD
+                    };
                     let response = reqwest::Client::new()
                         .post(format!("{base}/api/admin/sign-in"))
                         .form(&[("name", BURT), ("password", password)])
@@ -168,7 +329,10 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     let mut last = Instant::now();
     let mut largest_gap = Duration::ZERO;
     let mut pushes = 0;
-    while next_text(&mut socket, Duration::from_secs(2)).await.is_some() {
+    while next_text(&mut socket, Duration::from_secs(2))
+        .await
+        .is_some()
+    {
         largest_gap = largest_gap.max(last.elapsed());
         last = Instant::now();
         pushes += 1;
@@ -178,9 +342,18 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     }
     let statuses = sign_ins.await.unwrap();
     changer.await.unwrap();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 15, "{statuses:?}");
-    println!("largest gap between live updates during 20 sign-ins: {largest_gap:?} over {pushes} pushes");
-    assert!(largest_gap < Duration::from_millis(1000), "largest gap {largest_gap:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        15,
+        "{statuses:?}"
+    );
+    println!(
+        "largest gap between live updates during 20 sign-ins: {largest_gap:?} over {pushes} pushes"
+    );
+    assert!(
+        largest_gap < Duration::from_millis(1000),
+        "largest gap {largest_gap:?}"
+    );
 }
 
 #[tokio::test]
@@ -193,14 +366,20 @@ async fn the_staff_add_command_creates_an_account_without_a_default_password() {
         async move {
             let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
                 .args(["staff", "add", BURT])
-                .env("LIVECART_DATABASE_URL", format!("sqlite://{}", db.display()))
+                .env(
+                    "LIVECART_DATABASE_URL",
+                    format!("sqlite://{}", db.display()),
+                )
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
             let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(format!("{password}\n").as_bytes()).await.unwrap();
+            stdin
+                .write_all(format!("{password}\n").as_bytes())
+                .await
+                .unwrap();
             drop(stdin);
             child.wait_with_output().await.unwrap()
         }
@@ -208,13 +387,29 @@ async fn the_staff_add_command_creates_an_account_without_a_default_password() {
     let weak = run("short").await;
     assert!(!weak.status.success(), "a short password is refused");
     let added = run(PASSWORD).await;
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
 
     let shop = ServerProcess::start(&db).await;
     let staff = shopper_client();
-    let (status, _) = post_form(&shop, &staff, "/api/admin/sign-in", &[("name", BURT), ("password", PASSWORD)]).await;
+    let (status, _) = post_form(
+        &shop,
+        &staff,
+        "/api/admin/sign-in",
+        &[("name", BURT), ("password", PASSWORD)],
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, _) = post_form(&shop, &staff, "/api/admin/restock", &[("book", FEATURED), ("copies", "1")]).await;
+    let (status, _) = post_form(
+        &shop,
+        &staff,
+        "/api/admin/restock",
+        &[("book", FEATURED), ("copies", "1")],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(available(&shop, FEATURED).await, 11);
     shop.kill_hard().await;

@@ -9,11 +9,21 @@ use crate::helpers::*;
 #[tokio::test]
 async fn stock_and_books_have_the_public_shapes() {
     let app = spawn_app().await;
-    let raw: serde_json::Value = reqwest::get(app.url("/api/stock")).await.unwrap().json().await.unwrap();
+    let raw: serde_json::Value = reqwest::get(app.url("/api/stock"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(raw["version"].is_u64());
     assert_eq!(raw["stock"][FEATURED], 10);
 
-    let books: serde_json::Value = reqwest::get(app.url("/api/books")).await.unwrap().json().await.unwrap();
+    let books: serde_json::Value = reqwest::get(app.url("/api/books"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let books = books.as_array().expect("a list of books");
     assert!(books.len() >= 6);
     let featured: Vec<_> = books.iter().filter(|b| b["featured"] == true).collect();
@@ -30,16 +40,31 @@ async fn stock_and_books_have_the_public_shapes() {
 async fn the_socket_sends_the_snapshot_on_open_then_every_newer_one() {
     let app = spawn_app().await;
     let mut socket = open_socket(&app, "/api/stock/ws").await;
-    let first: StockSnapshot = serde_json::from_str(&next_text(&mut socket, Duration::from_secs(5)).await.unwrap()).unwrap();
+    let first: StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first, stock(&app).await);
 
     book_cart(&app, "s1", "add").await;
-    let second: StockSnapshot = serde_json::from_str(&next_text(&mut socket, Duration::from_secs(5)).await.unwrap()).unwrap();
+    let second: StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(second.version > first.version);
     assert_eq!(second.available(FEATURED), Some(9));
 
     book_cart(&app, "s1", "remove").await;
-    let third: StockSnapshot = serde_json::from_str(&next_text(&mut socket, Duration::from_secs(5)).await.unwrap()).unwrap();
+    let third: StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert!(third.version > second.version);
     assert_eq!(third.available(FEATURED), Some(10));
 }
@@ -48,9 +73,15 @@ async fn the_socket_sends_the_snapshot_on_open_then_every_newer_one() {
 async fn a_socket_from_another_site_is_refused() {
     let app = spawn_app().await;
     let url = app.url("/api/stock/ws").replacen("http://", "ws://", 1);
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
-    let err = tokio_tungstenite::connect_async(request).await.expect_err("refused");
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("refused");
     match err {
         tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
         other => panic!("expected a 403, got {other}"),

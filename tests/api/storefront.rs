@@ -9,15 +9,31 @@ async fn the_catalog_page_is_rendered_with_every_live_count() {
     let app = spawn_app().await;
     let response = app.http.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let cookie = response.headers().get("set-cookie").expect("a shopper cookie").to_str().unwrap().to_string();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a shopper cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(cookie.starts_with("livecart_shopper="), "{cookie}");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    let value = cookie.split(';').next().unwrap().trim_start_matches("livecart_shopper=");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("livecart_shopper=");
     assert_eq!(value.len(), 32, "128 bits in hex");
 
     let html = response.text().await.unwrap();
     let books = stock(&app).await;
-    assert!(books.stock.len() >= 6, "the featured book and at least five more");
+    assert!(
+        books.stock.len() >= 6,
+        "the featured book and at least five more"
+    );
     assert!(html.contains("The Definitive Guide to the Internet"));
     assert!(html.contains("Only 10 left"));
     assert!(html.contains("aria-live=\"polite\""));
@@ -37,17 +53,47 @@ async fn reserve_and_return_move_the_count_and_the_cart() {
     assert_eq!(after.available(RUST_BOOK), Some(start - 1));
     assert!(after.version > before.version);
 
-    let page = app.http.get(app.url(&format!("/books/{RUST_BOOK}"))).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(&format!("Only {} left", start - 1)), "the detail page shows the new count");
+    let page = app
+        .http
+        .get(app.url(&format!("/books/{RUST_BOOK}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("Only {} left", start - 1)),
+        "the detail page shows the new count"
+    );
     assert!(page.contains("You hold 1 copy."));
-    let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
-    assert!(cart.contains("The Rust Programming Language"), "the cart lists the book");
+    let cart = app
+        .http
+        .get(app.url("/cart"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cart.contains("The Rust Programming Language"),
+        "the cart lists the book"
+    );
 
     let (status, body) = give_back(&app, &app.http, RUST_BOOK).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["copies"], 0);
     assert_eq!(available(&app, RUST_BOOK).await, start);
-    let cart = app.http.get(app.url("/cart")).send().await.unwrap().text().await.unwrap();
+    let cart = app
+        .http
+        .get(app.url("/cart"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(cart.contains("Your cart is empty"));
 }
 
@@ -138,13 +184,40 @@ async fn without_javascript_the_form_reserves_and_comes_back_to_the_page() {
     // A refused form comes back with the reason.
     let response = post_form().await.unwrap();
     assert_eq!(response.status(), 302);
-    assert_eq!(response.headers()["location"], format!("/books/{RUST_BOOK}?notice=limit-1").as_str());
+    assert_eq!(
+        response.headers()["location"],
+        format!("/books/{RUST_BOOK}?notice=limit-1").as_str()
+    );
 }
 
 #[tokio::test]
 async fn unknown_pages_and_books_answer_404() {
     let app = spawn_app().await;
-    assert_eq!(app.http.get(app.url("/books/no-such-book")).send().await.unwrap().status(), 404);
-    assert_eq!(app.http.get(app.url("/books/Not%20A%20Slug")).send().await.unwrap().status(), 404);
-    assert_eq!(app.http.get(app.url("/nowhere")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.http
+            .get(app.url("/books/no-such-book"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/books/Not%20A%20Slug"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/nowhere"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }

@@ -11,14 +11,24 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 
 async fn poll(app: &TestApp, query: &str) -> reqwest::Response {
-    reqwest::get(app.url(&format!("/api/stock/poll?{query}"))).await.unwrap()
+    reqwest::get(app.url(&format!("/api/stock/poll?{query}")))
+        .await
+        .unwrap()
 }
 
 /// The value of one line of `/metrics`.
 async fn gauge(app: &TestApp, series: &str) -> i64 {
-    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
-        .find_map(|line| line.strip_prefix(series).map(|v| v.trim().parse::<i64>().unwrap()))
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .map(|v| v.trim().parse::<i64>().unwrap())
+        })
         .unwrap_or(0)
 }
 
@@ -48,11 +58,17 @@ async fn a_poll_behind_the_stock_is_answered_at_once() {
 async fn a_poll_at_the_current_version_waits_for_the_next() {
     let app = spawn_app().await;
     let now = stock(&app).await;
-    let waiting = tokio::spawn(reqwest::get(app.url(&format!("/api/stock/poll?since={}", now.version))));
+    let waiting = tokio::spawn(reqwest::get(
+        app.url(&format!("/api/stock/poll?since={}", now.version)),
+    ));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished());
     book_cart(&app, "buyer", "add").await;
-    let response = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap().unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(response.status(), 200);
     let next: StockSnapshot = response.json().await.unwrap();
     assert!(next.version > now.version);
@@ -67,14 +83,23 @@ async fn a_poll_that_times_out_answers_204_with_no_body() {
     let response = poll(&app, &format!("since={}&timeout=1", now.version)).await;
     let waited = started.elapsed();
     assert_eq!(response.status(), 204);
-    assert!(waited >= Duration::from_millis(900), "held about a second, not {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "held about a second, not {waited:?}"
+    );
     assert!(response.bytes().await.unwrap().is_empty());
 }
 
 #[tokio::test]
 async fn bad_poll_queries_are_refused() {
     let app = spawn_app().await;
-    for query in ["", "since=abc", "since=-1", "since=1&timeout=61", "since=1&timeout=soon"] {
+    for query in [
+        "",
+        "since=abc",
+        "since=-1",
+        "since=1&timeout=61",
+        "since=1&timeout=soon",
+    ] {
         let response = poll(&app, query).await;
         assert_eq!(response.status(), 400, "{query:?}");
     }
@@ -100,11 +125,23 @@ async fn a_thousand_long_polls_dropped_leave_no_waiter_behind() {
     }
     let api = r#"livecart_subscribers{transport="LongPoll"}"#;
     let book = r#"livecart_subscribers{transport="BookLongPoll"}"#;
-    assert_eq!(gauge_reaches(&app, api, 500, Duration::from_secs(10)).await, 500);
-    assert_eq!(gauge_reaches(&app, book, 500, Duration::from_secs(10)).await, 500);
+    assert_eq!(
+        gauge_reaches(&app, api, 500, Duration::from_secs(10)).await,
+        500
+    );
+    assert_eq!(
+        gauge_reaches(&app, book, 500, Duration::from_secs(10)).await,
+        500
+    );
     drop(clients);
-    assert_eq!(gauge_reaches(&app, api, 0, Duration::from_secs(10)).await, 0);
-    assert_eq!(gauge_reaches(&app, book, 0, Duration::from_secs(10)).await, 0);
+    assert_eq!(
+        gauge_reaches(&app, api, 0, Duration::from_secs(10)).await,
+        0
+    );
+    assert_eq!(
+        gauge_reaches(&app, book, 0, Duration::from_secs(10)).await,
+        0
+    );
 }
 
 /// Reads Server-Sent Events: (id, data) pairs, skipping comments.
@@ -117,7 +154,9 @@ struct EventReader {
 impl EventReader {
     async fn open(app: &TestApp, last_event_id: Option<u64>) -> EventReader {
         let mut stream = TcpStream::connect(app.addr).await.unwrap();
-        let resume = last_event_id.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+        let resume = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
         stream
             .write_all(
                 format!("GET /api/stock/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{resume}\r\n", app.addr)
@@ -125,7 +164,11 @@ impl EventReader {
             )
             .await
             .unwrap();
-        EventReader { stream, buffer: String::new(), everything: String::new() }
+        EventReader {
+            stream,
+            buffer: String::new(),
+            everything: String::new(),
+        }
     }
 
     /// The next event with an id, within `wait`.
@@ -142,7 +185,10 @@ impl EventReader {
                 }
             }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await.ok()?.ok()?;
+            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                .await
+                .ok()?
+                .ok()?;
             if n == 0 {
                 return None;
             }
@@ -163,22 +209,37 @@ async fn server_sent_events_carry_versions_and_resume_from_last_event_id() {
     let now = stock(&app).await;
 
     let mut fresh = EventReader::open(&app, None).await;
-    let (id, snapshot) = fresh.next_event(Duration::from_secs(5)).await.expect("the current snapshot at once");
+    let (id, snapshot) = fresh
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("the current snapshot at once");
     assert_eq!((id, &snapshot), (now.version, &now));
     assert!(fresh.saw("retry: "), "a retry interval is set");
 
     // A reconnect that is behind gets the current snapshot at once.
     let mut behind = EventReader::open(&app, Some(now.version - 1)).await;
-    assert_eq!(behind.next_event(Duration::from_secs(5)).await.map(|e| e.0), Some(now.version));
+    assert_eq!(
+        behind.next_event(Duration::from_secs(5)).await.map(|e| e.0),
+        Some(now.version)
+    );
 
     // A reconnect that is current waits for the next change.
     let mut current = EventReader::open(&app, Some(now.version)).await;
-    assert!(current.next_event(Duration::from_millis(400)).await.is_none());
+    assert!(current
+        .next_event(Duration::from_millis(400))
+        .await
+        .is_none());
     book_cart(&app, "buyer", "add").await;
-    let (id, snapshot) = current.next_event(Duration::from_secs(5)).await.expect("the next change");
+    let (id, snapshot) = current
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("the next change");
     assert!(id > now.version);
     assert_eq!(snapshot.available(FEATURED), Some(9));
-    assert_eq!(fresh.next_event(Duration::from_secs(5)).await.map(|e| e.0), Some(id));
+    assert_eq!(
+        fresh.next_event(Duration::from_secs(5)).await.map(|e| e.0),
+        Some(id)
+    );
 
     let bad = reqwest::Client::new()
         .get(app.url("/api/stock/events"))
@@ -203,7 +264,10 @@ async fn versions_never_go_backwards_on_any_transport() {
                 let action = if i % 2 == 0 { "add" } else { "remove" };
                 client
                     .post(format!("{base}/cart"))
-                    .form(&[("session", format!("flipper-{}", i % 4)), ("action", action.to_string())])
+                    .form(&[
+                        ("session", format!("flipper-{}", i % 4)),
+                        ("action", action.to_string()),
+                    ])
                     .send()
                     .await
                     .unwrap();
@@ -218,12 +282,18 @@ async fn versions_never_go_backwards_on_any_transport() {
             let mut since = 0;
             let mut seen = Vec::new();
             for _ in 0..200 {
-                let response = reqwest::get(format!("{base}/api/stock/poll?since={since}&timeout=1")).await.unwrap();
+                let response =
+                    reqwest::get(format!("{base}/api/stock/poll?since={since}&timeout=1"))
+                        .await
+                        .unwrap();
                 if response.status() == 204 {
                     break;
                 }
                 let snapshot: StockSnapshot = response.json().await.unwrap();
-                assert!(snapshot.version > since, "a poll answers only with a newer version");
+                assert!(
+                    snapshot.version > since,
+                    "a poll answers only with a newer version"
+                );
                 since = snapshot.version;
                 seen.push(snapshot);
             }
@@ -243,8 +313,15 @@ async fn versions_never_go_backwards_on_any_transport() {
         from_events.push(snapshot);
     }
     let from_poll = poller.await.unwrap();
-    for (name, seen) in [("websocket", &from_socket), ("sse", &from_events), ("long poll", &from_poll)] {
-        assert!(seen.windows(2).all(|w| w[1].version > w[0].version), "{name}: versions only grow");
+    for (name, seen) in [
+        ("websocket", &from_socket),
+        ("sse", &from_events),
+        ("long poll", &from_poll),
+    ] {
+        assert!(
+            seen.windows(2).all(|w| w[1].version > w[0].version),
+            "{name}: versions only grow"
+        );
         assert_eq!(seen.last(), Some(&last), "{name}: ends on the true count");
     }
 }
@@ -263,8 +340,16 @@ async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
     book_cart(&app, "b", "add").await;
     book_cart(&app, "c", "add").await;
     let started = Instant::now();
-    let answer = reqwest::get(url.clone()).await.unwrap().text().await.unwrap();
-    assert_eq!(answer, r#"{"inventoryCount":"7"}"#, "told at once, not left on 9");
+    let answer = reqwest::get(url.clone())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer, r#"{"inventoryCount":"7"}"#,
+        "told at once, not left on 9"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
 
     // Up to date again: the next poll waits for the next change.
@@ -281,24 +366,35 @@ async fn a_socket_that_stops_answering_pings_is_dropped() {
     let app = spawn_app_with(|s| s.ws_ping_interval = Duration::from_secs(1)).await;
     let series = r#"livecart_subscribers{transport="Websocket"}"#;
     // A client that never reads never answers a ping.
-    let (_silent, _) = tokio_tungstenite::connect_async(app.url("/api/stock/ws").replacen("http", "ws", 1))
-        .await
-        .unwrap();
+    let (_silent, _) =
+        tokio_tungstenite::connect_async(app.url("/api/stock/ws").replacen("http", "ws", 1))
+            .await
+            .unwrap();
     let mut healthy = open_socket(&app, "/api/stock/ws").await;
-    assert_eq!(gauge_reaches(&app, series, 2, Duration::from_secs(5)).await, 2);
+    assert_eq!(
+        gauge_reaches(&app, series, 2, Duration::from_secs(5)).await,
+        2
+    );
 
     // The healthy one answers pings while it reads (next_text pongs).
     let reader = tokio::spawn(async move {
         let mut texts = 0;
         let until = Instant::now() + Duration::from_secs(4);
         while Instant::now() < until {
-            if next_text(&mut healthy, Duration::from_millis(200)).await.is_some() {
+            if next_text(&mut healthy, Duration::from_millis(200))
+                .await
+                .is_some()
+            {
                 texts += 1;
             }
         }
         (healthy, texts)
     });
-    assert_eq!(gauge_reaches(&app, series, 1, Duration::from_secs(6)).await, 1, "the silent one is gone");
+    assert_eq!(
+        gauge_reaches(&app, series, 1, Duration::from_secs(6)).await,
+        1,
+        "the silent one is gone"
+    );
     let (mut healthy, _) = reader.await.unwrap();
     book_cart(&app, "buyer", "add").await;
     let pushed = next_text(&mut healthy, Duration::from_secs(5)).await;

@@ -35,7 +35,12 @@ pub fn latency(samples: &mut [Duration]) -> Latency {
         let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
         samples[i].as_secs_f64() * 1000.0
     };
-    Latency { p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+    Latency {
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+    }
 }
 
 /// When a subscriber heard something.
@@ -43,7 +48,10 @@ struct Arrivals(Mutex<Vec<Instant>>);
 
 impl Arrivals {
     fn record(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Instant::now());
     }
 
     fn take(&self) -> Vec<Instant> {
@@ -69,8 +77,13 @@ impl Subscribers {
         let opened = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
-            let (arrivals, gate, opened, addr, path) =
-                (arrivals.clone(), gate.clone(), opened.clone(), server.addr, path.to_string());
+            let (arrivals, gate, opened, addr, path) = (
+                arrivals.clone(),
+                gate.clone(),
+                opened.clone(),
+                server.addr,
+                path.to_string(),
+            );
             tasks.push(tokio::spawn(async move {
                 let socket = {
                     let _permit = gate.acquire().await;
@@ -106,7 +119,11 @@ impl Subscribers {
         // Let the server finish its side of the last handshakes.
         tokio::time::sleep(Duration::from_millis(500)).await;
         arrivals.take();
-        Ok(Subscribers { arrivals, tasks, opened: opened.load(Ordering::SeqCst) })
+        Ok(Subscribers {
+            arrivals,
+            tasks,
+            opened: opened.load(Ordering::SeqCst),
+        })
     }
 
     fn close(self) {
@@ -119,7 +136,14 @@ impl Subscribers {
 /// Adds or removes the featured book for one session: one change of its count.
 async fn change(http: &mut Http, add: bool) -> io::Result<u16> {
     let action = if add { "add" } else { "remove" };
-    Ok(http.post_form("/cart", &format!("session=bench-changer&action={action}"), &[]).await?.status)
+    Ok(http
+        .post_form(
+            "/cart",
+            &format!("session=bench-changer&action={action}"),
+            &[],
+        )
+        .await?
+        .status)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -160,7 +184,8 @@ pub async fn idle_sockets(server: &Running, path: &str, n: usize) -> io::Result<
         opened,
         rss_before_kib,
         rss_after_kib,
-        bytes_per_connection: (rss_after_kib.saturating_sub(rss_before_kib) * 1024) as f64 / opened.max(1) as f64,
+        bytes_per_connection: (rss_after_kib.saturating_sub(rss_before_kib) * 1024) as f64
+            / opened.max(1) as f64,
         delivered,
     })
 }
@@ -191,7 +216,11 @@ pub async fn fan_out(server: &Running, path: &str, n: usize, changes: usize) -> 
         }
         let heard = subscribers.arrivals.take();
         delivered += heard.len();
-        samples.extend(heard.into_iter().map(|at| at.saturating_duration_since(sent)));
+        samples.extend(
+            heard
+                .into_iter()
+                .map(|at| at.saturating_duration_since(sent)),
+        );
     }
     let cpu = server.cpu().saturating_sub(cpu_before);
     subscribers.close();
@@ -222,12 +251,19 @@ pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWa
     let sent = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let (answers, gate, sent, addr) = (answers.clone(), gate.clone(), sent.clone(), server.addr);
+        let (answers, gate, sent, addr) =
+            (answers.clone(), gate.clone(), sent.clone(), server.addr);
         tasks.push(tokio::spawn(async move {
             let mut http = {
                 let _permit = gate.acquire().await;
-                let Ok(mut http) = Http::open(addr).await else { return };
-                if http.send("GET", &format!("/cart/status?session=poll-{i}"), &[], b"").await.is_err() {
+                let Ok(mut http) = Http::open(addr).await else {
+                    return;
+                };
+                if http
+                    .send("GET", &format!("/cart/status?session=poll-{i}"), &[], b"")
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 http
@@ -266,7 +302,10 @@ pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWa
         task.abort();
     }
     let answered = heard.len();
-    let mut samples: Vec<Duration> = heard.into_iter().map(|at| at.saturating_duration_since(changed)).collect();
+    let mut samples: Vec<Duration> = heard
+        .into_iter()
+        .map(|at| at.saturating_duration_since(changed))
+        .collect();
     Ok(LongPollWake {
         waiting: n,
         answered,
@@ -290,7 +329,11 @@ pub struct Operations {
 }
 
 /// Reserve and return in a loop on `connections` keep-alive connections.
-pub async fn reserve_return(server: &Running, connections: usize, seconds: f64) -> io::Result<Operations> {
+pub async fn reserve_return(
+    server: &Running,
+    connections: usize,
+    seconds: f64,
+) -> io::Result<Operations> {
     let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
         clients.push(Http::open(server.addr).await?);
@@ -309,7 +352,10 @@ pub async fn reserve_return(server: &Running, connections: usize, seconds: f64) 
                 while Instant::now() < until {
                     let action = if add { "add" } else { "remove" };
                     let asked = Instant::now();
-                    match http.post_form("/cart", &format!("session=ops-{i}&action={action}"), &[]).await {
+                    match http
+                        .post_form("/cart", &format!("session=ops-{i}&action={action}"), &[])
+                        .await
+                    {
                         Ok(r) if r.status == 200 => done += 1,
                         Ok(_) => refused += 1,
                         Err(_) => break,
@@ -371,7 +417,10 @@ pub async fn race(server: &Running, buyers: usize, copies: usize) -> io::Result<
             let start = start.clone();
             tokio::spawn(async move {
                 start.wait().await;
-                match http.post_form("/cart", &format!("session=buyer-{i}&action=add"), &[]).await {
+                match http
+                    .post_form("/cart", &format!("session=buyer-{i}&action=add"), &[])
+                    .await
+                {
                     Ok(r) => (r.status, told_count(&r.body)),
                     Err(_) => (0, None),
                 }
@@ -443,7 +492,10 @@ pub async fn sign_in_burst(server: &Running, n: usize) -> io::Result<SignInBurst
             let form = form.clone();
             async move {
                 let mut http = Http::open(addr).await.ok()?;
-                http.post_form("/api/admin/sign-in", &form, &[]).await.ok().map(|r| r.status)
+                http.post_form("/api/admin/sign-in", &form, &[])
+                    .await
+                    .ok()
+                    .map(|r| r.status)
             }
         });
         futures_util::future::join_all(attempts).await

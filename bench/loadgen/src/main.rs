@@ -36,14 +36,20 @@ impl Case {
             Case::FanOut { n, api: false } => format!("fan-out {n} subscribers"),
             Case::FanOut { n, api: true } => format!("fan-out {n} subscribers /api/stock/ws"),
             Case::LongPollWake { n } => format!("long-poll wake {n}"),
-            Case::ReserveReturn { connections, .. } => format!("reserve/return, {connections} connections"),
+            Case::ReserveReturn { connections, .. } => {
+                format!("reserve/return, {connections} connections")
+            }
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
         }
     }
 
     fn metrics(self) -> Vec<Metric> {
-        let m = |label, pointer, lower_is_better| Metric { label, pointer, lower_is_better };
+        let m = |label, pointer, lower_is_better| Metric {
+            label,
+            pointer,
+            lower_is_better,
+        };
         match self {
             Case::IdleSockets { .. } => vec![
                 m("bytes per connection", "/bytes_per_connection", true),
@@ -87,9 +93,11 @@ impl Case {
     fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
         match self {
             // The peers speak only the book's protocol and have no staff.
-            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } => {
-                chosen.iter().copied().filter(|k| *k == Kind::Livecart).collect()
-            }
+            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } => chosen
+                .iter()
+                .copied()
+                .filter(|k| *k == Kind::Livecart)
+                .collect(),
             _ => chosen.to_vec(),
         }
     }
@@ -105,17 +113,28 @@ impl Case {
     async fn run(self, server: &Running) -> std::io::Result<Value> {
         let to_json = |v: Result<Value, serde_json::Error>| v.map_err(std::io::Error::other);
         match self {
-            Case::IdleSockets { n } => to_json(serde_json::to_value(cases::idle_sockets(server, "/cart/status", n).await?)),
+            Case::IdleSockets { n } => to_json(serde_json::to_value(
+                cases::idle_sockets(server, "/cart/status", n).await?,
+            )),
             Case::FanOut { n, api } => {
                 let path = if api { "/api/stock/ws" } else { "/cart/status" };
-                to_json(serde_json::to_value(cases::fan_out(server, path, n, 20).await?))
+                to_json(serde_json::to_value(
+                    cases::fan_out(server, path, n, 20).await?,
+                ))
             }
-            Case::LongPollWake { n } => to_json(serde_json::to_value(cases::long_poll_wake(server, n).await?)),
-            Case::ReserveReturn { connections, seconds } => {
-                to_json(serde_json::to_value(cases::reserve_return(server, connections, seconds).await?))
-            }
+            Case::LongPollWake { n } => to_json(serde_json::to_value(
+                cases::long_poll_wake(server, n).await?,
+            )),
+            Case::ReserveReturn {
+                connections,
+                seconds,
+            } => to_json(serde_json::to_value(
+                cases::reserve_return(server, connections, seconds).await?,
+            )),
             Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
-            Case::SignInBurst { n } => to_json(serde_json::to_value(cases::sign_in_burst(server, n).await?)),
+            Case::SignInBurst { n } => {
+                to_json(serde_json::to_value(cases::sign_in_burst(server, n).await?))
+            }
         }
     }
 }
@@ -125,22 +144,43 @@ fn matrix(quick: bool) -> Vec<Case> {
         return vec![
             Case::IdleSockets { n: 1000 },
             Case::FanOut { n: 200, api: false },
-            Case::FanOut { n: 1000, api: false },
+            Case::FanOut {
+                n: 1000,
+                api: false,
+            },
             Case::FanOut { n: 1000, api: true },
             Case::LongPollWake { n: 500 },
-            Case::ReserveReturn { connections: 32, seconds: 2.0 },
+            Case::ReserveReturn {
+                connections: 32,
+                seconds: 2.0,
+            },
             Case::Race,
             Case::SignInBurst { n: 20 },
         ];
     }
     vec![
         Case::IdleSockets { n: 19_000 },
-        Case::FanOut { n: 1_000, api: false },
-        Case::FanOut { n: 5_000, api: false },
-        Case::FanOut { n: 10_000, api: false },
-        Case::FanOut { n: 10_000, api: true },
+        Case::FanOut {
+            n: 1_000,
+            api: false,
+        },
+        Case::FanOut {
+            n: 5_000,
+            api: false,
+        },
+        Case::FanOut {
+            n: 10_000,
+            api: false,
+        },
+        Case::FanOut {
+            n: 10_000,
+            api: true,
+        },
         Case::LongPollWake { n: 5_000 },
-        Case::ReserveReturn { connections: 64, seconds: 5.0 },
+        Case::ReserveReturn {
+            connections: 64,
+            seconds: 5.0,
+        },
         Case::Race,
         Case::SignInBurst { n: 20 },
     ]
@@ -176,17 +216,25 @@ fn parse(args: &[String]) -> Result<Options, String> {
         return Err(USAGE.into());
     }
     while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--out" => options.out = value()?.into(),
-            "--repeat" => options.repeat = value()?.parse().map_err(|_| "--repeat takes a number")?,
+            "--repeat" => {
+                options.repeat = value()?.parse().map_err(|_| "--repeat takes a number")?
+            }
             "--servers" => {
                 options.servers = value()?
                     .split(',')
                     .map(|s| Kind::parse(s.trim()).ok_or_else(|| format!("unknown server {s:?}")))
                     .collect::<Result<_, _>>()?
             }
-            "--core" => options.bins.core = Some(value()?.parse().map_err(|_| "--core takes a number")?),
+            "--core" => {
+                options.bins.core = Some(value()?.parse().map_err(|_| "--core takes a number")?)
+            }
             "--no-pin" => options.bins.core = None,
             "--livecart" => options.bins.livecart = value()?.into(),
             "--floor" => options.bins.floor = value()?.into(),
@@ -203,10 +251,21 @@ fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_default();
-    let memory = std::fs::read_to_string("/proc/meminfo").unwrap_or_default().lines().next().unwrap_or("").to_string();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     // The machine's cores, not this process's (it runs pinned to one).
     let cores = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -232,13 +291,23 @@ async fn main() {
     }
     let cases: Vec<Case> = matrix(options.quick)
         .into_iter()
-        .filter(|c| options.only.as_ref().is_none_or(|only| c.label().contains(only.as_str())))
+        .filter(|c| {
+            options
+                .only
+                .as_ref()
+                .is_none_or(|only| c.label().contains(only.as_str()))
+        })
         .collect();
     let mut runs = Vec::new();
     for case in &cases {
         for kind in case.servers(&options.servers) {
             for repetition in 1..=options.repeat {
-                eprint!("{:<48} {:<9} run {repetition}/{} … ", case.label(), kind.name(), options.repeat);
+                eprint!(
+                    "{:<48} {:<9} run {repetition}/{} … ",
+                    case.label(),
+                    kind.name(),
+                    options.repeat
+                );
                 let outcome = async {
                     let server = Running::start(kind, &options.bins, case.copies()).await?;
                     let result = case.run(&server).await;
@@ -249,7 +318,12 @@ async fn main() {
                 match outcome {
                     Ok(result) => {
                         eprintln!("{result}");
-                        runs.push(Run { server: kind.name().into(), case: case.label(), repetition, result });
+                        runs.push(Run {
+                            server: kind.name().into(),
+                            case: case.label(),
+                            repetition,
+                            result,
+                        });
                     }
                     Err(e) => eprintln!("failed: {e}"),
                 }
@@ -258,7 +332,8 @@ async fn main() {
             }
         }
     }
-    let described: Vec<(String, Vec<Metric>)> = cases.iter().map(|c| (c.label(), c.metrics())).collect();
+    let described: Vec<(String, Vec<Metric>)> =
+        cases.iter().map(|c| (c.label(), c.metrics())).collect();
     let rows = report::summarize(&runs, &described);
     let table = report::markdown(&rows);
     println!("{table}");
@@ -273,8 +348,11 @@ async fn main() {
         "runs": runs,
         "summary": rows,
     });
-    let written = std::fs::write(&json_path, serde_json::to_string_pretty(&document).unwrap_or_default())
-        .and_then(|_| std::fs::write(&md_path, &table));
+    let written = std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&document).unwrap_or_default(),
+    )
+    .and_then(|_| std::fs::write(&md_path, &table));
     if let Err(e) = written {
         eprintln!("cannot write the results: {e}");
         std::process::exit(1);
@@ -282,5 +360,10 @@ async fn main() {
     if let Err(e) = report::chart(&rows, &svg_path) {
         eprintln!("cannot draw the chart: {e}");
     }
-    eprintln!("wrote {}, {} and {}", json_path.display(), md_path.display(), svg_path.display());
+    eprintln!(
+        "wrote {}, {} and {}",
+        json_path.display(),
+        md_path.display(),
+        svg_path.display()
+    );
 }

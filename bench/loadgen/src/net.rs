@@ -34,7 +34,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -47,12 +50,26 @@ pub struct Http {
 
 impl Http {
     pub async fn open(server: SocketAddr) -> io::Result<Http> {
-        Ok(Http { stream: connect(server).await?, host: server.to_string(), buf: Vec::with_capacity(1024) })
+        Ok(Http {
+            stream: connect(server).await?,
+            host: server.to_string(),
+            buf: Vec::with_capacity(1024),
+        })
     }
 
     /// Sends a request without waiting for the answer.
-    pub async fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<()> {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n", self.host, body.len());
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<()> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
+            self.host,
+            body.len()
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -62,12 +79,23 @@ impl Http {
         self.stream.write_all(&request).await
     }
 
-    pub async fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Response> {
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> io::Result<Response> {
         self.send(method, path, headers, body).await?;
         self.read_response().await
     }
 
-    pub async fn post_form(&mut self, path: &str, form: &str, headers: &[(&str, &str)]) -> io::Result<Response> {
+    pub async fn post_form(
+        &mut self,
+        path: &str,
+        form: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<Response> {
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
         self.request("POST", path, &all, form.as_bytes()).await
@@ -77,14 +105,26 @@ impl Http {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut parsed = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head_len) = parsed.parse(&self.buf).map_err(io::Error::other)? {
+            if let httparse::Status::Complete(head_len) =
+                parsed.parse(&self.buf).map_err(io::Error::other)?
+            {
                 let status = parsed.code.unwrap_or(0);
                 let headers: Vec<(String, String)> = parsed
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).to_string()))
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).to_string(),
+                        )
+                    })
                     .collect();
-                let find = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+                let find = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
                 let chunked = find("transfer-encoding").is_some_and(|v| v.contains("chunked"));
                 let body = if chunked {
                     self.read_chunked(head_len).await?
@@ -92,14 +132,20 @@ impl Http {
                     let length = if status == 204 || status == 304 {
                         0
                     } else {
-                        find("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+                        find("content-length")
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0)
                     };
                     self.fill(head_len + length).await?;
                     let body = self.buf[head_len..head_len + length].to_vec();
                     self.buf.drain(..head_len + length);
                     body
                 };
-                return Ok(Response { status, headers, body });
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                });
             }
             self.read_more().await?;
         }
@@ -138,7 +184,10 @@ impl Http {
         let mut chunk = [0u8; 8192];
         let n = self.stream.read(&mut chunk).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the server closed the connection"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
         }
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
@@ -150,7 +199,9 @@ pub type Socket = WebSocketStream<TcpStream>;
 /// A WebSocket client with small buffers, so 19,000 of them fit easily.
 pub async fn open_socket(server: SocketAddr, path: &str) -> io::Result<Socket> {
     let stream = connect(server).await?;
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
     let url = format!("ws://{server}{path}");
     let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await

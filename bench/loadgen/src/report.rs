@@ -63,7 +63,12 @@ pub fn summarize(runs: &[Run], cases: &[(String, Vec<Metric>)]) -> Vec<Row> {
                 };
                 by_server.insert(
                     server.to_string(),
-                    Figure { median, min: values[0], max: values[values.len() - 1], runs: values.len() },
+                    Figure {
+                        median,
+                        min: values[0],
+                        max: values[values.len() - 1],
+                        runs: values.len(),
+                    },
                 );
             }
             if !by_server.is_empty() {
@@ -91,7 +96,9 @@ fn number(v: f64) -> String {
 
 fn cell(figure: Option<&Figure>) -> String {
     match figure {
-        Some(f) if f.runs > 1 => format!("{} ({}–{})", number(f.median), number(f.min), number(f.max)),
+        Some(f) if f.runs > 1 => {
+            format!("{} ({}–{})", number(f.median), number(f.min), number(f.max))
+        }
         Some(f) => number(f.median),
         None => "—".to_string(),
     }
@@ -129,8 +136,16 @@ pub fn markdown(rows: &[Row]) -> String {
 /// Fan-out latency (p50 and p99) against the number of subscribers.
 pub fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
     let mut series: BTreeMap<(String, String), Vec<(f64, f64)>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.case.starts_with("fan-out ") && !r.case.contains("/api")) {
-        let Some(n) = row.case.trim_start_matches("fan-out ").split_whitespace().next().and_then(|n| n.parse::<f64>().ok())
+    for row in rows
+        .iter()
+        .filter(|r| r.case.starts_with("fan-out ") && !r.case.contains("/api"))
+    {
+        let Some(n) = row
+            .case
+            .trim_start_matches("fan-out ")
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<f64>().ok())
         else {
             continue;
         };
@@ -138,7 +153,10 @@ pub fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
             continue;
         }
         for (server, figure) in &row.by_server {
-            series.entry((server.clone(), row.metric.clone())).or_default().push((n, figure.median));
+            series
+                .entry((server.clone(), row.metric.clone()))
+                .or_default()
+                .push((n, figure.median));
         }
     }
     let max_x = series.values().flatten().map(|p| p.0).fold(1.0, f64::max);
@@ -146,7 +164,10 @@ pub fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Fan-out latency from a change to each subscriber (median of runs)", ("sans-serif", 20))
+        .caption(
+            "Fan-out latency from a change to each subscriber (median of runs)",
+            ("sans-serif", 20),
+        )
         .margin(20)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -158,18 +179,33 @@ pub fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
         .y_desc("latency, ms")
         .draw()
         .map_err(|e| e.to_string())?;
-    let colours = [("livecart", RGBColor(156, 47, 31)), ("node", RGBColor(55, 68, 154)), ("floor", RGBColor(47, 107, 51))];
+    let colours = [
+        ("livecart", RGBColor(156, 47, 31)),
+        ("node", RGBColor(55, 68, 154)),
+        ("floor", RGBColor(47, 107, 51)),
+    ];
     for ((server, metric), mut points) in series {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let colour = colours.iter().find(|(s, _)| *s == server).map_or(BLACK, |(_, c)| *c);
-        let style = if metric == "p99 ms" { colour.stroke_width(3) } else { colour.stroke_width(1) };
+        let colour = colours
+            .iter()
+            .find(|(s, _)| *s == server)
+            .map_or(BLACK, |(_, c)| *c);
+        let style = if metric == "p99 ms" {
+            colour.stroke_width(3)
+        } else {
+            colour.stroke_width(1)
+        };
         chart
             .draw_series(LineSeries::new(points.clone(), style))
             .map_err(|e| e.to_string())?
             .label(format!("{server} {}", metric.trim_end_matches(" ms")))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         chart
-            .draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, colour.filled())),
+            )
             .map_err(|e| e.to_string())?;
     }
     chart

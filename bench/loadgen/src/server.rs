@@ -31,7 +31,9 @@ impl Kind {
     }
 
     pub fn parse(name: &str) -> Option<Kind> {
-        [Kind::Livecart, Kind::Node, Kind::Floor].into_iter().find(|k| k.name() == name)
+        [Kind::Livecart, Kind::Node, Kind::Floor]
+            .into_iter()
+            .find(|k| k.name() == name)
     }
 }
 
@@ -64,7 +66,9 @@ impl Running {
             let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
             probe.local_addr()?.port()
         };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().map_err(io::Error::other)?;
+        let addr: SocketAddr = format!("127.0.0.1:{port}")
+            .parse()
+            .map_err(io::Error::other)?;
         let db = format!("sqlite://{}", dir.path().join("shop.db").display());
         if kind == Kind::Livecart {
             add_staff(bins, &db).await?;
@@ -97,7 +101,13 @@ impl Running {
             .kill_on_drop(true);
         let child = command.spawn()?;
         let pid = child.id().ok_or_else(|| io::Error::other("no pid"))?;
-        let running = Running { kind, addr, child, pid, _dir: dir };
+        let running = Running {
+            kind,
+            addr,
+            child,
+            pid,
+            _dir: dir,
+        };
         running.wait_until_ready().await?;
         if kind == Kind::Livecart && copies != 10 {
             running.set_featured_total(copies).await?;
@@ -114,7 +124,10 @@ impl Running {
                 }
             }
             if Instant::now() > deadline {
-                return Err(io::Error::other(format!("{} did not start", self.kind.name())));
+                return Err(io::Error::other(format!(
+                    "{} did not start",
+                    self.kind.name()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -124,7 +137,11 @@ impl Running {
     async fn set_featured_total(&self, total: u32) -> io::Result<()> {
         let mut http = Http::open(self.addr).await?;
         let signed_in = http
-            .post_form("/api/admin/sign-in", &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")), &[])
+            .post_form(
+                "/api/admin/sign-in",
+                &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")),
+                &[],
+            )
             .await?;
         let cookie = signed_in
             .header("set-cookie")
@@ -139,7 +156,10 @@ impl Running {
             )
             .await?;
         if set.status != 200 {
-            return Err(io::Error::other(format!("setting the total answered {}", set.status)));
+            return Err(io::Error::other(format!(
+                "setting the total answered {}",
+                set.status
+            )));
         }
         Ok(())
     }
@@ -153,8 +173,13 @@ impl Running {
         let mut threads = 0;
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) {
             for task in tasks.flatten() {
-                let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-                if let Some(ns) = stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+                let stat =
+                    std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+                if let Some(ns) = stat
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
                     total_ns += ns;
                     threads += 1;
                 }
@@ -167,14 +192,20 @@ impl Running {
         // Fields after the command name (which may hold spaces) start at ")".
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         // utime and stime are fields 14 and 15; here 11 and 12 (0-based after ")").
         Duration::from_millis((ticks(11) + ticks(12)) * 10)
     }
 
     /// Resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -197,7 +228,9 @@ async fn add_staff(bins: &Binaries, db: &str) -> io::Result<()> {
         .stdout(Stdio::null())
         .spawn()?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(format!("{STAFF_PASSWORD}\n").as_bytes()).await?;
+        stdin
+            .write_all(format!("{STAFF_PASSWORD}\n").as_bytes())
+            .await?;
     }
     let status = child.wait().await?;
     if !status.success() {

@@ -18,9 +18,9 @@ use crate::server::metrics::Metrics;
 use crate::server::notifier::{Notifier, Published};
 use crate::server::opening_shelf::opening_shelf;
 use crate::server::shopper::Shopper;
-use crate::server::store::{NewBook, Store, StockTransaction, StoreError};
-use shelf::Shelf;
+use crate::server::store::{NewBook, StockTransaction, Store, StoreError};
 use crate::stock::{Book, CartLine, LedgerLine, Order, StockSnapshot, FEATURED_BOOK};
+use shelf::Shelf;
 
 /// The most changes one commit carries.
 const MAX_GROUP: usize = 512;
@@ -37,7 +37,9 @@ impl BookId {
     pub fn parse(raw: &str) -> Result<BookId, BadBookId> {
         let ok = !raw.is_empty()
             && raw.len() <= 96
-            && raw.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+            && raw
+                .bytes()
+                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
             && !raw.starts_with('-')
             && !raw.ends_with('-');
         if ok {
@@ -124,15 +126,34 @@ pub struct Holding {
 enum Change {
     /// A reserve or a return: decided in memory, in runs.
     Count(CountChange),
-    Checkout { shopper: Shopper },
-    Renew { shopper: Shopper },
+    Checkout {
+        shopper: Shopper,
+    },
+    Renew {
+        shopper: Shopper,
+    },
     Expire,
-    Restock { book: BookId, copies: u32 },
-    SetTotal { book: BookId, total: u32 },
-    SetPrice { book: BookId, price_cents: u32 },
+    Restock {
+        book: BookId,
+        copies: u32,
+    },
+    SetTotal {
+        book: BookId,
+        total: u32,
+    },
+    SetPrice {
+        book: BookId,
+        price_cents: u32,
+    },
     AddBook(NewBook),
-    OpenStaffSession { token_hash: String, staff: String, expires_at: i64 },
-    CloseStaffSession { token_hash: String },
+    OpenStaffSession {
+        token_hash: String,
+        staff: String,
+        expires_at: i64,
+    },
+    CloseStaffSession {
+        token_hash: String,
+    },
 }
 
 #[derive(Debug)]
@@ -144,7 +165,9 @@ enum CountChange {
 impl CountChange {
     fn parts(&self) -> (&Shopper, &BookId) {
         match self {
-            CountChange::Reserve { shopper, book } | CountChange::Release { shopper, book } => (shopper, book),
+            CountChange::Reserve { shopper, book } | CountChange::Release { shopper, book } => {
+                (shopper, book)
+            }
         }
     }
 }
@@ -184,19 +207,36 @@ pub struct Inventory {
 impl Inventory {
     /// Stocks an empty shelf, loads and publishes the stock, and starts the
     /// writer and the clock that ends lapsed holds.
-    pub async fn open(store: Store, rules: Rules, metrics: Metrics) -> Result<Inventory, StoreError> {
+    pub async fn open(
+        store: Store,
+        rules: Rules,
+        metrics: Metrics,
+    ) -> Result<Inventory, StoreError> {
         let shelf = opening_shelf();
         if store.stock_empty_shelf(&shelf).await? {
             tracing::info!(books = shelf.len(), "stocked the opening shelf");
         }
         let first = store.stock().await?;
-        metrics.stock_version.set(i64::try_from(first.version).unwrap_or(i64::MAX));
+        metrics
+            .stock_version
+            .set(i64::try_from(first.version).unwrap_or(i64::MAX));
         let notifier = Notifier::new(first, FEATURED_BOOK);
         let rules = Arc::new(rules);
         let (changes, queue) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(write_changes(store.clone(), notifier.clone(), rules.clone(), metrics, queue));
+        tokio::spawn(write_changes(
+            store.clone(),
+            notifier.clone(),
+            rules.clone(),
+            metrics,
+            queue,
+        ));
         tokio::spawn(end_lapsed_holds(store.clone(), changes.downgrade()));
-        Ok(Inventory { store, notifier, rules, changes })
+        Ok(Inventory {
+            store,
+            notifier,
+            rules,
+            changes,
+        })
     }
 
     pub fn notifier(&self) -> &Notifier {
@@ -234,21 +274,45 @@ impl Inventory {
     }
 
     /// One of the shopper's orders; None if there is none by that id for them.
-    pub async fn order(&self, shopper: &Shopper, id: &str) -> Result<Option<Order>, InventoryError> {
+    pub async fn order(
+        &self,
+        shopper: &Shopper,
+        id: &str,
+    ) -> Result<Option<Order>, InventoryError> {
         Ok(self.store.order(&shopper.key(), id).await?)
     }
 
     /// Puts one more copy of `book` in the shopper's hands.
-    pub async fn reserve(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        match self.ask(Change::Count(CountChange::Reserve { shopper: shopper.clone(), book: book.clone() })).await? {
+    pub async fn reserve(
+        &self,
+        shopper: &Shopper,
+        book: &BookId,
+    ) -> Result<Holding, InventoryError> {
+        match self
+            .ask(Change::Count(CountChange::Reserve {
+                shopper: shopper.clone(),
+                book: book.clone(),
+            }))
+            .await?
+        {
             Done::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
     }
 
     /// Puts one of the shopper's copies of `book` back on the shelf.
-    pub async fn release(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, InventoryError> {
-        match self.ask(Change::Count(CountChange::Release { shopper: shopper.clone(), book: book.clone() })).await? {
+    pub async fn release(
+        &self,
+        shopper: &Shopper,
+        book: &BookId,
+    ) -> Result<Holding, InventoryError> {
+        match self
+            .ask(Change::Count(CountChange::Release {
+                shopper: shopper.clone(),
+                book: book.clone(),
+            }))
+            .await?
+        {
             Done::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
@@ -256,7 +320,12 @@ impl Inventory {
 
     /// Buys everything the shopper holds, in one transaction.
     pub async fn checkout(&self, shopper: &Shopper) -> Result<Order, InventoryError> {
-        match self.ask(Change::Checkout { shopper: shopper.clone() }).await? {
+        match self
+            .ask(Change::Checkout {
+                shopper: shopper.clone(),
+            })
+            .await?
+        {
             Done::Ordered(order) => Ok(order),
             other => Err(unexpected(other)),
         }
@@ -264,19 +333,38 @@ impl Inventory {
 
     /// The shopper touched their cart: every hold's deadline starts again.
     pub async fn renew(&self, shopper: &Shopper) -> Result<(), InventoryError> {
-        self.ask(Change::Renew { shopper: shopper.clone() }).await.map(|_| ())
+        self.ask(Change::Renew {
+            shopper: shopper.clone(),
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn restock(&self, book: &BookId, copies: u32) -> Result<(), InventoryError> {
-        self.ask(Change::Restock { book: book.clone(), copies }).await.map(|_| ())
+        self.ask(Change::Restock {
+            book: book.clone(),
+            copies,
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn set_total(&self, book: &BookId, total: u32) -> Result<(), InventoryError> {
-        self.ask(Change::SetTotal { book: book.clone(), total }).await.map(|_| ())
+        self.ask(Change::SetTotal {
+            book: book.clone(),
+            total,
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn set_price(&self, book: &BookId, price_cents: u32) -> Result<(), InventoryError> {
-        self.ask(Change::SetPrice { book: book.clone(), price_cents }).await.map(|_| ())
+        self.ask(Change::SetPrice {
+            book: book.clone(),
+            price_cents,
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn add_book(&self, book: NewBook) -> Result<(), InventoryError> {
@@ -284,12 +372,25 @@ impl Inventory {
     }
 
     /// Records a signed-in staff session (only a hash of its token).
-    pub async fn open_staff_session(&self, token_hash: String, staff: String, expires_at: i64) -> Result<(), InventoryError> {
-        self.ask(Change::OpenStaffSession { token_hash, staff, expires_at }).await.map(|_| ())
+    pub async fn open_staff_session(
+        &self,
+        token_hash: String,
+        staff: String,
+        expires_at: i64,
+    ) -> Result<(), InventoryError> {
+        self.ask(Change::OpenStaffSession {
+            token_hash,
+            staff,
+            expires_at,
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn close_staff_session(&self, token_hash: String) -> Result<(), InventoryError> {
-        self.ask(Change::CloseStaffSession { token_hash }).await.map(|_| ())
+        self.ask(Change::CloseStaffSession { token_hash })
+            .await
+            .map(|_| ())
     }
 
     async fn ask(&self, change: Change) -> Result<Done, InventoryError> {
@@ -303,7 +404,9 @@ impl Inventory {
 }
 
 fn unexpected(done: Done) -> InventoryError {
-    InventoryError::Storage(Arc::new(StoreError::Corrupt(format!("unexpected outcome {done:?}"))))
+    InventoryError::Storage(Arc::new(StoreError::Corrupt(format!(
+        "unexpected outcome {done:?}"
+    ))))
 }
 
 /// The clock: ends holds whose deadline has passed, within half a second.
@@ -311,7 +414,9 @@ async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
     const LOOK_EVERY: Duration = Duration::from_millis(500);
     loop {
         let wait = match store.earliest_expiry().await {
-            Ok(Some(soonest)) => Duration::from_millis(u64::try_from(soonest - now_ms()).unwrap_or(0)),
+            Ok(Some(soonest)) => {
+                Duration::from_millis(u64::try_from(soonest - now_ms()).unwrap_or(0))
+            }
             Ok(None) => LOOK_EVERY,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read hold deadlines");
@@ -322,14 +427,25 @@ async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
             tokio::time::sleep(wait.min(LOOK_EVERY)).await;
             continue;
         }
-        let Some(changes) = changes.upgrade() else { return };
+        let Some(changes) = changes.upgrade() else {
+            return;
+        };
         let (reply, answer) = oneshot::channel();
-        if changes.send(Request { change: Change::Expire, reply }).await.is_err() {
+        if changes
+            .send(Request {
+                change: Change::Expire,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         drop(changes);
         match answer.await {
-            Ok(Ok(Done::Expired(copies))) if copies > 0 => tracing::info!(copies, "lapsed holds ended"),
+            Ok(Ok(Done::Expired(copies))) if copies > 0 => {
+                tracing::info!(copies, "lapsed holds ended")
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "lapsed holds could not be ended");
                 tokio::time::sleep(LOOK_EVERY).await;
@@ -354,12 +470,16 @@ async fn write_changes(
         match apply_group(&store, &rules, &mut group).await {
             Ok((results, snapshot)) => {
                 metrics.commits.inc();
-                metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+                metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 let done = results.iter().filter(|r| r.is_ok()).count() as u64;
                 metrics.changes.inc_by(done);
                 metrics.refusals.inc_by(results.len() as u64 - done);
                 if let Some(snapshot) = snapshot {
-                    metrics.stock_version.set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+                    metrics
+                        .stock_version
+                        .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
                     notifier.publish(snapshot);
                 }
                 for (request, result) in group.drain(..).zip(results) {
@@ -380,7 +500,11 @@ async fn write_changes(
 
 type GroupResult = (Vec<Result<Done, InventoryError>>, Option<StockSnapshot>);
 
-async fn apply_group(store: &Store, rules: &Rules, group: &mut [Request]) -> Result<GroupResult, StoreError> {
+async fn apply_group(
+    store: &Store,
+    rules: &Rules,
+    group: &mut [Request],
+) -> Result<GroupResult, StoreError> {
     let mut tx = store.begin().await?;
     let now = now_ms();
     let expires_at = now + ttl_ms(rules);
@@ -424,7 +548,10 @@ async fn apply_group(store: &Store, rules: &Rules, group: &mut [Request]) -> Res
         Some(snapshot)
     };
     tx.commit().await?;
-    let results = results.into_iter().map(|r| r.map_err(InventoryError::Refused)).collect();
+    let results = results
+        .into_iter()
+        .map(|r| r.map_err(InventoryError::Refused))
+        .collect();
     Ok((results, snapshot))
 }
 
@@ -454,7 +581,13 @@ async fn decide_run(
                 CountChange::Reserve { shopper, book } => shelf.reserve(rules, shopper, book),
                 CountChange::Release { shopper, book } => shelf.release(shopper, book),
             };
-            copies.map(|copies| Done::Held(Holding { book: change.parts().1.clone(), copies, version: 0 }))
+            copies.map(|copies| {
+                Done::Held(Holding {
+                    book: change.parts().1.clone(),
+                    copies,
+                    version: 0,
+                })
+            })
         })
         .collect();
     tx.write_shelf(&shelf.writes(), expires_at).await?;
@@ -475,11 +608,20 @@ async fn apply(
         // Decided in runs by `decide_run`; a lone one is a run of one.
         Change::Count(change) => {
             let decided = decide_run(tx, rules, &[change], expires_at).await?;
-            (decided.into_iter().next().unwrap_or(Err(Refusal::UnknownBook)), Effect::Stock)
+            (
+                decided
+                    .into_iter()
+                    .next()
+                    .unwrap_or(Err(Refusal::UnknownBook)),
+                Effect::Stock,
+            )
         }
         Change::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
-            (order.map(Done::Ordered).ok_or(Refusal::EmptyCart), Effect::Stock)
+            (
+                order.map(Done::Ordered).ok_or(Refusal::EmptyCart),
+                Effect::Stock,
+            )
         }
         Change::Renew { shopper } => {
             tx.renew_holds(&shopper.key(), expires_at).await?;
@@ -487,12 +629,20 @@ async fn apply(
         }
         Change::Expire => {
             let freed = tx.release_expired(now).await?;
-            let effect = if freed > 0 { Effect::Stock } else { Effect::Nothing };
+            let effect = if freed > 0 {
+                Effect::Stock
+            } else {
+                Effect::Nothing
+            };
             (Ok(Done::Expired(freed)), effect)
         }
         Change::Restock { book, copies } => {
             let done = tx.restock(book.as_str(), *copies).await?;
-            (done.then_some(Done::BookChanged).ok_or(Refusal::UnknownBook), Effect::Stock)
+            (
+                done.then_some(Done::BookChanged)
+                    .ok_or(Refusal::UnknownBook),
+                Effect::Stock,
+            )
         }
         Change::SetTotal { book, total } => {
             let result = if tx.set_total(book.as_str(), *total).await? {
@@ -506,10 +656,19 @@ async fn apply(
         }
         Change::SetPrice { book, price_cents } => {
             let done = tx.set_price(book.as_str(), *price_cents).await?;
-            (done.then_some(Done::BookChanged).ok_or(Refusal::UnknownBook), Effect::Catalog)
+            (
+                done.then_some(Done::BookChanged)
+                    .ok_or(Refusal::UnknownBook),
+                Effect::Catalog,
+            )
         }
-        Change::OpenStaffSession { token_hash, staff, expires_at } => {
-            tx.open_staff_session(token_hash, staff, *expires_at).await?;
+        Change::OpenStaffSession {
+            token_hash,
+            staff,
+            expires_at,
+        } => {
+            tx.open_staff_session(token_hash, staff, *expires_at)
+                .await?;
             (Ok(Done::Renewed), Effect::Nothing)
         }
         Change::CloseStaffSession { token_hash } => {
@@ -518,7 +677,10 @@ async fn apply(
         }
         Change::AddBook(book) => {
             let done = tx.add_book(book).await?;
-            (done.then_some(Done::BookChanged).ok_or(Refusal::BookExists), Effect::Catalog)
+            (
+                done.then_some(Done::BookChanged).ok_or(Refusal::BookExists),
+                Effect::Catalog,
+            )
         }
     })
 }
@@ -532,7 +694,9 @@ fn ttl_ms(rules: &Rules) -> i64 {
 }
 
 pub fn now_ms() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX / 2)
 }
 

@@ -33,10 +33,22 @@ struct Hold {
 impl Shelf {
     pub fn new(available: Vec<(String, i64)>, held: Vec<(String, String, u32)>) -> Shelf {
         Shelf {
-            available: available.into_iter().map(|(book, n)| (book, (n, n))).collect(),
+            available: available
+                .into_iter()
+                .map(|(book, n)| (book, (n, n)))
+                .collect(),
             held: held
                 .into_iter()
-                .map(|(shopper, book, copies)| ((shopper, book), Hold { now: copies, loaded: copies, renewed: false }))
+                .map(|(shopper, book, copies)| {
+                    (
+                        (shopper, book),
+                        Hold {
+                            now: copies,
+                            loaded: copies,
+                            renewed: false,
+                        },
+                    )
+                })
                 .collect(),
             renewed: BTreeSet::new(),
         }
@@ -45,7 +57,12 @@ impl Shelf {
     /// One more copy of `book` into the shopper's hands: refused when they
     /// already hold as many as they may, when none is left, or when there is
     /// no such book. Returns the copies they hold now.
-    pub fn reserve(&mut self, rules: &Rules, shopper: &Shopper, book: &BookId) -> Result<u32, Refusal> {
+    pub fn reserve(
+        &mut self,
+        rules: &Rules,
+        shopper: &Shopper,
+        book: &BookId,
+    ) -> Result<u32, Refusal> {
         let key = (shopper.key(), book.as_str().to_string());
         let limit = rules.copies_allowed(shopper);
         let hold = self.held.get(&key).copied().unwrap_or_default();
@@ -122,7 +139,10 @@ mod tests {
     use std::time::Duration;
 
     fn rules(limit: u32) -> Rules {
-        Rules { max_copies_per_shopper: limit, reservation_ttl: Duration::from_secs(60) }
+        Rules {
+            max_copies_per_shopper: limit,
+            reservation_ttl: Duration::from_secs(60),
+        }
     }
 
     fn book(id: &str) -> BookId {
@@ -138,7 +158,10 @@ mod tests {
         let mut shelf = Shelf::new(vec![("b".into(), 2)], vec![]);
         assert_eq!(shelf.reserve(&rules(1), &session("x"), &book("b")), Ok(1));
         assert_eq!(shelf.reserve(&rules(1), &session("y"), &book("b")), Ok(1));
-        assert_eq!(shelf.reserve(&rules(1), &session("z"), &book("b")), Err(Refusal::SoldOut));
+        assert_eq!(
+            shelf.reserve(&rules(1), &session("z"), &book("b")),
+            Err(Refusal::SoldOut)
+        );
         assert_eq!(shelf.writes().available, vec![("b".to_string(), -2)]);
     }
 
@@ -148,26 +171,56 @@ mod tests {
         let mut shelf = Shelf::new(vec![("b".into(), 10)], vec![]);
         assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(1));
         assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(2));
-        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Err(Refusal::LimitReached(2)));
+        assert_eq!(
+            shelf.reserve(&rules(2), &web, &book("b")),
+            Err(Refusal::LimitReached(2))
+        );
         assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Ok(1));
-        assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Err(Refusal::LimitReached(1)));
+        assert_eq!(
+            shelf.reserve(&rules(2), &session("s"), &book("b")),
+            Err(Refusal::LimitReached(1))
+        );
     }
 
     #[test]
     fn a_shopper_at_the_limit_is_told_so_even_when_none_is_left() {
-        let mut shelf = Shelf::new(vec![("b".into(), 0)], vec![("book:s".into(), "b".into(), 1)]);
-        assert_eq!(shelf.reserve(&rules(1), &session("s"), &book("b")), Err(Refusal::LimitReached(1)));
-        assert_eq!(shelf.reserve(&rules(1), &session("t"), &book("b")), Err(Refusal::SoldOut));
+        let mut shelf = Shelf::new(
+            vec![("b".into(), 0)],
+            vec![("book:s".into(), "b".into(), 1)],
+        );
+        assert_eq!(
+            shelf.reserve(&rules(1), &session("s"), &book("b")),
+            Err(Refusal::LimitReached(1))
+        );
+        assert_eq!(
+            shelf.reserve(&rules(1), &session("t"), &book("b")),
+            Err(Refusal::SoldOut)
+        );
     }
 
     #[test]
     fn returns_need_a_held_copy_of_a_known_book() {
-        let mut shelf = Shelf::new(vec![("b".into(), 0)], vec![("book:s".into(), "b".into(), 1)]);
-        assert_eq!(shelf.release(&session("t"), &book("b")), Err(Refusal::NotHeld));
-        assert_eq!(shelf.release(&session("s"), &book("nope")), Err(Refusal::UnknownBook));
-        assert_eq!(shelf.reserve(&rules(1), &session("t"), &book("nope")), Err(Refusal::UnknownBook));
+        let mut shelf = Shelf::new(
+            vec![("b".into(), 0)],
+            vec![("book:s".into(), "b".into(), 1)],
+        );
+        assert_eq!(
+            shelf.release(&session("t"), &book("b")),
+            Err(Refusal::NotHeld)
+        );
+        assert_eq!(
+            shelf.release(&session("s"), &book("nope")),
+            Err(Refusal::UnknownBook)
+        );
+        assert_eq!(
+            shelf.reserve(&rules(1), &session("t"), &book("nope")),
+            Err(Refusal::UnknownBook)
+        );
         assert_eq!(shelf.release(&session("s"), &book("b")), Ok(0));
-        assert_eq!(shelf.release(&session("s"), &book("b")), Err(Refusal::NotHeld));
+        assert_eq!(
+            shelf.release(&session("s"), &book("b")),
+            Err(Refusal::NotHeld)
+        );
         let writes = shelf.writes();
         assert_eq!(writes.ended, vec![("book:s".to_string(), "b".to_string())]);
         assert_eq!(writes.available, vec![("b".to_string(), 1)]);
@@ -175,12 +228,22 @@ mod tests {
 
     #[test]
     fn a_run_writes_only_what_changed() {
-        let mut shelf = Shelf::new(vec![("b".into(), 5)], vec![("book:s".into(), "b".into(), 1)]);
+        let mut shelf = Shelf::new(
+            vec![("b".into(), 5)],
+            vec![("book:s".into(), "b".into(), 1)],
+        );
         shelf.release(&session("s"), &book("b")).unwrap();
         shelf.reserve(&rules(1), &session("s"), &book("b")).unwrap();
         let writes = shelf.writes();
         assert!(writes.available.is_empty(), "back where it started");
-        assert_eq!(writes.holds, vec![("book:s".to_string(), "b".to_string(), 1)], "renewed by the reserve");
-        assert!(writes.renewed.is_empty(), "book sessions renew only the hold they touch");
+        assert_eq!(
+            writes.holds,
+            vec![("book:s".to_string(), "b".to_string(), 1)],
+            "renewed by the reserve"
+        );
+        assert!(
+            writes.renewed.is_empty(),
+            "book sessions renew only the hold they touch"
+        );
     }
 }

@@ -40,7 +40,10 @@ impl StockTransaction {
         books: &[&str],
         shoppers: &[&str],
     ) -> Result<(Vec<(String, i64)>, Vec<(String, String, u32)>), StoreError> {
-        let books_sql = format!("SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({})", marks(books.len()));
+        let books_sql = format!(
+            "SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({})",
+            marks(books.len())
+        );
         let holds_sql = format!(
             "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({})",
             marks(shoppers.len())
@@ -48,12 +51,21 @@ impl StockTransaction {
         let books_args: Vec<Arg> = books.iter().map(|b| Arg::Text(b.to_string())).collect();
         let holds_args: Vec<Arg> = shoppers.iter().map(|s| Arg::Text(s.to_string())).collect();
         let rows = if self.backend == Backend::Postgres {
-            let mut rows = Batch::one(format!("{books_sql} FOR UPDATE"), books_args).fetch(&mut self.tx).await?;
-            rows.extend(Batch::one(holds_sql, holds_args).fetch(&mut self.tx).await?);
+            let mut rows = Batch::one(format!("{books_sql} FOR UPDATE"), books_args)
+                .fetch(&mut self.tx)
+                .await?;
+            rows.extend(
+                Batch::one(holds_sql, holds_args)
+                    .fetch(&mut self.tx)
+                    .await?,
+            );
             rows
         } else {
             let mut batch = Batch::default();
-            batch.push(format!("{books_sql} UNION ALL {holds_sql}"), books_args.into_iter().chain(holds_args).collect());
+            batch.push(
+                format!("{books_sql} UNION ALL {holds_sql}"),
+                books_args.into_iter().chain(holds_args).collect(),
+            );
             batch.fetch(&mut self.tx).await?
         };
         let (mut available, mut held) = (Vec::new(), Vec::new());
@@ -72,15 +84,25 @@ impl StockTransaction {
     /// Writes a run's changes: on SQLite in one round trip to its worker,
     /// however long the run. The CHECK on `available` would refuse an
     /// oversell here even if a decision were wrong.
-    pub async fn write_shelf(&mut self, writes: &ShelfWrites, expires_at_ms: i64) -> Result<(), StoreError> {
+    pub async fn write_shelf(
+        &mut self,
+        writes: &ShelfWrites,
+        expires_at_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         if !writes.holds.is_empty() {
-            let rows = vec!["(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT))"; writes.holds.len()].join(", ");
+            let rows =
+                vec!["(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT))"; writes.holds.len()].join(", ");
             let args = writes
                 .holds
                 .iter()
                 .flat_map(|(shopper, book, copies)| {
-                    [Arg::Text(shopper.clone()), Arg::Text(book.clone()), Arg::Int(i64::from(*copies)), Arg::Int(expires_at_ms)]
+                    [
+                        Arg::Text(shopper.clone()),
+                        Arg::Text(book.clone()),
+                        Arg::Int(i64::from(*copies)),
+                        Arg::Int(expires_at_ms),
+                    ]
                 })
                 .collect();
             batch.push(
@@ -107,7 +129,12 @@ impl StockTransaction {
                 .iter()
                 .flat_map(|(book, delta)| [Arg::Text(book.clone()), Arg::Int(*delta)])
                 .collect();
-            args.extend(writes.available.iter().map(|(book, _)| Arg::Text(book.clone())));
+            args.extend(
+                writes
+                    .available
+                    .iter()
+                    .map(|(book, _)| Arg::Text(book.clone())),
+            );
             batch.push(
                 format!(
                     "UPDATE books SET available = available + CASE id {cases} ELSE 0 END WHERE id IN ({})",
@@ -120,7 +147,10 @@ impl StockTransaction {
             let mut args = vec![Arg::Int(expires_at_ms)];
             args.extend(writes.renewed.iter().map(|s| Arg::Text(s.clone())));
             batch.push(
-                format!("UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({})", marks(writes.renewed.len())),
+                format!(
+                    "UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({})",
+                    marks(writes.renewed.len())
+                ),
                 args,
             );
         }
@@ -142,7 +172,9 @@ impl StockTransaction {
         let rows = if self.backend == Backend::Postgres {
             let mut rows = Vec::new();
             for statement in batch.statements {
-                rows = Batch::one(statement.0, statement.1).fetch(&mut self.tx).await?;
+                rows = Batch::one(statement.0, statement.1)
+                    .fetch(&mut self.tx)
+                    .await?;
             }
             rows
         } else {
@@ -169,7 +201,9 @@ impl StockTransaction {
     }
 
     pub async fn has_books(&mut self) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM books").fetch_one(&mut *self.tx).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM books")
+            .fetch_one(&mut *self.tx)
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
@@ -191,7 +225,11 @@ impl StockTransaction {
 
     /// Moves the deadline of every hold the shopper has to `expires_at_ms`.
     /// Returns how many holds that was.
-    pub async fn renew_holds(&mut self, shopper: &str, expires_at_ms: i64) -> Result<u64, StoreError> {
+    pub async fn renew_holds(
+        &mut self,
+        shopper: &str,
+        expires_at_ms: i64,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query("UPDATE reservations SET expires_at = $2 WHERE shopper = $1")
             .bind(shopper)
             .bind(expires_at_ms)
@@ -203,16 +241,20 @@ impl StockTransaction {
     /// Ends every hold whose deadline has passed and puts its copies back.
     /// Returns the copies freed.
     pub async fn release_expired(&mut self, now_ms: i64) -> Result<u32, StoreError> {
-        let rows = sqlx::query("DELETE FROM reservations WHERE expires_at <= $1 RETURNING book_id, copies")
-            .bind(now_ms)
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = sqlx::query(
+            "DELETE FROM reservations WHERE expires_at <= $1 RETURNING book_id, copies",
+        )
+        .bind(now_ms)
+        .fetch_all(&mut *self.tx)
+        .await?;
         let mut freed = 0;
         for row in &rows {
             let book: String = row.try_get("book_id")?;
             let copies = count(row, "copies")?;
             if !self.put_back_copies(&book, copies).await? {
-                return Err(StoreError::Corrupt(format!("{book} would hold more copies than it owns")));
+                return Err(StoreError::Corrupt(format!(
+                    "{book} would hold more copies than it owns"
+                )));
             }
             freed += copies;
         }
@@ -221,7 +263,12 @@ impl StockTransaction {
 
     /// Turns every live hold of the shopper into an order: the copies are
     /// sold, and no deadline can put them back. None when nothing is held.
-    pub async fn place_order(&mut self, shopper: &str, order_id: &str, now_ms: i64) -> Result<Option<Order>, StoreError> {
+    pub async fn place_order(
+        &mut self,
+        shopper: &str,
+        order_id: &str,
+        now_ms: i64,
+    ) -> Result<Option<Order>, StoreError> {
         let held = sqlx::query(
             "DELETE FROM reservations WHERE shopper = $1 AND expires_at > $2 RETURNING book_id, copies",
         )
@@ -236,11 +283,13 @@ impl StockTransaction {
         for row in &held {
             let book_id: String = row.try_get("book_id")?;
             let copies = count(row, "copies")?;
-            let book = sqlx::query("UPDATE books SET sold = sold + $2 WHERE id = $1 RETURNING title, price_cents")
-                .bind(&book_id)
-                .bind(i64::from(copies))
-                .fetch_one(&mut *self.tx)
-                .await?;
+            let book = sqlx::query(
+                "UPDATE books SET sold = sold + $2 WHERE id = $1 RETURNING title, price_cents",
+            )
+            .bind(&book_id)
+            .bind(i64::from(copies))
+            .fetch_one(&mut *self.tx)
+            .await?;
             lines.push(OrderLine {
                 book_id,
                 title: book.try_get("title")?,
@@ -250,13 +299,15 @@ impl StockTransaction {
         }
         lines.sort_by(|a, b| a.title.cmp(&b.title));
         let total_cents: u32 = lines.iter().map(|l| l.price_cents * l.copies).sum();
-        sqlx::query("INSERT INTO orders (id, shopper, placed_at, total_cents) VALUES ($1, $2, $3, $4)")
-            .bind(order_id)
-            .bind(shopper)
-            .bind(now_ms)
-            .bind(i64::from(total_cents))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO orders (id, shopper, placed_at, total_cents) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(order_id)
+        .bind(shopper)
+        .bind(now_ms)
+        .bind(i64::from(total_cents))
+        .execute(&mut *self.tx)
+        .await?;
         for line in &lines {
             sqlx::query(
                 "INSERT INTO order_lines (order_id, book_id, title, price_cents, copies) VALUES ($1, $2, $3, $4, $5)",
@@ -269,7 +320,12 @@ impl StockTransaction {
             .execute(&mut *self.tx)
             .await?;
         }
-        Ok(Some(Order { id: order_id.to_string(), placed_at_ms: now_ms, lines, total_cents }))
+        Ok(Some(Order {
+            id: order_id.to_string(),
+            placed_at_ms: now_ms,
+            lines,
+            total_cents,
+        }))
     }
 
     /// Puts a new book at the end of the shelf. False if the id is taken.
@@ -310,11 +366,13 @@ impl StockTransaction {
 
     /// Adds `copies` new copies to the shelf. False when the book is unknown.
     pub async fn restock(&mut self, book: &str, copies: u32) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE books SET total = total + $2, available = available + $2 WHERE id = $1")
-            .bind(book)
-            .bind(i64::from(copies))
-            .execute(&mut *self.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE books SET total = total + $2, available = available + $2 WHERE id = $1",
+        )
+        .bind(book)
+        .bind(i64::from(copies))
+        .execute(&mut *self.tx)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -357,7 +415,9 @@ struct Batch {
 
 impl Batch {
     fn one(sql: String, args: Vec<Arg>) -> Batch {
-        Batch { statements: vec![(sql, args)] }
+        Batch {
+            statements: vec![(sql, args)],
+        }
     }
 
     fn push(&mut self, sql: String, args: Vec<Arg>) {

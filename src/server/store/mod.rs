@@ -28,7 +28,10 @@ pub enum StoreError {
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("cannot create the database folder {path}: {source}")]
-    CreateFolder { path: String, source: std::io::Error },
+    CreateFolder {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
 }
@@ -76,21 +79,28 @@ impl Store {
         if backend == Backend::Sqlite {
             create_sqlite_folder(&url)?;
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
             // Readers never block the writer in WAL mode; FULL makes every
             // commit durable before it is acknowledged.
             // A local file needs no liveness ping before each use; on one
             // core each ping is two context switches to the SQLite thread.
-            options = options.max_connections(8).test_before_acquire(false).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    Ok(())
-                })
-            });
+            options = options
+                .max_connections(8)
+                .test_before_acquire(false)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        Ok(())
+                    })
+                });
         } else {
             options = options.max_connections(16);
         }
@@ -114,7 +124,9 @@ impl Store {
 
     /// Every book, in shelf order.
     pub async fn catalog(&self) -> Result<Vec<Book>, StoreError> {
-        let rows = sqlx::query(&format!("{BOOK_COLUMNS} ORDER BY position, id")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&format!("{BOOK_COLUMNS} ORDER BY position, id"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(book_from_row).collect()
     }
 
@@ -135,11 +147,15 @@ impl Store {
                 let book = book_from_row(row)?;
                 let available = count(row, "available")?;
                 let sold = count(row, "sold")?;
-                let held = book
-                    .total
-                    .checked_sub(available + sold)
-                    .ok_or_else(|| StoreError::Corrupt(format!("{} holds more than it owns", book.id)))?;
-                Ok(LedgerLine { book, available, held, sold })
+                let held = book.total.checked_sub(available + sold).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{} holds more than it owns", book.id))
+                })?;
+                Ok(LedgerLine {
+                    book,
+                    available,
+                    held,
+                    sold,
+                })
             })
             .collect()
     }
@@ -174,17 +190,21 @@ impl Store {
 
     /// The soonest deadline of any hold, in Unix milliseconds.
     pub async fn earliest_expiry(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(expires_at) AS soonest FROM reservations").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT MIN(expires_at) AS soonest FROM reservations")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<Option<i64>, _>("soonest")?)
     }
 
     /// One of the shopper's orders, if it is theirs.
     pub async fn order(&self, shopper: &str, id: &str) -> Result<Option<Order>, StoreError> {
-        let Some(head) = sqlx::query("SELECT id, placed_at, total_cents FROM orders WHERE id = $1 AND shopper = $2")
-            .bind(id)
-            .bind(shopper)
-            .fetch_optional(&self.pool)
-            .await?
+        let Some(head) = sqlx::query(
+            "SELECT id, placed_at, total_cents FROM orders WHERE id = $1 AND shopper = $2",
+        )
+        .bind(id)
+        .bind(shopper)
+        .fetch_optional(&self.pool)
+        .await?
         else {
             return Ok(None);
         };
@@ -230,13 +250,18 @@ impl Store {
     /// Starts a write. Changes made through it are seen by others only after
     /// `commit`, which returns once the database has them on disk.
     pub async fn begin(&self) -> Result<StockTransaction, StoreError> {
-        Ok(StockTransaction::new(self.pool.begin().await?, self.backend))
+        Ok(StockTransaction::new(
+            self.pool.begin().await?,
+            self.backend,
+        ))
     }
 }
 
-const BOOK_COLUMNS: &str = "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
+const BOOK_COLUMNS: &str =
+    "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
 
-const STOCK_QUERY: &str = "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
+const STOCK_QUERY: &str =
+    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
      LEFT JOIN books b ON 1 = 1 WHERE s.id = 1";
 
 async fn read_stock<'e, E>(executor: E) -> Result<StockSnapshot, StoreError>
@@ -249,7 +274,11 @@ where
 }
 
 fn stock_from_rows(rows: &[AnyRow]) -> Result<StockSnapshot, StoreError> {
-    let mut snapshot = StockSnapshot { version: 0, catalog_version: 0, stock: BTreeMap::new() };
+    let mut snapshot = StockSnapshot {
+        version: 0,
+        catalog_version: 0,
+        stock: BTreeMap::new(),
+    };
     for row in rows {
         snapshot.version = version(row, "version")?;
         snapshot.catalog_version = version(row, "catalog_version")?;
@@ -269,7 +298,10 @@ async fn read_book<'e, E>(executor: E, id: &str) -> Result<Option<Book>, StoreEr
 where
     E: Executor<'e, Database = Any>,
 {
-    let row = sqlx::query(&format!("{BOOK_COLUMNS} WHERE id = $1")).bind(id).fetch_optional(executor).await?;
+    let row = sqlx::query(&format!("{BOOK_COLUMNS} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?;
     row.as_ref().map(book_from_row).transpose()
 }
 
@@ -323,8 +355,10 @@ fn create_sqlite_folder(url: &str) -> Result<(), StoreError> {
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StoreError::CreateFolder { path: parent.display().to_string(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateFolder {
+                path: parent.display().to_string(),
+                source,
+            })?;
         }
     }
     Ok(())

@@ -33,7 +33,9 @@ impl Shop {
         let mut carts = self.carts.lock().unwrap();
         let changed = match action {
             "add" if carts.contains(session) => false,
-            "add" if self.total - carts.len() as i64 <= 0 => return (409, Utf8Bytes::from_static("no copies left")),
+            "add" if self.total - carts.len() as i64 <= 0 => {
+                return (409, Utf8Bytes::from_static("no copies left"))
+            }
             "add" => carts.insert(session.to_string()),
             "remove" => carts.remove(session),
             _ => return (400, Utf8Bytes::from_static("unknown action")),
@@ -50,13 +52,22 @@ impl Shop {
 #[tokio::main]
 async fn main() {
     let addr = std::env::var("PEER_ADDR").unwrap_or_else(|_| "127.0.0.1:3200".into());
-    let total = std::env::var("TOTAL_COPIES").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let total = std::env::var("TOTAL_COPIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let (count, _) = watch::channel(Shop::message(total));
-    let shop = Arc::new(Shop { total, carts: Mutex::new(HashSet::new()), count });
+    let shop = Arc::new(Shop {
+        total,
+        carts: Mutex::new(HashSet::new()),
+        count,
+    });
     let listener = TcpListener::bind(&addr).await.expect("bind");
     println!("tokio floor peer listening on http://{addr}");
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let shop = shop.clone();
         tokio::spawn(async move {
             let _ = serve(stream, shop).await;
@@ -88,9 +99,20 @@ async fn serve(mut stream: TcpStream, shop: Arc<Shop>) -> std::io::Result<()> {
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
                     .unwrap_or(0);
-                break (req.method.unwrap_or("").to_string(), req.path.unwrap_or("").to_string(), len, length);
+                break (
+                    req.method.unwrap_or("").to_string(),
+                    req.path.unwrap_or("").to_string(),
+                    len,
+                    length,
+                );
             }
         };
         while buf.len() < body_start + length {
