@@ -71,8 +71,7 @@ pub async fn sign_out() -> Result<(), ShopError> {
 }
 
 pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
-    let result = async {
-        let (state, id) = staff_change(&book).await?;
+    change_book(&book, |state, id| async move {
         if copies == 0 || copies > MAX_COPIES {
             return Err(ShopError::BadInput(format!(
                 "copies must be 1 to {MAX_COPIES}"
@@ -83,14 +82,12 @@ pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
             .restock(&id, copies)
             .await
             .map_err(shop_error)
-    }
-    .await;
-    answer_form(result, Notice::Saved, ADMIN, None)
+    })
+    .await
 }
 
 pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
-    let result = async {
-        let (state, id) = staff_change(&book).await?;
+    change_book(&book, |state, id| async move {
         if total > MAX_COPIES {
             return Err(ShopError::BadInput(format!(
                 "a total is at most {MAX_COPIES}"
@@ -101,20 +98,33 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
             .set_total(&id, total)
             .await
             .map_err(shop_error)
-    }
-    .await;
-    answer_form(result, Notice::Saved, ADMIN, None)
+    })
+    .await
 }
 
 pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
-    let result = async {
-        let (state, id) = staff_change(&book).await?;
+    change_book(&book, |state, id| async move {
         let cents = parse_price(&price).map_err(ShopError::BadInput)?;
         state
             .inventory
             .set_price(&id, cents)
             .await
             .map_err(shop_error)
+    })
+    .await
+}
+
+/// A signed-in staff member's change to one book, answered as a form.
+async fn change_book<F, Fut>(book: &str, change: F) -> Result<(), ShopError>
+where
+    F: FnOnce(AppState, BookId) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ShopError>>,
+{
+    let result = async {
+        let state = state()?;
+        require_staff(&state).await?;
+        let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
+        change(state, id).await
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)
@@ -184,14 +194,6 @@ fn new_book(
         copies,
         featured: false,
     })
-}
-
-/// The state and book of a staff change, once the staff member is known.
-async fn staff_change(book: &str) -> Result<(AppState, BookId), ShopError> {
-    let state = state()?;
-    require_staff(&state).await?;
-    let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
-    Ok((state, id))
 }
 
 async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {

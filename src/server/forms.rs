@@ -114,7 +114,7 @@ fn back_to(headers: &HeaderMap) -> Option<String> {
 }
 
 /// A path that can go into a Location header as it is.
-pub fn is_safe_path(path: &str) -> bool {
+fn is_safe_path(path: &str) -> bool {
     path.starts_with('/')
         && !path.starts_with("//")
         && path

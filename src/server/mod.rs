@@ -177,10 +177,6 @@ impl Application {
         self.listener.local_addr()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Serves until `stop` resolves, then closes sockets and long polls and
     /// lets requests in flight finish.
     pub async fn run_until_stopped(

@@ -91,11 +91,6 @@ impl Notifier {
         self.latest.subscribe()
     }
 
-    /// Number of open subscriptions (sockets, streams and waiting polls).
-    pub fn subscribers(&self) -> usize {
-        self.latest.receiver_count()
-    }
-
     /// Waits until the newest version satisfies `wanted`, at most `wait`.
     /// Returns None when the wait runs out or the server shuts down.
     pub async fn wait_for(

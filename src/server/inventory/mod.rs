@@ -18,7 +18,7 @@ use crate::server::metrics::Metrics;
 use crate::server::notifier::{Notifier, Published};
 use crate::server::opening_shelf::opening_shelf;
 use crate::server::shopper::Shopper;
-use crate::server::store::{NewBook, StockTransaction, Store, StoreError};
+use crate::server::store::{NewBook, ShelfWrites, StockTransaction, Store, StoreError};
 use crate::stock::{Book, CartLine, LedgerLine, Order, StockSnapshot, FEATURED_BOOK};
 use shelf::Shelf;
 
@@ -126,6 +126,12 @@ pub struct Holding {
 enum Change {
     /// A reserve or a return: decided in memory, in runs.
     Count(CountChange),
+    Other(OtherChange),
+}
+
+/// Every other change, applied one at a time in SQL.
+#[derive(Debug)]
+enum OtherChange {
     Checkout {
         shopper: Shopper,
     },
@@ -177,7 +183,8 @@ impl CountChange {
 enum Done {
     Held(Holding),
     Ordered(Order),
-    Renewed,
+    /// Saved, with no count or catalog change (renewed holds, sessions).
+    Saved,
     /// Copies whose holds lapsed went back on the shelf.
     Expired(u32),
     BookChanged,
@@ -321,7 +328,7 @@ impl Inventory {
     /// Buys everything the shopper holds, in one transaction.
     pub async fn checkout(&self, shopper: &Shopper) -> Result<Order, InventoryError> {
         match self
-            .ask(Change::Checkout {
+            .ask_other(OtherChange::Checkout {
                 shopper: shopper.clone(),
             })
             .await?
@@ -333,7 +340,7 @@ impl Inventory {
 
     /// The shopper touched their cart: every hold's deadline starts again.
     pub async fn renew(&self, shopper: &Shopper) -> Result<(), InventoryError> {
-        self.ask(Change::Renew {
+        self.ask_other(OtherChange::Renew {
             shopper: shopper.clone(),
         })
         .await
@@ -341,7 +348,7 @@ impl Inventory {
     }
 
     pub async fn restock(&self, book: &BookId, copies: u32) -> Result<(), InventoryError> {
-        self.ask(Change::Restock {
+        self.ask_other(OtherChange::Restock {
             book: book.clone(),
             copies,
         })
@@ -350,7 +357,7 @@ impl Inventory {
     }
 
     pub async fn set_total(&self, book: &BookId, total: u32) -> Result<(), InventoryError> {
-        self.ask(Change::SetTotal {
+        self.ask_other(OtherChange::SetTotal {
             book: book.clone(),
             total,
         })
@@ -359,7 +366,7 @@ impl Inventory {
     }
 
     pub async fn set_price(&self, book: &BookId, price_cents: u32) -> Result<(), InventoryError> {
-        self.ask(Change::SetPrice {
+        self.ask_other(OtherChange::SetPrice {
             book: book.clone(),
             price_cents,
         })
@@ -368,7 +375,7 @@ impl Inventory {
     }
 
     pub async fn add_book(&self, book: NewBook) -> Result<(), InventoryError> {
-        self.ask(Change::AddBook(book)).await.map(|_| ())
+        self.ask_other(OtherChange::AddBook(book)).await.map(|_| ())
     }
 
     /// Records a signed-in staff session (only a hash of its token).
@@ -378,7 +385,7 @@ impl Inventory {
         staff: String,
         expires_at: i64,
     ) -> Result<(), InventoryError> {
-        self.ask(Change::OpenStaffSession {
+        self.ask_other(OtherChange::OpenStaffSession {
             token_hash,
             staff,
             expires_at,
@@ -388,9 +395,13 @@ impl Inventory {
     }
 
     pub async fn close_staff_session(&self, token_hash: String) -> Result<(), InventoryError> {
-        self.ask(Change::CloseStaffSession { token_hash })
+        self.ask_other(OtherChange::CloseStaffSession { token_hash })
             .await
             .map(|_| ())
+    }
+
+    async fn ask_other(&self, change: OtherChange) -> Result<Done, InventoryError> {
+        self.ask(Change::Other(change)).await
     }
 
     async fn ask(&self, change: Change) -> Result<Done, InventoryError> {
@@ -433,7 +444,7 @@ async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
         let (reply, answer) = oneshot::channel();
         if changes
             .send(Request {
-                change: Change::Expire,
+                change: Change::Other(OtherChange::Expire),
                 reply,
             })
             .await
@@ -512,29 +523,32 @@ async fn apply_group(
     let mut effect = Effect::Nothing;
     let mut next = 0;
     while next < group.len() {
-        // Reserves and returns in a row are decided together in memory.
-        let run: Vec<&CountChange> = group[next..]
-            .iter()
-            .map_while(|r| match &r.change {
-                Change::Count(change) => Some(change),
-                _ => None,
-            })
-            .collect();
-        if !run.is_empty() {
-            let decided = decide_run(&mut tx, rules, &run, expires_at).await?;
-            if decided.iter().any(Result::is_ok) {
-                effect = effect.max(Effect::Stock);
+        match &group[next].change {
+            // Reserves and returns in a row are decided together in memory.
+            Change::Count(_) => {
+                let run: Vec<&CountChange> = group[next..]
+                    .iter()
+                    .map_while(|r| match &r.change {
+                        Change::Count(change) => Some(change),
+                        Change::Other(_) => None,
+                    })
+                    .collect();
+                let decided = decide_run(&mut tx, rules, &run, expires_at).await?;
+                if decided.iter().any(Result::is_ok) {
+                    effect = effect.max(Effect::Stock);
+                }
+                results.extend(decided);
+                next += run.len();
             }
-            results.extend(decided);
-            next += run.len();
-            continue;
+            Change::Other(change) => {
+                let (result, this) = apply(&mut tx, change, now, expires_at).await?;
+                if result.is_ok() {
+                    effect = effect.max(this);
+                }
+                results.push(result);
+                next += 1;
+            }
         }
-        let (result, this) = apply(&mut tx, rules, &group[next].change, now, expires_at).await?;
-        if result.is_ok() {
-            effect = effect.max(this);
-        }
-        results.push(result);
-        next += 1;
     }
     let snapshot = if effect == Effect::Nothing {
         None
@@ -599,35 +613,27 @@ type Applied = (Result<Done, Refusal>, Effect);
 /// Applies one change other than a reserve or a return.
 async fn apply(
     tx: &mut StockTransaction,
-    rules: &Rules,
-    change: &Change,
+    change: &OtherChange,
     now: i64,
     expires_at: i64,
 ) -> Result<Applied, StoreError> {
     Ok(match change {
-        // Decided in runs by `decide_run`; a lone one is a run of one.
-        Change::Count(change) => {
-            let decided = decide_run(tx, rules, &[change], expires_at).await?;
-            (
-                decided
-                    .into_iter()
-                    .next()
-                    .unwrap_or(Err(Refusal::UnknownBook)),
-                Effect::Stock,
-            )
-        }
-        Change::Checkout { shopper } => {
+        OtherChange::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
             (
                 order.map(Done::Ordered).ok_or(Refusal::EmptyCart),
                 Effect::Stock,
             )
         }
-        Change::Renew { shopper } => {
-            tx.renew_holds(&shopper.key(), expires_at).await?;
-            (Ok(Done::Renewed), Effect::Nothing)
+        OtherChange::Renew { shopper } => {
+            let renewal = ShelfWrites {
+                renewed: vec![shopper.key()],
+                ..ShelfWrites::default()
+            };
+            tx.write_shelf(&renewal, expires_at).await?;
+            (Ok(Done::Saved), Effect::Nothing)
         }
-        Change::Expire => {
+        OtherChange::Expire => {
             let freed = tx.release_expired(now).await?;
             let effect = if freed > 0 {
                 Effect::Stock
@@ -636,7 +642,7 @@ async fn apply(
             };
             (Ok(Done::Expired(freed)), effect)
         }
-        Change::Restock { book, copies } => {
+        OtherChange::Restock { book, copies } => {
             let done = tx.restock(book.as_str(), *copies).await?;
             (
                 done.then_some(Done::BookChanged)
@@ -644,7 +650,7 @@ async fn apply(
                 Effect::Stock,
             )
         }
-        Change::SetTotal { book, total } => {
+        OtherChange::SetTotal { book, total } => {
             let result = if tx.set_total(book.as_str(), *total).await? {
                 Ok(Done::BookChanged)
             } else if tx.book_exists(book.as_str()).await? {
@@ -654,7 +660,7 @@ async fn apply(
             };
             (result, Effect::Stock)
         }
-        Change::SetPrice { book, price_cents } => {
+        OtherChange::SetPrice { book, price_cents } => {
             let done = tx.set_price(book.as_str(), *price_cents).await?;
             (
                 done.then_some(Done::BookChanged)
@@ -662,20 +668,20 @@ async fn apply(
                 Effect::Catalog,
             )
         }
-        Change::OpenStaffSession {
+        OtherChange::OpenStaffSession {
             token_hash,
             staff,
             expires_at,
         } => {
             tx.open_staff_session(token_hash, staff, *expires_at)
                 .await?;
-            (Ok(Done::Renewed), Effect::Nothing)
+            (Ok(Done::Saved), Effect::Nothing)
         }
-        Change::CloseStaffSession { token_hash } => {
+        OtherChange::CloseStaffSession { token_hash } => {
             tx.close_staff_session(token_hash, now).await?;
-            (Ok(Done::Renewed), Effect::Nothing)
+            (Ok(Done::Saved), Effect::Nothing)
         }
-        Change::AddBook(book) => {
+        OtherChange::AddBook(book) => {
             let done = tx.add_book(book).await?;
             (
                 done.then_some(Done::BookChanged).ok_or(Refusal::BookExists),

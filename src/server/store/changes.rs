@@ -223,21 +223,6 @@ impl StockTransaction {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Moves the deadline of every hold the shopper has to `expires_at_ms`.
-    /// Returns how many holds that was.
-    pub async fn renew_holds(
-        &mut self,
-        shopper: &str,
-        expires_at_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE reservations SET expires_at = $2 WHERE shopper = $1")
-            .bind(shopper)
-            .bind(expires_at_ms)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Ends every hold whose deadline has passed and puts its copies back.
     /// Returns the copies freed.
     pub async fn release_expired(&mut self, now_ms: i64) -> Result<u32, StoreError> {

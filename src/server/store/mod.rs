@@ -112,10 +112,6 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// The current version and every book's available count, read in one
     /// statement so the two always agree.
     pub async fn stock(&self) -> Result<StockSnapshot, StoreError> {
