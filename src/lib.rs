@@ -1,10 +1,34 @@
 //! livecart: a bookshop storefront whose stock counts are live.
 //!
-//! `app` and `stock` compile for both the server and the browser; everything
-//! under `server` runs only on the server (feature `ssr`).
+//! # Layout
+//!
+//! What runs where is the first split: `shared` and `app` compile for the
+//! server and the browser; `server` only with the `ssr` feature. Arrows point
+//! one way: pages → shared, server → shared; only the composition root
+//! (`server/mod.rs`) names the pages, to render them.
+//!
+//! - `shared`: what both sides see: the stock's wire types (`stock`), each
+//!   page's view (`views`), and the one refusal type `ShopError` with its
+//!   HTTP status and the notices forms leave.
+//! - `app`: the pages, one file each; `api` declares every server function
+//!   once; `live` is the browser's subscription (WebSocket, then long poll).
+//! - `server`: the composition root (`mod.rs`: parts, routes, serving).
+//!   - `inventory`: the shop's rules and its only writer: the handle and
+//!     rules (`mod.rs`), the in-memory decisions (`shelf`), group commit
+//!     (`writer`), the clock ending lapsed holds (`expiry`), and who holds
+//!     copies (`shopper`).
+//!   - `store`: persistence through sqlx (SQLite or PostgreSQL); its
+//!     conditional updates keep "no oversell" true across nodes.
+//!   - `live`: every way a snapshot leaves the server: the `notifier`,
+//!     `websocket`, `sse`, `long_poll`, the book's protocol, socket upkeep.
+//!   - `web`: the HTTP edges that translate: the pages' server functions,
+//!     the JSON API, the shopper cookie, the Origin check, error answers.
+//!   - `staff`: passwords, sign-in throttle, staff sessions.
+//!   - `book_details`: the upstream catalog client (timeout and cache).
+//!   - `config`, `metrics`, `clock`: settings, Prometheus, Unix-ms time.
 
 pub mod app;
-pub mod stock;
+pub mod shared;
 
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -1,67 +1,13 @@
 //! `/admin`: staff sign in, restock, set totals and prices, and add books.
 //! Every change is pushed live to every open page.
 
+use super::api::{get_admin, AddBook, Restock, SetPrice, SetTotal, SignIn, SignOut};
+use super::live::{live_count, LiveStock, StockLine};
+use super::{action_notice, FormNotice, Notice};
+use crate::shared::stock::LedgerLine;
+use crate::shared::views::AdminView;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use serde::{Deserialize, Serialize};
-use server_fn::codec::GetUrl;
-
-use super::live::{live_count, LiveStock, StockLine};
-use super::{action_notice, FormNotice, Notice, ShopError};
-use crate::stock::LedgerLine;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AdminView {
-    /// Who is signed in; None shows the sign-in form.
-    pub staff: Option<String>,
-    pub ledger: Vec<LedgerLine>,
-    pub version: u64,
-}
-
-#[server(endpoint = "admin/overview", input = GetUrl)]
-pub async fn get_admin() -> Result<AdminView, ShopError> {
-    crate::server::backoffice::overview().await
-}
-
-#[server(endpoint = "admin/sign-in")]
-pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
-    crate::server::backoffice::sign_in(name, password).await
-}
-
-#[server(endpoint = "admin/sign-out")]
-pub async fn sign_out() -> Result<(), ShopError> {
-    crate::server::backoffice::sign_out().await
-}
-
-/// Adds `copies` new copies of `book` to the shelf.
-#[server(endpoint = "admin/restock")]
-pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
-    crate::server::backoffice::restock(book, copies).await
-}
-
-/// Sets how many copies of `book` the shop owns, sold ones included.
-#[server(endpoint = "admin/total")]
-pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
-    crate::server::backoffice::set_total(book, total).await
-}
-
-/// Sets `book`'s price, written like "20.00".
-#[server(endpoint = "admin/price")]
-pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
-    crate::server::backoffice::set_price(book, price).await
-}
-
-#[server(endpoint = "admin/books")]
-pub async fn add_book(
-    id: String,
-    title: String,
-    author: String,
-    isbn: String,
-    price: String,
-    copies: u32,
-) -> Result<(), ShopError> {
-    crate::server::backoffice::add_book(id, title, author, isbn, price, copies).await
-}
 
 #[component]
 pub fn AdminPage() -> impl IntoView {

@@ -3,36 +3,13 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use serde::{Deserialize, Serialize};
-use server_fn::codec::GetUrl;
 
-use super::cart::{form_notice, ReserveCopy, ReturnCopy};
+use super::api::{get_book, get_book_details, ReserveCopy, ReturnCopy};
 use super::live::{live_count, LiveStock, StockLine};
-use super::{FormNotice, NotFound, ShopError};
-use crate::stock::{Book, BookDetails};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BookView {
-    pub book: Book,
-    pub available: u32,
-    pub version: u64,
-    pub catalog_version: u64,
-    /// Copies this shopper holds, and the most they may.
-    pub held: u32,
-    pub limit: u32,
-}
-
-#[server(endpoint = "pages/book", input = GetUrl)]
-pub async fn get_book(id: String) -> Result<BookView, ShopError> {
-    crate::server::storefront::book(id).await
-}
-
-/// The upstream catalog's details; None when no catalog is configured or the
-/// book has no ISBN.
-#[server(endpoint = "pages/book-details", input = GetUrl)]
-pub async fn get_book_details(id: String) -> Result<Option<BookDetails>, ShopError> {
-    crate::server::storefront::book_details(id).await
-}
+use super::{form_notice, FormNotice, NotFound};
+use crate::shared::stock::{Book, BookDetails};
+use crate::shared::views::BookView;
+use crate::shared::ShopError;
 
 #[component]
 pub fn BookPage() -> impl IntoView {

@@ -1,64 +1,13 @@
-//! `/cart`: what this shopper holds, and the two actions every page uses to
-//! change it.
+//! `/cart`: what this shopper holds, with the time each hold has left, and
+//! Check out.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use serde::{Deserialize, Serialize};
-use server_fn::codec::GetUrl;
 
-use super::{action_notice, FormNotice, Notice, ShopError};
-use crate::stock::{decimal_price, CartLine, Order};
-
-/// What a shopper holds of a book after Add or Return.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HoldingView {
-    pub book_id: String,
-    pub copies: u32,
-    pub limit: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CartView {
-    pub lines: Vec<CartLine>,
-    pub now_ms: i64,
-}
-
-/// Reserves one more copy of `book` for this shopper.
-#[server(endpoint = "cart/reserve")]
-pub async fn reserve_copy(book: String) -> Result<HoldingView, ShopError> {
-    crate::server::storefront::reserve(book).await
-}
-
-/// Puts one of this shopper's copies of `book` back on the shelf.
-#[server(endpoint = "cart/return")]
-pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
-    crate::server::storefront::give_back(book).await
-}
-
-/// Buys everything this shopper holds.
-#[server(endpoint = "cart/checkout")]
-pub async fn checkout() -> Result<Order, ShopError> {
-    crate::server::storefront::checkout().await
-}
-
-#[server(endpoint = "pages/cart", input = GetUrl)]
-pub async fn get_cart() -> Result<CartView, ShopError> {
-    crate::server::storefront::cart().await
-}
-
-/// The notice of the latest Add or Return.
-pub fn form_notice(
-    reserve: ServerAction<ReserveCopy>,
-    give_back: ServerAction<ReturnCopy>,
-) -> Signal<Option<Notice>> {
-    let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
-    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
-    action_notice(vec![
-        (reserved, Notice::Reserved),
-        (returned, Notice::Returned),
-    ])
-}
+use super::api::{get_cart, Checkout, ReserveCopy, ReturnCopy};
+use super::{form_notice, FormNotice};
+use crate::shared::stock::{decimal_price, CartLine};
 
 #[component]
 pub fn CartPage() -> impl IntoView {

@@ -3,23 +3,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use serde::{Deserialize, Serialize};
-use server_fn::codec::GetUrl;
 
+use super::api::get_catalog;
 use super::live::{live_count, LiveStock, StockLine};
-use super::ShopError;
-use crate::stock::{Book, StockSnapshot};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogView {
-    pub books: Vec<Book>,
-    pub stock: StockSnapshot,
-}
-
-#[server(endpoint = "pages/catalog", input = GetUrl)]
-pub async fn get_catalog() -> Result<CatalogView, ShopError> {
-    crate::server::storefront::catalog().await
-}
+use crate::shared::stock::Book;
+use crate::shared::views::CatalogView;
 
 #[component]
 pub fn CatalogPage() -> impl IntoView {

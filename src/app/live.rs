@@ -1,58 +1,8 @@
 //! Live stock in the browser: one context every count on the page reads, fed
 //! by one subscription to the server.
 
+use crate::shared::stock::{stock_phrase, StockSnapshot};
 use leptos::prelude::*;
-use server_fn::codec::{GetUrl, Post};
-use server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
-
-use super::ShopError;
-use crate::stock::{stock_phrase, StockSnapshot};
-
-/// Waits for a stock version newer than `since`: answers at once with the
-/// snapshot when the stock is already past it, else when it gets past it, or
-/// after `timeout` seconds (default 25, at most 60) with 204 and no body.
-#[server(endpoint = "stock/poll", input = GetUrl, output = Post<SnapshotOrNothing>)]
-pub async fn poll_stock(
-    since: u64,
-    timeout: Option<u64>,
-) -> Result<Option<StockSnapshot>, ShopError> {
-    crate::server::storefront::poll_stock(since, timeout).await
-}
-
-/// The long poll's answer on the wire: the snapshot as JSON, or an empty body
-/// (status 204) when the wait ran out.
-pub struct SnapshotOrNothing;
-
-impl ContentType for SnapshotOrNothing {
-    const CONTENT_TYPE: &'static str = "application/json";
-}
-
-impl FormatType for SnapshotOrNothing {
-    const FORMAT_TYPE: Format = Format::Text;
-}
-
-impl Encodes<Option<StockSnapshot>> for SnapshotOrNothing {
-    type Error = serde_json::Error;
-
-    fn encode(answer: &Option<StockSnapshot>) -> Result<Bytes, Self::Error> {
-        match answer {
-            Some(snapshot) => serde_json::to_vec(snapshot).map(Bytes::from),
-            None => Ok(Bytes::new()),
-        }
-    }
-}
-
-impl Decodes<Option<StockSnapshot>> for SnapshotOrNothing {
-    type Error = serde_json::Error;
-
-    fn decode(body: Bytes) -> Result<Option<StockSnapshot>, Self::Error> {
-        if body.is_empty() {
-            Ok(None)
-        } else {
-            serde_json::from_slice(&body).map(Some)
-        }
-    }
-}
 
 /// How the page is getting its live counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,8 +171,9 @@ mod transport {
     use gloo_timers::future::sleep;
     use wasm_bindgen::prelude::*;
 
-    use super::{poll_stock, Connection, LiveStock};
-    use crate::stock::StockSnapshot;
+    use super::{Connection, LiveStock};
+    use crate::app::api::poll_stock;
+    use crate::shared::stock::StockSnapshot;
 
     /// Socket attempts that fail in a row before the page checks whether
     /// plain HTTP gets through and, if it does, switches to long polling.

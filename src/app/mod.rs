@@ -7,14 +7,15 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
 pub mod admin;
+pub mod api;
 pub mod book;
 pub mod cart;
 pub mod catalog;
-pub mod error;
 pub mod live;
 pub mod order;
 
-pub use error::{Notice, ShopError};
+use crate::shared::{Notice, ShopError};
+use api::{ReserveCopy, ReturnCopy};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -118,6 +119,19 @@ pub fn action_notice(actions: Vec<(ActionAnswer, Notice)>) -> Signal<Option<Noti
                 .and_then(|c| Notice::from_code(&c))
         })
     })
+}
+
+/// The notice of the latest Add or Return.
+pub fn form_notice(
+    reserve: ServerAction<ReserveCopy>,
+    give_back: ServerAction<ReturnCopy>,
+) -> Signal<Option<Notice>> {
+    let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
+    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
+    action_notice(vec![
+        (reserved, Notice::Reserved),
+        (returned, Notice::Returned),
+    ])
 }
 
 /// The message a form left: the action's answer when JavaScript ran it, or

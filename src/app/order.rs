@@ -4,15 +4,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
-use server_fn::codec::GetUrl;
 
-use super::{NotFound, ShopError};
-use crate::stock::{decimal_price, Order};
-
-#[server(endpoint = "pages/order", input = GetUrl)]
-pub async fn get_order(id: String) -> Result<Order, ShopError> {
-    crate::server::storefront::order(id).await
-}
+use super::api::get_order;
+use super::NotFound;
+use crate::shared::stock::{decimal_price, Order};
+use crate::shared::ShopError;
 
 #[component]
 pub fn OrderPage() -> impl IntoView {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::stock::BookDetails;
+use crate::shared::stock::BookDetails;
 
 const DEADLINE: Duration = Duration::from_secs(2);
 const KEEP_FOUND: Duration = Duration::from_secs(3600);

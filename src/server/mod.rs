@@ -1,45 +1,41 @@
-//! Everything that runs only on the server: the inventory and its store, the
-//! notifier, and the HTTP surface around them.
+//! Everything that runs only on the server, and its composition root: this
+//! file builds the shop's parts, wires every route, and is the one place on
+//! the server that names the pages (it renders `App` inside `shell`).
 
-pub mod backoffice;
 pub mod book_details;
+pub mod clock;
 pub mod config;
-pub mod error;
-pub mod forms;
 pub mod inventory;
-pub mod legacy;
+pub mod live;
 pub mod metrics;
-pub mod notifier;
-pub mod opening_shelf;
-pub mod origin;
-pub mod shopper;
-pub mod socket;
 pub mod staff;
-pub mod stock_api;
 pub mod store;
-pub mod storefront;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::header;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
+use crate::shared::stock::FEATURED_BOOK;
 use config::Settings;
 use inventory::{Inventory, Rules};
+use live::book_protocol::AnsweredVersions;
+use live::notifier::Notifier;
+use live::socket::Upkeep;
 use metrics::Metrics;
-use origin::OriginPolicy;
 use store::{Store, StoreError};
+use web::origin::OriginPolicy;
 
 /// What every handler and server function can reach. Cloned for every
 /// request, so it is one shared pointer.
@@ -57,14 +53,18 @@ impl std::ops::Deref for AppState {
 /// The running shop's parts.
 pub struct Shop {
     pub leptos_options: LeptosOptions,
+    /// Decides and writes every change.
     pub inventory: Inventory,
+    /// The newest snapshot, for every transport; the inventory publishes
+    /// into it.
+    pub notifier: Notifier,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub staff: staff::StaffDesk,
     pub catalog: book_details::CatalogClient,
     /// The book's long-poll sessions and the version each was last told.
-    pub answered: Arc<legacy::AnsweredVersions>,
-    pub upkeep: socket::Upkeep,
+    pub answered: Arc<AnsweredVersions>,
+    pub upkeep: Upkeep,
     /// Cancelled when the server begins to shut down, so long polls answer
     /// and sockets close with 1001 instead of holding the exit up.
     pub shutdown: CancellationToken,
@@ -98,24 +98,26 @@ pub fn app(state: AppState) -> Router {
     let shell_options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, || {}, move || shell(shell_options.clone()))
-        .layer(from_fn(forms::status_from_shop_error))
-        .layer(from_fn(shopper::shopper_cookie));
+        .layer(from_fn(web::cookies::shopper_cookie));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;
     pages
-        .route("/cart", post(legacy::post_cart))
-        .route("/cart/status", get(legacy::cart_status))
-        .route("/burts-books", get(legacy::book_page))
-        .route("/api/stock", get(stock_api::stock))
-        .route("/api/books", get(stock_api::books))
-        .route("/api/stock/ws", get(stock_api::stock_socket))
-        .route("/api/stock/events", get(stock_api::events))
-        .route("/metrics", get(stock_api::metrics))
-        .route("/healthz", get(healthz))
+        .route("/cart", post(live::book_protocol::post_cart))
+        .route("/cart/status", get(live::book_protocol::cart_status))
+        .route("/burts-books", get(live::book_protocol::book_page))
+        .route("/api/stock", get(live::stock))
+        .route("/api/stock/ws", get(live::websocket::stock_socket))
+        .route("/api/stock/events", get(live::sse::events))
+        .route("/api/books", get(web::api::books))
+        .route("/metrics", get(web::api::metrics))
+        .route("/healthz", get(web::api::healthz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn_with_state(origins, origin::check_origin))
+        .layer(from_fn_with_state(origins, web::origin::check_origin))
         .layer(DefaultBodyLimit::max(body_limit))
+        // Method, path, status and latency of every request, at debug level
+        // (LIVECART_LOG=tower_http=debug).
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -125,10 +127,6 @@ pub fn app(state: AppState) -> Router {
 fn route_list() -> Vec<AxumRouteListing> {
     static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
-}
-
-async fn healthz() -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "no-store")], "ok\n")
 }
 
 /// A built server: its database open, its port bound.
@@ -143,12 +141,14 @@ impl Application {
         leptos_options: LeptosOptions,
     ) -> Result<Application, StartError> {
         let store = Store::open(&settings.database_url).await?;
+        inventory::stock_opening_shelf(&store).await?;
+        let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
         let rules = Rules {
             max_copies_per_shopper: settings.max_copies_per_shopper,
             reservation_ttl: settings.reservation_ttl,
         };
         let metrics = Metrics::new();
-        let inventory = Inventory::open(store.clone(), rules, metrics.clone()).await?;
+        let inventory = Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -157,7 +157,8 @@ impl Application {
             leptos_options,
             staff: staff::StaffDesk::new(store, inventory.clone()),
             inventory,
-            upkeep: socket::Upkeep {
+            notifier,
+            upkeep: Upkeep {
                 ping_every: settings.ws_ping_interval,
                 send_deadline: settings.ws_send_timeout,
             },
@@ -167,7 +168,7 @@ impl Application {
             ),
             settings: Arc::new(settings),
             metrics,
-            answered: Arc::new(legacy::AnsweredVersions::new()),
+            answered: Arc::new(AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
         }));
         Ok(Application { listener, state })

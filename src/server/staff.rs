@@ -18,8 +18,10 @@ use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::server::inventory::{now_ms, Inventory};
+use crate::server::clock::now_ms;
+use crate::server::inventory::Inventory;
 use crate::server::store::{Store, StoreError};
+use crate::shared::ShopError;
 
 /// The cookie that carries a staff session.
 pub const STAFF_COOKIE: &str = "livecart_staff";
@@ -42,7 +44,7 @@ pub enum StaffError {
     #[error("password hashing failed: {0}")]
     Hashing(String),
     #[error("the session could not be saved: {0}")]
-    Session(#[from] crate::server::inventory::InventoryError),
+    Session(#[from] ShopError),
 }
 
 /// A staff member's name, as they sign in with it.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use livecart::stock::StockSnapshot;
+use livecart::shared::stock::StockSnapshot;
 
 use crate::helpers::*;
 

@@ -10,7 +10,7 @@ use futures::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use livecart::server::config::Settings;
 use livecart::server::Application;
-use livecart::stock::StockSnapshot;
+use livecart::shared::stock::StockSnapshot;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};

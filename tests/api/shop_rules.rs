@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use livecart::stock::StockSnapshot;
+use livecart::shared::stock::StockSnapshot;
 
 use crate::helpers::*;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use livecart::stock::StockSnapshot;
+use livecart::shared::stock::StockSnapshot;
 
 use crate::helpers::*;
 

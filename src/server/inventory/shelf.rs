@@ -8,9 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{BookId, Refusal, Rules};
-use crate::server::shopper::Shopper;
-use crate::server::store::ShelfWrites;
+use super::shopper::Shopper;
+use super::{BookId, Rules};
+use crate::shared::ShopError;
 
 /// The part of the stock one run needs.
 #[derive(Debug, Default)]
@@ -21,6 +21,20 @@ pub struct Shelf {
     held: BTreeMap<(String, String), Hold>,
     /// Web shoppers who touched their cart: all their holds start again.
     renewed: BTreeSet<String>,
+}
+
+/// What a run of reserves and returns changed, to be written in a handful of
+/// statements however long the run.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ShelfWrites {
+    /// (shopper, book, copies now held), for holds that exist afterwards.
+    pub holds: Vec<(String, String, u32)>,
+    /// (shopper, book), for holds that no longer exist.
+    pub ended: Vec<(String, String)>,
+    /// (book, change in copies available).
+    pub available: Vec<(String, i64)>,
+    /// Shoppers whose every hold starts its time again.
+    pub renewed: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,18 +76,18 @@ impl Shelf {
         rules: &Rules,
         shopper: &Shopper,
         book: &BookId,
-    ) -> Result<u32, Refusal> {
+    ) -> Result<u32, ShopError> {
         let key = (shopper.key(), book.as_str().to_string());
         let limit = rules.copies_allowed(shopper);
         let hold = self.held.get(&key).copied().unwrap_or_default();
         if hold.now >= limit {
-            return Err(Refusal::LimitReached(limit));
+            return Err(ShopError::LimitReached(limit));
         }
         let Some((available, _)) = self.available.get_mut(book.as_str()) else {
-            return Err(Refusal::UnknownBook);
+            return Err(ShopError::UnknownBook);
         };
         if *available <= 0 {
-            return Err(Refusal::SoldOut);
+            return Err(ShopError::SoldOut);
         }
         *available -= 1;
         let hold = self.held.entry(key).or_default();
@@ -86,13 +100,13 @@ impl Shelf {
 
     /// One of the shopper's copies of `book` back on the shelf. Returns the
     /// copies they still hold.
-    pub fn release(&mut self, shopper: &Shopper, book: &BookId) -> Result<u32, Refusal> {
+    pub fn release(&mut self, shopper: &Shopper, book: &BookId) -> Result<u32, ShopError> {
         let key = (shopper.key(), book.as_str().to_string());
         let Some((available, _)) = self.available.get_mut(book.as_str()) else {
-            return Err(Refusal::UnknownBook);
+            return Err(ShopError::UnknownBook);
         };
         let Some(hold) = self.held.get_mut(&key).filter(|h| h.now > 0) else {
-            return Err(Refusal::NotHeld);
+            return Err(ShopError::NotHeld);
         };
         hold.now -= 1;
         *available += 1;
@@ -135,7 +149,7 @@ impl Shelf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::shopper::{BookSession, ShopperId};
+    use crate::server::inventory::shopper::{BookSession, ShopperId};
     use std::time::Duration;
 
     fn rules(limit: u32) -> Rules {
@@ -160,7 +174,7 @@ mod tests {
         assert_eq!(shelf.reserve(&rules(1), &session("y"), &book("b")), Ok(1));
         assert_eq!(
             shelf.reserve(&rules(1), &session("z"), &book("b")),
-            Err(Refusal::SoldOut)
+            Err(ShopError::SoldOut)
         );
         assert_eq!(shelf.writes().available, vec![("b".to_string(), -2)]);
     }
@@ -173,12 +187,12 @@ mod tests {
         assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(2));
         assert_eq!(
             shelf.reserve(&rules(2), &web, &book("b")),
-            Err(Refusal::LimitReached(2))
+            Err(ShopError::LimitReached(2))
         );
         assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Ok(1));
         assert_eq!(
             shelf.reserve(&rules(2), &session("s"), &book("b")),
-            Err(Refusal::LimitReached(1))
+            Err(ShopError::LimitReached(1))
         );
     }
 
@@ -190,11 +204,11 @@ mod tests {
         );
         assert_eq!(
             shelf.reserve(&rules(1), &session("s"), &book("b")),
-            Err(Refusal::LimitReached(1))
+            Err(ShopError::LimitReached(1))
         );
         assert_eq!(
             shelf.reserve(&rules(1), &session("t"), &book("b")),
-            Err(Refusal::SoldOut)
+            Err(ShopError::SoldOut)
         );
     }
 
@@ -206,20 +220,20 @@ mod tests {
         );
         assert_eq!(
             shelf.release(&session("t"), &book("b")),
-            Err(Refusal::NotHeld)
+            Err(ShopError::NotHeld)
         );
         assert_eq!(
             shelf.release(&session("s"), &book("nope")),
-            Err(Refusal::UnknownBook)
+            Err(ShopError::UnknownBook)
         );
         assert_eq!(
             shelf.reserve(&rules(1), &session("t"), &book("nope")),
-            Err(Refusal::UnknownBook)
+            Err(ShopError::UnknownBook)
         );
         assert_eq!(shelf.release(&session("s"), &book("b")), Ok(0));
         assert_eq!(
             shelf.release(&session("s"), &book("b")),
-            Err(Refusal::NotHeld)
+            Err(ShopError::NotHeld)
         );
         let writes = shelf.writes();
         assert_eq!(writes.ended, vec![("book:s".to_string(), "b".to_string())]);

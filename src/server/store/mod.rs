@@ -6,8 +6,8 @@
 //! keeps a rule true across connections and nodes: a copy is taken only
 //! `WHERE available >= n`, so two writers can never both take the last one.
 
-mod changes;
 mod staff;
+mod transaction;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,9 +15,12 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row};
 
-use crate::stock::{decimal_price, Book, CartLine, LedgerLine, Order, OrderLine, StockSnapshot};
+use crate::shared::stock::{
+    decimal_price, Book, CartLine, LedgerLine, Order, OrderLine, StockSnapshot,
+};
+use crate::shared::ShopError;
 
-pub use changes::{ShelfWrites, StockTransaction};
+pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,6 +37,15 @@ pub enum StoreError {
     },
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
+}
+
+/// A storage failure reaches the shopper as "try again" (503); what failed
+/// goes to the log, here, once.
+impl From<StoreError> for ShopError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        ShopError::Unavailable
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

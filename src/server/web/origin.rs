@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::server::error::ApiError;
+use crate::shared::ShopError;
 
 #[derive(Clone, Debug, Default)]
 pub struct OriginPolicy {
@@ -61,7 +61,7 @@ pub async fn check_origin(
     next: Next,
 ) -> Response {
     if changes_state_or_upgrades(&request) && !policy.permits(request.headers()) {
-        return ApiError::Forbidden("cross-origin request refused").into_response();
+        return ShopError::CrossOrigin.into_response();
     }
     next.run(request).await
 }

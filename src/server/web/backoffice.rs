@@ -10,21 +10,21 @@ use http::HeaderValue;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
-use crate::app::admin::AdminView;
-use crate::app::{Notice, ShopError};
-use crate::server::forms::{answer_form, refused, request, shop_error, state, with_status};
+use super::forms::{answer_form, request, state, with_status};
 use crate::server::inventory::BookId;
 use crate::server::staff::{SessionToken, StaffError, StaffName};
 use crate::server::store::NewBook;
 use crate::server::AppState;
-use crate::stock::parse_price;
+use crate::shared::stock::parse_price;
+use crate::shared::views::AdminView;
+use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
 const MAX_COPIES: u32 = 100_000;
 
 pub async fn overview() -> Result<AdminView, ShopError> {
     let state = state()?;
-    let version = state.inventory.latest().version();
+    let version = state.notifier.latest().version();
     let Some(staff) = signed_in(&state).await? else {
         return Ok(AdminView {
             staff: None,
@@ -32,7 +32,7 @@ pub async fn overview() -> Result<AdminView, ShopError> {
             version,
         });
     };
-    let ledger = state.inventory.ledger().await.map_err(refused)?;
+    let ledger = state.inventory.ledger().await.map_err(with_status)?;
     Ok(AdminView {
         staff: Some(staff.as_str().to_string()),
         ledger,
@@ -77,11 +77,7 @@ pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
                 "copies must be 1 to {MAX_COPIES}"
             )));
         }
-        state
-            .inventory
-            .restock(&id, copies)
-            .await
-            .map_err(shop_error)
+        state.inventory.restock(&id, copies).await
     })
     .await
 }
@@ -93,11 +89,7 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
                 "a total is at most {MAX_COPIES}"
             )));
         }
-        state
-            .inventory
-            .set_total(&id, total)
-            .await
-            .map_err(shop_error)
+        state.inventory.set_total(&id, total).await
     })
     .await
 }
@@ -105,11 +97,7 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
 pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
     change_book(&book, |state, id| async move {
         let cents = parse_price(&price).map_err(ShopError::BadInput)?;
-        state
-            .inventory
-            .set_price(&id, cents)
-            .await
-            .map_err(shop_error)
+        state.inventory.set_price(&id, cents).await
     })
     .await
 }
@@ -142,7 +130,7 @@ pub async fn add_book(
         let state = state()?;
         require_staff(&state).await?;
         let book = new_book(&id, &title, &author, &isbn, &price, copies)?;
-        state.inventory.add_book(book).await.map_err(shop_error)
+        state.inventory.add_book(book).await
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::notifier::Published;
+use super::notifier::Published;
 
 /// The timings of socket upkeep.
 #[derive(Clone, Copy, Debug)]

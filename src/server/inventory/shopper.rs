@@ -1,17 +1,8 @@
-//! Who holds copies: a web shopper, known by a random session cookie, or a
-//! session of the Tornado book's protocol, named by its own client.
+//! Who holds copies: a web shopper, known by a random session cookie (read
+//! by `web::cookies`), or a session of the Tornado book's protocol, named by
+//! its own client.
 
 use std::fmt;
-
-use axum::extract::Request;
-use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
-
-/// The cookie that names a web shopper.
-pub const SHOPPER_COOKIE: &str = "livecart_shopper";
-const COOKIE_MAX_AGE_SECS: u64 = 60 * 60 * 24 * 365;
 
 /// A web shopper: 128 random bits, as 32 lowercase hex digits.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -91,36 +82,6 @@ impl fmt::Display for Shopper {
             Shopper::Book(session) => write!(f, "book:{}", session.0),
         }
     }
-}
-
-/// Gives every visitor a shopper id: the one their cookie names, or a new one
-/// set as an HttpOnly, SameSite=Lax cookie on the response.
-pub async fn shopper_cookie(mut req: Request, next: Next) -> Response {
-    let existing = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == SHOPPER_COOKIE)
-        .and_then(|c| ShopperId::parse(c.value()));
-    let (shopper, fresh) = match existing {
-        Some(id) => (id, false),
-        None => (ShopperId::new_random(), true),
-    };
-    req.extensions_mut().insert(shopper.clone());
-    let mut response = next.run(req).await;
-    if fresh {
-        let cookie = format!(
-            "{SHOPPER_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
-            shopper.as_str()
-        );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(SET_COOKIE, value);
-        }
-    }
-    response
 }
 
 #[cfg(test)]

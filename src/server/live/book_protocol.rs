@@ -13,20 +13,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 
-use crate::server::error::ApiError;
-use crate::server::inventory::{BookId, InventoryError, Refusal};
+use super::notifier::Published;
+use super::socket;
+use crate::server::inventory::shopper::{BookSession, Shopper};
+use crate::server::inventory::BookId;
 use crate::server::metrics::Transport;
-use crate::server::notifier::Published;
-use crate::server::shopper::{BookSession, Shopper};
-use crate::server::socket;
 use crate::server::AppState;
+use crate::shared::stock::StockSnapshot;
+use crate::shared::ShopError;
 
 #[derive(Debug, Deserialize)]
 pub struct CartForm {
@@ -42,20 +43,20 @@ enum CartAction {
 pub async fn post_cart(
     State(state): State<AppState>,
     form: Result<Form<CartForm>, FormRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ShopError> {
     let Form(form) = form?;
     let session = BookSession::parse(form.session.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e| ShopError::BadInput(e.to_string()))?;
     let action = match form.action.as_deref() {
         Some("add") => CartAction::Add,
         Some("remove") => CartAction::Remove,
         Some(_) => {
-            return Err(ApiError::BadRequest(
+            return Err(ShopError::BadInput(
                 "unknown action: use add or remove".into(),
             ))
         }
         None => {
-            return Err(ApiError::BadRequest(
+            return Err(ShopError::BadInput(
                 "action is required: add or remove".into(),
             ))
         }
@@ -69,13 +70,10 @@ pub async fn post_cart(
     match outcome {
         // One copy per session: adding twice or removing what is not held
         // changes nothing and is not an error, as in the book.
-        Ok(_) | Err(InventoryError::Refused(Refusal::LimitReached(_) | Refusal::NotHeld)) => {}
-        Err(InventoryError::Refused(Refusal::SoldOut)) => {
-            return Err(ApiError::Conflict("no copies left".into()));
-        }
-        Err(e) => return Err(e.into()),
+        Ok(_) | Err(ShopError::LimitReached(_) | ShopError::NotHeld) => {}
+        Err(e) => return Err(e),
     }
-    Ok(count_response(&state.inventory.latest()))
+    Ok(count_response(&state.notifier.latest()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,21 +85,19 @@ pub async fn cart_status(
     State(state): State<AppState>,
     query: Result<Query<StatusQuery>, QueryRejection>,
     request: Request,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ShopError> {
     let Query(query) = query?;
     // The book's WebSocket client sends no session; its long poll always does.
     let session = match query.session.as_deref() {
-        Some(raw) => {
-            Some(BookSession::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?)
-        }
+        Some(raw) => Some(BookSession::parse(raw).map_err(|e| ShopError::BadInput(e.to_string()))?),
         None => None,
     };
     let (mut parts, _body) = request.into_parts();
     if is_websocket_upgrade(&parts.headers) {
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
             .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let updates = state.inventory.notifier().subscribe();
+            .map_err(|e| ShopError::BadInput(e.body_text()))?;
+        let updates = state.notifier.subscribe();
         let mut seen = updates.borrow().featured.changed_at;
         let counted = state.metrics.subscribe(Transport::BookWebsocket);
         let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
@@ -120,15 +116,14 @@ pub async fn cart_status(
     // The book's client re-polls after each answer; a change made between an
     // answer and the next poll would be missed, so each session's last
     // answered version is remembered and a stale poller is answered at once.
-    let current = state.inventory.latest().featured.changed_at;
+    let current = state.notifier.latest().featured.changed_at;
     let since = session
         .as_ref()
         .and_then(|s| state.answered.last(s))
         .unwrap_or(current);
     let _counted = state.metrics.subscribe(Transport::BookLongPoll);
     let latest = state
-        .inventory
-        .notifier()
+        .notifier
         .wait_for(
             |p| p.featured.changed_at > since,
             BOOK_POLL_LIMIT,
@@ -137,7 +132,7 @@ pub async fn cart_status(
         .await
         // Past the limit or at shutdown the book's client gets the count as
         // it stands; it shows it and polls again, exactly as after a change.
-        .unwrap_or_else(|| state.inventory.latest());
+        .unwrap_or_else(|| state.notifier.latest());
     if let Some(session) = session {
         state.answered.record(session, latest.featured.changed_at);
     }
@@ -230,19 +225,19 @@ pub struct PageQuery {
 pub async fn book_page(
     State(state): State<AppState>,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ShopError> {
     let Query(query) = query?;
     let script = match query.transport.as_deref() {
         None | Some("longpoll") => "inventory.js",
         Some("websocket") => "inventory-ws.js",
         Some(_) => {
-            return Err(ApiError::BadRequest(
+            return Err(ShopError::BadInput(
                 "transport must be longpoll or websocket".into(),
             ))
         }
     };
     let session = uuid4();
-    let featured = state.inventory.latest().featured.clone();
+    let featured = state.notifier.latest().featured.clone();
     let count = featured.count;
     // The page shows this count; the session's first poll waits for the next.
     if let Ok(parsed) = BookSession::parse(&session) {
@@ -302,6 +297,39 @@ fn uuid4() -> String {
         &hex[16..20],
         &hex[20..32]
     )
+}
+
+/// The featured book's count and the version at which it last changed, so the
+/// book's long poll can wait for a change of this count and no other.
+#[derive(Clone, Debug)]
+pub struct FeaturedCount {
+    pub count: u32,
+    pub changed_at: u64,
+    /// `{"inventoryCount":"N"}`, exactly as the book's server writes it.
+    pub json: Utf8Bytes,
+}
+
+impl FeaturedCount {
+    pub(super) fn of(
+        snapshot: &StockSnapshot,
+        book: &str,
+        previous: Option<&FeaturedCount>,
+    ) -> FeaturedCount {
+        let count = snapshot.available(book).unwrap_or(0);
+        match previous {
+            Some(previous) if previous.count == count => previous.clone(),
+            _ => FeaturedCount {
+                count,
+                changed_at: snapshot.version,
+                json: Utf8Bytes::from(count_json(count)),
+            },
+        }
+    }
+}
+
+/// The body of every answer in the book's protocol: the count as a string.
+fn count_json(count: u32) -> String {
+    format!("{{\"inventoryCount\":\"{count}\"}}")
 }
 
 fn count_response(latest: &Published) -> Response {

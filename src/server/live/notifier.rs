@@ -14,7 +14,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::stock::StockSnapshot;
+use super::book_protocol::FeaturedCount;
+use crate::shared::stock::StockSnapshot;
 
 /// One version of the stock, ready to send.
 #[derive(Debug)]
@@ -24,7 +25,8 @@ pub struct Published {
     pub json: Utf8Bytes,
     /// The same as one Server-Sent Event: `id: <version>` and the JSON.
     pub sse_event: Bytes,
-    /// The featured book as the Tornado book's protocol reports it.
+    /// The featured book as the Tornado book's protocol reports it, worked
+    /// out once per version like the rest.
     pub featured: FeaturedCount,
 }
 
@@ -36,35 +38,6 @@ impl Published {
     pub fn json_bytes(&self) -> Bytes {
         Bytes::from(self.json.clone())
     }
-}
-
-/// The featured book's count and the version at which it last changed, so the
-/// book's long poll can wait for a change of this count and no other.
-#[derive(Clone, Debug)]
-pub struct FeaturedCount {
-    pub count: u32,
-    pub changed_at: u64,
-    /// `{"inventoryCount":"N"}`, exactly as the book's server writes it.
-    pub json: Utf8Bytes,
-}
-
-impl FeaturedCount {
-    fn of(snapshot: &StockSnapshot, book: &str, previous: Option<&FeaturedCount>) -> FeaturedCount {
-        let count = snapshot.available(book).unwrap_or(0);
-        match previous {
-            Some(previous) if previous.count == count => previous.clone(),
-            _ => FeaturedCount {
-                count,
-                changed_at: snapshot.version,
-                json: Utf8Bytes::from(legacy_count_json(count)),
-            },
-        }
-    }
-}
-
-/// The body of every answer in the book's protocol: the count as a string.
-pub fn legacy_count_json(count: u32) -> String {
-    format!("{{\"inventoryCount\":\"{count}\"}}")
 }
 
 #[derive(Clone, Debug)]

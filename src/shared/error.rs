@@ -1,5 +1,7 @@
-//! The one error type of the shop's server functions, shared by server and
-//! browser so the browser can show the server's exact reason.
+//! The shop's one refusal type. The inventory refuses with it, the JSON API,
+//! the book's protocol and the server functions answer with it, and the
+//! browser shows its message: one wording, and one status for each, chosen
+//! in `ShopError::status`.
 
 use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
@@ -31,6 +33,10 @@ pub enum ShopError {
     TooManyAttempts,
     #[error("{0}")]
     BadInput(String),
+    #[error("Requests from other sites are refused.")]
+    CrossOrigin,
+    #[error("The request body is too large.")]
+    TooLarge,
     #[error("The shop could not do that just now; please try again.")]
     Unavailable,
     #[error("Could not reach the shop: {0}")]
@@ -51,6 +57,8 @@ impl ShopError {
             ShopError::NotSignedIn | ShopError::WrongPassword => 401,
             ShopError::TooManyAttempts => 429,
             ShopError::BadInput(_) => 400,
+            ShopError::CrossOrigin => 403,
+            ShopError::TooLarge => 413,
             ShopError::Unavailable | ShopError::Network(_) => 503,
         }
     }
@@ -60,7 +68,7 @@ impl FromServerFnError for ShopError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
+        let error = match value {
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 ShopError::BadInput(value.to_string())
             }
@@ -71,7 +79,12 @@ impl FromServerFnError for ShopError {
             }
             ServerFnErrorErr::Request(e) => ShopError::Network(e),
             _ => ShopError::Unavailable,
-        }
+        };
+        // Arguments a server function cannot parse never reach its body, so
+        // the status is given here (bad input is a 4xx, never a 500).
+        #[cfg(feature = "ssr")]
+        crate::server::web::forms::answer_unparsed(&error);
+        error
     }
 }
 

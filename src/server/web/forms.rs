@@ -8,12 +8,9 @@ use http::{HeaderMap, StatusCode};
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
-use axum::response::IntoResponse;
-
-use crate::app::{Notice, ShopError};
-use crate::server::inventory::{InventoryError, Refusal};
-use crate::server::shopper::{Shopper, ShopperId};
+use crate::server::inventory::shopper::{Shopper, ShopperId};
 use crate::server::AppState;
+use crate::shared::{Notice, ShopError};
 
 pub fn state() -> Result<AppState, ShopError> {
     use_context::<AppState>().ok_or(ShopError::Unavailable)
@@ -32,31 +29,6 @@ pub fn shopper() -> Result<Shopper, ShopError> {
         .cloned()
         .map(Shopper::Web)
         .ok_or(ShopError::Unavailable)
-}
-
-/// The shopper-facing error for an inventory answer.
-pub fn shop_error(e: InventoryError) -> ShopError {
-    match e {
-        InventoryError::Refused(refusal) => match refusal {
-            Refusal::SoldOut => ShopError::SoldOut,
-            Refusal::LimitReached(n) => ShopError::LimitReached(n),
-            Refusal::NotHeld => ShopError::NotHeld,
-            Refusal::UnknownBook => ShopError::UnknownBook,
-            Refusal::EmptyCart => ShopError::EmptyCart,
-            Refusal::BookExists => ShopError::BookExists,
-            Refusal::BelowHeldAndSold => ShopError::BelowHeldAndSold,
-        },
-        InventoryError::Storage(e) => {
-            tracing::error!(error = %e, "storage failed under a page");
-            ShopError::Unavailable
-        }
-        InventoryError::Stopped => ShopError::Unavailable,
-    }
-}
-
-/// `shop_error`, with the response's status set to match.
-pub fn refused(e: InventoryError) -> ShopError {
-    with_status(shop_error(e))
 }
 
 /// Sets the response's status to the error's, so scripts and tools see a 4xx
@@ -122,25 +94,13 @@ fn is_safe_path(path: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
 }
 
-/// Server functions answer 500 for arguments they cannot even parse (a
-/// missing or malformed field); this gives such answers the status of the
-/// `ShopError` they carry (400 for bad input), so bad input is never a 5xx.
-pub async fn status_from_shop_error(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let response = next.run(request).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
-        return response;
+/// A server function whose arguments could not be parsed answers with the
+/// error's status (400 for bad input) rather than server_fn's 500; a browser
+/// that posted the form itself is still sent back to its page.
+pub fn answer_unparsed(e: &ShopError) {
+    let plain_form_post =
+        use_context::<Parts>().is_some_and(|parts| is_plain_form_post(&parts.headers));
+    if !plain_form_post {
+        with_status(e.clone());
     }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response();
-    };
-    if let Ok(error) = serde_json::from_slice::<ShopError>(&bytes) {
-        if let Ok(status) = StatusCode::from_u16(error.status()) {
-            parts.status = status;
-        }
-    }
-    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }

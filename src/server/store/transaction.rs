@@ -6,25 +6,12 @@ use sqlx::{Any, Row, Transaction};
 use sqlx::any::AnyRow;
 
 use super::{count, read_book, stock_from_rows, Backend, NewBook, StoreError, STOCK_QUERY};
-use crate::stock::{Order, OrderLine, StockSnapshot};
+use crate::server::inventory::shelf::ShelfWrites;
+use crate::shared::stock::{Order, OrderLine, StockSnapshot};
 
 pub struct StockTransaction {
     tx: Transaction<'static, Any>,
     backend: Backend,
-}
-
-/// What a run of reserves and returns changed, to be written in a handful of
-/// statements however long the run.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ShelfWrites {
-    /// (shopper, book, copies now held), for holds that exist afterwards.
-    pub holds: Vec<(String, String, u32)>,
-    /// (shopper, book), for holds that no longer exist.
-    pub ended: Vec<(String, String)>,
-    /// (book, change in copies available).
-    pub available: Vec<(String, i64)>,
-    /// Shoppers whose every hold starts its time again.
-    pub renewed: Vec<String>,
 }
 
 impl StockTransaction {

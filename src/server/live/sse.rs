@@ -1,74 +1,29 @@
-//! The live stock API: one snapshot shape everywhere.
-//!
-//! - `GET /api/stock`: the newest snapshot.
-//! - `GET /api/books`: the catalog.
-//! - `GET /api/stock/ws`: a WebSocket with the snapshot on open, then every
-//!   newer one.
-//! - `GET /api/stock/events`: Server-Sent Events, `id:` = version, resuming
-//!   from `Last-Event-ID`.
-//! - `GET /api/stock/poll` is a server function (see `app::live`), answered
-//!   by `storefront::poll_stock`.
+//! `GET /api/stock/events`: Server-Sent Events, one per version with `id:` =
+//! version and `retry:` set, a heartbeat comment every 15 s; a reconnect
+//! with `Last-Event-ID` gets the current snapshot at once when it is newer,
+//! else waits for the next.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::error::ApiError;
+use super::notifier::Published;
 use crate::server::metrics::{Subscribed, Transport};
-use crate::server::notifier::Published;
-use crate::server::socket;
 use crate::server::AppState;
-use crate::stock::Book;
+use crate::shared::ShopError;
 
 /// A comment line every so often keeps proxies from closing a quiet stream.
 const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a browser waits before reconnecting a dropped stream.
 const SSE_RETRY: &str = "retry: 2000\n\n";
-
-pub async fn stock(State(state): State<AppState>) -> Response {
-    let latest = state.inventory.latest();
-    (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        latest.json_bytes(),
-    )
-        .into_response()
-}
-
-pub async fn books(State(state): State<AppState>) -> Result<Json<Vec<Book>>, ApiError> {
-    Ok(Json(state.inventory.catalog().await?))
-}
-
-pub async fn stock_socket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    let updates = state.inventory.notifier().subscribe();
-    let counted = state.metrics.subscribe(Transport::Websocket);
-    let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
-    socket::configure(upgrade).on_upgrade(move |ws| async move {
-        let _counted = counted;
-        let first = updates.borrow().json.clone();
-        socket::push_updates(
-            ws,
-            updates,
-            Some(first),
-            |latest| Some(latest.json.clone()),
-            upkeep,
-            shutdown,
-        )
-        .await
-    })
-}
 
 /// One SSE subscriber's stream.
 struct EventStream {
@@ -82,7 +37,7 @@ struct EventStream {
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ShopError> {
     let resume_from = match headers.get("last-event-id") {
         None => None,
         Some(value) => Some(
@@ -91,11 +46,11 @@ pub async fn events(
                 .ok()
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| {
-                    ApiError::BadRequest("Last-Event-ID must be a stock version".into())
+                    ShopError::BadInput("Last-Event-ID must be a stock version".into())
                 })?,
         ),
     };
-    let mut updates = state.inventory.notifier().subscribe();
+    let mut updates = state.notifier.subscribe();
     let current = updates.borrow_and_update().clone();
     // A reconnect that already has the current version waits for the next.
     let first = match resume_from {
@@ -134,15 +89,4 @@ pub async fn events(
         Body::from_stream(body),
     )
         .into_response())
-}
-
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
 }

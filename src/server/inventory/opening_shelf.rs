@@ -1,11 +1,20 @@
 //! The books a new shop opens with: the Tornado book's featured title and its
 //! ten copies, and a shelf of others. Stocked once, on the first start.
 
-use crate::server::store::NewBook;
-use crate::stock::FEATURED_BOOK;
+use crate::server::store::{NewBook, Store, StoreError};
+use crate::shared::stock::FEATURED_BOOK;
+
+/// Puts the opening shelf on a shelf that has never held a book.
+pub async fn stock_opening_shelf(store: &Store) -> Result<(), StoreError> {
+    let shelf = opening_shelf();
+    if store.stock_empty_shelf(&shelf).await? {
+        tracing::info!(books = shelf.len(), "stocked the opening shelf");
+    }
+    Ok(())
+}
 
 /// The opening shelf, in shelf order.
-pub fn opening_shelf() -> Vec<NewBook> {
+fn opening_shelf() -> Vec<NewBook> {
     SHELF
         .iter()
         .map(|&(id, title, author, isbn, price_cents, copies)| NewBook {

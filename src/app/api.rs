@@ -1,0 +1,153 @@
+//! Every server function the pages call, declared once. Each is a thin
+//! declaration: its body runs on the server, in `server::web` (the pages'
+//! answers) or `server::live` (the long poll); the browser gets a typed stub.
+
+use leptos::prelude::*;
+use server_fn::codec::{GetUrl, Post};
+use server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
+
+use crate::shared::stock::{BookDetails, Order, StockSnapshot};
+use crate::shared::views::{AdminView, BookView, CartView, CatalogView, HoldingView};
+use crate::shared::ShopError;
+
+// The storefront.
+
+#[server(endpoint = "pages/catalog", input = GetUrl)]
+pub async fn get_catalog() -> Result<CatalogView, ShopError> {
+    crate::server::web::storefront::catalog().await
+}
+
+#[server(endpoint = "pages/book", input = GetUrl)]
+pub async fn get_book(id: String) -> Result<BookView, ShopError> {
+    crate::server::web::storefront::book(id).await
+}
+
+/// The upstream catalog's details; None when no catalog is configured or the
+/// book has no ISBN.
+#[server(endpoint = "pages/book-details", input = GetUrl)]
+pub async fn get_book_details(id: String) -> Result<Option<BookDetails>, ShopError> {
+    crate::server::web::storefront::book_details(id).await
+}
+
+#[server(endpoint = "pages/cart", input = GetUrl)]
+pub async fn get_cart() -> Result<CartView, ShopError> {
+    crate::server::web::storefront::cart().await
+}
+
+#[server(endpoint = "pages/order", input = GetUrl)]
+pub async fn get_order(id: String) -> Result<Order, ShopError> {
+    crate::server::web::storefront::order(id).await
+}
+
+/// Reserves one more copy of `book` for this shopper.
+#[server(endpoint = "cart/reserve")]
+pub async fn reserve_copy(book: String) -> Result<HoldingView, ShopError> {
+    crate::server::web::storefront::reserve(book).await
+}
+
+/// Puts one of this shopper's copies of `book` back on the shelf.
+#[server(endpoint = "cart/return")]
+pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
+    crate::server::web::storefront::give_back(book).await
+}
+
+/// Buys everything this shopper holds.
+#[server(endpoint = "cart/checkout")]
+pub async fn checkout() -> Result<Order, ShopError> {
+    crate::server::web::storefront::checkout().await
+}
+
+// The live stock.
+
+/// Waits for a stock version newer than `since`: answers at once with the
+/// snapshot when the stock is already past it, else when it gets past it, or
+/// after `timeout` seconds (default 25, at most 60) with 204 and no body.
+#[server(endpoint = "stock/poll", input = GetUrl, output = Post<SnapshotOrNothing>)]
+pub async fn poll_stock(
+    since: u64,
+    timeout: Option<u64>,
+) -> Result<Option<StockSnapshot>, ShopError> {
+    crate::server::live::long_poll::poll_stock(since, timeout).await
+}
+
+/// The long poll's answer on the wire: the snapshot as JSON, or an empty body
+/// (status 204) when the wait ran out.
+pub struct SnapshotOrNothing;
+
+impl ContentType for SnapshotOrNothing {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for SnapshotOrNothing {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl Encodes<Option<StockSnapshot>> for SnapshotOrNothing {
+    type Error = serde_json::Error;
+
+    fn encode(answer: &Option<StockSnapshot>) -> Result<Bytes, Self::Error> {
+        match answer {
+            Some(snapshot) => serde_json::to_vec(snapshot).map(Bytes::from),
+            None => Ok(Bytes::new()),
+        }
+    }
+}
+
+impl Decodes<Option<StockSnapshot>> for SnapshotOrNothing {
+    type Error = serde_json::Error;
+
+    fn decode(body: Bytes) -> Result<Option<StockSnapshot>, Self::Error> {
+        if body.is_empty() {
+            Ok(None)
+        } else {
+            serde_json::from_slice(&body).map(Some)
+        }
+    }
+}
+
+// The staff pages.
+
+#[server(endpoint = "admin/overview", input = GetUrl)]
+pub async fn get_admin() -> Result<AdminView, ShopError> {
+    crate::server::web::backoffice::overview().await
+}
+
+#[server(endpoint = "admin/sign-in")]
+pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
+    crate::server::web::backoffice::sign_in(name, password).await
+}
+
+#[server(endpoint = "admin/sign-out")]
+pub async fn sign_out() -> Result<(), ShopError> {
+    crate::server::web::backoffice::sign_out().await
+}
+
+/// Adds `copies` new copies of `book` to the shelf.
+#[server(endpoint = "admin/restock")]
+pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
+    crate::server::web::backoffice::restock(book, copies).await
+}
+
+/// Sets how many copies of `book` the shop owns, sold ones included.
+#[server(endpoint = "admin/total")]
+pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
+    crate::server::web::backoffice::set_total(book, total).await
+}
+
+/// Sets `book`'s price, written like "20.00".
+#[server(endpoint = "admin/price")]
+pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
+    crate::server::web::backoffice::set_price(book, price).await
+}
+
+#[server(endpoint = "admin/books")]
+pub async fn add_book(
+    id: String,
+    title: String,
+    author: String,
+    isbn: String,
+    price: String,
+    copies: u32,
+) -> Result<(), ShopError> {
+    crate::server::web::backoffice::add_book(id, title, author, isbn, price, copies).await
+}

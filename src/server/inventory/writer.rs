@@ -1,0 +1,328 @@
+//! The writer: the one task that changes the stock. It takes every change
+//! waiting, decides and applies them in one transaction (group commit: they
+//! share one commit and its one fsync), publishes the new snapshot, and only
+//! then answers each: nothing is acknowledged before it is on disk.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::shelf::{Shelf, ShelfWrites};
+use super::shopper::Shopper;
+use super::{BookId, Holding, Rules};
+use crate::server::clock::now_ms;
+use crate::server::live::notifier::Notifier;
+use crate::server::metrics::Metrics;
+use crate::server::store::{NewBook, StockTransaction, Store, StoreError};
+use crate::shared::stock::{Order, StockSnapshot};
+use crate::shared::ShopError;
+
+/// The most changes one commit carries.
+pub(super) const MAX_GROUP: usize = 512;
+
+/// A change someone asked for.
+#[derive(Debug)]
+pub(super) enum Change {
+    /// A reserve or a return: decided in memory, in runs.
+    Count(CountChange),
+    Other(OtherChange),
+}
+
+/// Every other change, applied one at a time in SQL.
+#[derive(Debug)]
+pub(super) enum OtherChange {
+    Checkout {
+        shopper: Shopper,
+    },
+    Renew {
+        shopper: Shopper,
+    },
+    Expire,
+    Restock {
+        book: BookId,
+        copies: u32,
+    },
+    SetTotal {
+        book: BookId,
+        total: u32,
+    },
+    SetPrice {
+        book: BookId,
+        price_cents: u32,
+    },
+    AddBook(NewBook),
+    OpenStaffSession {
+        token_hash: String,
+        staff: String,
+        expires_at: i64,
+    },
+    CloseStaffSession {
+        token_hash: String,
+    },
+}
+
+#[derive(Debug)]
+pub(super) enum CountChange {
+    Reserve { shopper: Shopper, book: BookId },
+    Release { shopper: Shopper, book: BookId },
+}
+
+impl CountChange {
+    fn parts(&self) -> (&Shopper, &BookId) {
+        match self {
+            CountChange::Reserve { shopper, book } | CountChange::Release { shopper, book } => {
+                (shopper, book)
+            }
+        }
+    }
+}
+
+/// What a change did.
+#[derive(Debug)]
+pub(super) enum Done {
+    Held(Holding),
+    Ordered(Order),
+    /// Saved, with no count or catalog change (renewed holds, sessions).
+    Saved,
+    /// Copies whose holds lapsed went back on the shelf.
+    Expired(u32),
+    BookChanged,
+}
+
+/// Which versions a change moves.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Effect {
+    Nothing,
+    Stock,
+    Catalog,
+}
+
+pub(super) struct Request {
+    pub(super) change: Change,
+    pub(super) reply: oneshot::Sender<Result<Done, ShopError>>,
+}
+
+/// The writer: takes every change waiting, applies them in one transaction,
+/// commits, publishes the new snapshot, then answers each.
+pub(super) async fn write_changes(
+    store: Store,
+    notifier: Notifier,
+    rules: Arc<Rules>,
+    metrics: Metrics,
+    mut queue: mpsc::Receiver<Request>,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let started = std::time::Instant::now();
+        let span = tracing::debug_span!("commit", changes = group.len());
+        match apply_group(&store, &rules, &group).instrument(span).await {
+            Ok((results, snapshot)) => {
+                metrics.commits.inc();
+                metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                let done = results.iter().filter(|r| r.is_ok()).count() as u64;
+                metrics.changes.inc_by(done);
+                metrics.refusals.inc_by(results.len() as u64 - done);
+                if let Some(snapshot) = snapshot {
+                    metrics
+                        .stock_version
+                        .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
+                    notifier.publish(snapshot);
+                }
+                for (request, result) in group.drain(..).zip(results) {
+                    // A requester that went away no longer needs its answer.
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a group of stock changes was rolled back");
+                for request in group.drain(..) {
+                    let _ = request.reply.send(Err(ShopError::Unavailable));
+                }
+            }
+        }
+    }
+}
+
+type GroupResult = (Vec<Result<Done, ShopError>>, Option<StockSnapshot>);
+
+async fn apply_group(
+    store: &Store,
+    rules: &Rules,
+    group: &[Request],
+) -> Result<GroupResult, StoreError> {
+    let mut tx = store.begin().await?;
+    let now = now_ms();
+    let expires_at = now + ttl_ms(rules);
+    let mut results = Vec::with_capacity(group.len());
+    let mut effect = Effect::Nothing;
+    let mut next = 0;
+    while next < group.len() {
+        match &group[next].change {
+            // Reserves and returns in a row are decided together in memory.
+            Change::Count(_) => {
+                let run: Vec<&CountChange> = group[next..]
+                    .iter()
+                    .map_while(|r| match &r.change {
+                        Change::Count(change) => Some(change),
+                        Change::Other(_) => None,
+                    })
+                    .collect();
+                let decided = decide_run(&mut tx, rules, &run, expires_at).await?;
+                if decided.iter().any(Result::is_ok) {
+                    effect = effect.max(Effect::Stock);
+                }
+                results.extend(decided);
+                next += run.len();
+            }
+            Change::Other(change) => {
+                let (result, this) = apply(&mut tx, change, now, expires_at).await?;
+                if result.is_ok() {
+                    effect = effect.max(this);
+                }
+                results.push(result);
+                next += 1;
+            }
+        }
+    }
+    let snapshot = if effect == Effect::Nothing {
+        None
+    } else {
+        Some(tx.finish(effect == Effect::Catalog).await?)
+    };
+    tx.commit().await?;
+    Ok((results, snapshot))
+}
+
+/// Loads what a run of reserves and returns touches, decides each in order,
+/// and writes the outcome back.
+async fn decide_run(
+    tx: &mut StockTransaction,
+    rules: &Rules,
+    run: &[&CountChange],
+    expires_at: i64,
+) -> Result<Vec<Result<Done, ShopError>>, StoreError> {
+    let mut books = BTreeSet::new();
+    let mut shoppers = BTreeSet::new();
+    for change in run {
+        let (shopper, book) = change.parts();
+        books.insert(book.as_str());
+        shoppers.insert(shopper.key());
+    }
+    let books: Vec<&str> = books.into_iter().collect();
+    let shopper_keys: Vec<&str> = shoppers.iter().map(String::as_str).collect();
+    let (available, held) = tx.load_shelf(&books, &shopper_keys).await?;
+    let mut shelf = Shelf::new(available, held);
+    let decided = run
+        .iter()
+        .map(|change| {
+            let copies = match change {
+                CountChange::Reserve { shopper, book } => shelf.reserve(rules, shopper, book),
+                CountChange::Release { shopper, book } => shelf.release(shopper, book),
+            };
+            copies.map(|copies| {
+                Done::Held(Holding {
+                    book: change.parts().1.clone(),
+                    copies,
+                })
+            })
+        })
+        .collect();
+    tx.write_shelf(&shelf.writes(), expires_at).await?;
+    Ok(decided)
+}
+
+type Applied = (Result<Done, ShopError>, Effect);
+
+/// Applies one change other than a reserve or a return.
+async fn apply(
+    tx: &mut StockTransaction,
+    change: &OtherChange,
+    now: i64,
+    expires_at: i64,
+) -> Result<Applied, StoreError> {
+    Ok(match change {
+        OtherChange::Checkout { shopper } => {
+            let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
+            (
+                order.map(Done::Ordered).ok_or(ShopError::EmptyCart),
+                Effect::Stock,
+            )
+        }
+        OtherChange::Renew { shopper } => {
+            let renewal = ShelfWrites {
+                renewed: vec![shopper.key()],
+                ..ShelfWrites::default()
+            };
+            tx.write_shelf(&renewal, expires_at).await?;
+            (Ok(Done::Saved), Effect::Nothing)
+        }
+        OtherChange::Expire => {
+            let freed = tx.release_expired(now).await?;
+            let effect = if freed > 0 {
+                Effect::Stock
+            } else {
+                Effect::Nothing
+            };
+            (Ok(Done::Expired(freed)), effect)
+        }
+        OtherChange::Restock { book, copies } => {
+            let done = tx.restock(book.as_str(), *copies).await?;
+            (
+                done.then_some(Done::BookChanged)
+                    .ok_or(ShopError::UnknownBook),
+                Effect::Stock,
+            )
+        }
+        OtherChange::SetTotal { book, total } => {
+            let result = if tx.set_total(book.as_str(), *total).await? {
+                Ok(Done::BookChanged)
+            } else if tx.book_exists(book.as_str()).await? {
+                Err(ShopError::BelowHeldAndSold)
+            } else {
+                Err(ShopError::UnknownBook)
+            };
+            (result, Effect::Stock)
+        }
+        OtherChange::SetPrice { book, price_cents } => {
+            let done = tx.set_price(book.as_str(), *price_cents).await?;
+            (
+                done.then_some(Done::BookChanged)
+                    .ok_or(ShopError::UnknownBook),
+                Effect::Catalog,
+            )
+        }
+        OtherChange::OpenStaffSession {
+            token_hash,
+            staff,
+            expires_at,
+        } => {
+            tx.open_staff_session(token_hash, staff, *expires_at)
+                .await?;
+            (Ok(Done::Saved), Effect::Nothing)
+        }
+        OtherChange::CloseStaffSession { token_hash } => {
+            tx.close_staff_session(token_hash, now).await?;
+            (Ok(Done::Saved), Effect::Nothing)
+        }
+        OtherChange::AddBook(book) => {
+            let done = tx.add_book(book).await?;
+            (
+                done.then_some(Done::BookChanged)
+                    .ok_or(ShopError::BookExists),
+                Effect::Catalog,
+            )
+        }
+    })
+}
+
+fn new_order_id() -> String {
+    format!("{:024x}", rand::random::<u128>() >> 32)
+}
+
+fn ttl_ms(rules: &Rules) -> i64 {
+    i64::try_from(rules.reservation_ttl.as_millis()).unwrap_or(i64::MAX / 2)
+}

@@ -1,0 +1,34 @@
+//! Every way a snapshot leaves the server. The notifier holds the newest
+//! one; each transport hands it on in its own shape:
+//!
+//! - `GET /api/stock` (here): the newest snapshot, whole;
+//! - `websocket`: `/api/stock/ws`, the snapshot on open, then every newer one;
+//! - `sse`: `/api/stock/events`, Server-Sent Events resuming from Last-Event-ID;
+//! - `long_poll`: `/api/stock/poll`, the server function the pages poll with;
+//! - `book_protocol`: the Tornado book's `/cart` and `/cart/status`;
+//! - `socket`: the upkeep every WebSocket shares (ping, send deadline, 1001).
+
+pub mod book_protocol;
+pub mod long_poll;
+pub mod notifier;
+pub mod socket;
+pub mod sse;
+pub mod websocket;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::server::AppState;
+
+/// `GET /api/stock`: the newest snapshot, as serialized once for everyone.
+pub async fn stock(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        state.notifier.latest().json_bytes(),
+    )
+        .into_response()
+}
