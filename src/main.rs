@@ -8,7 +8,8 @@ use livecart::server::store::Store;
 use livecart::server::{leptos_options, Application};
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "usage: livecart [serve]\n       livecart staff add NAME\n\n\
+const USAGE: &str =
+    "usage: livecart [serve]\n       livecart staff add NAME\n       livecart version\n\n\
 serve (the default) runs the shop. Settings come from Leptos.toml ([livecart])\n\
 and LIVECART_* environment variables; the address from LEPTOS_SITE_ADDR\n\
 (default 127.0.0.1:3000).\n\n\
@@ -54,6 +55,7 @@ async fn run() -> ExitCode {
     {
         [] | ["serve"] => serve().await,
         ["staff", "add", name] => add_staff(name).await,
+        ["version" | "--version" | "-V"] => version().await,
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -87,6 +89,20 @@ async fn serve() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The version, and the SQLite it carries (its durability depends on it).
+async fn version() -> ExitCode {
+    match livecart::server::store::sqlite_version().await {
+        Ok(sqlite) => {
+            println!("livecart {} (SQLite {sqlite})", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn add_staff(name: &str) -> ExitCode {

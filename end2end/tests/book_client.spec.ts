@@ -13,8 +13,9 @@ for (const transport of ['longpoll', 'websocket']) {
     await store.goto(`${shop.baseURL}/books/${FEATURED}`);
     await expect(book.locator('#count')).toHaveText('10');
     await waitUntilLive(store);
-    // Let the book's client open its long poll or socket.
-    await book.waitForTimeout(500);
+    // The book's client has its long poll or socket open.
+    const series = transport === 'websocket' ? 'BookWebsocket' : 'BookLongPoll';
+    await shop.gaugeReaches(`livecart_subscribers{transport="${series}"}`, 1);
 
     await book.locator('#add-button').click();
     await expect(book.locator('#remove-from-cart')).toBeVisible();

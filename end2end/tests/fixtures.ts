@@ -59,6 +59,18 @@ export class Shop {
     if (code !== 0) throw new Error(`staff add exited with ${code}`);
   }
 
+  /** One series of `/metrics`, e.g. `livecart_subscribers{transport="BookLongPoll"}`. */
+  async gauge(series: string): Promise<number> {
+    const text = await (await fetch(`${this.baseURL}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(series));
+    return line ? Number(line.slice(series.length).trim()) : 0;
+  }
+
+  /** Waits until the series reads `want`. */
+  async gaugeReaches(series: string, want: number): Promise<void> {
+    await expect.poll(() => this.gauge(series), { timeout: 10_000 }).toBe(want);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;

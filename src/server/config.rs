@@ -44,6 +44,8 @@ pub struct Settings {
     pub ws_ping_interval: Duration,
     /// How long one message may wait to leave before its socket is dropped.
     pub ws_send_timeout: Duration,
+    /// Staff password verifications (argon2id) run at once.
+    pub sign_in_concurrency: usize,
 }
 
 impl Default for Settings {
@@ -58,6 +60,11 @@ impl Default for Settings {
             max_body_bytes: 64 * 1024,
             ws_ping_interval: Duration::from_secs(20),
             ws_send_timeout: Duration::from_secs(10),
+            // One core is left to the event loop, so live updates go on.
+            sign_in_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .saturating_sub(1)
+                .max(1),
         }
     }
 }
@@ -75,6 +82,7 @@ struct FileSettings {
     max_body_bytes: Option<usize>,
     ws_ping_interval: Option<String>,
     ws_send_timeout: Option<String>,
+    sign_in_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +178,17 @@ impl Settings {
         }
         if let Some(raw) = env("LIVECART_WS_SEND_TIMEOUT").or(file.ws_send_timeout) {
             settings.ws_send_timeout = parse_duration("ws_send_timeout", &raw)?;
+        }
+        let concurrency = number(&env, "LIVECART_SIGN_IN_CONCURRENCY", "sign_in_concurrency")?
+            .or(file.sign_in_concurrency);
+        if let Some(n) = concurrency {
+            if n == 0 || n > 256 {
+                return Err(ConfigError::Invalid {
+                    key: "sign_in_concurrency",
+                    message: format!("{n} is outside 1..=256"),
+                });
+            }
+            settings.sign_in_concurrency = n;
         }
         Ok(settings)
     }

@@ -155,7 +155,7 @@ impl Application {
             .map_err(|source| StartError::Bind { addr, source })?;
         let state = AppState(Arc::new(Shop {
             leptos_options,
-            staff: staff::StaffDesk::new(store, inventory.clone()),
+            staff: staff::StaffDesk::new(store, inventory.clone(), settings.sign_in_concurrency),
             inventory,
             notifier,
             upkeep: Upkeep {

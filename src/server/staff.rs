@@ -2,8 +2,8 @@
 //! signed-in sessions carried by an HttpOnly, SameSite=Strict cookie.
 //!
 //! Verifying a password costs tens of milliseconds of CPU, so it runs on
-//! tokio's blocking pool behind a semaphore sized to the machine's cores
-//! (one is left to the event loop): a burst of sign-ins queues there and
+//! tokio's blocking pool behind a semaphore (`sign_in_concurrency`, by
+//! default the cores less one, left to the event loop): a burst of sign-ins queues there and
 //! never holds up a live update.
 
 use std::collections::{HashMap, VecDeque};
@@ -185,12 +185,13 @@ pub struct StaffDesk {
 }
 
 impl StaffDesk {
-    pub fn new(store: Store, inventory: Inventory) -> StaffDesk {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// `concurrency`: verifications run at once (the setting
+    /// `sign_in_concurrency`; by default one core is left to the event loop).
+    pub fn new(store: Store, inventory: Inventory, concurrency: usize) -> StaffDesk {
         StaffDesk {
             store,
             inventory,
-            verifying: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            verifying: Arc::new(Semaphore::new(concurrency.max(1))),
             failures: Arc::new(Mutex::new(FailedSignIns::default())),
         }
     }

@@ -63,17 +63,17 @@ async fn add_with_nothing_left_answers_409_and_changes_nothing() {
 async fn the_long_poll_answers_when_the_featured_count_next_changes() {
     let app = spawn_app().await;
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=watcher")));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
     assert!(!poll.is_finished(), "held until the count changes");
 
-    // Another book's change is not the featured count's.
+    // Another book's change is not the featured count's: had the poll been
+    // answered by it, the answer below would say 10.
     let (status, _) = reserve(&app, &app.http, "the-pragmatic-programmer").await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        !poll.is_finished(),
-        "still held: the featured count did not change"
-    );
+    assert_eq!(gauge(&app, BOOK_LONG_POLLS).await, 1, "still held");
 
     book_cart(&app, "buyer", "add").await;
     let response = tokio::time::timeout(Duration::from_secs(5), poll)
@@ -112,7 +112,10 @@ async fn the_books_client_and_the_storefront_see_each_others_changes() {
     let app = spawn_app().await;
     // The storefront reserves the featured book; the book's long poll hears it.
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=old-client")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
     let (status, _) = reserve(&app, &app.http, FEATURED).await;
     assert_eq!(status, 200);
     let response = tokio::time::timeout(Duration::from_secs(5), poll)

@@ -7,26 +7,32 @@ use livecart::shared::stock::StockSnapshot;
 
 use crate::helpers::*;
 
-/// Collects every snapshot the stock socket pushes until told to stop.
+/// Collects every snapshot the stock socket pushes, until it has the version
+/// it is sent (the stock's version once the race is over).
 async fn record_snapshots(
     mut socket: Socket,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
+    last: tokio::sync::oneshot::Receiver<u64>,
 ) -> Vec<StockSnapshot> {
-    let mut seen = Vec::new();
+    let mut seen: Vec<StockSnapshot> = Vec::new();
+    let mut until = None;
+    let mut last = Some(last);
     loop {
+        if let (Some(until), Some(newest)) = (until, seen.last()) {
+            if newest.version >= until {
+                return seen;
+            }
+        }
         tokio::select! {
-            _ = &mut stop => break,
-            text = next_text(&mut socket, Duration::from_secs(30)) => match text {
-                Some(text) => seen.push(serde_json::from_str::<StockSnapshot>(&text).expect("every push parses (no negative count)")),
-                None => break,
-            },
+            version = async { last.as_mut().expect("pending").await }, if last.is_some() => {
+                until = Some(version.expect("the last version"));
+                last = None;
+            }
+            text = next_text(&mut socket, Duration::from_secs(10)) => {
+                let text = text.expect("every change is pushed within 10 s");
+                seen.push(serde_json::from_str(&text).expect("every push parses (no negative count)"));
+            }
         }
     }
-    // Drain what is already sent.
-    while let Some(text) = next_text(&mut socket, Duration::from_millis(300)).await {
-        seen.push(serde_json::from_str(&text).unwrap());
-    }
-    seen
 }
 
 fn assert_pushes_were_sane(seen: &[StockSnapshot], book: &str, copies: u32) {
@@ -81,8 +87,7 @@ async fn two_hundred_book_clients_race_for_ten_copies() {
     );
     assert_eq!(available(&app, FEATURED).await, 0);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop.send(());
+    let _ = stop.send(stock(&app).await.version);
     let seen = recorder.await.unwrap();
     assert_pushes_were_sane(&seen, FEATURED, 10);
 }
@@ -113,8 +118,7 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
     );
     assert_eq!(available(&app, book).await, 0);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop.send(());
+    let _ = stop.send(stock(&app).await.version);
     let seen = recorder.await.unwrap();
     assert_pushes_were_sane(&seen, book, copies);
 }

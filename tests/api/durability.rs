@@ -54,11 +54,82 @@ async fn a_burst_of_concurrent_reservations_survives_kill_9() {
     }));
     let statuses = acks.await;
     let acknowledged = statuses.iter().filter(|s| s.as_u16() == 200).count() as u32;
+    assert_eq!(acknowledged, 10, "every copy was taken: {statuses:?}");
     shop.kill_hard().await;
 
     let shop = ServerProcess::start(&db).await;
-    assert_eq!(available(&shop, FEATURED).await, 10 - acknowledged);
+    assert_eq!(available(&shop, FEATURED).await, 0);
     shop.kill_hard().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_in_the_middle_of_a_stream_of_reservations_loses_no_acknowledged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_path(&dir);
+    let shop = ServerProcess::start(&db).await;
+    let base = shop.base();
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Four clients, each adding fresh sessions one after the other, so that
+    // requests are always in flight; each reports the sessions acknowledged.
+    let streams: Vec<_> = (0..4)
+        .map(|stream| {
+            let (base, acked) = (base.clone(), acked_tx.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                for i in 0..100 {
+                    let session = format!("stream-{stream}-{i}");
+                    let sent = client
+                        .post(format!("{base}/cart"))
+                        .form(&[("session", session.as_str()), ("action", "add")])
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == 200 => {
+                            let _ = acked.send(session);
+                        }
+                        Ok(_) => {}
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(acked_tx);
+    // Killed once a few are acknowledged, with more on their way.
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 3 {
+        acknowledged.push(acked_rx.recv().await.expect("acknowledgements"));
+    }
+    shop.kill_hard().await;
+    for stream in streams {
+        stream.await.unwrap();
+    }
+    while let Ok(session) = acked_rx.try_recv() {
+        acknowledged.push(session);
+    }
+    let acknowledged = acknowledged.len() as u32;
+    assert!(acknowledged >= 3);
+
+    let shop = ServerProcess::start(&db).await;
+    let held = 10 - available(&shop, FEATURED).await;
+    assert!(
+        held >= acknowledged,
+        "{acknowledged} acknowledged before the kill, {held} held after it"
+    );
+    shop.kill_hard().await;
+}
+
+#[tokio::test]
+async fn every_connection_commits_durably_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db_path(&dir).display());
+    let store = livecart::server::store::Store::open(&url).await.unwrap();
+    let settings = store.sqlite_durability().await.unwrap();
+    assert!(settings.len() >= 2, "several connections: {settings:?}");
+    for (journal_mode, synchronous) in settings {
+        assert_eq!(journal_mode, "wal");
+        assert_eq!(synchronous, 2, "synchronous = FULL");
+    }
 }
 
 #[tokio::test]
@@ -75,7 +146,10 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
         "{}/cart/status?session=waiting",
         shop.base()
     )));
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        gauge_reaches(&shop, BOOK_LONG_POLLS, 1, std::time::Duration::from_secs(5)).await,
+        1
+    );
 
     let status = shop.stop().await;
     assert!(status.success(), "clean exit on SIGTERM: {status}");
@@ -88,9 +162,15 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
         }
     }
     assert_eq!(close_code, Some(1001));
-    assert!(
-        poll.await.unwrap().is_ok(),
-        "the long poll was answered, not cut"
+    let answer = poll
+        .await
+        .unwrap()
+        .expect("the long poll was answered, not cut");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(
+        answer.text().await.unwrap(),
+        r#"{"inventoryCount":"9"}"#,
+        "with the count as it stood"
     );
 
     let shop = ServerProcess::start(&db).await;

@@ -143,6 +143,40 @@ pub async fn stock(shop: &impl Shop) -> StockSnapshot {
         .expect("snapshot JSON")
 }
 
+/// The value of one series of `/metrics`, e.g.
+/// `livecart_subscribers{transport="Websocket"}`.
+pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {
+    let text = reqwest::get(format!("{}/metrics", shop.base()))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .map(|v| v.trim().parse::<i64>().expect("a number"))
+        })
+        .unwrap_or(0)
+}
+
+/// Waits until the series reads `want`; returns what it read last.
+pub async fn gauge_reaches(shop: &impl Shop, series: &str, want: i64, within: Duration) -> i64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let value = gauge(shop, series).await;
+        if value == want || tokio::time::Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub const WEBSOCKETS: &str = r#"livecart_subscribers{transport="Websocket"}"#;
+pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
+pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BookLongPoll"}"#;
+pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BookWebsocket"}"#;
+
 pub async fn available(shop: &impl Shop, book: &str) -> u32 {
     stock(shop).await.available(book).expect("book in stock")
 }

@@ -277,26 +277,37 @@ async fn failed_sign_ins_are_rate_limited_per_account() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
-    let app = spawn_app().await;
+    /// Changes made, one every 50 ms: each one is a push.
+    const CHANGES: usize = 60;
+    /// The benchmark's figure for this case is about 60 ms; a stall of the
+    /// event loop behind argon2 would be seconds.
+    const LARGEST_GAP: Duration = Duration::from_millis(250);
+    // One verification at a time, whatever the host's cores.
+    let app = spawn_app_with(|s| s.sign_in_concurrency = 1).await;
     app.add_staff(BURT, PASSWORD).await;
     let mut socket = open_socket(&app, "/api/stock/ws").await;
-    next_text(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let first: StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
 
     // A change every 50 ms...
     let changer = tokio::spawn({
         let base = app.url("");
         async move {
             let client = reqwest::Client::new();
-            for i in 0..60 {
+            for i in 0..CHANGES {
                 let action = if i % 2 == 0 { "add" } else { "remove" };
-                client
+                let status = client
                     .post(format!("{base}/cart"))
                     .form(&[("session", "ticker"), ("action", action)])
                     .send()
                     .await
-                    .unwrap();
+                    .unwrap()
+                    .status();
+                assert_eq!(status, 200);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -326,19 +337,20 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
         }
     });
 
+    // Every change is pushed, in order, none later than the bound after the
+    // one before: a missing push is a timeout, and fails.
     let mut last = Instant::now();
     let mut largest_gap = Duration::ZERO;
-    let mut pushes = 0;
-    while next_text(&mut socket, Duration::from_secs(2))
-        .await
-        .is_some()
-    {
+    let mut version = first.version;
+    for push in 1..=CHANGES {
+        let text = next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("push {push} of {CHANGES} never came"));
         largest_gap = largest_gap.max(last.elapsed());
         last = Instant::now();
-        pushes += 1;
-        if changer.is_finished() && pushes >= 55 {
-            break;
-        }
+        let snapshot: StockSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(snapshot.version, version + 1, "push {push}: one per change");
+        version = snapshot.version;
     }
     let statuses = sign_ins.await.unwrap();
     changer.await.unwrap();
@@ -347,13 +359,8 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
         15,
         "{statuses:?}"
     );
-    println!(
-        "largest gap between live updates during 20 sign-ins: {largest_gap:?} over {pushes} pushes"
-    );
-    assert!(
-        largest_gap < Duration::from_millis(1000),
-        "largest gap {largest_gap:?}"
-    );
+    println!("largest gap between live updates during 20 sign-ins: {largest_gap:?}");
+    assert!(largest_gap < LARGEST_GAP, "largest gap {largest_gap:?}");
 }
 
 #[tokio::test]

@@ -72,18 +72,41 @@ async fn the_socket_sends_the_snapshot_on_open_then_every_newer_one() {
 #[tokio::test]
 async fn a_socket_from_another_site_is_refused() {
     let app = spawn_app().await;
-    let url = app.url("/api/stock/ws").replacen("http://", "ws://", 1);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    request
-        .headers_mut()
-        .insert("origin", "http://evil.example".parse().unwrap());
-    let err = tokio_tungstenite::connect_async(request)
-        .await
-        .expect_err("refused");
-    match err {
-        tokio_tungstenite::tungstenite::Error::Http(response) => assert_eq!(response.status(), 403),
-        other => panic!("expected a 403, got {other}"),
+    for path in ["/api/stock/ws", "/cart/status", "/cart/status?session=abc"] {
+        let url = app.url(path).replacen("http://", "ws://", 1);
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+                .unwrap();
+        request
+            .headers_mut()
+            .insert("origin", "http://evil.example".parse().unwrap());
+        let err = tokio_tungstenite::connect_async(request)
+            .await
+            .expect_err("refused");
+        match err {
+            tokio_tungstenite::tungstenite::Error::Http(response) => {
+                assert_eq!(response.status(), 403, "{path}")
+            }
+            other => panic!("{path}: expected a 403, got {other}"),
+        }
     }
+    // The same sockets from the shop's own pages open.
+    let mut open = Vec::new();
+    for path in ["/api/stock/ws", "/cart/status"] {
+        let url = app.url(path).replacen("http://", "ws://", 1);
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+                .unwrap();
+        let own = format!("http://{}", app.addr);
+        request.headers_mut().insert("origin", own.parse().unwrap());
+        open.push(
+            tokio_tungstenite::connect_async(request)
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}")),
+        );
+    }
+    assert_eq!(
+        gauge_reaches(&app, BOOK_WEBSOCKETS, 1, std::time::Duration::from_secs(5)).await,
+        1
+    );
 }

@@ -16,33 +16,6 @@ async fn poll(app: &TestApp, query: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// The value of one line of `/metrics`.
-async fn gauge(app: &TestApp, series: &str) -> i64 {
-    let text = reqwest::get(app.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .map(|v| v.trim().parse::<i64>().unwrap())
-        })
-        .unwrap_or(0)
-}
-
-async fn gauge_reaches(app: &TestApp, series: &str, want: i64, within: Duration) -> i64 {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = gauge(app, series).await;
-        if value == want || Instant::now() > deadline {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_poll_behind_the_stock_is_answered_at_once() {
     let app = spawn_app().await;
@@ -61,8 +34,11 @@ async fn a_poll_at_the_current_version_waits_for_the_next() {
     let waiting = tokio::spawn(reqwest::get(
         app.url(&format!("/api/stock/poll?since={}", now.version)),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished());
+    assert_eq!(
+        gauge_reaches(&app, LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+    assert!(!waiting.is_finished(), "held, not answered");
     book_cart(&app, "buyer", "add").await;
     let response = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
@@ -80,11 +56,16 @@ async fn a_poll_that_times_out_answers_204_with_no_body() {
     let app = spawn_app().await;
     let now = stock(&app).await;
     let started = Instant::now();
-    let response = poll(&app, &format!("since={}&timeout=1", now.version)).await;
+    let response = tokio::time::timeout(
+        Duration::from_secs(3),
+        poll(&app, &format!("since={}&timeout=1", now.version)),
+    )
+    .await
+    .expect("answered when its timeout runs out");
     let waited = started.elapsed();
     assert_eq!(response.status(), 204);
     assert!(
-        waited >= Duration::from_millis(900),
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(1500),
         "held about a second, not {waited:?}"
     );
     assert!(response.bytes().await.unwrap().is_empty());
@@ -123,8 +104,7 @@ async fn a_thousand_long_polls_dropped_leave_no_waiter_behind() {
             .unwrap();
         clients.push(stream);
     }
-    let api = r#"livecart_subscribers{transport="LongPoll"}"#;
-    let book = r#"livecart_subscribers{transport="BookLongPoll"}"#;
+    let (api, book) = (LONG_POLLS, BOOK_LONG_POLLS);
     assert_eq!(
         gauge_reaches(&app, api, 500, Duration::from_secs(10)).await,
         500
@@ -252,26 +232,30 @@ async fn server_sent_events_carry_versions_and_resume_from_last_event_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_never_go_backwards_on_any_transport() {
+    const CHANGES: u64 = 40;
     let app = spawn_app().await;
+    let first = stock(&app).await;
     let mut socket = open_socket(&app, "/api/stock/ws").await;
     let mut events = EventReader::open(&app, None).await;
 
+    // One session alternating add and return: every request is a real change.
     let changes = tokio::spawn({
         let base = app.url("");
         async move {
             let client = reqwest::Client::new();
-            for i in 0..40 {
+            let mut counts = Vec::new();
+            for i in 0..CHANGES {
                 let action = if i % 2 == 0 { "add" } else { "remove" };
-                client
+                let response = client
                     .post(format!("{base}/cart"))
-                    .form(&[
-                        ("session", format!("flipper-{}", i % 4)),
-                        ("action", action.to_string()),
-                    ])
+                    .form(&[("session", "flipper"), ("action", action)])
                     .send()
                     .await
                     .unwrap();
+                assert_eq!(response.status(), 200);
+                counts.push(response.text().await.unwrap());
             }
+            counts
         }
     });
 
@@ -300,8 +284,21 @@ async fn versions_never_go_backwards_on_any_transport() {
             seen
         }
     });
-    changes.await.unwrap();
+    let counts = changes.await.unwrap();
     let last = stock(&app).await;
+    assert_eq!(
+        last.version,
+        first.version + CHANGES,
+        "every request made one new version"
+    );
+    assert_eq!(
+        counts.first().map(String::as_str),
+        Some(r#"{"inventoryCount":"9"}"#)
+    );
+    assert_eq!(
+        counts.last().map(String::as_str),
+        Some(r#"{"inventoryCount":"10"}"#)
+    );
 
     let mut from_socket = Vec::new();
     while let Some(text) = next_text(&mut socket, Duration::from_millis(500)).await {
@@ -331,7 +328,10 @@ async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
     let app = spawn_app().await;
     let url = app.url("/cart/status?session=slow-reader");
     let first = tokio::spawn(reqwest::get(url.clone()));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
     book_cart(&app, "a", "add").await;
     let answer = first.await.unwrap().unwrap().text().await.unwrap();
     assert_eq!(answer, r#"{"inventoryCount":"9"}"#);
@@ -354,8 +354,11 @@ async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
 
     // Up to date again: the next poll waits for the next change.
     let next = tokio::spawn(reqwest::get(url));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!next.is_finished());
+    assert_eq!(
+        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+    assert!(!next.is_finished(), "held until the next change");
     book_cart(&app, "a", "remove").await;
     let answer = next.await.unwrap().unwrap().text().await.unwrap();
     assert_eq!(answer, r#"{"inventoryCount":"8"}"#);
@@ -364,7 +367,7 @@ async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
 #[tokio::test]
 async fn a_socket_that_stops_answering_pings_is_dropped() {
     let app = spawn_app_with(|s| s.ws_ping_interval = Duration::from_secs(1)).await;
-    let series = r#"livecart_subscribers{transport="Websocket"}"#;
+    let series = WEBSOCKETS;
     // A client that never reads never answers a ping.
     let (_silent, _) =
         tokio_tungstenite::connect_async(app.url("/api/stock/ws").replacen("http", "ws", 1))
@@ -401,4 +404,85 @@ async fn a_socket_that_stops_answering_pings_is_dropped() {
     assert!(pushed.is_some_and(|t| t.contains(&format!("\"{FEATURED}\":9"))));
     let _ = healthy.close(None).await;
     let _ = healthy.next().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_stops_reading_is_dropped_within_the_send_timeout() {
+    const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+    // Loopback's socket buffers take megabytes; with 1,000 more books each
+    // push is about 40 KB (under the 64 KiB write-buffer cap), so 200 pushes
+    // are past them.
+    const PUSHES: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db_path(&dir).display());
+    add_books(&url, 1000).await;
+    let app = spawn_app_with(|s| {
+        s.ws_send_timeout = SEND_TIMEOUT;
+        s.database_url = url.clone();
+    })
+    .await;
+    // A client that reads nothing, with a small receive window, so the
+    // server's sends back up after a few dozen pushes.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(app.addr).await.unwrap();
+    let url = app.url("/api/stock/ws").replacen("http://", "ws://", 1);
+    let (_stalled, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    assert_eq!(
+        gauge_reaches(&app, WEBSOCKETS, 1, Duration::from_secs(5)).await,
+        1
+    );
+
+    // Enough changes that the pushes back up past every buffer between the
+    // two (each is the whole snapshot, a few hundred bytes).
+    let client = reqwest::Client::new();
+    for i in 0..PUSHES {
+        let action = if i % 2 == 0 { "add" } else { "remove" };
+        let response = client
+            .post(app.url("/cart"))
+            .form(&[("session", "filler"), ("action", action)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // From the last push on, the send timeout alone must end it.
+    assert_eq!(
+        gauge_reaches(
+            &app,
+            WEBSOCKETS,
+            0,
+            SEND_TIMEOUT + Duration::from_millis(500)
+        )
+        .await,
+        0,
+        "a socket that cannot take a message is dropped within the send timeout"
+    );
+}
+
+/// Puts `n` more books in the shop's database before it opens.
+async fn add_books(url: &str, n: usize) {
+    use livecart::server::store::{NewBook, Store};
+    let store = Store::open(url).await.unwrap();
+    livecart::server::inventory::stock_opening_shelf(&store)
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    for i in 0..n {
+        let added = tx
+            .add_book(&NewBook {
+                id: format!("extra-book-{i}"),
+                title: format!("Extra book {i}"),
+                author: "A. Writer".into(),
+                isbn: None,
+                price_cents: 1000,
+                copies: 5,
+                featured: false,
+            })
+            .await
+            .unwrap();
+        assert!(added);
+    }
+    tx.finish(true).await.unwrap();
+    tx.commit().await.unwrap();
 }

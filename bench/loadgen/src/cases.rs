@@ -167,9 +167,11 @@ pub async fn idle_sockets(server: &Running, path: &str, n: usize) -> io::Result<
     warm.close();
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    server.settle_memory().await?;
     let rss_before_kib = server.rss_kib();
     let subscribers = Subscribers::open(server, path, n).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    server.settle_memory().await?;
     let rss_after_kib = server.rss_kib();
     change(&mut http, true).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -328,6 +330,9 @@ pub struct Operations {
     pub cpu_us_per_operation: f64,
 }
 
+/// Add-and-return rounds each connection makes before the measurement.
+const WARM_UP_ROUNDS: usize = 5;
+
 /// Reserve and return in a loop on `connections` keep-alive connections.
 pub async fn reserve_return(
     server: &Running,
@@ -337,6 +342,16 @@ pub async fn reserve_return(
     let mut clients = Vec::with_capacity(connections);
     for _ in 0..connections {
         clients.push(Http::open(server.addr).await?);
+    }
+    // The same warm-up for every server: each connection adds and returns
+    // its copy a few times before anything is measured.
+    for (i, http) in clients.iter_mut().enumerate() {
+        for _ in 0..WARM_UP_ROUNDS {
+            for action in ["add", "remove"] {
+                http.post_form("/cart", &format!("session=ops-{i}&action={action}"), &[])
+                    .await?;
+            }
+        }
     }
     let cpu_before = server.cpu();
     let started = Instant::now();

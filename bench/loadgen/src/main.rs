@@ -275,6 +275,58 @@ fn machine() -> Value {
     json!({ "cpu": cpu, "cores": cores, "memory": memory, "kernel": kernel })
 }
 
+/// The first line a command prints, or why it could not run.
+fn first_line(program: &str, args: &[&str]) -> String {
+    match std::process::Command::new(program).args(args).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        Ok(out) => format!("{program} exited with {}", out.status),
+        Err(e) => format!("{program}: {e}"),
+    }
+}
+
+/// What the figures depend on besides the machine: the commit measured,
+/// the compilers and runtimes, the SQLite livecart carries, the filesystem
+/// its database file is on, and the settings it ran with.
+fn software(bins: &server::Binaries) -> Value {
+    let dirty = !first_line("git", &["status", "--porcelain"]).is_empty();
+    let temp = std::env::temp_dir();
+    let temp = temp.to_string_lossy();
+    let livecart_table = std::fs::read_to_string("Leptos.toml")
+        .ok()
+        .and_then(|text| {
+            let start = text.find("[livecart]")?;
+            let rest = &text[start..];
+            let end = rest[1..].find("\n[").map_or(rest.len(), |i| i + 1);
+            Some(rest[..end].trim().to_string())
+        })
+        .unwrap_or_default();
+    json!({
+        "commit": first_line("git", &["rev-parse", "HEAD"]),
+        "uncommitted_changes": dirty,
+        "rustc": first_line("rustc", &["-V"]),
+        "node": first_line("node", &["-v"]),
+        "livecart": first_line(&bins.livecart.to_string_lossy(), &["version"]),
+        "database_filesystem": {
+            "path": temp,
+            "type": first_line("stat", &["-f", "-c", "%T", &temp]),
+            "mount": first_line("findmnt", &["-no", "SOURCE,FSTYPE,OPTIONS", "-T", &temp]),
+        },
+        "livecart_settings": {
+            "leptos_toml": livecart_table,
+            "environment": server::LIVECART_ENV
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), Value::from(*v)))
+                .collect::<serde_json::Map<_, _>>(),
+            "note": "every other setting at its default: SQLite WAL with synchronous = FULL, one copy per book-protocol session",
+        },
+    })
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -315,18 +367,23 @@ async fn main() {
                     result
                 }
                 .await;
-                match outcome {
+                let (result, failed) = match outcome {
                     Ok(result) => {
                         eprintln!("{result}");
-                        runs.push(Run {
-                            server: kind.name().into(),
-                            case: case.label(),
-                            repetition,
-                            result,
-                        });
+                        (result, None)
                     }
-                    Err(e) => eprintln!("failed: {e}"),
-                }
+                    Err(e) => {
+                        eprintln!("failed: {e}");
+                        (Value::Null, Some(e.to_string()))
+                    }
+                };
+                runs.push(Run {
+                    server: kind.name().into(),
+                    case: case.label(),
+                    repetition,
+                    result,
+                    failed,
+                });
                 // Let sockets in TIME_WAIT and the kernel settle between runs.
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -343,6 +400,7 @@ async fn main() {
     let svg_path = options.out.join(format!("{stamp}-fan-out.svg"));
     let document = json!({
         "machine": machine(),
+        "software": software(&options.bins),
         "pinned_core": options.bins.core,
         "repeat": options.repeat,
         "runs": runs,

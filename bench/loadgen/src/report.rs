@@ -15,7 +15,11 @@ pub struct Run {
     pub server: String,
     pub case: String,
     pub repetition: usize,
+    /// Null when the run failed.
     pub result: Value,
+    /// Why the run failed; a failed run is reported, never dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// What the table shows of a case, and which way is better.
@@ -79,6 +83,35 @@ pub fn summarize(runs: &[Run], cases: &[(String, Vec<Metric>)]) -> Vec<Row> {
                     by_server,
                 });
             }
+        }
+        // Failed runs get a row of their own, so a median of the runs that
+        // worked never hides the ones that did not.
+        let mut failures = BTreeMap::new();
+        for server in ["livecart", "node", "floor"] {
+            let of_server: Vec<&Run> = runs
+                .iter()
+                .filter(|r| r.server == server && &r.case == case)
+                .collect();
+            let failed = of_server.iter().filter(|r| r.failed.is_some()).count();
+            if failed > 0 {
+                failures.insert(
+                    server.to_string(),
+                    Figure {
+                        median: failed as f64,
+                        min: failed as f64,
+                        max: failed as f64,
+                        runs: 1,
+                    },
+                );
+            }
+        }
+        if !failures.is_empty() {
+            rows.push(Row {
+                case: case.clone(),
+                metric: "failed runs".to_string(),
+                lower_is_better: true,
+                by_server: failures,
+            });
         }
     }
     rows

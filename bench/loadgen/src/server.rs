@@ -55,6 +55,10 @@ pub struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// The settings livecart runs with in the benchmark, besides its database
+/// and address (recorded with the results).
+pub const LIVECART_ENV: &[(&str, &str)] = &[("LIVECART_LOG", "warn")];
+
 pub const STAFF: &str = "bench";
 pub const STAFF_PASSWORD: &str = "benchmark staff password";
 
@@ -76,7 +80,10 @@ impl Running {
         let (program, args): (PathBuf, Vec<String>) = match kind {
             Kind::Livecart => (bins.livecart.clone(), vec![]),
             Kind::Floor => (bins.floor.clone(), vec![]),
-            Kind::Node => ("node".into(), vec![bins.node_script.display().to_string()]),
+            Kind::Node => (
+                "node".into(),
+                vec!["--expose-gc".into(), bins.node_script.display().to_string()],
+            ),
         };
         let mut command = match bins.core {
             Some(core) => {
@@ -93,7 +100,7 @@ impl Running {
         command
             .env("LIVECART_DATABASE_URL", &db)
             .env("LEPTOS_SITE_ADDR", addr.to_string())
-            .env("LIVECART_LOG", "warn")
+            .envs(LIVECART_ENV.iter().copied())
             .env("PEER_ADDR", addr.to_string())
             .env("TOTAL_COPIES", copies.to_string())
             .stdout(Stdio::null())
@@ -110,9 +117,39 @@ impl Running {
         };
         running.wait_until_ready().await?;
         if kind == Kind::Livecart && copies != 10 {
+            // Set through the staff pages, then a fresh process on the same
+            // database: every server starts its measurement equally cold.
             running.set_featured_total(copies).await?;
+            let Running { mut child, _dir, .. } = running;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            let child = command.spawn()?;
+            let pid = child.id().ok_or_else(|| io::Error::other("no pid"))?;
+            let running = Running {
+                kind,
+                addr,
+                child,
+                pid,
+                _dir,
+            };
+            running.wait_until_ready().await?;
+            return Ok(running);
         }
         Ok(running)
+    }
+
+    /// Lets the server free what it no longer holds before its memory is
+    /// read: Node collects its garbage (it runs with --expose-gc); the Rust
+    /// servers free as they go.
+    pub async fn settle_memory(&self) -> io::Result<()> {
+        if self.kind == Kind::Node {
+            let mut http = Http::open(self.addr).await?;
+            let answer = http.request("POST", "/gc", &[], b"").await?;
+            if answer.status != 200 {
+                return Err(io::Error::other(format!("/gc answered {}", answer.status)));
+            }
+        }
+        Ok(())
     }
 
     async fn wait_until_ready(&self) -> io::Result<()> {

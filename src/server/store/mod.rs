@@ -66,6 +66,16 @@ pub struct NewBook {
     pub featured: bool,
 }
 
+/// The version of the SQLite livecart is built with (bundled by sqlx).
+pub async fn sqlite_version() -> Result<String, StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::sqlite::SqliteConnection::connect("sqlite::memory:").await?;
+    let row = sqlx::query("SELECT sqlite_version()")
+        .fetch_one(&mut conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
 /// A pool of connections to the shop's database.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -122,6 +132,30 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, backend })
+    }
+
+    /// `(journal_mode, synchronous)` as each of the pool's connections has
+    /// them, read with every connection held at once so none is read twice.
+    /// livecart's promise that an acknowledged change survives a crash rests
+    /// on `("wal", 2)` (FULL) on every one of them.
+    pub async fn sqlite_durability(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut held = Vec::new();
+        for _ in 0..self.pool.options().get_max_connections() {
+            held.push(self.pool.acquire().await?);
+        }
+        let mut settings = Vec::with_capacity(held.len());
+        for conn in &mut held {
+            let journal: String = sqlx::query("PRAGMA journal_mode")
+                .fetch_one(&mut **conn)
+                .await?
+                .try_get(0)?;
+            let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut **conn)
+                .await?
+                .try_get(0)?;
+            settings.push((journal.to_ascii_lowercase(), synchronous));
+        }
+        Ok(settings)
     }
 
     /// The current version and every book's available count, read in one

@@ -75,13 +75,27 @@ async fn main() {
     }
 }
 
-async fn serve(mut stream: TcpStream, shop: Arc<Shop>) -> std::io::Result<()> {
-    let mut head = [0u8; 2048];
-    let n = stream.peek(&mut head).await?;
-    let peeked = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
-    if peeked.contains("upgrade: websocket") {
-        return push(stream, shop).await;
+/// Peeks at the request head to tell a WebSocket from plain HTTP, then
+/// hands the connection on. The head is on the heap and freed before the
+/// connection's long life starts, and each kind of connection's future is
+/// boxed on its own: an idle socket keeps only what `push` needs, so the
+/// idle-memory floor is a floor.
+async fn serve(stream: TcpStream, shop: Arc<Shop>) -> std::io::Result<()> {
+    let websocket = {
+        let mut head = vec![0u8; 2048];
+        let n = stream.peek(&mut head).await?;
+        String::from_utf8_lossy(&head[..n])
+            .to_ascii_lowercase()
+            .contains("upgrade: websocket")
+    };
+    if websocket {
+        Box::pin(push(stream, shop)).await
+    } else {
+        Box::pin(answer(stream, shop)).await
     }
+}
+
+async fn answer(mut stream: TcpStream, shop: Arc<Shop>) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     loop {
         // Read one request: headers, then the body its Content-Length names.
