@@ -102,7 +102,7 @@ pub fn app(state: AppState) -> Router {
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;
-    pages
+    let router = pages
         .route("/cart", post(live::book_protocol::post_cart))
         .route("/cart/status", get(live::book_protocol::cart_status))
         .route("/burts-books", get(live::book_protocol::book_page))
@@ -114,11 +114,17 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(web::api::healthz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, web::origin::check_origin))
-        .layer(DefaultBodyLimit::max(body_limit))
-        // Method, path, status and latency of every request, at debug level
-        // (LIVECART_LOG=tower_http=debug).
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit));
+    // Method, path, status and latency of every request, at debug level
+    // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,
+    // so when it leaves request traces off the layer is not added at all and
+    // costs the hot paths nothing.
+    let router = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// The pages' routes, found once per process by rendering the app. Leptos

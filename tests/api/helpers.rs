@@ -253,6 +253,8 @@ pub async fn next_text(socket: &mut Socket, wait: Duration) -> Option<String> {
 pub struct ServerProcess {
     pub addr: SocketAddr,
     child: tokio::process::Child,
+    /// Every line the server logs after it started listening.
+    pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Shop for ServerProcess {
@@ -294,8 +296,26 @@ impl ServerProcess {
         .await
         .expect("livecart listens within 30 s");
         // Keep draining the log so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        ServerProcess { addr, child }
+        let (log_tx, log) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = log_tx.send(line);
+            }
+        });
+        ServerProcess { addr, child, log }
+    }
+
+    /// The next logged line containing every one of `parts`, within `wait`.
+    pub async fn logged(&mut self, parts: &[&str], wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.log.recv())
+                .await
+                .ok()??;
+            if parts.iter().all(|p| line.contains(p)) {
+                return Some(line);
+            }
+        }
     }
 
     /// `kill -9`: no chance to flush or clean up.

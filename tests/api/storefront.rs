@@ -221,3 +221,58 @@ async fn unknown_pages_and_books_answer_404() {
         404
     );
 }
+
+#[tokio::test]
+async fn requests_and_commits_are_traced_when_the_log_asks_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = std::time::Duration::from_secs(5);
+    let mut shop = ServerProcess::start_with(
+        &db_path(&dir),
+        &[("LIVECART_LOG", "info,tower_http=debug,livecart=debug")],
+    )
+    .await;
+    assert_eq!(book_cart(&shop, "traced", "add").await.status(), 200);
+    let request = shop
+        .logged(
+            &["method=POST", "uri=/cart", "status=200", "latency="],
+            wait,
+        )
+        .await;
+    assert!(request.is_some(), "the request is traced");
+    shop.kill_hard().await;
+
+    // The default filter (info) traces neither.
+    let mut quiet = ServerProcess::start(&db_path(&dir)).await;
+    assert_eq!(book_cart(&quiet, "traced", "remove").await.status(), 200);
+    assert_eq!(
+        quiet
+            .logged(&["status=200"], std::time::Duration::from_millis(500))
+            .await,
+        None
+    );
+    quiet.kill_hard().await;
+}
+
+#[tokio::test]
+async fn each_commit_group_has_a_span_at_debug_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut shop =
+        ServerProcess::start_with(&db_path(&dir), &[("LIVECART_LOG", "info,livecart=debug")]).await;
+    assert_eq!(book_cart(&shop, "spanned", "add").await.status(), 200);
+    let version = stock(&shop).await.version;
+    let commit = shop
+        .logged(
+            &[
+                "commit{changes=1}",
+                "committed",
+                &format!("version={version}"),
+            ],
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    assert!(
+        commit.is_some(),
+        "the commit group's span and its outcome are logged"
+    );
+    shop.kill_hard().await;
+}

@@ -194,6 +194,11 @@ async fn apply_group(
         Some(tx.finish(effect == Effect::Catalog).await?)
     };
     tx.commit().await?;
+    tracing::debug!(
+        refused = results.iter().filter(|r| r.is_err()).count(),
+        version = snapshot.as_ref().map(|s| s.version),
+        "committed"
+    );
     Ok((results, snapshot))
 }
 
