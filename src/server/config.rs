@@ -129,13 +129,7 @@ impl Settings {
         )?
         .or(file.max_copies_per_shopper);
         if let Some(n) = max_copies {
-            if n == 0 || n > 100 {
-                return Err(ConfigError::Invalid {
-                    key: "max_copies_per_shopper",
-                    message: format!("{n} is outside 1..=100"),
-                });
-            }
-            settings.max_copies_per_shopper = n;
+            settings.max_copies_per_shopper = within("max_copies_per_shopper", n, 1..=100)?;
         }
         if let Some(raw) = env("LIVECART_ALLOWED_ORIGINS") {
             settings.allowed_origins = raw
@@ -182,13 +176,7 @@ impl Settings {
         let concurrency = number(&env, "LIVECART_SIGN_IN_CONCURRENCY", "sign_in_concurrency")?
             .or(file.sign_in_concurrency);
         if let Some(n) = concurrency {
-            if n == 0 || n > 256 {
-                return Err(ConfigError::Invalid {
-                    key: "sign_in_concurrency",
-                    message: format!("{n} is outside 1..=256"),
-                });
-            }
-            settings.sign_in_concurrency = n;
+            settings.sign_in_concurrency = within("sign_in_concurrency", n, 1..=256)?;
         }
         Ok(settings)
     }
@@ -220,6 +208,21 @@ fn number<T: std::str::FromStr>(
             })
         })
         .transpose()
+}
+
+/// `n`, if it lies in `range`.
+fn within<T>(key: &'static str, n: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            message: format!("{n} is outside {}..={}", range.start(), range.end()),
+        })
+    }
 }
 
 fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {

@@ -177,6 +177,23 @@ pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
 pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BookLongPoll"}"#;
 pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BookWebsocket"}"#;
 
+/// One book as `/api/books` lists it.
+pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
+    let books: Value = reqwest::get(format!("{}/api/books", shop.base()))
+        .await
+        .expect("GET /api/books")
+        .json()
+        .await
+        .expect("books JSON");
+    books
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|b| b["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} is listed"))
+}
+
 pub async fn available(shop: &impl Shop, book: &str) -> u32 {
     stock(shop).await.available(book).expect("book in stock")
 }

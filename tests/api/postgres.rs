@@ -152,18 +152,7 @@ async fn two_servers_on_one_database_never_oversell() {
     assert_eq!(truth.available(FEATURED), Some(2));
     assert!(truth.version >= stock(&second).await.version);
     for shop in [&first, &second, &third] {
-        let books: serde_json::Value = reqwest::get(shop.url("/api/books"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let featured = books
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["id"] == FEATURED)
-            .expect("the featured book");
+        let featured = listed_book(shop, FEATURED).await;
         assert_eq!(featured["total"], 10, "no copy made or lost");
     }
 }

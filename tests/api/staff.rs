@@ -82,18 +82,7 @@ async fn signed_in_staff_change_the_shop_and_every_page_hears_it() {
         priced.catalog_version > first.catalog_version,
         "pages learn the catalog changed"
     );
-    let books: serde_json::Value = reqwest::get(app.url("/api/books"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let featured = books
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["id"] == FEATURED)
-        .unwrap();
+    let featured = listed_book(&app, FEATURED).await;
     assert_eq!(
         (featured["price"].as_str(), featured["total"].as_u64()),
         (Some("24.50"), Some(4))

@@ -106,6 +106,26 @@ impl Running {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        let running = Running::launch(kind, addr, &mut command, dir).await?;
+        if kind == Kind::Livecart && copies != 10 {
+            // Set through the staff pages, then a fresh process on the same
+            // database: every server starts its measurement equally cold.
+            running.set_featured_total(copies).await?;
+            let Running { mut child, _dir, .. } = running;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            return Running::launch(kind, addr, &mut command, _dir).await;
+        }
+        Ok(running)
+    }
+
+    /// Spawns the server and waits until it answers.
+    async fn launch(
+        kind: Kind,
+        addr: SocketAddr,
+        command: &mut Command,
+        dir: tempfile::TempDir,
+    ) -> io::Result<Running> {
         let child = command.spawn()?;
         let pid = child.id().ok_or_else(|| io::Error::other("no pid"))?;
         let running = Running {
@@ -116,25 +136,6 @@ impl Running {
             _dir: dir,
         };
         running.wait_until_ready().await?;
-        if kind == Kind::Livecart && copies != 10 {
-            // Set through the staff pages, then a fresh process on the same
-            // database: every server starts its measurement equally cold.
-            running.set_featured_total(copies).await?;
-            let Running { mut child, _dir, .. } = running;
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            let child = command.spawn()?;
-            let pid = child.id().ok_or_else(|| io::Error::other("no pid"))?;
-            let running = Running {
-                kind,
-                addr,
-                child,
-                pid,
-                _dir,
-            };
-            running.wait_until_ready().await?;
-            return Ok(running);
-        }
         Ok(running)
     }
 
