@@ -4,6 +4,7 @@
 mod bad_input;
 mod book_details;
 mod book_protocol;
+mod catalog;
 mod concurrency;
 mod durability;
 mod helpers;

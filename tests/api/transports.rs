@@ -468,10 +468,11 @@ async fn add_books(url: &str, n: usize) {
         .await
         .unwrap();
     let mut tx = store.begin().await.unwrap();
-    for i in 0..n {
+    let ids: Vec<String> = (0..n).map(|i| format!("extra-book-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
         let added = tx
             .add_book(&NewBook {
-                id: format!("extra-book-{i}"),
+                id: id.clone(),
                 title: format!("Extra book {i}"),
                 author: "A. Writer".into(),
                 isbn: None,
@@ -483,6 +484,7 @@ async fn add_books(url: &str, n: usize) {
             .unwrap();
         assert!(added);
     }
-    tx.finish(true).await.unwrap();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    tx.finish(&ids, true).await.unwrap();
     tx.commit().await.unwrap();
 }

@@ -69,6 +69,19 @@ pub(super) enum CountChange {
     Release { shopper: Shopper, book: BookId },
 }
 
+impl OtherChange {
+    /// The one book this change is about, if it is about one.
+    fn book(&self) -> Option<&str> {
+        match self {
+            OtherChange::Restock { book, .. }
+            | OtherChange::SetTotal { book, .. }
+            | OtherChange::SetPrice { book, .. } => Some(book.as_str()),
+            OtherChange::AddBook(book) => Some(&book.id),
+            _ => None,
+        }
+    }
+}
+
 impl CountChange {
     fn parts(&self) -> (&Shopper, &BookId) {
         match self {
@@ -117,6 +130,7 @@ pub(super) async fn write_changes(
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         let started = std::time::Instant::now();
         let span = tracing::debug_span!("commit", changes = group.len());
+        let before = notifier.latest().version();
         match apply_group(&store, &rules, &group).instrument(span).await {
             Ok((results, snapshot)) => {
                 metrics.commits.inc();
@@ -126,11 +140,11 @@ pub(super) async fn write_changes(
                 let done = results.iter().filter(|r| r.is_ok()).count() as u64;
                 metrics.changes.inc_by(done);
                 metrics.refusals.inc_by(results.len() as u64 - done);
-                if let Some(snapshot) = snapshot {
+                if let Some(change) = snapshot {
                     metrics
                         .stock_version
-                        .set(i64::try_from(snapshot.version).unwrap_or(i64::MAX));
-                    notifier.publish(snapshot);
+                        .set(i64::try_from(change.version).unwrap_or(i64::MAX));
+                    publish(&store, &notifier, before, change).await;
                 }
                 for (request, result) in group.drain(..).zip(results) {
                     // A requester that went away no longer needs its answer.
@@ -147,6 +161,24 @@ pub(super) async fn write_changes(
     }
 }
 
+/// Publishes a commit's change. When the commit's version follows the one
+/// published (one writer on one database), the change alone completes it;
+/// when other writers (other nodes) committed in between, what changed since
+/// the published version is read in one indexed statement instead.
+async fn publish(store: &Store, notifier: &Notifier, before: u64, change: StockSnapshot) {
+    if change.version == before + 1 && notifier.apply_change(before, change) {
+        return;
+    }
+    let held = notifier.latest().version();
+    match store.changes_since(held).await {
+        Ok(caught_up) => {
+            notifier.apply_change(held, caught_up);
+        }
+        // The next commit catches up instead.
+        Err(e) => tracing::warn!(error = %e, "cannot read the stock's changes"),
+    }
+}
+
 type GroupResult = (Vec<Result<Done, ShopError>>, Option<StockSnapshot>);
 
 async fn apply_group(
@@ -159,6 +191,8 @@ async fn apply_group(
     let expires_at = now + ttl_ms(rules);
     let mut results = Vec::with_capacity(group.len());
     let mut effect = Effect::Nothing;
+    // The books whose count or catalog fields this commit changes.
+    let mut touched = BTreeSet::new();
     let mut next = 0;
     while next < group.len() {
         match &group[next].change {
@@ -171,7 +205,7 @@ async fn apply_group(
                         Change::Other(_) => None,
                     })
                     .collect();
-                let decided = decide_run(&mut tx, rules, &run, expires_at).await?;
+                let decided = decide_run(&mut tx, rules, &run, expires_at, &mut touched).await?;
                 if decided.iter().any(Result::is_ok) {
                     effect = effect.max(Effect::Stock);
                 }
@@ -179,7 +213,7 @@ async fn apply_group(
                 next += run.len();
             }
             Change::Other(change) => {
-                let (result, this) = apply(&mut tx, change, now, expires_at).await?;
+                let (result, this) = apply(&mut tx, change, now, expires_at, &mut touched).await?;
                 if result.is_ok() {
                     effect = effect.max(this);
                 }
@@ -191,7 +225,8 @@ async fn apply_group(
     let snapshot = if effect == Effect::Nothing {
         None
     } else {
-        Some(tx.finish(effect == Effect::Catalog).await?)
+        let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
+        Some(tx.finish(&touched, effect == Effect::Catalog).await?)
     };
     tx.commit().await?;
     tracing::debug!(
@@ -209,6 +244,7 @@ async fn decide_run(
     rules: &Rules,
     run: &[&CountChange],
     expires_at: i64,
+    touched: &mut BTreeSet<String>,
 ) -> Result<Vec<Result<Done, ShopError>>, StoreError> {
     let mut books = BTreeSet::new();
     let mut shoppers = BTreeSet::new();
@@ -236,20 +272,24 @@ async fn decide_run(
             })
         })
         .collect();
-    tx.write_shelf(&shelf.writes(), expires_at).await?;
+    let writes = shelf.writes();
+    touched.extend(writes.available.iter().map(|(book, _)| book.clone()));
+    tx.write_shelf(&writes, expires_at).await?;
     Ok(decided)
 }
 
 type Applied = (Result<Done, ShopError>, Effect);
 
-/// Applies one change other than a reserve or a return.
+/// Applies one change other than a reserve or a return, adding the books
+/// whose count or catalog fields it changed to `touched`.
 async fn apply(
     tx: &mut StockTransaction,
     change: &OtherChange,
     now: i64,
     expires_at: i64,
+    touched: &mut BTreeSet<String>,
 ) -> Result<Applied, StoreError> {
-    Ok(match change {
+    let applied = match change {
         OtherChange::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
             (
@@ -266,7 +306,8 @@ async fn apply(
             (Ok(Done::Saved), Effect::Nothing)
         }
         OtherChange::Expire => {
-            let freed = tx.release_expired(now).await?;
+            let (freed, books) = tx.release_expired(now).await?;
+            touched.extend(books);
             let effect = if freed > 0 {
                 Effect::Stock
             } else {
@@ -321,7 +362,11 @@ async fn apply(
                 Effect::Catalog,
             )
         }
-    })
+    };
+    if let (Ok(Done::BookChanged), Some(book)) = (&applied.0, change.book()) {
+        touched.insert(book.to_string());
+    }
+    Ok(applied)
 }
 
 fn new_order_id() -> String {

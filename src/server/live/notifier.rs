@@ -106,6 +106,39 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Makes a commit's change the newest version. `change` carries the new
+    /// version and only the books whose counts moved since `after` (the
+    /// version it was read against); every other count carries over from
+    /// the version this notifier holds, which must be `after`. Returns false
+    /// (and publishes nothing) when it holds another version: the caller
+    /// then reads what changed since the version it does hold.
+    pub fn apply_change(&self, after: u64, change: StockSnapshot) -> bool {
+        let featured_book = &self.featured_book;
+        let mut change = Some(change);
+        self.latest.send_if_modified(|current| {
+            if current.version() != after {
+                return false;
+            }
+            let Some(change) = change.take() else {
+                return false;
+            };
+            if change.version <= current.version() {
+                return false;
+            }
+            let mut stock = current.snapshot.stock.clone();
+            stock.extend(change.stock);
+            let snapshot = StockSnapshot {
+                version: change.version,
+                catalog_version: change.catalog_version,
+                stock,
+            };
+            *current = Arc::new(publish(snapshot, featured_book, Some(&current.featured)));
+            true
+        })
+    }
+}
+
 fn publish(
     snapshot: StockSnapshot,
     featured_book: &str,
@@ -171,6 +204,30 @@ mod tests {
         assert_eq!(notifier.latest().featured.changed_at, 1);
         notifier.publish(snapshot(3, 9, 2));
         assert_eq!(notifier.latest().featured.changed_at, 3);
+    }
+
+    #[test]
+    fn a_change_carries_only_what_moved_and_the_rest_carries_over() {
+        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
+        let mut moved = BTreeMap::new();
+        moved.insert("other".to_string(), 2);
+        let change = StockSnapshot {
+            version: 8,
+            catalog_version: 1,
+            stock: moved,
+        };
+        assert!(
+            !notifier.apply_change(6, change.clone()),
+            "read against another version"
+        );
+        assert_eq!(notifier.latest().version(), 7);
+        assert!(notifier.apply_change(7, change));
+        assert_eq!(notifier.latest().snapshot, snapshot(8, 10, 2));
+        assert_eq!(
+            notifier.latest().featured.changed_at,
+            7,
+            "the featured count did not move"
+        );
     }
 
     #[tokio::test]

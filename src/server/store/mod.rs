@@ -164,6 +164,19 @@ impl Store {
         read_stock(&self.pool).await
     }
 
+    /// What changed after `version`: the current version, and the count of
+    /// every book whose count or catalog fields changed since, read in one
+    /// indexed statement however large the catalog. It serves a client that
+    /// resumes from `version` and a node that catches up.
+    pub async fn changes_since(&self, version: u64) -> Result<StockSnapshot, StoreError> {
+        let since = i64::try_from(version).unwrap_or(i64::MAX);
+        let rows = sqlx::query(CHANGED_SINCE)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?;
+        stock_from_rows(&rows)
+    }
+
     /// Every book, in shelf order.
     pub async fn catalog(&self) -> Result<Vec<Book>, StoreError> {
         let rows = sqlx::query(&format!("{BOOK_COLUMNS} ORDER BY position, id"))
@@ -284,7 +297,8 @@ impl Store {
         for book in books {
             tx.add_book(book).await?;
         }
-        tx.finish(true).await?;
+        let ids: Vec<&str> = books.iter().map(|b| b.id.as_str()).collect();
+        tx.finish(&ids, true).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -305,6 +319,17 @@ const BOOK_COLUMNS: &str =
 const STOCK_QUERY: &str =
     "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
      LEFT JOIN books b ON 1 = 1 WHERE s.id = 1";
+
+/// The books changed at the current version (the commit that made it), with
+/// the version: one statement on the index of `changed_at`.
+const CHANGED_AT_VERSION: &str =
+    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
+     LEFT JOIN books b ON b.changed_at = s.version WHERE s.id = 1";
+
+/// The books changed after a version ($1), with the current version.
+const CHANGED_SINCE: &str =
+    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
+     LEFT JOIN books b ON b.changed_at > $1 WHERE s.id = 1";
 
 async fn read_stock<'e, E>(executor: E) -> Result<StockSnapshot, StoreError>
 where

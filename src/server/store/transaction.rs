@@ -5,7 +5,7 @@ use sqlx::{Any, Row, Transaction};
 
 use sqlx::any::AnyRow;
 
-use super::{count, read_book, stock_from_rows, Backend, NewBook, StoreError, STOCK_QUERY};
+use super::{count, read_book, stock_from_rows, Backend, NewBook, StoreError, CHANGED_AT_VERSION};
 use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{Order, OrderLine, StockSnapshot};
 
@@ -145,9 +145,15 @@ impl StockTransaction {
     }
 
     /// Gives the stock a new version, greater than every one before it (the
-    /// catalog takes it too when it changed), and reads the stock as it now
-    /// stands: on SQLite in one round trip.
-    pub async fn finish(&mut self, catalog_changed: bool) -> Result<StockSnapshot, StoreError> {
+    /// catalog takes it too when it changed), marks the `touched` books as
+    /// changed at it, and reads back exactly those: a snapshot of what this
+    /// commit changed, whatever the size of the catalog (on SQLite in one
+    /// round trip).
+    pub async fn finish(
+        &mut self,
+        touched: &[&str],
+        catalog_changed: bool,
+    ) -> Result<StockSnapshot, StoreError> {
         let bump = if catalog_changed {
             "UPDATE stock_state SET version = version + 1, catalog_version = version + 1 WHERE id = 1"
         } else {
@@ -155,7 +161,17 @@ impl StockTransaction {
         };
         let mut batch = Batch::default();
         batch.push(bump.to_string(), Vec::new());
-        batch.push(STOCK_QUERY.to_string(), Vec::new());
+        if !touched.is_empty() {
+            batch.push(
+                format!(
+                    "UPDATE books SET changed_at = (SELECT version FROM stock_state WHERE id = 1) \
+                     WHERE id IN ({})",
+                    marks(touched.len())
+                ),
+                touched.iter().map(|b| Arg::Text(b.to_string())).collect(),
+            );
+        }
+        batch.push(CHANGED_AT_VERSION.to_string(), Vec::new());
         let rows = if self.backend == Backend::Postgres {
             let mut rows = Vec::new();
             for statement in batch.statements {
@@ -211,8 +227,8 @@ impl StockTransaction {
     }
 
     /// Ends every hold whose deadline has passed and puts its copies back.
-    /// Returns the copies freed.
-    pub async fn release_expired(&mut self, now_ms: i64) -> Result<u32, StoreError> {
+    /// Returns the copies freed, and the books they went back to.
+    pub async fn release_expired(&mut self, now_ms: i64) -> Result<(u32, Vec<String>), StoreError> {
         let rows = sqlx::query(
             "DELETE FROM reservations WHERE expires_at <= $1 RETURNING book_id, copies",
         )
@@ -220,6 +236,7 @@ impl StockTransaction {
         .fetch_all(&mut *self.tx)
         .await?;
         let mut freed = 0;
+        let mut books = Vec::with_capacity(rows.len());
         for row in &rows {
             let book: String = row.try_get("book_id")?;
             let copies = count(row, "copies")?;
@@ -229,8 +246,11 @@ impl StockTransaction {
                 )));
             }
             freed += copies;
+            books.push(book);
         }
-        Ok(freed)
+        books.sort();
+        books.dedup();
+        Ok((freed, books))
     }
 
     /// Turns every live hold of the shopper into an order: the copies are
