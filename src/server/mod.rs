@@ -5,6 +5,7 @@
 pub mod book_details;
 pub mod clock;
 pub mod config;
+pub mod import;
 pub mod inventory;
 pub mod live;
 pub mod metrics;

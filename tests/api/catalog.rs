@@ -121,3 +121,160 @@ async fn the_published_stock_always_equals_the_stock_on_disk() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `livecart books import FILE` against the shop's database.
+async fn import(app: &TestApp, file: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
+        .args(["books", "import"])
+        .arg(file)
+        .env("LIVECART_DATABASE_URL", &app.database_url)
+        .env("LIVECART_LOG", "warn")
+        .output()
+        .await
+        .expect("livecart books import runs")
+}
+
+async fn book_ids(app: &TestApp) -> Vec<String> {
+    let books: serde_json::Value = reqwest::get(app.url("/api/books"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    books
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+const GOOD: &str = "id,title,author,isbn,price,copies\n\
+    dune,Dune,Frank Herbert,9780441013593,9.99,4\n\
+    ,The Left Hand of Darkness,Ursula K. Le Guin,,12.50,2\n\
+    neuromancer,Neuromancer,William Gibson,978-0441569595,$8,0\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_catalog_is_listed_and_pushed_to_open_pages() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    std::fs::write(&file, GOOD).unwrap();
+    let mut socket = open_socket(&app, "/api/stock/ws").await;
+    let first: livecart::shared::stock::StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+
+    let out = import(&app, &file).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("imported 3 books") && said.contains("3 added, 0 updated"),
+        "{said}"
+    );
+
+    // The running shop publishes what the import wrote, within a second or two.
+    let pushed: livecart::shared::stock::StockSnapshot = serde_json::from_str(
+        &next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .expect("pushed"),
+    )
+    .unwrap();
+    assert!(pushed.version > first.version);
+    assert_eq!(pushed.available("dune"), Some(4));
+    assert_eq!(
+        pushed.available("the-left-hand-of-darkness"),
+        Some(2),
+        "id made from the title"
+    );
+    assert_eq!(pushed.available("neuromancer"), Some(0));
+    assert!(
+        pushed.catalog_version > first.catalog_version,
+        "pages fetch the catalog again"
+    );
+    let dune = listed_book(&app, "dune").await;
+    assert_eq!(
+        (
+            dune["title"].as_str(),
+            dune["price"].as_str(),
+            dune["isbn"].as_str()
+        ),
+        (Some("Dune"), Some("9.99"), Some("9780441013593"))
+    );
+    assert_eq!(
+        listed_book(&app, "neuromancer").await["isbn"],
+        "9780441569595"
+    );
+
+    // The same file again: the same books, none twice.
+    let before = book_ids(&app).await;
+    let out = import(&app, &file).await;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("0 added, 3 updated"),
+        "{said}"
+    );
+    assert_eq!(book_ids(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_file_with_a_bad_line_imports_nothing_and_names_the_line() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    let mut text = String::from("title,author,price,copies\n");
+    // Line 1 is the header: book i is on line i + 2.
+    for i in 0..3004 {
+        let price = if i + 2 == 3001 { "free" } else { "10.00" };
+        text.push_str(&format!("Book number {i},Some Author,{price},3\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let (ids, version) = (book_ids(&app).await, stock(&app).await.version);
+
+    let out = import(&app, &file).await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("line 3001") && said.contains("\"free\""),
+        "{said}"
+    );
+    assert!(said.contains("nothing was imported"), "{said}");
+    assert_eq!(book_ids(&app).await, ids);
+    assert_eq!(stock(&app).await.version, version);
+}
+
+#[tokio::test]
+async fn an_import_refuses_a_total_below_the_copies_held_and_sold() {
+    let app = spawn_app().await;
+    assert_eq!(book_cart(&app, "holder", "add").await.status(), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "id,title,author,price,copies\nnew-one,New One,An Author,1.00,5\n\
+             {FEATURED},The Definitive Guide to the Internet,Anonymous,20.00,0\n"
+        ),
+    )
+    .unwrap();
+    let before = (book_ids(&app).await, stock(&app).await);
+    let out = import(&app, &file).await;
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("line 3") && said.contains("held or sold"),
+        "{said}"
+    );
+    assert_eq!(
+        (book_ids(&app).await, stock(&app).await),
+        before,
+        "nothing changed"
+    );
+}

@@ -3,10 +3,12 @@
 //! Handlers, server functions and the book's protocol ask the inventory
 //! (this file: the handle and the rules' settings); it decides (`shelf`),
 //! has the store persist and hands each new snapshot to the notifier
-//! (`writer`), and ends lapsed holds on its own clock (`expiry`).
+//! (`writer`), ends lapsed holds on its own clock (`expiry`), and publishes
+//! what others wrote to the database (`resync`).
 
 mod expiry;
 mod opening_shelf;
+mod resync;
 pub mod shelf;
 pub mod shopper;
 mod writer;
@@ -19,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::server::live::notifier::Notifier;
 use crate::server::metrics::Metrics;
 use crate::server::store::{NewBook, Store, StoreError};
-use crate::shared::stock::{Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
+use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
 use crate::shared::ShopError;
 pub use opening_shelf::stock_opening_shelf;
 use shopper::Shopper;
@@ -56,6 +58,71 @@ impl BookId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The most copies of one book staff may add or own at once.
+pub const MAX_COPIES: u32 = 100_000;
+
+/// A new book as staff type it (the add-book form, a line of an import):
+/// each field checked, or the reason it is refused.
+pub fn new_book(
+    id: &str,
+    title: &str,
+    author: &str,
+    isbn: &str,
+    price: &str,
+    copies: u32,
+) -> Result<NewBook, String> {
+    let id = BookId::parse(id.trim()).map_err(|e| e.to_string())?;
+    let text = |what: &str, value: &str| {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+            Err(format!("{what} must be 1 to 200 characters"))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    let isbn = isbn.trim().replace('-', "");
+    let isbn = match isbn.len() {
+        0 => None,
+        10 | 13
+            if isbn
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| b.is_ascii_digit() || (b == b'X' && i == 9)) =>
+        {
+            Some(isbn)
+        }
+        _ => return Err("an ISBN has 10 or 13 digits".into()),
+    };
+    if copies > MAX_COPIES {
+        return Err(format!("copies must be at most {MAX_COPIES}"));
+    }
+    Ok(NewBook {
+        id: id.as_str().to_string(),
+        title: text("title", title)?,
+        author: text("author", author)?,
+        isbn,
+        price_cents: parse_price(price)?,
+        copies,
+        featured: false,
+    })
+}
+
+/// A book id made from a title: lowercase letters and digits, dashes
+/// between words, at most 96 characters ("The Rust Programming Language" →
+/// `the-rust-programming-language`). None when nothing is left of it.
+pub fn slug(title: &str) -> Option<BookId> {
+    let mut slug = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(96);
+    BookId::parse(slug.trim_end_matches('-')).ok()
 }
 
 /// What the shop's rules allow.
@@ -101,6 +168,11 @@ impl Inventory {
             .set(i64::try_from(notifier.latest().version()).unwrap_or(i64::MAX));
         let rules = Arc::new(rules);
         let (changes, queue) = mpsc::channel(4 * writer::MAX_GROUP);
+        tokio::spawn(resync::follow_the_database(
+            store.clone(),
+            notifier.clone(),
+            metrics.clone(),
+        ));
         tokio::spawn(writer::write_changes(
             store.clone(),
             notifier,
@@ -272,6 +344,18 @@ fn unexpected(done: Done) -> ShopError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_make_slugs() {
+        let id = |t: &str| slug(t).map(|b| b.as_str().to_string());
+        assert_eq!(
+            id("The Rust Programming Language").as_deref(),
+            Some("the-rust-programming-language")
+        );
+        assert_eq!(id("  C++: A Tour!  ").as_deref(), Some("c-a-tour"));
+        assert_eq!(id("!!!"), None);
+        assert_eq!(id(&"long ".repeat(40)).map(|s| s.len() <= 96), Some(true));
+    }
 
     #[test]
     fn book_ids_are_slugs() {

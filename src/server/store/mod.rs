@@ -6,6 +6,7 @@
 //! keeps a rule true across connections and nodes: a copy is taken only
 //! `WHERE available >= n`, so two writers can never both take the last one.
 
+mod import;
 mod staff;
 mod transaction;
 
@@ -20,6 +21,7 @@ use crate::shared::stock::{
 };
 use crate::shared::ShopError;
 
+pub use import::{ImportError, ImportLine, Imported};
 pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +164,14 @@ impl Store {
     /// statement so the two always agree.
     pub async fn stock(&self) -> Result<StockSnapshot, StoreError> {
         read_stock(&self.pool).await
+    }
+
+    /// The stock's current version.
+    pub async fn version(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT version FROM stock_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        version(&row, "version")
     }
 
     /// What changed after `version`: the current version, and the count of

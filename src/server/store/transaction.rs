@@ -382,6 +382,10 @@ impl StockTransaction {
         &mut self.tx
     }
 
+    pub(super) fn transaction(&mut self) -> &mut Transaction<'static, Any> {
+        &mut self.tx
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -389,24 +393,25 @@ impl StockTransaction {
 }
 
 /// "?, ?, …": `count` parameter marks, numbered when the batch is run.
-fn marks(count: usize) -> String {
+pub(super) fn marks(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 
-enum Arg {
+pub(super) enum Arg {
     Text(String),
     Int(i64),
+    Null,
 }
 
 /// Statements written with `?` marks, numbered `$1, $2, …` across the whole
 /// batch when it runs as one query (none of livecart's SQL has a `?` of its own).
 #[derive(Default)]
-struct Batch {
+pub(super) struct Batch {
     statements: Vec<(String, Vec<Arg>)>,
 }
 
 impl Batch {
-    fn one(sql: String, args: Vec<Arg>) -> Batch {
+    pub(super) fn one(sql: String, args: Vec<Arg>) -> Batch {
         Batch {
             statements: vec![(sql, args)],
         }
@@ -416,7 +421,10 @@ impl Batch {
         self.statements.push((sql, args));
     }
 
-    async fn fetch(self, tx: &mut Transaction<'static, Any>) -> Result<Vec<AnyRow>, StoreError> {
+    pub(super) async fn fetch(
+        self,
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let mut sql = String::new();
         let mut next = 1;
         for (statement, _) in &self.statements {
@@ -435,6 +443,7 @@ impl Batch {
                 query = match arg {
                     Arg::Text(text) => query.bind(text),
                     Arg::Int(n) => query.bind(n),
+                    Arg::Null => query.bind(Option::<String>::None),
                 };
             }
         }

@@ -11,16 +11,14 @@ use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
 use super::forms::{answer_form, request, state, with_status};
-use crate::server::inventory::BookId;
+use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{SessionToken, StaffError, StaffName};
-use crate::server::store::NewBook;
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
 use crate::shared::views::AdminView;
 use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
-const MAX_COPIES: u32 = 100_000;
 
 pub async fn overview() -> Result<AdminView, ShopError> {
     let state = state()?;
@@ -129,59 +127,12 @@ pub async fn add_book(
     let result = async {
         let state = state()?;
         require_staff(&state).await?;
-        let book = new_book(&id, &title, &author, &isbn, &price, copies)?;
+        let book =
+            new_book(&id, &title, &author, &isbn, &price, copies).map_err(ShopError::BadInput)?;
         state.inventory.add_book(book).await
     }
     .await;
     answer_form(result, Notice::Saved, ADMIN, None)
-}
-
-fn new_book(
-    id: &str,
-    title: &str,
-    author: &str,
-    isbn: &str,
-    price: &str,
-    copies: u32,
-) -> Result<NewBook, ShopError> {
-    let id = BookId::parse(id.trim()).map_err(|e| ShopError::BadInput(e.to_string()))?;
-    let text = |what: &str, value: &str| {
-        let value = value.trim();
-        if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
-            Err(ShopError::BadInput(format!(
-                "{what} must be 1 to 200 characters"
-            )))
-        } else {
-            Ok(value.to_string())
-        }
-    };
-    let isbn = isbn.trim().replace('-', "");
-    let isbn = match isbn.len() {
-        0 => None,
-        10 | 13
-            if isbn
-                .bytes()
-                .enumerate()
-                .all(|(i, b)| b.is_ascii_digit() || (b == b'X' && i == 9)) =>
-        {
-            Some(isbn)
-        }
-        _ => return Err(ShopError::BadInput("an ISBN has 10 or 13 digits".into())),
-    };
-    if copies > MAX_COPIES {
-        return Err(ShopError::BadInput(format!(
-            "copies must be at most {MAX_COPIES}"
-        )));
-    }
-    Ok(NewBook {
-        id: id.as_str().to_string(),
-        title: text("title", title)?,
-        author: text("author", author)?,
-        isbn,
-        price_cents: parse_price(price).map_err(ShopError::BadInput)?,
-        copies,
-        featured: false,
-    })
 }
 
 async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
