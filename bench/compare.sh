@@ -4,7 +4,7 @@
 # pinned to core 0 and the load generator to core 1, as bench/run.sh does.
 # Prints the median of each figure for A and B and their ratio.
 #
-#   bench/compare.sh OLD_BINARY NEW_BINARY [--only TEXT] [--repeat N]
+#   bench/compare.sh OLD_BINARY NEW_BINARY [--only TEXT] [--repeat N] [--catalog N]
 #
 # e.g. build main into another target dir, then
 #   bench/compare.sh /tmp/old/release/livecart target/release/livecart --only reserve
@@ -12,11 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
 a="$(realpath "$1")"; b="$(realpath "$2")"; shift 2
-repeat=3; only=()
+repeat=3; only=(); catalog=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
     --only) only=(--only "$2"); shift 2 ;;
+    --catalog) catalog=(--catalog "$2"); shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +33,7 @@ for i in $(seq 1 "$repeat"); do
     BENCH_STAMP="$side-$i" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" suite \
       --out "$out" --repeat 1 --core 0 --servers livecart \
       --livecart "$bin" --floor "$CARGO_TARGET_DIR/release/tokio-floor" \
-      --node-script bench/peers/node/server.js "${only[@]}" > /dev/null
+      --node-script bench/peers/node/server.js "${only[@]}" "${catalog[@]}" > /dev/null
   done
 done
 python3 - "$out" "$repeat" <<'PY'

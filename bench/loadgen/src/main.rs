@@ -4,6 +4,7 @@
 //! table, JSON and an SVG chart. Run it through bench/run.sh.
 
 mod cases;
+mod catalog;
 mod net;
 mod report;
 mod server;
@@ -16,7 +17,9 @@ use serde_json::{json, Value};
 use server::{Binaries, Kind, Running};
 
 const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers livecart,node,floor] [--core N] [--quick] [--only TEXT]
-  --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)";
+  [--catalog N (books imported into livecart before each run)]
+  --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)
+       loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)";
 
 /// One case of the matrix.
 #[derive(Clone, Copy)]
@@ -209,6 +212,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             floor: PathBuf::from(&target).join("release/tokio-floor"),
             node_script: PathBuf::from("bench/peers/node/server.js"),
             core: Some(0),
+            catalog: 0,
         },
     };
     let mut it = args.iter();
@@ -236,6 +240,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.bins.core = Some(value()?.parse().map_err(|_| "--core takes a number")?)
             }
             "--no-pin" => options.bins.core = None,
+            "--catalog" => {
+                options.bins.catalog = value()?.parse().map_err(|_| "--catalog takes a number")?
+            }
             "--livecart" => options.bins.livecart = value()?.into(),
             "--floor" => options.bins.floor = value()?.into(),
             "--node-script" => options.bins.node_script = value()?.into(),
@@ -311,6 +318,7 @@ fn software(bins: &server::Binaries) -> Value {
         "rustc": first_line("rustc", &["-V"]),
         "node": first_line("node", &["-v"]),
         "livecart": first_line(&bins.livecart.to_string_lossy(), &["version"]),
+        "livecart_catalog": format!("the opening 7 books + {} imported", bins.catalog),
         "database_filesystem": {
             "path": temp,
             "type": first_line("stat", &["-f", "-c", "%T", &temp]),
@@ -330,6 +338,23 @@ fn software(bins: &server::Binaries) -> Value {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let ["catalog", "--books", books, "--out", out] = args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        let Ok(books) = books.parse::<usize>() else {
+            eprintln!("--books takes a number\n{USAGE}");
+            std::process::exit(2);
+        };
+        if let Err(e) = catalog::write(std::path::Path::new(out), books) {
+            eprintln!("cannot write {out}: {e}");
+            std::process::exit(1);
+        }
+        eprintln!("wrote {books} books to {out}");
+        return;
+    }
     let options = match parse(&args) {
         Ok(o) => o,
         Err(e) => {

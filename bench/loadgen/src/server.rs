@@ -45,6 +45,9 @@ pub struct Binaries {
     pub node_script: PathBuf,
     /// The core servers are pinned to (None: not pinned).
     pub core: Option<usize>,
+    /// Books imported into livecart's shop before each run, besides its
+    /// opening seven (`--catalog N`; 0: none).
+    pub catalog: usize,
 }
 
 pub struct Running {
@@ -76,6 +79,9 @@ impl Running {
         let db = format!("sqlite://{}", dir.path().join("shop.db").display());
         if kind == Kind::Livecart {
             add_staff(bins, &db).await?;
+            if bins.catalog > 0 {
+                import_catalog(bins, &db, dir.path()).await?;
+            }
         }
         let (program, args): (PathBuf, Vec<String>) = match kind {
             Kind::Livecart => (bins.livecart.clone(), vec![]),
@@ -255,6 +261,24 @@ impl Running {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// `livecart books import` of a generated catalog, as a shop owner would.
+async fn import_catalog(bins: &Binaries, db: &str, dir: &std::path::Path) -> io::Result<()> {
+    let file = dir.join("catalog.csv");
+    crate::catalog::write(&file, bins.catalog)?;
+    let status = Command::new(&bins.livecart)
+        .args(["books", "import"])
+        .arg(&file)
+        .env("LIVECART_DATABASE_URL", db)
+        .env("LIVECART_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .await?;
+    if !status.success() {
+        return Err(io::Error::other("livecart books import failed"));
+    }
+    Ok(())
 }
 
 async fn add_staff(bins: &Binaries, db: &str) -> io::Result<()> {
