@@ -1,7 +1,7 @@
 //! Live stock in the browser: one context every count on the page reads, fed
 //! by one subscription to the server.
 
-use crate::shared::stock::{stock_phrase, StockSnapshot};
+use crate::shared::stock::{stock_phrase, Absorbed, StockSnapshot};
 use leptos::prelude::*;
 
 /// How the page is getting its live counts.
@@ -64,19 +64,48 @@ impl LiveStock {
         expect_context::<LiveStock>()
     }
 
-    /// Takes `snapshot` if it is newer than what the page holds; an older one
-    /// never replaces a newer one, whichever transport it came by.
-    pub fn offer(&self, snapshot: StockSnapshot) {
-        if snapshot.catalog_version > self.catalog_seen.get_value() {
-            self.catalog_seen.set_value(snapshot.catalog_version);
+    /// Takes a message if it is newer than what the page holds and follows
+    /// on from it (a whole snapshot, or a change since a version the page
+    /// has); an older one never replaces a newer one, whichever transport it
+    /// came by. `Gap` means the page must ask again from its own version.
+    pub fn offer(&self, snapshot: StockSnapshot) -> Absorbed {
+        let catalog_version = snapshot.catalog_version;
+        let mut absorbed = Absorbed::Stale;
+        self.snapshot.maybe_update(|current| {
+            absorbed = match current {
+                Some(current) => current.absorb(snapshot),
+                // Nothing to follow on from (a page that shows no count):
+                // what comes first is where the page starts.
+                None => {
+                    *current = Some(StockSnapshot {
+                        since: None,
+                        ..snapshot
+                    });
+                    Absorbed::Applied
+                }
+            };
+            absorbed == Absorbed::Applied
+        });
+        if absorbed == Absorbed::Applied && catalog_version > self.catalog_seen.get_value() {
+            self.catalog_seen.set_value(catalog_version);
             self.catalog_changes.update(|n| *n += 1);
         }
-        self.snapshot.maybe_update(|current| {
-            let newer = current.as_ref().is_none_or(|c| snapshot.is_newer_than(c));
-            if newer {
-                *current = Some(snapshot);
+        absorbed
+    }
+
+    /// The page was rendered at `version`: its counts are as of it, so the
+    /// live stock starts there and takes only what changed after it.
+    pub fn rendered_at(&self, version: u64) {
+        if version == 0 {
+            return;
+        }
+        self.snapshot.update(|current| {
+            if current.is_none() {
+                *current = Some(StockSnapshot {
+                    version,
+                    ..StockSnapshot::default()
+                });
             }
-            newer
         });
     }
 
@@ -173,7 +202,7 @@ mod transport {
 
     use super::{Connection, LiveStock};
     use crate::app::api::poll_stock;
-    use crate::shared::stock::StockSnapshot;
+    use crate::shared::stock::{Absorbed, StockSnapshot};
 
     /// Socket attempts that fail in a row before the page checks whether
     /// plain HTTP gets through and, if it does, switches to long polling.
@@ -279,7 +308,12 @@ mod transport {
     }
 
     async fn follow_socket(live: LiveStock, wake: &mut UnboundedReceiver<()>) -> SocketEnd {
-        let Some(url) = socket_url("/api/stock/ws") else {
+        // From the version the page holds: only what changed since comes.
+        let path = match live.version_untracked() {
+            Some(version) => format!("/api/stock/ws?since={version}"),
+            None => "/api/stock/ws".to_string(),
+        };
+        let Some(url) = socket_url(&path) else {
             return SocketEnd::Failed;
         };
         let Ok(socket) = WebSocket::open(&url) else {
@@ -303,7 +337,11 @@ mod transport {
             match next {
                 Some(Ok(Message::Text(text))) => {
                     if let Ok(snapshot) = serde_json::from_str::<StockSnapshot>(&text) {
-                        live.offer(snapshot);
+                        // A change that skips versions the page lacks is
+                        // never applied: ask again from the page's version.
+                        if live.offer(snapshot) == Absorbed::Gap {
+                            return SocketEnd::Woken;
+                        }
                         live.set_connection(Connection::Live);
                         delivered = true;
                     }

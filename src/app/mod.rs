@@ -14,6 +14,7 @@ pub mod catalog;
 pub mod live;
 pub mod order;
 
+use crate::shared::views::RenderedAt;
 use crate::shared::{Notice, ShopError};
 use api::{ReserveCopy, ReturnCopy};
 
@@ -40,6 +41,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let live = live::LiveStock::provide();
+    // The version the server rendered this page at (carried into the
+    // browser): the live subscription asks only for what changed since.
+    let rendered_at =
+        SharedValue::new(|| use_context::<RenderedAt>().unwrap_or_default()).into_inner();
+    live.rendered_at(rendered_at.0);
     let clock = Clock::provide();
     // Effects run only in the browser, once the page is hydrated.
     Effect::new(move |_| {

@@ -46,6 +46,9 @@ pub struct Settings {
     pub ws_send_timeout: Duration,
     /// Staff password verifications (argon2id) run at once.
     pub sign_in_concurrency: usize,
+    /// The kernel's send buffer for each connection (SO_SNDBUF), in bytes;
+    /// None leaves it to the kernel's autotuning.
+    pub socket_send_buffer: Option<usize>,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
                 .map_or(1, |n| n.get())
                 .saturating_sub(1)
                 .max(1),
+            socket_send_buffer: None,
         }
     }
 }
@@ -83,6 +87,7 @@ struct FileSettings {
     ws_ping_interval: Option<String>,
     ws_send_timeout: Option<String>,
     sign_in_concurrency: Option<usize>,
+    socket_send_buffer: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +182,12 @@ impl Settings {
             .or(file.sign_in_concurrency);
         if let Some(n) = concurrency {
             settings.sign_in_concurrency = within("sign_in_concurrency", n, 1..=256)?;
+        }
+        let send_buffer = number(&env, "LIVECART_SOCKET_SEND_BUFFER", "socket_send_buffer")?
+            .or(file.socket_send_buffer);
+        if let Some(n) = send_buffer {
+            settings.socket_send_buffer =
+                Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
         }
         Ok(settings)
     }

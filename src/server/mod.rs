@@ -20,6 +20,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -29,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
 use crate::shared::stock::FEATURED_BOOK;
+use crate::shared::views::RenderedAt;
 use config::Settings;
 use inventory::{Inventory, Rules};
 use live::book_protocol::AnsweredVersions;
@@ -97,8 +99,12 @@ pub enum StartError {
 pub fn app(state: AppState) -> Router {
     let routes = route_list();
     let shell_options = state.leptos_options.clone();
+    let notifier = state.notifier.clone();
+    let rendered_at = move || provide_context(RenderedAt(notifier.version()));
     let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, || {}, move || shell(shell_options.clone()))
+        .leptos_routes_with_context(&state, routes, rendered_at, move || {
+            shell(shell_options.clone())
+        })
         .layer(from_fn(web::cookies::shopper_cookie));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
@@ -192,9 +198,17 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let shutdown = self.state.shutdown.clone();
+        let send_buffer = self.state.settings.socket_send_buffer;
         let router = app(self.state);
+        let listener = self.listener.tap_io(move |tcp| {
+            if let Some(bytes) = send_buffer {
+                if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes) {
+                    tracing::debug!(error = %e, "cannot set the socket's send buffer");
+                }
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

@@ -7,13 +7,20 @@ use std::collections::BTreeMap;
 /// The id of the Tornado book's featured title; the book's protocol sells it.
 pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
 
-/// Every book's available count at one version of the stock.
+/// Books' available counts at one version of the stock: every book's (a
+/// whole snapshot), or, when `since` is set, only those that changed after
+/// that version (a change).
 ///
-/// Versions only grow, so a client keeps whichever snapshot has the greater
-/// version and never goes back to an older count.
+/// Versions only grow, so a client keeps the greater version and never goes
+/// back to an older count; it applies a change only on top of a version at
+/// least `since`, and never leaves a gap.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockSnapshot {
     pub version: u64,
+    /// Set on a change: the version it follows. Every book not in `stock`
+    /// has the count it had at `since`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<u64>,
     /// The version at which the catalog itself (titles, prices, the list of
     /// books) last changed, so a page knows when to fetch it again.
     #[serde(default)]
@@ -21,7 +28,40 @@ pub struct StockSnapshot {
     pub stock: BTreeMap<String, u32>,
 }
 
+/// What taking a message did to what a client holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Absorbed {
+    /// It is newer and followed on: the client now holds its version.
+    Applied,
+    /// It is no newer than what the client holds: nothing changed.
+    Stale,
+    /// It follows a version newer than the client's: applying it would skip
+    /// changes, so the client asks again from its own version.
+    Gap,
+}
+
 impl StockSnapshot {
+    /// Takes `next` on top of this state: a whole snapshot replaces it, a
+    /// change is merged when it follows on from this version or an older
+    /// one. The state stays a whole snapshot of its own books (`since` unset).
+    pub fn absorb(&mut self, next: StockSnapshot) -> Absorbed {
+        if next.version <= self.version {
+            return Absorbed::Stale;
+        }
+        match next.since {
+            None => {
+                *self = next;
+            }
+            Some(since) if since > self.version => return Absorbed::Gap,
+            Some(_) => {
+                self.version = next.version;
+                self.catalog_version = self.catalog_version.max(next.catalog_version);
+                self.stock.extend(next.stock);
+            }
+        }
+        Absorbed::Applied
+    }
+
     pub fn available(&self, book: &str) -> Option<u32> {
         self.stock.get(book).copied()
     }
@@ -170,6 +210,42 @@ mod tests {
         assert!(new.is_newer_than(&old));
         assert!(!old.is_newer_than(&new));
         assert!(!old.is_newer_than(&old));
+    }
+
+    #[test]
+    fn changes_are_merged_only_when_they_follow_on() {
+        let whole = StockSnapshot {
+            version: 5,
+            since: None,
+            catalog_version: 2,
+            stock: BTreeMap::from([("a".into(), 3), ("b".into(), 4)]),
+        };
+        let change = |since, version, a| StockSnapshot {
+            version,
+            since: Some(since),
+            catalog_version: 2,
+            stock: BTreeMap::from([("a".to_string(), a)]),
+        };
+        let mut held = StockSnapshot::default();
+        assert_eq!(held.absorb(whole.clone()), Absorbed::Applied);
+        assert_eq!(held.absorb(change(6, 7, 1)), Absorbed::Gap, "6 is missing");
+        assert_eq!(held, whole, "a gap changes nothing");
+        assert_eq!(held.absorb(change(5, 6, 2)), Absorbed::Applied);
+        assert_eq!(held.absorb(change(3, 6, 9)), Absorbed::Stale);
+        assert_eq!(
+            held.absorb(change(4, 7, 1)),
+            Absorbed::Applied,
+            "a catch-up from further back"
+        );
+        assert_eq!(
+            (
+                held.version,
+                held.since,
+                held.available("a"),
+                held.available("b")
+            ),
+            (7, None, Some(1), Some(4))
+        );
     }
 
     #[test]

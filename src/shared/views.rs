@@ -5,6 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use super::stock::{Book, CartLine, LedgerLine, StockSnapshot};
 
+/// The stock version a page was rendered at: the server provides it to
+/// every render, and the page's live subscription starts from it, so it is
+/// sent only what changed since.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedAt(pub u64);
+
 /// `/`: the shelf and every count, at one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogView {

@@ -278,3 +278,103 @@ async fn an_import_refuses_a_total_below_the_copies_held_and_sold() {
         "nothing changed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_fifty_thousand_books_a_change_is_pushed_in_under_200_bytes() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    let mut text = String::from("id,title,author,isbn,price,copies\n");
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "shelf-book-{i},Shelf book {i},An Author,,12.00,3\n"
+        ));
+    }
+    std::fs::write(&file, text).unwrap();
+    let out = import(&app, &file).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The running shop publishes the import (within a second), then a page
+    // that resumes from there hears only what changes after.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stock(&app).await.stock.len() < 50_007 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import is published"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = stock(&app).await.version;
+    let mut socket = open_socket(&app, &format!("/api/stock/ws?since={v}")).await;
+    let opened = next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(opened.len() < 200, "nothing changed since: {opened}");
+
+    assert_eq!(reserve(&app, &app.http, "shelf-book-777").await.0, 200);
+    let pushed = next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(pushed.len() <= 200, "{} bytes: {pushed}", pushed.len());
+    let change: livecart::shared::stock::StockSnapshot = serde_json::from_str(&pushed).unwrap();
+    assert_eq!(change.since, Some(v));
+    assert_eq!(change.stock, [("shelf-book-777".to_string(), 2)].into());
+}
+
+#[tokio::test]
+async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
+    let app = spawn_app().await;
+    let v0 = stock(&app).await.version;
+    assert_eq!(book_cart(&app, "s1", "add").await.status(), 200);
+    let v1 = stock(&app).await.version;
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    let now = stock(&app).await;
+    for (since, books) in [
+        (v0, BTreeSet::from([FEATURED, SICP])),
+        (v1, BTreeSet::from([SICP])),
+        (now.version, BTreeSet::new()),
+    ] {
+        let mut socket = open_socket(&app, &format!("/api/stock/ws?since={since}")).await;
+        let text = next_text(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let change: livecart::shared::stock::StockSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!((change.version, change.since), (now.version, Some(since)));
+        assert_eq!(self::books(&change), books, "since {since}");
+        for (book, count) in &change.stock {
+            assert_eq!(now.available(book), Some(*count));
+        }
+    }
+    // A version the server has not reached yet (another node may be ahead):
+    // told where this one is, with nothing to take.
+    let ahead = now.version + 5;
+    let mut socket = open_socket(&app, &format!("/api/stock/ws?since={ahead}")).await;
+    let text = next_text(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let change: livecart::shared::stock::StockSnapshot = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (change.version, change.since),
+        (now.version, Some(now.version))
+    );
+    assert!(change.stock.is_empty());
+    let refused = tokio_tungstenite::connect_async(
+        app.url("/api/stock/ws?since=abc").replacen("http://", "ws://", 1),
+    )
+    .await
+    .expect_err("a since that is not a version");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 400)
+        }
+        other => panic!("expected a 400, got {other}"),
+    }
+    let status = reqwest::get(app.url("/api/stock/events?since=-1"))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+}

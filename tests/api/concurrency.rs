@@ -35,8 +35,13 @@ async fn record_snapshots(
     }
 }
 
-fn assert_pushes_were_sane(seen: &[StockSnapshot], book: &str, copies: u32) {
-    assert!(!seen.is_empty());
+fn assert_pushes_were_sane(pushes: &[StockSnapshot], book: &str, copies: u32) {
+    assert!(!pushes.is_empty());
+    // What a page held after each push: the first is whole, each next one a
+    // change that follows on.
+    let seen: Vec<StockSnapshot> = (1..=pushes.len())
+        .map(|n| merged(pushes[..n].iter().cloned()))
+        .collect();
     for pair in seen.windows(2) {
         assert!(pair[1].version > pair[0].version, "versions only grow");
         let (a, b) = (

@@ -143,6 +143,23 @@ pub async fn stock(shop: &impl Shop) -> StockSnapshot {
         .expect("snapshot JSON")
 }
 
+/// What a client holds after taking `messages` in order: each must follow on
+/// from the one before (no gap), as a page's live stock takes them.
+pub fn merged(messages: impl IntoIterator<Item = StockSnapshot>) -> StockSnapshot {
+    use livecart::shared::stock::Absorbed;
+    let mut held = StockSnapshot::default();
+    for message in messages {
+        let (version, since) = (message.version, message.since);
+        assert_eq!(
+            held.absorb(message),
+            Absorbed::Applied,
+            "version {version} (since {since:?}) follows on from {}",
+            held.version
+        );
+    }
+    held
+}
+
 /// The value of one series of `/metrics`, e.g.
 /// `livecart_subscribers{transport="Websocket"}`.
 pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {

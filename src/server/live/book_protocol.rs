@@ -103,7 +103,7 @@ pub async fn cart_status(
         let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
         return Ok(socket::configure(upgrade).on_upgrade(move |ws| async move {
             let _counted = counted;
-            let pick = move |latest: &Published| {
+            let pick = move |latest: &std::sync::Arc<Published>| {
                 (latest.featured.changed_at > seen).then(|| {
                     seen = latest.featured.changed_at;
                     latest.featured.json.clone()
@@ -315,13 +315,14 @@ impl FeaturedCount {
         book: &str,
         previous: Option<&FeaturedCount>,
     ) -> FeaturedCount {
-        let count = snapshot.available(book).unwrap_or(0);
-        match previous {
-            Some(previous) if previous.count == count => previous.clone(),
-            _ => FeaturedCount {
-                count,
+        // A change that leaves the book out did not move its count.
+        match (snapshot.available(book), previous) {
+            (None, Some(previous)) => previous.clone(),
+            (Some(count), Some(previous)) if previous.count == count => previous.clone(),
+            (count, _) => FeaturedCount {
+                count: count.unwrap_or(0),
                 changed_at: snapshot.version,
-                json: Utf8Bytes::from(count_json(count)),
+                json: Utf8Bytes::from(count_json(count.unwrap_or(0))),
             },
         }
     }

@@ -37,7 +37,8 @@ pub async fn poll_stock(
         )
         .await;
     match newer {
-        Some(published) => Ok(Some(published.snapshot.clone())),
+        // Everything that changed after the client's version, made for it.
+        Some(_) => Ok(Some(state.notifier.catch_up(since))),
         None => {
             if let Some(response) = use_context::<ResponseOptions>() {
                 response.set_status(StatusCode::NO_CONTENT);

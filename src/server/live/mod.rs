@@ -28,7 +28,7 @@ pub async fn stock(State(state): State<AppState>) -> Response {
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        state.notifier.latest().json_bytes(),
+        axum::body::Bytes::from(state.notifier.whole_json()),
     )
         .into_response()
 }

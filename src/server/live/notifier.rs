@@ -1,27 +1,34 @@
-//! The notifier: holds the newest stock snapshot and hands it to every
-//! subscriber (pages, sockets, long polls).
+//! The notifier: the newest version of the stock, what each version
+//! changed, and every book's count, for every subscriber (pages, sockets,
+//! long polls, the book's protocol).
 //!
-//! Latest-value semantics: each version is serialized once, and subscribers
-//! share that one buffer by reference. A slow subscriber simply sees the
-//! newest version when it next looks; nothing is queued per subscriber.
+//! Latest-value semantics, and a cost per change that does not grow with
+//! the catalog: each version's change (only the books that moved) is
+//! serialized once, and every subscriber that holds the version before it
+//! shares that one buffer. A subscriber that fell behind (or resumes from an
+//! older version) gets a catch-up computed for it from the counts held here,
+//! through an index of the books by the version they last changed at.
+//! Nothing is queued per subscriber: what it needs is one version number.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
-use std::time::Duration;
-
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::book_protocol::FeaturedCount;
 use crate::shared::stock::StockSnapshot;
 
-/// One version of the stock, ready to send.
+/// One version of the stock: what it changed, ready to send.
 #[derive(Debug)]
 pub struct Published {
-    pub snapshot: StockSnapshot,
-    /// `{"version":…,"stock":{…}}`, serialized once for every subscriber.
+    /// The books whose counts moved at this version, `since` the one before
+    /// (the first version held is whole: `since` unset).
+    pub change: StockSnapshot,
+    /// `change` as JSON, serialized once for every subscriber.
     pub json: Utf8Bytes,
     /// The same as one Server-Sent Event: `id: <version>` and the JSON.
     pub sse_event: Bytes,
@@ -32,36 +39,178 @@ pub struct Published {
 
 impl Published {
     pub fn version(&self) -> u64 {
-        self.snapshot.version
-    }
-
-    pub fn json_bytes(&self) -> Bytes {
-        Bytes::from(self.json.clone())
+        self.change.version
     }
 }
 
-#[derive(Clone, Debug)]
+/// What one subscriber is sent next.
+pub enum Message {
+    /// The newest version's change, shared by everyone who follows on.
+    Shared(Arc<Published>),
+    /// Everything a subscriber that fell behind has missed, made for it.
+    CatchUp(StockSnapshot, Utf8Bytes),
+}
+
+impl Message {
+    pub fn version(&self) -> u64 {
+        match self {
+            Message::Shared(published) => published.version(),
+            Message::CatchUp(snapshot, _) => snapshot.version,
+        }
+    }
+
+    pub fn json(&self) -> Utf8Bytes {
+        match self {
+            Message::Shared(published) => published.json.clone(),
+            Message::CatchUp(_, json) => json.clone(),
+        }
+    }
+
+    pub fn sse_event(&self) -> Bytes {
+        match self {
+            Message::Shared(published) => published.sse_event.clone(),
+            Message::CatchUp(snapshot, json) => sse_event(snapshot.version, json),
+        }
+    }
+}
+
+/// Every book's count, and when it last changed.
+struct Counts {
+    version: u64,
+    catalog_version: u64,
+    /// Book → (available, version at which it last changed).
+    books: BTreeMap<String, (u32, u64)>,
+    /// (version, book), so "changed after V" is a range.
+    by_change: BTreeSet<(u64, String)>,
+    /// The whole stock as JSON, made on demand once per version.
+    whole: Option<(u64, Utf8Bytes)>,
+}
+
+impl Counts {
+    fn catch_up(&self, since: u64) -> StockSnapshot {
+        let stock = self
+            .by_change
+            .range((since.saturating_add(1), String::new())..)
+            .filter_map(|(_, book)| Some((book.clone(), self.books.get(book)?.0)))
+            .collect();
+        StockSnapshot {
+            version: self.version,
+            since: Some(since.min(self.version)),
+            catalog_version: self.catalog_version,
+            stock,
+        }
+    }
+
+    fn whole(&self) -> StockSnapshot {
+        StockSnapshot {
+            version: self.version,
+            since: None,
+            catalog_version: self.catalog_version,
+            stock: self
+                .books
+                .iter()
+                .map(|(book, (count, _))| (book.clone(), *count))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Notifier {
     latest: Arc<watch::Sender<Arc<Published>>>,
+    counts: Arc<Mutex<Counts>>,
     featured_book: Arc<str>,
 }
 
 impl Notifier {
+    /// Starts from the whole stock as it stands.
     pub fn new(first: StockSnapshot, featured_book: &str) -> Notifier {
-        let published = publish(first, featured_book, None);
+        let version = first.version;
+        let books: BTreeMap<String, (u32, u64)> = first
+            .stock
+            .iter()
+            .map(|(book, count)| (book.clone(), (*count, version)))
+            .collect();
+        let counts = Counts {
+            version,
+            catalog_version: first.catalog_version,
+            by_change: books.keys().map(|b| (version, b.clone())).collect(),
+            books,
+            whole: None,
+        };
+        let featured = FeaturedCount::of(&first, featured_book, None);
+        let published = published(first, featured);
         let (latest, _) = watch::channel(Arc::new(published));
         Notifier {
             latest: Arc::new(latest),
+            counts: Arc::new(Mutex::new(counts)),
             featured_book: Arc::from(featured_book),
         }
+    }
+
+    fn counts(&self) -> MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn latest(&self) -> Arc<Published> {
         self.latest.borrow().clone()
     }
 
+    pub fn version(&self) -> u64 {
+        self.latest.borrow().version()
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
         self.latest.subscribe()
+    }
+
+    /// The whole stock at the newest version.
+    pub fn whole(&self) -> StockSnapshot {
+        self.counts().whole()
+    }
+
+    /// The whole stock at the newest version as JSON (for tools and clients
+    /// that ask without a version), serialized once per version.
+    pub fn whole_json(&self) -> Utf8Bytes {
+        let mut counts = self.counts();
+        match &counts.whole {
+            Some((version, json)) if *version == counts.version => json.clone(),
+            _ => {
+                let json = Utf8Bytes::from(to_json(&counts.whole()));
+                counts.whole = Some((counts.version, json.clone()));
+                json
+            }
+        }
+    }
+
+    /// The books that changed after `since`, at the newest version.
+    pub fn catch_up(&self, since: u64) -> StockSnapshot {
+        self.counts().catch_up(since)
+    }
+
+    /// One book's count, with the version and catalog version it is at.
+    pub fn count(&self, book: &str) -> (u64, u64, Option<u32>) {
+        let counts = self.counts();
+        (
+            counts.version,
+            counts.catalog_version,
+            counts.books.get(book).map(|(count, _)| *count),
+        )
+    }
+
+    /// What a subscriber that holds version `mine` is sent, now that
+    /// `latest` is out: the shared change when it follows on from `mine`,
+    /// a catch-up of its own when it fell behind, nothing when it is current.
+    pub fn next_for(&self, mine: u64, latest: &Arc<Published>) -> Option<Message> {
+        if latest.version() <= mine {
+            return None;
+        }
+        if latest.change.since == Some(mine) {
+            return Some(Message::Shared(latest.clone()));
+        }
+        let catch_up = self.catch_up(mine);
+        let json = Utf8Bytes::from(to_json(&catch_up));
+        Some(Message::CatchUp(catch_up, json))
     }
 
     /// Waits until the newest version satisfies `wanted`, at most `wait`.
@@ -88,70 +237,57 @@ impl Notifier {
         }
     }
 
-    /// Makes `snapshot` the newest version, unless a newer one is already out
-    /// (versions never go backwards). Returns whether it was published.
-    pub fn publish(&self, snapshot: StockSnapshot) -> bool {
-        let featured_book = &self.featured_book;
-        let mut snapshot = Some(snapshot);
-        self.latest.send_if_modified(|current| {
-            let Some(next) = snapshot.take() else {
-                return false;
-            };
-            if next.version <= current.version() {
-                return false;
-            }
-            *current = Arc::new(publish(next, featured_book, Some(&current.featured)));
-            true
-        })
-    }
-}
-
-impl Notifier {
     /// Makes a commit's change the newest version. `change` carries the new
-    /// version and only the books whose counts moved since `after` (the
-    /// version it was read against); every other count carries over from
-    /// the version this notifier holds, which must be `after`. Returns false
-    /// (and publishes nothing) when it holds another version: the caller
-    /// then reads what changed since the version it does hold.
-    pub fn apply_change(&self, after: u64, change: StockSnapshot) -> bool {
-        let featured_book = &self.featured_book;
-        let mut change = Some(change);
-        self.latest.send_if_modified(|current| {
-            if current.version() != after {
-                return false;
+    /// version and only the books whose counts moved since `after`, the
+    /// version this notifier must hold; every other count carries over.
+    /// Returns false (and publishes nothing) when it holds another version:
+    /// the caller then reads what changed since the version it does hold.
+    pub fn apply_change(&self, after: u64, mut change: StockSnapshot) -> bool {
+        let mut counts = self.counts();
+        if counts.version != after || change.version <= after {
+            return false;
+        }
+        let version = change.version;
+        for (book, count) in &change.stock {
+            if let Some((_, changed_at)) = counts.books.get(book) {
+                let key = (*changed_at, book.clone());
+                counts.by_change.remove(&key);
             }
-            let Some(change) = change.take() else {
-                return false;
-            };
-            if change.version <= current.version() {
-                return false;
-            }
-            let mut stock = current.snapshot.stock.clone();
-            stock.extend(change.stock);
-            let snapshot = StockSnapshot {
-                version: change.version,
-                catalog_version: change.catalog_version,
-                stock,
-            };
-            *current = Arc::new(publish(snapshot, featured_book, Some(&current.featured)));
-            true
-        })
+            counts.books.insert(book.clone(), (*count, version));
+            counts.by_change.insert((version, book.clone()));
+        }
+        counts.version = version;
+        counts.catalog_version = counts.catalog_version.max(change.catalog_version);
+        change.catalog_version = counts.catalog_version;
+        change.since = Some(after);
+        let featured = FeaturedCount::of(
+            &change,
+            &self.featured_book,
+            Some(&self.latest.borrow().featured),
+        );
+        // Sent while the counts are held, so a catch-up read meanwhile is
+        // never behind the version subscribers are woken for.
+        self.latest
+            .send_replace(Arc::new(published(change, featured)));
+        true
     }
 }
 
-fn publish(
-    snapshot: StockSnapshot,
-    featured_book: &str,
-    previous: Option<&FeaturedCount>,
-) -> Published {
+fn to_json(snapshot: &StockSnapshot) -> String {
     // Serializing a map of strings to integers cannot fail.
-    let json = serde_json::to_string(&snapshot).unwrap_or_else(|_| String::from("{}"));
-    let featured = FeaturedCount::of(&snapshot, featured_book, previous);
-    let sse_event = Bytes::from(format!("id: {}\ndata: {json}\n\n", snapshot.version));
+    serde_json::to_string(snapshot).unwrap_or_else(|_| String::from("{}"))
+}
+
+fn sse_event(version: u64, json: &str) -> Bytes {
+    Bytes::from(format!("id: {version}\ndata: {json}\n\n"))
+}
+
+fn published(change: StockSnapshot, featured: FeaturedCount) -> Published {
+    let json = to_json(&change);
     Published {
-        snapshot,
+        sse_event: sse_event(change.version, &json),
         json: Utf8Bytes::from(json),
-        sse_event,
+        change,
         featured,
     }
 }
@@ -159,80 +295,111 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
-    fn snapshot(version: u64, featured: u32, other: u32) -> StockSnapshot {
-        let mut stock = BTreeMap::new();
-        stock.insert("featured".to_string(), featured);
-        stock.insert("other".to_string(), other);
+    fn whole(version: u64, featured: u32, other: u32) -> StockSnapshot {
         StockSnapshot {
             version,
+            since: None,
             catalog_version: 1,
-            stock,
+            stock: BTreeMap::from([("featured".into(), featured), ("other".into(), other)]),
+        }
+    }
+
+    fn change(version: u64, book: &str, count: u32) -> StockSnapshot {
+        StockSnapshot {
+            version,
+            since: None,
+            catalog_version: 1,
+            stock: BTreeMap::from([(book.to_string(), count)]),
         }
     }
 
     #[test]
-    fn serializes_once_in_the_public_shape() {
-        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
+    fn each_change_is_serialized_once_in_the_public_shape() {
+        let notifier = Notifier::new(whole(7, 10, 3), "featured");
+        assert_eq!(
+            notifier.whole_json().as_str(),
+            r#"{"version":7,"catalog_version":1,"stock":{"featured":10,"other":3}}"#
+        );
+        assert!(notifier.apply_change(7, change(8, "other", 2)));
         let latest = notifier.latest();
         assert_eq!(
             latest.json.as_str(),
-            r#"{"version":7,"catalog_version":1,"stock":{"featured":10,"other":3}}"#
+            r#"{"version":8,"since":7,"catalog_version":1,"stock":{"other":2}}"#
         );
-        assert_eq!(latest.featured.json.as_str(), r#"{"inventoryCount":"10"}"#);
         assert_eq!(
             &latest.sse_event[..],
-            b"id: 7\ndata: {\"version\":7,\"catalog_version\":1,\"stock\":{\"featured\":10,\"other\":3}}\n\n"
+            b"id: 8\ndata: {\"version\":8,\"since\":7,\"catalog_version\":1,\"stock\":{\"other\":2}}\n\n"
         );
+        assert_eq!(notifier.whole(), {
+            let mut w = whole(8, 10, 2);
+            w.since = None;
+            w
+        });
     }
 
     #[test]
-    fn never_goes_back_to_an_older_version() {
-        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
-        assert!(notifier.publish(snapshot(9, 9, 3)));
-        assert!(!notifier.publish(snapshot(8, 10, 3)));
-        assert!(!notifier.publish(snapshot(9, 10, 3)));
-        assert_eq!(notifier.latest().version(), 9);
-        assert_eq!(notifier.latest().featured.count, 9);
+    fn a_change_applies_only_on_the_version_it_was_read_against() {
+        let notifier = Notifier::new(whole(7, 10, 3), "featured");
+        assert!(!notifier.apply_change(6, change(8, "other", 2)));
+        assert!(
+            !notifier.apply_change(7, change(7, "other", 2)),
+            "not newer"
+        );
+        assert_eq!(notifier.version(), 7);
+        assert!(notifier.apply_change(7, change(9, "other", 2)));
+        assert_eq!(notifier.version(), 9);
     }
 
     #[test]
     fn the_featured_count_changes_only_when_its_book_does() {
-        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
-        notifier.publish(snapshot(2, 10, 2));
+        let notifier = Notifier::new(whole(1, 10, 3), "featured");
+        notifier.apply_change(1, change(2, "other", 2));
         assert_eq!(notifier.latest().featured.changed_at, 1);
-        notifier.publish(snapshot(3, 9, 2));
+        assert_eq!(notifier.latest().featured.count, 10);
+        notifier.apply_change(2, change(3, "featured", 9));
         assert_eq!(notifier.latest().featured.changed_at, 3);
+        assert_eq!(
+            notifier.latest().featured.json.as_str(),
+            r#"{"inventoryCount":"9"}"#
+        );
     }
 
     #[test]
-    fn a_change_carries_only_what_moved_and_the_rest_carries_over() {
-        let notifier = Notifier::new(snapshot(7, 10, 3), "featured");
-        let mut moved = BTreeMap::new();
-        moved.insert("other".to_string(), 2);
-        let change = StockSnapshot {
-            version: 8,
-            catalog_version: 1,
-            stock: moved,
+    fn a_subscriber_is_sent_the_shared_change_or_a_catch_up_of_its_own() {
+        let notifier = Notifier::new(whole(1, 10, 3), "featured");
+        notifier.apply_change(1, change(2, "other", 2));
+        notifier.apply_change(2, change(3, "featured", 9));
+        notifier.apply_change(3, change(4, "other", 1));
+        let latest = notifier.latest();
+        assert!(notifier.next_for(4, &latest).is_none(), "current");
+        assert!(matches!(
+            notifier.next_for(3, &latest),
+            Some(Message::Shared(_))
+        ));
+        let Some(Message::CatchUp(caught_up, json)) = notifier.next_for(2, &latest) else {
+            panic!("a catch-up");
         };
-        assert!(
-            !notifier.apply_change(6, change.clone()),
-            "read against another version"
-        );
-        assert_eq!(notifier.latest().version(), 7);
-        assert!(notifier.apply_change(7, change));
-        assert_eq!(notifier.latest().snapshot, snapshot(8, 10, 2));
+        assert_eq!(caught_up.since, Some(2));
         assert_eq!(
-            notifier.latest().featured.changed_at,
-            7,
-            "the featured count did not move"
+            caught_up.stock,
+            BTreeMap::from([("featured".into(), 9), ("other".into(), 1)])
         );
+        assert_eq!(
+            json.as_str(),
+            r#"{"version":4,"since":2,"catalog_version":1,"stock":{"featured":9,"other":1}}"#
+        );
+        assert_eq!(
+            notifier.catch_up(3).stock,
+            BTreeMap::from([("other".into(), 1)])
+        );
+        assert!(notifier.catch_up(4).stock.is_empty());
+        assert_eq!(notifier.catch_up(9).since, Some(4), "never past the newest");
     }
 
     #[tokio::test]
     async fn waiting_ends_at_the_wanted_version_or_the_deadline() {
-        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
+        let notifier = Notifier::new(whole(1, 10, 3), "featured");
         let shutdown = CancellationToken::new();
         let now = notifier
             .wait_for(|p| p.version() > 0, Duration::from_secs(5), &shutdown)
@@ -252,17 +419,17 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        notifier.publish(snapshot(2, 9, 3));
+        notifier.apply_change(1, change(2, "featured", 9));
         assert_eq!(later.await.unwrap().map(|p| p.version()), Some(2));
     }
 
     #[tokio::test]
     async fn a_slow_subscriber_skips_to_the_newest() {
-        let notifier = Notifier::new(snapshot(1, 10, 3), "featured");
+        let notifier = Notifier::new(whole(1, 10, 3), "featured");
         let mut rx = notifier.subscribe();
         rx.borrow_and_update();
         for v in 2..=50 {
-            notifier.publish(snapshot(v, 10, 3));
+            notifier.apply_change(v - 1, change(v, "other", (v % 7) as u32));
         }
         rx.changed().await.unwrap();
         assert_eq!(rx.borrow_and_update().version(), 50);

@@ -32,7 +32,10 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(256)
         .write_buffer_size(0)
-        .max_write_buffer_size(64 * 1024)
+        // Only a client that asks without a version gets the whole stock:
+        // with a large catalog that one message is larger than the changes,
+        // and is buffered while it leaves (nothing is kept once it has).
+        .max_write_buffer_size(4 * 1024 * 1024)
         .max_message_size(4 * 1024)
         .max_frame_size(4 * 1024)
 }
@@ -47,7 +50,7 @@ pub async fn push_updates<F>(
     upkeep: Upkeep,
     shutdown: CancellationToken,
 ) where
-    F: FnMut(&Published) -> Option<Utf8Bytes>,
+    F: FnMut(&Arc<Published>) -> Option<Utf8Bytes>,
 {
     if let Some(first) = first {
         if !send(&mut socket, Message::Text(first), upkeep).await {

@@ -1,21 +1,25 @@
-//! `GET /api/stock/events`: Server-Sent Events, one per version with `id:` =
-//! version and `retry:` set, a heartbeat comment every 15 s; a reconnect
-//! with `Last-Event-ID` gets the current snapshot at once when it is newer,
-//! else waits for the next.
+//! `GET /api/stock/events[?since=V]`: Server-Sent Events, one per version
+//! with `id:` = version and `retry:` set, a heartbeat comment every 15 s.
+//! The first event is what changed after V (`Last-Event-ID` on a reconnect,
+//! `?since=` on a first connection), or without either the whole stock; a
+//! client already at the newest version waits for the next change.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 
-use super::notifier::Published;
+use serde::Deserialize;
+
+use super::notifier::{Notifier, Published};
 use crate::server::metrics::{Subscribed, Transport};
 use crate::server::AppState;
 use crate::shared::ShopError;
@@ -27,19 +31,31 @@ const SSE_RETRY: &str = "retry: 2000\n\n";
 
 /// One SSE subscriber's stream.
 struct EventStream {
+    notifier: Notifier,
     updates: watch::Receiver<Arc<Published>>,
+    /// The version this subscriber holds.
+    mine: u64,
     pending: Option<Bytes>,
     heartbeat: Interval,
     shutdown: CancellationToken,
     _counted: Subscribed,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct Since {
+    since: Option<u64>,
+}
+
 pub async fn events(
     State(state): State<AppState>,
+    query: Result<Query<Since>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ShopError> {
+    let Query(Since { since }) = query?;
+    // A reconnect names its version in Last-Event-ID; a first connection
+    // (EventSource cannot set headers) in `?since=`.
     let resume_from = match headers.get("last-event-id") {
-        None => None,
+        None => since,
         Some(value) => Some(
             value
                 .to_str()
@@ -50,17 +66,30 @@ pub async fn events(
                 })?,
         ),
     };
-    let mut updates = state.notifier.subscribe();
-    let current = updates.borrow_and_update().clone();
-    // A reconnect that already has the current version waits for the next.
-    let first = match resume_from {
-        Some(version) if current.version() <= version => Bytes::from_static(SSE_RETRY.as_bytes()),
-        _ => [SSE_RETRY.as_bytes(), &current.sse_event[..]]
-            .concat()
-            .into(),
+    let notifier = state.notifier.clone();
+    let updates = notifier.subscribe();
+    let (mine, first) = match resume_from {
+        // Current already: wait for the next change.
+        Some(version) if notifier.version() <= version => {
+            (version, Bytes::from_static(SSE_RETRY.as_bytes()))
+        }
+        Some(version) => {
+            let caught_up = notifier.catch_up(version);
+            let json = serde_json::to_string(&caught_up).unwrap_or_default();
+            let event = format!("{SSE_RETRY}id: {}\ndata: {json}\n\n", caught_up.version);
+            (caught_up.version, Bytes::from(event))
+        }
+        None => {
+            let version = notifier.version();
+            let json = notifier.whole_json();
+            let event = format!("{SSE_RETRY}id: {version}\ndata: {}\n\n", json.as_str());
+            (version, Bytes::from(event))
+        }
     };
     let stream = EventStream {
+        notifier,
         updates,
+        mine,
         pending: Some(first),
         heartbeat: interval_at(Instant::now() + SSE_HEARTBEAT, SSE_HEARTBEAT),
         shutdown: state.shutdown.clone(),
@@ -70,14 +99,19 @@ pub async fn events(
         if let Some(bytes) = s.pending.take() {
             return Some((Ok::<_, Infallible>(bytes), s));
         }
-        tokio::select! {
-            changed = s.updates.changed() => {
-                changed.ok()?;
-                let latest = s.updates.borrow_and_update().clone();
-                Some((Ok(latest.sse_event.clone()), s))
+        loop {
+            tokio::select! {
+                changed = s.updates.changed() => {
+                    changed.ok()?;
+                    let latest = s.updates.borrow_and_update().clone();
+                    if let Some(message) = s.notifier.next_for(s.mine, &latest) {
+                        s.mine = message.version();
+                        return Some((Ok(message.sse_event()), s));
+                    }
+                }
+                _ = s.heartbeat.tick() => return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), s)),
+                _ = s.shutdown.cancelled() => return None,
             }
-            _ = s.heartbeat.tick() => Some((Ok(Bytes::from_static(b": heartbeat\n\n")), s)),
-            _ = s.shutdown.cancelled() => None,
         }
     });
     Ok((

@@ -1,29 +1,53 @@
-//! `GET /api/stock/ws`: a WebSocket with the snapshot on open, then every
-//! newer one, each the buffer serialized once for every subscriber.
+//! `GET /api/stock/ws[?since=V]`: a WebSocket that sends, on open, what
+//! changed after V (or, without `since`, the whole stock once), then each
+//! newer change: the buffer serialized once for every subscriber that is
+//! current, a catch-up of its own for one that fell behind.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
+use serde::Deserialize;
 
 use super::socket;
 use crate::server::metrics::Transport;
 use crate::server::AppState;
+use crate::shared::ShopError;
 
-pub async fn stock_socket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+#[derive(Debug, Deserialize)]
+pub struct Since {
+    since: Option<u64>,
+}
+
+pub async fn stock_socket(
+    State(state): State<AppState>,
+    query: Result<Query<Since>, QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ShopError> {
+    let Query(Since { since }) = query?;
+    // Subscribed before the first message is made, so no change falls
+    // between the two.
     let updates = state.notifier.subscribe();
     let counted = state.metrics.subscribe(Transport::Websocket);
     let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
-    socket::configure(upgrade).on_upgrade(move |ws| async move {
+    let notifier = state.notifier.clone();
+    Ok(socket::configure(upgrade).on_upgrade(move |ws| async move {
         let _counted = counted;
-        let first = updates.borrow().json.clone();
-        socket::push_updates(
-            ws,
-            updates,
-            Some(first),
-            |latest| Some(latest.json.clone()),
-            upkeep,
-            shutdown,
-        )
-        .await
-    })
+        // Sent even when nothing changed after `since`: the page learns at
+        // once that its socket gets through.
+        let (mut mine, first) = match since {
+            Some(since) => {
+                let caught_up = notifier.catch_up(since);
+                let json = serde_json::to_string(&caught_up).unwrap_or_default();
+                (caught_up.version.max(since), json.into())
+            }
+            None => (notifier.version(), notifier.whole_json()),
+        };
+        let pick = move |latest: &std::sync::Arc<super::notifier::Published>| {
+            let message = notifier.next_for(mine, latest)?;
+            mine = message.version();
+            Some(message.json())
+        };
+        socket::push_updates(ws, updates, Some(first), pick, upkeep, shutdown).await
+    }))
 }

@@ -353,6 +353,7 @@ where
 fn stock_from_rows(rows: &[AnyRow]) -> Result<StockSnapshot, StoreError> {
     let mut snapshot = StockSnapshot {
         version: 0,
+        since: None,
         catalog_version: 0,
         stock: BTreeMap::new(),
     };

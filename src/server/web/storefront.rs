@@ -13,7 +13,7 @@ use crate::shared::{Notice, ShopError};
 
 pub async fn catalog() -> Result<CatalogView, ShopError> {
     let state = state()?;
-    let stock = state.notifier.latest().snapshot.clone();
+    let stock = state.notifier.whole();
     let books = state.inventory.catalog().await.map_err(with_status)?;
     Ok(CatalogView { books, stock })
 }
@@ -22,7 +22,7 @@ pub async fn book(id: String) -> Result<BookView, ShopError> {
     let state = state()?;
     let shopper = shopper()?;
     let id = BookId::parse(&id).map_err(|_| with_status(ShopError::UnknownBook))?;
-    let latest = state.notifier.latest();
+    let (version, catalog_version, available) = state.notifier.count(id.as_str());
     let book = state.inventory.book(&id).await.map_err(with_status)?;
     let Some(book) = book else {
         return Err(with_status(ShopError::UnknownBook));
@@ -33,9 +33,9 @@ pub async fn book(id: String) -> Result<BookView, ShopError> {
         .await
         .map_err(with_status)?;
     Ok(BookView {
-        available: latest.snapshot.available(id.as_str()).unwrap_or(0),
-        version: latest.version(),
-        catalog_version: latest.snapshot.catalog_version,
+        available: available.unwrap_or(0),
+        version,
+        catalog_version,
         held,
         limit: state.inventory.rules().copies_allowed(&shopper),
         book,
