@@ -11,18 +11,20 @@
 //!   page's view (`views`), and the one refusal type `ShopError` with its
 //!   HTTP status and the notices forms leave.
 //! - `app`: the pages, one file each; `api` declares every server function
-//!   once; `live` is the browser's subscription (WebSocket, then long poll).
+//!   once; `live` is the browser's subscription (WebSocket, then long poll);
+//!   `shelf` the search form and pager `/` and `/admin` share.
 //! - `server`: the composition root (`mod.rs`: parts, routes, serving).
 //!   - `inventory`: the shop's rules and its only writer: the handle and
 //!     rules (`mod.rs`), the in-memory decisions (`shelf`), group commit
-//!     (`writer`), the clock ending lapsed holds (`expiry`), and who holds
-//!     copies (`shopper`).
+//!     (`writer`), the clock ending lapsed holds (`expiry`), what others
+//!     wrote to the database (`resync`), and who holds copies (`shopper`).
 //!   - `store`: persistence through sqlx (SQLite or PostgreSQL); its
 //!     conditional updates keep "no oversell" true across nodes.
 //!   - `live`: every way a snapshot leaves the server: the `notifier`,
 //!     `websocket`, `sse`, `long_poll`, the book's protocol, socket upkeep.
 //!   - `web`: the HTTP edges that translate: the pages' server functions,
 //!     the JSON API, the shopper cookie, the Origin check, error answers.
+//!   - `import`: reading a catalog CSV for `livecart books import`.
 //!   - `staff`: passwords, sign-in throttle, staff sessions.
 //!   - `book_details`: the upstream catalog client (timeout and cache).
 //!   - `config`, `metrics`, `clock`: settings, Prometheus, Unix-ms time.

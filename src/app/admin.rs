@@ -1,8 +1,11 @@
 //! `/admin`: staff sign in, restock, set totals and prices, and add books.
 //! Every change is pushed live to every open page.
 
+use leptos_router::hooks::use_query_map;
+
 use super::api::{get_admin, AddBook, Restock, SetPrice, SetTotal, SignIn, SignOut};
 use super::live::{live_count, LiveStock, StockLine};
+use super::shelf::{Pager, SearchForm};
 use super::{action_notice, FormNotice, Notice};
 use crate::shared::stock::LedgerLine;
 use crate::shared::views::AdminView;
@@ -18,6 +21,9 @@ pub fn AdminPage() -> impl IntoView {
     let set_price = ServerAction::<SetPrice>::new();
     let add_book = ServerAction::<AddBook>::new();
     let live = LiveStock::expect();
+    let query = use_query_map();
+    let search = move || query.read().get("q").filter(|q| !q.trim().is_empty());
+    let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
     let admin = Resource::new(
         move || {
             (
@@ -28,9 +34,11 @@ pub fn AdminPage() -> impl IntoView {
                 set_price.version().get(),
                 add_book.version().get(),
                 live.catalog_changes(),
+                search(),
+                page(),
             )
         },
-        |_| get_admin(),
+        |(.., search, page)| get_admin(search, page),
     );
     let notice = action_notice(vec![
         (sign_in.value().into(), Notice::SignedIn),
@@ -48,9 +56,10 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), ledger, version }) => view! {
+                    Ok(AdminView { staff: Some(name), ledger, version, shelf }) => view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong></p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
+                        <SearchForm action="/admin" search=shelf.search.clone()/>
                         <table class="ledger">
                             <thead><tr>
                                 <th>"Book"</th><th>"Available"</th><th>"Held"</th><th>"Sold"</th>
@@ -62,6 +71,7 @@ pub fn AdminPage() -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
+                        <Pager shelf base="/admin"/>
                         <AddBookForm add_book/>
                     }.into_any(),
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),

@@ -12,9 +12,14 @@ use crate::shared::ShopError;
 
 // The storefront.
 
+/// One page (from 1) of the shelf, or of the books whose title, author or
+/// ISBN match `search`.
 #[server(endpoint = "pages/catalog", input = GetUrl)]
-pub async fn get_catalog() -> Result<CatalogView, ShopError> {
-    crate::server::web::storefront::catalog().await
+pub async fn get_catalog(
+    search: Option<String>,
+    page: Option<u32>,
+) -> Result<CatalogView, ShopError> {
+    crate::server::web::storefront::catalog(search, page).await
 }
 
 #[server(endpoint = "pages/book", input = GetUrl)]
@@ -108,8 +113,8 @@ impl Decodes<Option<StockSnapshot>> for SnapshotOrNothing {
 // The staff pages.
 
 #[server(endpoint = "admin/overview", input = GetUrl)]
-pub async fn get_admin() -> Result<AdminView, ShopError> {
-    crate::server::web::backoffice::overview().await
+pub async fn get_admin(search: Option<String>, page: Option<u32>) -> Result<AdminView, ShopError> {
+    crate::server::web::backoffice::overview(search, page).await
 }
 
 #[server(endpoint = "admin/sign-in")]

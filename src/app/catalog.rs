@@ -1,34 +1,54 @@
-//! `/`: every book on the shelf with its live count.
+//! `/`: one page of the shelf (or of a search by title, author or ISBN),
+//! each book with its live count. Paging and search are plain links and a
+//! GET form, so they work without JavaScript.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
+use leptos_router::hooks::use_query_map;
 
 use super::api::get_catalog;
 use super::live::{live_count, LiveStock, StockLine};
+use super::shelf::{Pager, SearchForm};
 use crate::shared::stock::Book;
 use crate::shared::views::CatalogView;
 
 #[component]
 pub fn CatalogPage() -> impl IntoView {
     let live = LiveStock::expect();
-    let catalog = Resource::new(move || live.catalog_changes(), |_| get_catalog());
+    let query = use_query_map();
+    let search = move || query.read().get("q").filter(|q| !q.trim().is_empty());
+    let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
+    let catalog = Resource::new(
+        move || (search(), page(), live.catalog_changes()),
+        |(search, page, _)| get_catalog(search, page),
+    );
     view! {
         <Title text="Books"/>
         <h1>"Books"</h1>
+        <SearchForm action="/" search=Signal::derive(move || search().unwrap_or_default())/>
         <Suspense fallback=|| view! { <p>"Fetching the shelf…"</p> }>
             {move || Suspend::new(async move {
                 match catalog.await {
-                    Ok(CatalogView { books, stock }) => {
+                    Ok(CatalogView { books, stock, shelf }) => {
                         live.rendered_catalog(stock.catalog_version);
+                        let none = books.is_empty().then(|| view! {
+                            <p class="empty">{if shelf.search.is_empty() {
+                                "There are no books on this page.".to_string()
+                            } else {
+                                format!("No books match “{}”.", shelf.search)
+                            }}</p>
+                        });
                         view! {
-                        <ul class="shelf">
-                            {books.into_iter().map(|book| {
-                                let available = stock.available(&book.id).unwrap_or(0);
-                                view! { <BookCard book available version=stock.version/> }
-                            }).collect_view()}
-                        </ul>
-                    }.into_any()
+                            {none}
+                            <ul class="shelf">
+                                {books.into_iter().map(|book| {
+                                    let available = stock.available(&book.id).unwrap_or(0);
+                                    view! { <BookCard book available version=stock.version/> }
+                                }).collect_view()}
+                            </ul>
+                            <Pager shelf base="/"/>
+                        }.into_any()
                     }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }

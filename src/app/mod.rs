@@ -13,6 +13,7 @@ pub mod cart;
 pub mod catalog;
 pub mod live;
 pub mod order;
+pub mod shelf;
 
 use crate::shared::views::RenderedAt;
 use crate::shared::{Notice, ShopError};

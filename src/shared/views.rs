@@ -11,11 +11,58 @@ use super::stock::{Book, CartLine, LedgerLine, StockSnapshot};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderedAt(pub u64);
 
-/// `/`: the shelf and every count, at one version.
+/// Books on one page of the shelf (`/`, `/admin`).
+pub const PAGE_SIZE: u32 = 24;
+
+/// `/`: one page of the shelf (or of a search), with those books' counts at
+/// one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogView {
     pub books: Vec<Book>,
+    /// The counts of `books` (only theirs), at the version the page shows.
     pub stock: StockSnapshot,
+    pub shelf: ShelfPage,
+}
+
+/// Which page of the shelf a view is, and what was searched for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShelfPage {
+    /// The search as typed; empty for the whole shelf.
+    pub search: String,
+    /// From 1.
+    pub page: u32,
+    pub has_next: bool,
+}
+
+impl ShelfPage {
+    /// The address of another page of the same shelf or search, under `base`
+    /// (`/` or `/admin`).
+    pub fn link(&self, base: &str, page: u32) -> String {
+        let mut query = Vec::new();
+        if !self.search.is_empty() {
+            query.push(format!("q={}", encode(&self.search)));
+        }
+        if page > 1 {
+            query.push(format!("page={page}"));
+        }
+        if query.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", query.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes all but unreserved characters, for a query string.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `/books/:id`: one book, its count, and what this shopper holds of it.
@@ -52,4 +99,23 @@ pub struct AdminView {
     pub staff: Option<String>,
     pub ledger: Vec<LedgerLine>,
     pub version: u64,
+    pub shelf: ShelfPage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_keep_the_search() {
+        let shelf = ShelfPage {
+            search: "Le Guin & co".into(),
+            page: 2,
+            has_next: true,
+        };
+        assert_eq!(shelf.link("/", 3), "/?q=Le%20Guin%20%26%20co&page=3");
+        assert_eq!(shelf.link("/admin", 1), "/admin?q=Le%20Guin%20%26%20co");
+        assert_eq!(ShelfPage::default().link("/", 1), "/");
+        assert_eq!(ShelfPage::default().link("/", 2), "/?page=2");
+    }
 }

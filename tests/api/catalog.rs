@@ -362,7 +362,8 @@ async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
     );
     assert!(change.stock.is_empty());
     let refused = tokio_tungstenite::connect_async(
-        app.url("/api/stock/ws?since=abc").replacen("http://", "ws://", 1),
+        app.url("/api/stock/ws?since=abc")
+            .replacen("http://", "ws://", 1),
     )
     .await
     .expect_err("a since that is not a version");
@@ -377,4 +378,79 @@ async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
         .unwrap()
         .status();
     assert_eq!(status, 400);
+}
+
+async fn page_html(app: &TestApp, path: &str) -> String {
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+fn cards(html: &str) -> usize {
+    html.matches("class=\"book-card").count()
+}
+
+#[tokio::test]
+async fn the_shelf_is_paged_and_searched_without_javascript() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    let mut text = String::from("title,author,price,copies\n");
+    for i in 0..60 {
+        text.push_str(&format!("Paged book {i},Writer Number{i},5.00,1\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    assert!(import(&app, &file).await.status.success());
+
+    // 67 books: 24, 24 and 19, linked both ways.
+    let first = page_html(&app, "/").await;
+    assert_eq!(cards(&first), 24);
+    assert!(
+        first.contains("href=\"/?page=2\""),
+        "a link to the next page"
+    );
+    assert!(!first.contains("rel=\"prev\""));
+    let second = page_html(&app, "/?page=2").await;
+    assert_eq!(cards(&second), 24);
+    assert!(second.contains("href=\"/\"") && second.contains("href=\"/?page=3\""));
+    let last = page_html(&app, "/?page=3").await;
+    assert_eq!(cards(&last), 19);
+    assert!(!last.contains("rel=\"next\""));
+    assert!(last.contains("Paged book 59"));
+
+    // By author, by title, by ISBN, as words or their beginnings.
+    let by_author = page_html(&app, "/?q=kleppmann").await;
+    assert_eq!(cards(&by_author), 1);
+    assert!(by_author.contains("Designing Data-Intensive Applications"));
+    assert_eq!(cards(&page_html(&app, "/?q=Writer%20Number59").await), 1);
+    assert_eq!(
+        cards(&page_html(&app, "/?q=Number4").await),
+        11,
+        "number4 and number40–49"
+    );
+    assert_eq!(
+        cards(&page_html(&app, "/?q=9781449373320").await),
+        1,
+        "by ISBN"
+    );
+    assert_eq!(cards(&page_html(&app, "/?q=pragm").await), 1);
+    assert_eq!(
+        cards(&page_html(&app, "/?q=paged").await),
+        24,
+        "a search is paged too"
+    );
+    assert!(page_html(&app, "/?q=paged&page=3")
+        .await
+        .contains("rel=\"prev\""));
+    let none = page_html(&app, "/?q=%22%20OR%20*%20--").await;
+    assert_eq!(cards(&none), 0);
+    assert!(none.contains("No books match"));
+
+    let too_far = app
+        .http
+        .get(app.url("/api/pages/catalog?page=100001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_far.status(), 400);
 }

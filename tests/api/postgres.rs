@@ -99,6 +99,25 @@ async fn the_rules_hold_on_postgresql() {
     let after = stock(&app).await;
     assert_eq!(after.available(FEATURED), Some(9));
     assert!(after.version > before.version);
+
+    // Search runs on PostgreSQL's full text: by author, title start, ISBN.
+    for (query, title) in [
+        ("kleppmann", "Designing Data-Intensive Applications"),
+        ("pragm", "The Pragmatic Programmer"),
+        ("9780262510875", "Structure and Interpretation"),
+    ] {
+        let html = app
+            .http
+            .get(app.url(&format!("/?q={query}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(html.matches("class=\"book-card").count(), 1, "{query}");
+        assert!(html.contains(title), "{query}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

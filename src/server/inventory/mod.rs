@@ -20,8 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::server::live::notifier::Notifier;
 use crate::server::metrics::Metrics;
-use crate::server::store::{NewBook, Store, StoreError};
+use crate::server::store::{NewBook, Search, Store, StoreError};
 use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
+use crate::shared::views::PAGE_SIZE;
 use crate::shared::ShopError;
 pub use opening_shelf::stock_opening_shelf;
 use shopper::Shopper;
@@ -194,6 +195,17 @@ impl Inventory {
 
     pub async fn catalog(&self) -> Result<Vec<Book>, ShopError> {
         Ok(self.store.catalog().await?)
+    }
+
+    /// One page (from 1) of the shelf, or of the books matching `search`,
+    /// each with its copies available, held and sold; and whether more follow.
+    pub async fn shelf_page(
+        &self,
+        search: Option<&Search>,
+        page: u32,
+    ) -> Result<(Vec<LedgerLine>, bool), ShopError> {
+        let offset = page.saturating_sub(1).saturating_mul(PAGE_SIZE);
+        Ok(self.store.shelf_page(search, offset, PAGE_SIZE).await?)
     }
 
     pub async fn cart(&self, shopper: &Shopper) -> Result<Vec<CartLine>, ShopError> {

@@ -148,7 +148,7 @@ impl Notifier {
         }
     }
 
-    fn counts(&self) -> MutexGuard<'_, Counts> {
+    fn locked(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -166,13 +166,13 @@ impl Notifier {
 
     /// The whole stock at the newest version.
     pub fn whole(&self) -> StockSnapshot {
-        self.counts().whole()
+        self.locked().whole()
     }
 
     /// The whole stock at the newest version as JSON (for tools and clients
     /// that ask without a version), serialized once per version.
     pub fn whole_json(&self) -> Utf8Bytes {
-        let mut counts = self.counts();
+        let mut counts = self.locked();
         match &counts.whole {
             Some((version, json)) if *version == counts.version => json.clone(),
             _ => {
@@ -185,12 +185,26 @@ impl Notifier {
 
     /// The books that changed after `since`, at the newest version.
     pub fn catch_up(&self, since: u64) -> StockSnapshot {
-        self.counts().catch_up(since)
+        self.locked().catch_up(since)
+    }
+
+    /// The counts of `books` (those that exist) at the newest version.
+    pub fn counts<'a>(&self, books: impl IntoIterator<Item = &'a str>) -> StockSnapshot {
+        let counts = self.locked();
+        StockSnapshot {
+            version: counts.version,
+            since: None,
+            catalog_version: counts.catalog_version,
+            stock: books
+                .into_iter()
+                .filter_map(|book| Some((book.to_string(), counts.books.get(book)?.0)))
+                .collect(),
+        }
     }
 
     /// One book's count, with the version and catalog version it is at.
     pub fn count(&self, book: &str) -> (u64, u64, Option<u32>) {
-        let counts = self.counts();
+        let counts = self.locked();
         (
             counts.version,
             counts.catalog_version,
@@ -243,7 +257,7 @@ impl Notifier {
     /// Returns false (and publishes nothing) when it holds another version:
     /// the caller then reads what changed since the version it does hold.
     pub fn apply_change(&self, after: u64, mut change: StockSnapshot) -> bool {
-        let mut counts = self.counts();
+        let mut counts = self.locked();
         if counts.version != after || change.version <= after {
             return false;
         }
@@ -395,6 +409,57 @@ mod tests {
         );
         assert!(notifier.catch_up(4).stock.is_empty());
         assert_eq!(notifier.catch_up(9).since, Some(4), "never past the newest");
+    }
+
+    proptest::proptest! {
+        /// Random changes to a catalog, and subscribers that look only now
+        /// and then (skipping random versions): whatever each is sent, in
+        /// order, merges into exactly the notifier's stock.
+        #[test]
+        fn subscribers_that_skip_versions_end_on_the_true_stock(
+            changes in proptest::collection::vec(
+                proptest::collection::btree_map(0u8..40, 0u32..20, 1..6), 1..60),
+            looks in proptest::collection::vec(proptest::collection::vec(proptest::bool::ANY, 60), 1..6),
+        ) {
+            let first = StockSnapshot {
+                version: 10,
+                since: None,
+                catalog_version: 1,
+                stock: (0u8..40).map(|b| (format!("b{b}"), 5)).collect(),
+            };
+            let notifier = Notifier::new(first.clone(), "b0");
+            // Each subscriber starts from the first version and holds what it was sent.
+            let mut held: Vec<StockSnapshot> = looks.iter().map(|_| first.clone()).collect();
+            for (step, moved) in changes.iter().enumerate() {
+                let after = notifier.version();
+                let change = StockSnapshot {
+                    version: after + 1 + (step as u64 % 3),
+                    since: None,
+                    catalog_version: 1,
+                    stock: moved.iter().map(|(b, n)| (format!("b{b}"), *n)).collect(),
+                };
+                proptest::prop_assert!(notifier.apply_change(after, change));
+                let latest = notifier.latest();
+                for (subscriber, state) in held.iter_mut().enumerate() {
+                    if !looks[subscriber][step] {
+                        continue;
+                    }
+                    if let Some(message) = notifier.next_for(state.version, &latest) {
+                        let sent: StockSnapshot = serde_json::from_str(message.json().as_str()).unwrap();
+                        proptest::prop_assert_eq!(state.absorb(sent), crate::shared::stock::Absorbed::Applied);
+                    }
+                }
+            }
+            // A last look each, then every one holds the notifier's stock.
+            let latest = notifier.latest();
+            for state in &mut held {
+                if let Some(message) = notifier.next_for(state.version, &latest) {
+                    let sent: StockSnapshot = serde_json::from_str(message.json().as_str()).unwrap();
+                    proptest::prop_assert_eq!(state.absorb(sent), crate::shared::stock::Absorbed::Applied);
+                }
+                proptest::prop_assert_eq!(&*state, &notifier.whole());
+            }
+        }
     }
 
     #[tokio::test]

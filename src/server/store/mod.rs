@@ -195,6 +195,48 @@ impl Store {
         rows.iter().map(book_from_row).collect()
     }
 
+    /// One page of the shelf in shelf order (`limit` books from `offset`),
+    /// only the books matching `search` when there is one; and whether more
+    /// follow. The same for the staff's ledger, with every copy counted.
+    pub async fn shelf_page(
+        &self,
+        search: Option<&Search>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<LedgerLine>, bool), StoreError> {
+        // Parameters numbered in the order they appear (SQLite binds by it).
+        let (filter, term, page) = match (search, self.backend) {
+            (None, _) => ("", None, "LIMIT $1 OFFSET $2"),
+            (Some(search), Backend::Sqlite) => (
+                "WHERE rowid IN (SELECT rowid FROM books_search WHERE books_search MATCH $1)",
+                Some(search.fts5()),
+                "LIMIT $2 OFFSET $3",
+            ),
+            (Some(search), Backend::Postgres) => (
+                "WHERE search @@ to_tsquery('simple', $1)",
+                Some(search.tsquery()),
+                "LIMIT $2 OFFSET $3",
+            ),
+        };
+        let sql = format!(
+            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold \
+             FROM books {filter} ORDER BY position, id {page}"
+        );
+        let mut query = sqlx::query(&sql);
+        if let Some(term) = term {
+            query = query.bind(term);
+        }
+        let query = query.bind(i64::from(limit) + 1).bind(i64::from(offset));
+        let rows = query.fetch_all(&self.pool).await?;
+        let more = rows.len() > limit as usize;
+        let lines = rows
+            .iter()
+            .take(limit as usize)
+            .map(ledger_line)
+            .collect::<Result<_, _>>()?;
+        Ok((lines, more))
+    }
+
     pub async fn book(&self, id: &str) -> Result<Option<Book>, StoreError> {
         read_book(&self.pool, id).await
     }
@@ -207,22 +249,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let book = book_from_row(row)?;
-                let available = count(row, "available")?;
-                let sold = count(row, "sold")?;
-                let held = book.total.checked_sub(available + sold).ok_or_else(|| {
-                    StoreError::Corrupt(format!("{} holds more than it owns", book.id))
-                })?;
-                Ok(LedgerLine {
-                    book,
-                    available,
-                    held,
-                    sold,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_line).collect()
     }
 
     /// What one shopper holds, in shelf order.
@@ -398,6 +425,58 @@ where
     }
 }
 
+fn ledger_line(row: &AnyRow) -> Result<LedgerLine, StoreError> {
+    let book = book_from_row(row)?;
+    let available = count(row, "available")?;
+    let sold = count(row, "sold")?;
+    let held = book
+        .total
+        .checked_sub(available + sold)
+        .ok_or_else(|| StoreError::Corrupt(format!("{} holds more than it owns", book.id)))?;
+    Ok(LedgerLine {
+        book,
+        available,
+        held,
+        sold,
+    })
+}
+
+/// What a shopper searched for, as words: letters and digits only, so
+/// nothing typed can reach the query syntax of either database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Search(Vec<String>);
+
+impl Search {
+    /// At most 8 words of at most 40 characters; None when nothing is left.
+    pub fn parse(text: &str) -> Option<Search> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(8)
+            .map(|w| w.chars().take(40).flat_map(char::to_lowercase).collect())
+            .collect();
+        (!words.is_empty()).then_some(Search(words))
+    }
+
+    /// Every word as a prefix, all required: `"knu"* "art"*`.
+    fn fts5(&self) -> String {
+        self.0
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The same for PostgreSQL: `knu:* & art:*`.
+    fn tsquery(&self) -> String {
+        self.0
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+}
+
 fn book_from_row(row: &AnyRow) -> Result<Book, StoreError> {
     let price_cents = count(row, "price_cents")?;
     let featured: i64 = row.try_get("featured")?;
@@ -440,4 +519,20 @@ fn create_sqlite_folder(url: &str) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searches_keep_words_only() {
+        let search = Search::parse("  Knuth: The Art!  ").unwrap();
+        assert_eq!(search.fts5(), r#""knuth"* "the"* "art"*"#);
+        assert_eq!(search.tsquery(), "knuth:* & the:* & art:*");
+        let hostile = Search::parse(r#"a" OR title:* ) ; DROP--"#).unwrap();
+        assert_eq!(hostile.fts5(), r#""a"* "or"* "title"* "drop"*"#);
+        assert_eq!(Search::parse(" -- !! "), None);
+        assert_eq!(Search::parse(&"w ".repeat(20)).map(|s| s.0.len()), Some(8));
+    }
 }

@@ -10,7 +10,7 @@ use http::HeaderValue;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
-use super::forms::{answer_form, request, state, with_status};
+use super::forms::{answer_form, request, shelf_request, state, with_status};
 use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{SessionToken, StaffError, StaffName};
 use crate::server::AppState;
@@ -20,21 +20,29 @@ use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
 
-pub async fn overview() -> Result<AdminView, ShopError> {
+pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<AdminView, ShopError> {
     let state = state()?;
+    let (search, mut shelf) = shelf_request(search, page)?;
     let version = state.notifier.latest().version();
     let Some(staff) = signed_in(&state).await? else {
         return Ok(AdminView {
             staff: None,
             ledger: Vec::new(),
             version,
+            shelf,
         });
     };
-    let ledger = state.inventory.ledger().await.map_err(with_status)?;
+    let (ledger, has_next) = state
+        .inventory
+        .shelf_page(search.as_ref(), shelf.page)
+        .await
+        .map_err(with_status)?;
+    shelf.has_next = has_next;
     Ok(AdminView {
         staff: Some(staff.as_str().to_string()),
         ledger,
         version,
+        shelf,
     })
 }
 

@@ -9,7 +9,9 @@ use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
 use crate::server::inventory::shopper::{Shopper, ShopperId};
+use crate::server::store::Search;
 use crate::server::AppState;
+use crate::shared::views::ShelfPage;
 use crate::shared::{Notice, ShopError};
 
 pub fn state() -> Result<AppState, ShopError> {
@@ -18,6 +20,34 @@ pub fn state() -> Result<AppState, ShopError> {
 
 pub fn request() -> Result<Parts, ShopError> {
     use_context::<Parts>().ok_or(ShopError::Unavailable)
+}
+
+/// The page of the shelf asked for (from 1), and the search, checked.
+pub fn shelf_request(
+    search: Option<String>,
+    page: Option<u32>,
+) -> Result<(Option<Search>, ShelfPage), ShopError> {
+    const MAX_PAGE: u32 = 100_000;
+    let page = page.unwrap_or(1).max(1);
+    if page > MAX_PAGE {
+        return Err(with_status(ShopError::BadInput(format!(
+            "page must be at most {MAX_PAGE}"
+        ))));
+    }
+    let search = search.unwrap_or_default().trim().to_string();
+    if search.chars().count() > 200 {
+        return Err(with_status(ShopError::BadInput(
+            "a search is at most 200 characters".into(),
+        )));
+    }
+    Ok((
+        Search::parse(&search),
+        ShelfPage {
+            search,
+            page,
+            has_next: false,
+        },
+    ))
 }
 
 /// The web shopper the request's cookie names (the cookie layer gives

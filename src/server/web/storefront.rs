@@ -2,7 +2,7 @@
 //! shopper is, parse the input, ask the inventory, and translate its answer
 //! into a page or a `ShopError` with its HTTP status.
 
-use super::forms::{answer_form, shopper, state, with_status};
+use super::forms::{answer_form, shelf_request, shopper, state, with_status};
 use crate::server::clock::now_ms;
 use crate::server::inventory::shopper::Shopper;
 use crate::server::inventory::{BookId, Holding};
@@ -11,11 +11,25 @@ use crate::shared::stock::{BookDetails, Order};
 use crate::shared::views::{BookView, CartView, CatalogView, HoldingView};
 use crate::shared::{Notice, ShopError};
 
-pub async fn catalog() -> Result<CatalogView, ShopError> {
+/// One page of the shelf or of a search, with those books' live counts.
+pub async fn catalog(search: Option<String>, page: Option<u32>) -> Result<CatalogView, ShopError> {
     let state = state()?;
-    let stock = state.notifier.whole();
-    let books = state.inventory.catalog().await.map_err(with_status)?;
-    Ok(CatalogView { books, stock })
+    let (search, mut shelf) = shelf_request(search, page)?;
+    let (lines, has_next) = state
+        .inventory
+        .shelf_page(search.as_ref(), shelf.page)
+        .await
+        .map_err(with_status)?;
+    shelf.has_next = has_next;
+    let books: Vec<_> = lines.into_iter().map(|line| line.book).collect();
+    // The counts as published (the version the page subscribes from), not
+    // as read: a commit may land between the two.
+    let stock = state.notifier.counts(books.iter().map(|b| b.id.as_str()));
+    Ok(CatalogView {
+        books,
+        stock,
+        shelf,
+    })
 }
 
 pub async fn book(id: String) -> Result<BookView, ShopError> {
