@@ -1,6 +1,6 @@
 import { test as base, expect, Page } from '@playwright/test';
 import { spawn, ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -57,6 +57,19 @@ export class Shop {
     child.stdin!.end(`${password}\n`);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     if (code !== 0) throw new Error(`staff add exited with ${code}`);
+  }
+
+  /** `livecart books import` of a CSV file with these lines (header first). */
+  async importBooks(lines: string[]): Promise<void> {
+    const file = path.join(this.dir, 'import.csv');
+    writeFileSync(file, lines.join('\n') + '\n');
+    const child = spawn(binary, ['books', 'import', file], {
+      cwd: root,
+      env: { ...process.env, LIVECART_DATABASE_URL: `sqlite://${path.join(this.dir, 'shop.db')}`, ...this.env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`books import exited with ${code}`);
   }
 
   /** One series of `/metrics`, e.g. `livecart_subscribers{transport="BookLongPoll"}`. */
