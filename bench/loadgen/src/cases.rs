@@ -66,6 +66,8 @@ impl Arrivals {
 /// `n` WebSocket subscribers on `path`, each recording when a message comes.
 struct Subscribers {
     arrivals: Arc<Arrivals>,
+    /// Text bytes received since the sockets opened.
+    bytes: Arc<AtomicUsize>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     opened: usize,
 }
@@ -75,8 +77,10 @@ impl Subscribers {
         let arrivals = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n * 4))));
         let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
         let opened = Arc::new(AtomicUsize::new(0));
+        let bytes = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
+            let counted = bytes.clone();
             let (arrivals, gate, opened, addr, path) = (
                 arrivals.clone(),
                 gate.clone(),
@@ -103,7 +107,8 @@ impl Subscribers {
                 let mut socket = socket;
                 // Reading also answers the server's pings.
                 while let Some(Ok(message)) = socket.next().await {
-                    if let Message::Text(_) = message {
+                    if let Message::Text(text) = message {
+                        counted.fetch_add(text.len(), Ordering::Relaxed);
                         arrivals.record();
                     }
                 }
@@ -119,8 +124,10 @@ impl Subscribers {
         // Let the server finish its side of the last handshakes.
         tokio::time::sleep(Duration::from_millis(500)).await;
         arrivals.take();
+        bytes.store(0, Ordering::SeqCst);
         Ok(Subscribers {
             arrivals,
+            bytes,
             tasks,
             opened: opened.load(Ordering::SeqCst),
         })
@@ -201,6 +208,19 @@ pub struct FanOut {
     pub latency: Latency,
     pub server_cpu_ms: f64,
     pub cpu_us_per_message: f64,
+    /// Bytes of text each pushed message carried, on average.
+    pub bytes_per_message: f64,
+}
+
+/// The server's stock version (livecart's `/api/stock`).
+pub async fn stock_version(server: &Running) -> io::Result<u64> {
+    let mut http = Http::open(server.addr).await?;
+    let answer = http.request("GET", "/api/stock", &[], b"").await?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&answer.body).map_err(io::Error::other)?;
+    body["version"]
+        .as_u64()
+        .ok_or_else(|| io::Error::other("no version in /api/stock"))
 }
 
 pub async fn fan_out(server: &Running, path: &str, n: usize, changes: usize) -> io::Result<FanOut> {
@@ -225,6 +245,7 @@ pub async fn fan_out(server: &Running, path: &str, n: usize, changes: usize) -> 
         );
     }
     let cpu = server.cpu().saturating_sub(cpu_before);
+    let bytes = subscribers.bytes.swap(0, Ordering::SeqCst);
     subscribers.close();
     Ok(FanOut {
         subscribers: n,
@@ -234,6 +255,7 @@ pub async fn fan_out(server: &Running, path: &str, n: usize, changes: usize) -> 
         latency: latency(&mut samples),
         server_cpu_ms: cpu.as_secs_f64() * 1000.0,
         cpu_us_per_message: cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64,
+        bytes_per_message: bytes as f64 / delivered.max(1) as f64,
     })
 }
 
@@ -538,5 +560,49 @@ pub async fn sign_in_burst(server: &Running, n: usize) -> io::Result<SignInBurst
         pushes,
         interval_ms: INTERVAL.as_secs_f64() * 1000.0,
         largest_gap_ms: largest.as_secs_f64() * 1000.0,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PageLoad {
+    pub path: String,
+    pub pages: usize,
+    /// The page's HTML, as sent.
+    pub bytes: usize,
+    pub latency: Latency,
+    pub per_second: f64,
+    pub server_cpu_ms: f64,
+    pub cpu_us_per_page: f64,
+}
+
+/// `n` renders of `path` one after the other on one keep-alive connection:
+/// what a page costs the server, and how large it is.
+pub async fn page_load(server: &Running, path: &str, n: usize) -> io::Result<PageLoad> {
+    let mut http = Http::open(server.addr).await?;
+    // The first render warms what every later one shares.
+    http.request("GET", path, &[], b"").await?;
+    let mut samples = Vec::with_capacity(n);
+    let mut bytes = 0;
+    let cpu_before = server.cpu();
+    let started = Instant::now();
+    for _ in 0..n {
+        let asked = Instant::now();
+        let page = http.request("GET", path, &[], b"").await?;
+        if page.status != 200 {
+            return Err(io::Error::other(format!("{path} answered {}", page.status)));
+        }
+        samples.push(asked.elapsed());
+        bytes = page.body.len();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = server.cpu().saturating_sub(cpu_before);
+    Ok(PageLoad {
+        path: path.to_string(),
+        pages: n,
+        bytes,
+        latency: latency(&mut samples),
+        per_second: n as f64 / elapsed,
+        server_cpu_ms: cpu.as_secs_f64() * 1000.0,
+        cpu_us_per_page: cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
     })
 }

@@ -30,6 +30,8 @@ enum Case {
     ReserveReturn { connections: usize, seconds: f64 },
     Race,
     SignInBurst { n: usize },
+    /// The catalog page, rendered again and again.
+    CatalogPage,
 }
 
 impl Case {
@@ -44,6 +46,7 @@ impl Case {
             }
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
+            Case::CatalogPage => "catalog page /".to_string(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Case {
                 m("p99 ms", "/latency/p99_ms", true),
                 m("max ms", "/latency/max_ms", true),
                 m("µs CPU per message", "/cpu_us_per_message", true),
+                m("bytes per message", "/bytes_per_message", true),
                 m("delivered", "/delivered", false),
                 m("expected", "/expected", false),
             ],
@@ -79,6 +83,12 @@ impl Case {
                 m("p50 ms", "/latency/p50_ms", true),
                 m("p99 ms", "/latency/p99_ms", true),
                 m("µs CPU per operation", "/cpu_us_per_operation", true),
+            ],
+            Case::CatalogPage => vec![
+                m("bytes", "/bytes", true),
+                m("p50 ms", "/latency/p50_ms", true),
+                m("pages per second", "/per_second", false),
+                m("µs CPU per page", "/cpu_us_per_page", true),
             ],
             Case::SignInBurst { .. } => vec![
                 m("largest gap between pushes ms", "/largest_gap_ms", true),
@@ -96,7 +106,7 @@ impl Case {
     fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
         match self {
             // The peers speak only the book's protocol and have no staff.
-            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } => chosen
+            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } | Case::CatalogPage => chosen
                 .iter()
                 .copied()
                 .filter(|k| *k == Kind::Livecart)
@@ -120,7 +130,13 @@ impl Case {
                 cases::idle_sockets(server, "/cart/status", n).await?,
             )),
             Case::FanOut { n, api } => {
-                let path = if api { "/api/stock/ws" } else { "/cart/status" };
+                // A page subscribes from the version it was rendered at.
+                let path = if api {
+                    format!("/api/stock/ws?since={}", cases::stock_version(server).await?)
+                } else {
+                    "/cart/status".to_string()
+                };
+                let path = path.as_str();
                 to_json(serde_json::to_value(
                     cases::fan_out(server, path, n, 20).await?,
                 ))
@@ -135,6 +151,9 @@ impl Case {
                 cases::reserve_return(server, connections, seconds).await?,
             )),
             Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
+            Case::CatalogPage => to_json(serde_json::to_value(
+                cases::page_load(server, "/", 200).await?,
+            )),
             Case::SignInBurst { n } => {
                 to_json(serde_json::to_value(cases::sign_in_burst(server, n).await?))
             }
@@ -159,6 +178,7 @@ fn matrix(quick: bool) -> Vec<Case> {
             },
             Case::Race,
             Case::SignInBurst { n: 20 },
+            Case::CatalogPage,
         ];
     }
     vec![
@@ -186,6 +206,7 @@ fn matrix(quick: bool) -> Vec<Case> {
         },
         Case::Race,
         Case::SignInBurst { n: 20 },
+        Case::CatalogPage,
     ]
 }
 
