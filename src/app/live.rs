@@ -142,6 +142,10 @@ impl LiveStock {
         self.connection.get()
     }
 
+    pub fn connection_untracked(&self) -> Connection {
+        self.connection.get_untracked()
+    }
+
     pub fn set_connection(&self, connection: Connection) {
         self.connection.set(connection);
     }
@@ -388,7 +392,12 @@ mod transport {
                 if failures > 0 {
                     live.set_connection(Connection::Reconnecting);
                 }
-                match poll(live, POLL_SECS, &mut wake).await {
+                // Until a poll has come back, one that answers at once shows
+                // whether polling gets through (a page that is current would
+                // otherwise wait for the next change to find out).
+                let confirmed = live.connection_untracked() == Connection::Polling;
+                let wait = if confirmed { POLL_SECS } else { 0 };
+                match poll(live, wait, &mut wake).await {
                     PollEnd::Answered => {
                         failures = 0;
                         live.set_connection(Connection::Polling);

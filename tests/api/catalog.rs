@@ -454,3 +454,34 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
         .unwrap();
     assert_eq!(too_far.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_from_a_version_this_server_has_not_reached_waits_for_it() {
+    let app = spawn_app().await;
+    let now = stock(&app).await.version;
+    // Another node may be two changes ahead of this one.
+    let ahead = now + 2;
+    let poll = tokio::spawn(reqwest::get(
+        app.url(&format!("/api/stock/poll?since={ahead}&timeout=10")),
+    ));
+    assert_eq!(
+        gauge_reaches(&app, LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+    for action in ["add", "remove"] {
+        assert_eq!(book_cart(&app, "ahead", action).await.status(), 200);
+    }
+    assert_eq!(stock(&app).await.version, ahead);
+    assert_eq!(gauge(&app, LONG_POLLS).await, 1, "still waiting at {ahead}");
+    assert!(!poll.is_finished());
+    assert_eq!(book_cart(&app, "ahead", "add").await.status(), 200);
+    let answer = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let change: livecart::shared::stock::StockSnapshot = answer.json().await.unwrap();
+    assert_eq!((change.version, change.since), (ahead + 1, Some(ahead)));
+    assert_eq!(change.available(FEATURED), Some(9));
+}
