@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Breaks one behaviour at a time and shows that the test claiming it goes red.
+
+Each entry names a behaviour, the file and text to change, and the test that
+must then fail. The breaks are applied in a throwaway git worktree of HEAD
+(with a cargo target directory of its own), never in this tree.
+
+    scripts/break-checks.py                 # every break
+    scripts/break-checks.py pragma-normal   # some, by name
+
+PostgreSQL tests run when LIVECART_TEST_POSTGRES names a server.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+BREAKS = [
+ ('nothing-acknowledged','src/server/live/book_protocol.rs','CartAction::Add => state.inventory.reserve(&shopper, &book).await,','CartAction::Add => Err(ShopError::SoldOut),','durability::a_burst_of_concurrent_reservations_survives_kill_9'),
+ ('other-nodes-ignored','src/server/inventory/writer.rs','    if change.version == before + 1 && notifier.apply_change(before, change) {','    if notifier.apply_change(before, change) {','postgres::two_servers_on_one_database_never_oversell'),
+ ('page-size-25','src/shared/views.rs','pub const PAGE_SIZE: u32 = 24;','pub const PAGE_SIZE: u32 = 25;','catalog::the_shelf_is_paged_and_searched_without_javascript'),
+ ('shared-always','src/server/live/notifier.rs','        if latest.change.since == Some(mine) {','        if true || latest.change.since == Some(mine) {','lib:server::live::notifier::tests::subscribers_that_skip_versions_end_on_the_true_stock'),
+ ('catch-up-from-zero','src/server/live/notifier.rs','.range((since.saturating_add(1), String::new())..)','.range((0, String::new())..)','catalog::a_client_resuming_from_a_version_gets_exactly_what_changed_after_it'),
+ ('push-whole','src/server/live/websocket.rs','            Some(message.json())','            Some(notifier.whole_json())','catalog::with_fifty_thousand_books_a_change_is_pushed_in_under_200_bytes'),
+ ('resync-off','src/server/inventory/mod.rs','        tokio::spawn(resync::follow_the_database(','        let _ = resync::follow_the_database;\n        std::mem::drop((','catalog::an_imported_catalog_is_listed_and_pushed_to_open_pages'),
+ ('merge-drops-carry-over','src/server/live/notifier.rs','        let version = change.version;\n        for (book, count) in &change.stock {','        let version = change.version;\n        counts.books.retain(|b, _| change.stock.contains_key(b));\n        for (book, count) in &change.stock {','catalog::the_published_stock_always_equals_the_stock_on_disk'),
+ ('expiry-not-marked','src/server/inventory/writer.rs','            touched.extend(books);\n','            let _ = books;\n','catalog::the_published_stock_always_equals_the_stock_on_disk'),
+ ('changed-at-off-by-one','src/server/store/mod.rs','LEFT JOIN books b ON b.changed_at > $1 WHERE s.id = 1','LEFT JOIN books b ON b.changed_at >= $1 WHERE s.id = 1','catalog::changes_since_a_version_are_exactly_the_books_changed_after_it'),
+ ('ack-before-commit','src/server/live/book_protocol.rs','CartAction::Add => state.inventory.reserve(&shopper, &book).await,','CartAction::Add => { let (inventory, who, which) = (state.inventory.clone(), shopper.clone(), book.clone()); tokio::spawn(async move { let _ = inventory.reserve(&who, &which).await; }); Ok(crate::server::inventory::Holding { book: book.clone(), copies: 1 }) }','durability::a_kill_9_in_the_middle_of_a_stream_of_reservations_loses_no_acknowledged_one'),
+ ('expiry-1200ms-late','src/server/inventory/writer.rs','let freed = tx.release_expired(now).await?;','let freed = tx.release_expired(now - 1_200).await?;','shop_rules::a_hold_lapses_after_its_ttl_and_subscribers_are_told'),
+ ('writer-stalls-300ms','src/server/inventory/writer.rs','        let started = std::time::Instant::now();\n','        let started = std::time::Instant::now();\n        if group.len() == 1 && rand::random::<u8>() < 32 { tokio::time::sleep(std::time::Duration::from_millis(300)).await; }\n','staff::a_burst_of_sign_ins_does_not_stall_live_updates'),
+ ('argon2-inline-unbounded','src/server/staff.rs','''        let permit = self
+            .verifying
+            .acquire()
+            .await
+            .map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let matches = tokio::task::spawn_blocking(move || {
+            yield_to_live_updates();
+            verify_password(&password, &hash)
+        })
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))?;
+        drop(permit);''','''        let matches: bool = { let _ = (&self.verifying, yield_to_live_updates); tokio::task::yield_now().await; verify_password(&password, &hash) };''','staff::a_burst_of_sign_ins_does_not_stall_live_updates'),
+ ('pragma-normal','src/server/store/mod.rs','PRAGMA synchronous = FULL','PRAGMA synchronous = NORMAL','durability::every_connection_commits_durably_in_wal_mode'),
+ ('remove-does-nothing','src/server/live/book_protocol.rs','CartAction::Remove => state.inventory.release(&shopper, &book).await,','CartAction::Remove => Ok(crate::server::inventory::Holding { book: book.clone(), copies: 0 }),','transports::versions_never_go_backwards_on_any_transport'),
+ ('body-limit-1mb','src/server/mod.rs','.layer(DefaultBodyLimit::max(body_limit))','.layer(DefaultBodyLimit::max(body_limit * 16))','bad_input::the_book_protocol_refuses_bad_input_without_changing_anything'),
+ ('send-deadline-30s','src/server/live/socket.rs','matches!(timeout(upkeep.send_deadline, sending).await, Ok(Ok(())))','matches!(timeout(upkeep.send_deadline * 30, sending).await, Ok(Ok(())))','transports::a_socket_that_stops_reading_is_dropped_within_the_send_timeout'),
+ ('poll-answers-at-current','src/server/live/long_poll.rs','|p| p.version() > since,','|p| p.version() >= since,','transports::a_poll_at_the_current_version_waits_for_the_next'),
+ ('poll-holds-double','src/server/live/long_poll.rs','Duration::from_secs(wait),','Duration::from_secs(wait * 2),','transports::a_poll_that_times_out_answers_204_with_no_body'),
+ ('renew-touched-only','src/server/store/transaction.rs','"UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({})",','"UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({}) AND book_id = \'structure-and-interpretation-of-computer-programs\'",','shop_rules::touching_the_cart_renews_every_hold'),
+ ('checkout-keeps-holds','src/server/store/transaction.rs','"DELETE FROM reservations WHERE shopper = $1 AND expires_at > $2 RETURNING book_id, copies",','"SELECT book_id, copies FROM reservations WHERE shopper = $1 AND expires_at > $2",','shop_rules::checking_out_twice_at_once_makes_exactly_one_order'),
+ ('cross-origin-book-socket-open','src/server/web/origin.rs','if changes_state_or_upgrades(&request) && !policy.permits(request.headers()) {','if changes_state_or_upgrades(&request) && !policy.permits(request.headers()) && request.uri().path() != "/cart/status" {','stock_api::a_socket_from_another_site_is_refused'),
+]
+
+
+def main():
+    root = subprocess.run(['git', 'rev-parse', '--show-toplevel'], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    work = tempfile.mkdtemp(prefix='livecart-breaks-')
+    subprocess.run(['git', 'worktree', 'add', '--detach', work, 'HEAD'], cwd=root, check=True,
+                   capture_output=True)
+    env = dict(os.environ, CARGO_TARGET_DIR=os.environ.get(
+        'BREAKS_TARGET_DIR', os.path.join(tempfile.gettempdir(), 'livecart-breaks-target')))
+    only = sys.argv[1:]
+    red = True
+    try:
+        for name, path, old, new, test in BREAKS:
+            if only and name not in only:
+                continue
+            file = os.path.join(work, path)
+            text = open(file).read()
+            if old not in text:
+                print(f'{name}: the text to break is gone from {path}; update this script')
+                red = False
+                continue
+            open(file, 'w').write(text.replace(old, new))
+            # "lib:NAME" is a unit test; anything else one of tests/api.
+            target = ['--lib'] if test.startswith('lib:') else ['--test', 'api']
+            run = subprocess.run(['cargo', 'test', '--features', 'ssr', *target, '--',
+                                  '--include-ignored', '--exact', test.removeprefix('lib:')],
+                                 cwd=work, env=env, capture_output=True, text=True)
+            subprocess.run(['git', 'checkout', '--', path], cwd=work, check=True)
+            out = run.stdout + run.stderr
+            if 'test result: FAILED' in out:
+                verdict = 'red, as it must be'
+            elif 'could not compile' in out:
+                verdict = 'the break does not compile'
+                red = False
+            else:
+                verdict = 'GREEN: the test did not catch it'
+                red = False
+            print(f'{name:32} {test}: {verdict}', flush=True)
+    finally:
+        subprocess.run(['git', 'worktree', 'remove', '--force', work], cwd=root)
+    sys.exit(0 if red else 1)
+
+
+if __name__ == '__main__':
+    main()
