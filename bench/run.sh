@@ -9,6 +9,7 @@
 #   REPEAT=5 bench/run.sh        # more runs
 #   bench/run.sh --quick         # small sizes, to try the harness
 #   bench/run.sh --only fan-out  # one family of cases
+#   CATALOGS="0 50000" bench/run.sh --only reserve   # 7 and 50,007 books, same run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -22,8 +23,15 @@ cargo build --release --manifest-path bench/peers/tokio-floor/Cargo.toml
 cargo build --release --manifest-path bench/loadgen/Cargo.toml
 
 stamp="$(date -u +%Y-%m-%d)"
-BENCH_STAMP="$stamp" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" suite \
-  --out bench/results --repeat "${REPEAT:-3}" --core 0 \
-  --livecart "$CARGO_TARGET_DIR/release/livecart" \
-  --floor "$CARGO_TARGET_DIR/release/tokio-floor" \
-  --node-script bench/peers/node/server.js "$@"
+# CATALOGS="0 50000" runs everything once per catalog size (books imported
+# into livecart before each run, besides its opening seven), one after the
+# other in this run; results get the size in their name.
+for catalog in ${CATALOGS:-0}; do
+  name="$stamp"
+  [ -n "${CATALOGS:-}" ] && name="$stamp-catalog$catalog"
+  BENCH_STAMP="$name" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" suite \
+    --out bench/results --repeat "${REPEAT:-3}" --core 0 \
+    --livecart "$CARGO_TARGET_DIR/release/livecart" \
+    --floor "$CARGO_TARGET_DIR/release/tokio-floor" \
+    --node-script bench/peers/node/server.js --catalog "$catalog" "$@"
+done

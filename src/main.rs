@@ -116,7 +116,7 @@ async fn import_books(file: &str) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let bar = indicatif::ProgressBar::new(lines.len() as u64).with_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} books, {per_sec}, {eta} left",
+                "{bar:40} {pos}/{len} books, {eta} left",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
