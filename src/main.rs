@@ -115,10 +115,8 @@ async fn import_books(file: &str) -> ExitCode {
             .await
             .map_err(|e| e.to_string())?;
         let bar = indicatif::ProgressBar::new(lines.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} books, {eta} left",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} books, {eta} left")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let done = store
             .import_books(&lines, |n| bar.set_position(n as u64))
