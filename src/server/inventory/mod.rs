@@ -221,11 +221,6 @@ impl Inventory {
         Ok(self.store.held(&shopper.key(), book.as_str()).await?)
     }
 
-    /// Every book with its copies available, held and sold.
-    pub async fn ledger(&self) -> Result<Vec<LedgerLine>, ShopError> {
-        Ok(self.store.ledger().await?)
-    }
-
     /// One of the shopper's orders; None if there is none by that id for them.
     pub async fn order(&self, shopper: &Shopper, id: &str) -> Result<Option<Order>, ShopError> {
         Ok(self.store.order(&shopper.key(), id).await?)

@@ -241,17 +241,6 @@ impl Store {
         read_book(&self.pool, id).await
     }
 
-    /// Every book with its copies available, held and sold.
-    pub async fn ledger(&self) -> Result<Vec<LedgerLine>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold \
-             FROM books ORDER BY position, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(ledger_line).collect()
-    }
-
     /// What one shopper holds, in shelf order.
     pub async fn holdings(&self, shopper: &str) -> Result<Vec<CartLine>, StoreError> {
         let rows = sqlx::query(
