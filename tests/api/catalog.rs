@@ -380,16 +380,6 @@ async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
     assert_eq!(status, 400);
 }
 
-async fn page_html(app: &TestApp, path: &str) -> String {
-    let response = app.http.get(app.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
-}
-
-fn cards(html: &str) -> usize {
-    html.matches("class=\"book-card").count()
-}
-
 #[tokio::test]
 async fn the_shelf_is_paged_and_searched_without_javascript() {
     let app = spawn_app().await;

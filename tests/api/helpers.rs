@@ -194,6 +194,18 @@ pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
 pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BookLongPoll"}"#;
 pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BookWebsocket"}"#;
 
+/// A page's HTML, as the test app's shopper gets it (200 expected).
+pub async fn page_html(app: &TestApp, path: &str) -> String {
+    let response = app.http.get(app.url(path)).send().await.expect("GET");
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.expect("HTML")
+}
+
+/// How many books a catalog page lists.
+pub fn cards(html: &str) -> usize {
+    html.matches("class=\"book-card").count()
+}
+
 /// One book as `/api/books` lists it.
 pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
     let books: Value = reqwest::get(format!("{}/api/books", shop.base()))

@@ -106,16 +106,8 @@ async fn the_rules_hold_on_postgresql() {
         ("pragm", "The Pragmatic Programmer"),
         ("9780262510875", "Structure and Interpretation"),
     ] {
-        let html = app
-            .http
-            .get(app.url(&format!("/?q={query}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(html.matches("class=\"book-card").count(), 1, "{query}");
+        let html = page_html(&app, &format!("/?q={query}")).await;
+        assert_eq!(cards(&html), 1, "{query}");
         assert!(html.contains(title), "{query}");
     }
 }

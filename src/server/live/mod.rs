@@ -19,7 +19,15 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use serde::Deserialize;
+
 use crate::server::AppState;
+
+/// `?since=V`: the version a client holds; it is sent what changed after.
+#[derive(Debug, Deserialize)]
+pub struct Since {
+    pub since: Option<u64>,
+}
 
 /// `GET /api/stock`: the newest snapshot, as serialized once for everyone.
 pub async fn stock(State(state): State<AppState>) -> Response {

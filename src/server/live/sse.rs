@@ -17,9 +17,8 @@ use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 
-use serde::Deserialize;
-
 use super::notifier::{Notifier, Published};
+use super::Since;
 use crate::server::metrics::{Subscribed, Transport};
 use crate::server::AppState;
 use crate::shared::ShopError;
@@ -39,11 +38,6 @@ struct EventStream {
     heartbeat: Interval,
     shutdown: CancellationToken,
     _counted: Subscribed,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Since {
-    since: Option<u64>,
 }
 
 pub async fn events(

@@ -7,17 +7,11 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use serde::Deserialize;
 
-use super::socket;
+use super::{socket, Since};
 use crate::server::metrics::Transport;
 use crate::server::AppState;
 use crate::shared::ShopError;
-
-#[derive(Debug, Deserialize)]
-pub struct Since {
-    since: Option<u64>,
-}
 
 pub async fn stock_socket(
     State(state): State<AppState>,
