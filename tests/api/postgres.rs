@@ -157,10 +157,24 @@ async fn two_servers_on_one_database_never_oversell() {
         r#"{"inventoryCount":"2"}"#
     );
     assert_eq!(stock(&second).await.available(FEATURED), Some(2));
+    // A change on the first server to another book, then one on the second:
+    // the second's commit publishes what the first changed in between too.
+    let sicp = "structure-and-interpretation-of-computer-programs";
+    let copies = stock(&first).await.available(sicp).unwrap();
+    assert_eq!(reserve(&first, &first.http, sicp).await.0, 200);
+    assert_eq!(
+        book_cart(&second, &back(winners[1]), "add").await.status(),
+        200
+    );
+    assert_eq!(
+        stock(&second).await.available(sicp),
+        Some(copies - 1),
+        "the second server shows the first's change with its own"
+    );
     // The database holds exactly that: a server started now reads it.
     let third = spawn_app_with(|s| s.database_url = db.url.clone()).await;
     let truth = stock(&third).await;
-    assert_eq!(truth.available(FEATURED), Some(2));
+    assert_eq!(truth.available(FEATURED), Some(1));
     assert!(truth.version >= stock(&second).await.version);
     for shop in [&first, &second, &third] {
         let featured = listed_book(shop, FEATURED).await;
