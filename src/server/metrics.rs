@@ -40,6 +40,12 @@ pub struct Metrics {
     pub commits: Counter,
     pub commit_seconds: Histogram,
     pub stock_version: Gauge,
+    /// 1 while the PostgreSQL stock listener is connected and listening.
+    pub listener_up: Gauge,
+    /// Reads of what changed elsewhere (start, notifications, reconnects).
+    pub resyncs: Counter,
+    /// Unix time (seconds) of the last such read.
+    pub last_resync_seconds: Gauge,
 }
 
 impl Default for Metrics {
@@ -93,8 +99,29 @@ impl Metrics {
             "Version of the newest stock snapshot",
             stock_version.clone(),
         );
+        let listener_up = Gauge::default();
+        registry.register(
+            "listener_up",
+            "1 while the PostgreSQL stock listener is connected (0 on SQLite)",
+            listener_up.clone(),
+        );
+        let resyncs = Counter::default();
+        registry.register(
+            "resyncs",
+            "Reads of the stock's changes made elsewhere (other nodes, imports)",
+            resyncs.clone(),
+        );
+        let last_resync_seconds = Gauge::default();
+        registry.register(
+            "last_resync_unix_seconds",
+            "When the stock's changes made elsewhere were last read",
+            last_resync_seconds.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            listener_up,
+            resyncs,
+            last_resync_seconds,
             subscribers,
             changes,
             refusals,

@@ -181,3 +181,105 @@ async fn two_servers_on_one_database_never_oversell() {
         assert_eq!(featured["total"], 10, "no copy made or lost");
     }
 }
+
+/// The next change a live-stock socket receives, merged onto what it held.
+async fn next_change(socket: &mut Socket, held: &mut livecart::shared::stock::StockSnapshot) {
+    let text = next_text(socket, std::time::Duration::from_secs(5))
+        .await
+        .expect("a change within 5 s");
+    let change: livecart::shared::stock::StockSnapshot = serde_json::from_str(&text).unwrap();
+    held.absorb(change);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn a_change_on_one_node_reaches_the_pages_of_the_others() {
+    use std::time::Duration;
+    let db = TestDatabase::create().await;
+    let a = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    let b = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    let c = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    for node in [&a, &b, &c] {
+        assert_eq!(
+            gauge_reaches(node, "livecart_listener_up", 1, Duration::from_secs(5)).await,
+            1
+        );
+    }
+    let start = stock(&a).await;
+    let mut held = stock(&b).await;
+    let mut socket = open_socket(&b, &format!("/api/stock/ws?since={}", held.version)).await;
+    next_change(&mut socket, &mut held).await; // the empty change on open
+    let poll = tokio::spawn(reqwest::get(c.url(&format!(
+        "/api/stock/poll?since={}&timeout=10",
+        start.version
+    ))));
+    assert_eq!(
+        gauge_reaches(&c, LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+
+    assert_eq!(book_cart(&a, "across", "add").await.status(), 200);
+    next_change(&mut socket, &mut held).await;
+    assert_eq!(
+        held.available(FEATURED),
+        Some(9),
+        "node B's page heard node A"
+    );
+    let answer = poll.await.unwrap().unwrap();
+    let change: livecart::shared::stock::StockSnapshot = answer.json().await.unwrap();
+    assert_eq!(
+        change.available(FEATURED),
+        Some(9),
+        "node C's long poll too"
+    );
+    assert_eq!(
+        change.version,
+        stock(&a).await.version,
+        "one version on every node"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
+    use std::time::{Duration, Instant};
+    let db = TestDatabase::create().await;
+    let a = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    let b = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    assert_eq!(
+        gauge_reaches(&b, "livecart_listener_up", 1, Duration::from_secs(5)).await,
+        1
+    );
+    let mut held = stock(&b).await;
+    let mut socket = open_socket(&b, &format!("/api/stock/ws?since={}", held.version)).await;
+    next_change(&mut socket, &mut held).await;
+
+    // End every listener's backend (both nodes'), then change the stock on
+    // A while they are down: those notifications are lost.
+    let mut admin = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    let cut = Instant::now();
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the listeners' backends were found");
+    for i in 0..3 {
+        assert_eq!(
+            book_cart(&a, &format!("gap-{i}"), "add").await.status(),
+            200
+        );
+    }
+    let truth = stock(&a).await;
+    while held.version < truth.version {
+        next_change(&mut socket, &mut held).await;
+    }
+    let recovered = cut.elapsed();
+    println!("node B's page caught up {recovered:?} after its listener was cut");
+    assert_eq!(held.available(FEATURED), truth.available(FEATURED));
+    assert_eq!(held.available(FEATURED), Some(7));
+}

@@ -141,6 +141,7 @@ impl Store {
             written += chunk.len();
             progress(written);
         }
+        stock.notify_version().await?;
         stock.commit().await?;
         let updated = books
             .iter()

@@ -83,7 +83,18 @@ pub async fn sqlite_version() -> Result<String, StoreError> {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Kept for the PostgreSQL listener, which needs a connection of its own.
+    url: String,
 }
+
+/// The channel every commit that changes the stock notifies on PostgreSQL,
+/// with the new version as the payload (heartbeats: `heartbeat:<node>`).
+pub const STOCK_CHANNEL: &str = "livecart_stock";
+
+/// The NOTIFY a committing transaction sends, read inside it so the payload
+/// is the version the commit makes.
+pub(crate) const NOTIFY_VERSION: &str =
+    "SELECT pg_notify('livecart_stock', CAST(version AS TEXT)) FROM stock_state WHERE id = 1";
 
 impl Store {
     /// Connects, creating the SQLite file and its folder when missing, and
@@ -133,7 +144,11 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.split('?').next().unwrap_or(&url).to_string(),
+        })
     }
 
     /// `(journal_mode, synchronous)` as each of the pool's connections has
@@ -164,6 +179,26 @@ impl Store {
     /// statement so the two always agree.
     pub async fn stock(&self) -> Result<StockSnapshot, StoreError> {
         read_stock(&self.pool).await
+    }
+
+    /// Whether this is a PostgreSQL store (other nodes may write to it).
+    pub fn is_postgres(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
+    /// The database URL, for a connection of its own (the listener).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `payload` on the stock channel, outside any change (heartbeats).
+    pub async fn notify(&self, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(STOCK_CHANNEL)
+            .bind(payload)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The stock's current version.

@@ -5,7 +5,10 @@ use sqlx::{Any, Row, Transaction};
 
 use sqlx::any::AnyRow;
 
-use super::{count, read_book, stock_from_rows, Backend, NewBook, StoreError, CHANGED_AT_VERSION};
+use super::{
+    count, read_book, stock_from_rows, Backend, NewBook, StoreError, CHANGED_AT_VERSION,
+    NOTIFY_VERSION,
+};
 use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{Order, OrderLine, StockSnapshot};
 
@@ -179,11 +182,23 @@ impl StockTransaction {
                     .fetch(&mut self.tx)
                     .await?;
             }
+            // Every listening node hears of the version once this commits
+            // (PostgreSQL delivers a notification only on commit).
+            self.notify_version().await?;
             rows
         } else {
             batch.fetch(&mut self.tx).await?
         };
         stock_from_rows(&rows)
+    }
+
+    /// On PostgreSQL, NOTIFYs the stock channel with the version this
+    /// transaction makes; sent when it commits, dropped if it rolls back.
+    pub(super) async fn notify_version(&mut self) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(NOTIFY_VERSION).fetch_all(&mut *self.tx).await?;
+        }
+        Ok(())
     }
 
     /// Runs a batch: as one multi-statement query on SQLite (one hop to its
