@@ -254,16 +254,32 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
     let mut socket = open_socket(&b, &format!("/api/stock/ws?since={}", held.version)).await;
     next_change(&mut socket, &mut held).await;
 
-    // End every listener's backend (both nodes'), then change the stock on
-    // A while they are down: those notifications are lost.
-    let mut admin = sqlx::postgres::PgConnection::connect(&db.url)
+    // New connections to the database are refused, every listener's backend
+    // (both nodes') is ended, and the stock changes on A (through connections
+    // its pool already has) while no listener can be back: those
+    // notifications are lost. Then connections are allowed again.
+    let mut admin = sqlx::postgres::PgConnection::connect(&db.admin_url)
         .await
         .unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+        db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        sqlx::postgres::PgConnection::connect(&db.url)
+            .await
+            .is_err(),
+        "new connections are refused"
+    );
     let cut = Instant::now();
     let ended: Vec<(bool,)> = sqlx::query_as(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+         WHERE datname = $1 AND query LIKE 'LISTEN%'",
     )
+    .bind(&db.name)
     .fetch_all(&mut admin)
     .await
     .unwrap();
@@ -274,6 +290,15 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
             200
         );
     }
+    // The listeners try to come back meanwhile, and cannot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        db.name
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let truth = stock(&a).await;
     while held.version < truth.version {
         next_change(&mut socket, &mut held).await;
