@@ -65,10 +65,6 @@ impl StockSnapshot {
     pub fn available(&self, book: &str) -> Option<u32> {
         self.stock.get(book).copied()
     }
-
-    pub fn is_newer_than(&self, other: &StockSnapshot) -> bool {
-        self.version > other.version
-    }
 }
 
 /// A title in the catalog, as `/api/books` and the pages show it.
@@ -207,9 +203,11 @@ mod tests {
             version: 4,
             ..Default::default()
         };
-        assert!(new.is_newer_than(&old));
-        assert!(!old.is_newer_than(&new));
-        assert!(!old.is_newer_than(&old));
+        let mut held = old.clone();
+        assert_eq!(held.absorb(new.clone()), Absorbed::Applied);
+        assert_eq!(held.absorb(old.clone()), Absorbed::Stale, "never back");
+        assert_eq!(held.absorb(new), Absorbed::Stale, "not twice");
+        assert_eq!(held.version, 4);
     }
 
     #[test]

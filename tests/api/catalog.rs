@@ -135,15 +135,8 @@ async fn import(app: &TestApp, file: &std::path::Path) -> std::process::Output {
 }
 
 async fn book_ids(app: &TestApp) -> Vec<String> {
-    let books: serde_json::Value = reqwest::get(app.url("/api/books"))
+    listed_books(app)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    books
-        .as_array()
-        .unwrap()
         .iter()
         .map(|b| b["id"].as_str().unwrap().to_string())
         .collect()

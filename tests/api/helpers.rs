@@ -208,19 +208,22 @@ pub fn cards(html: &str) -> usize {
 
 /// One book as `/api/books` lists it.
 pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
+    listed_books(shop)
+        .await
+        .into_iter()
+        .find(|b| b["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is listed"))
+}
+
+/// Every book `/api/books` lists, in shelf order.
+pub async fn listed_books(shop: &impl Shop) -> Vec<Value> {
     let books: Value = reqwest::get(format!("{}/api/books", shop.base()))
         .await
         .expect("GET /api/books")
         .json()
         .await
         .expect("books JSON");
-    books
-        .as_array()
-        .expect("a list")
-        .iter()
-        .find(|b| b["id"] == id)
-        .cloned()
-        .unwrap_or_else(|| panic!("{id} is listed"))
+    books.as_array().expect("a list").clone()
 }
 
 pub async fn available(shop: &impl Shop, book: &str) -> u32 {

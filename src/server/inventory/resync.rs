@@ -113,7 +113,7 @@ async fn listen(store: Store, notifier: Notifier, metrics: Metrics) {
 }
 
 /// Publishes what changed since the version this server holds.
-async fn catch_up(store: &Store, notifier: &Notifier, metrics: &Metrics) {
+pub(super) async fn catch_up(store: &Store, notifier: &Notifier, metrics: &Metrics) {
     let held = notifier.version();
     match store.changes_since(held).await {
         Ok(changes) => {

@@ -144,7 +144,7 @@ pub(super) async fn write_changes(
                     metrics
                         .stock_version
                         .set(i64::try_from(change.version).unwrap_or(i64::MAX));
-                    publish(&store, &notifier, before, change).await;
+                    publish(&store, &notifier, &metrics, before, change).await;
                 }
                 for (request, result) in group.drain(..).zip(results) {
                     // A requester that went away no longer needs its answer.
@@ -163,20 +163,19 @@ pub(super) async fn write_changes(
 
 /// Publishes a commit's change. When the commit's version follows the one
 /// published (one writer on one database), the change alone completes it;
-/// when other writers (other nodes) committed in between, what changed since
-/// the published version is read in one indexed statement instead.
-async fn publish(store: &Store, notifier: &Notifier, before: u64, change: StockSnapshot) {
+/// when other writers (other nodes, an import) committed in between, the
+/// same catch-up as the listener's reads what changed since instead.
+async fn publish(
+    store: &Store,
+    notifier: &Notifier,
+    metrics: &Metrics,
+    before: u64,
+    change: StockSnapshot,
+) {
     if change.version == before + 1 && notifier.apply_change(before, change) {
         return;
     }
-    let held = notifier.latest().version();
-    match store.changes_since(held).await {
-        Ok(caught_up) => {
-            notifier.apply_change(held, caught_up);
-        }
-        // The next commit catches up instead.
-        Err(e) => tracing::warn!(error = %e, "cannot read the stock's changes"),
-    }
+    super::resync::catch_up(store, notifier, metrics).await;
 }
 
 type GroupResult = (Vec<Result<Done, ShopError>>, Option<StockSnapshot>);
