@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs whatever livecart's build and tests need and this machine lacks.
 # Idempotent: a second run only checks. Source it to get PATH set:
-#   . scripts/setup.sh [--browser]
-# --browser also installs Debian's Chromium for the end-to-end tests.
+#   . scripts/setup.sh [--browser] [--cluster]
+# --browser also installs Debian's Chromium and nginx for the end-to-end and
+# cluster tests; --cluster installs nginx (scripts/cluster.sh).
 set -euo pipefail
 
 livecart_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,10 +36,26 @@ if [ ! -x "$livecart_root/node_modules/.bin/wasm-opt" ] || [ ! -x "$livecart_roo
 fi
 export PATH="$livecart_root/node_modules/.bin:$PATH"
 
-if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
-  say "installing Debian's Chromium"
-  sudo_cmd=""
+apt_install() {
+  local sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium \
-    || { $sudo_cmd apt-get update && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium; }
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "$@" \
+    || { $sudo_cmd apt-get update && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "$@"; }
+}
+want_browser=0; want_nginx=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1; want_nginx=1 ;;
+    --cluster) want_nginx=1 ;;
+  esac
+done
+if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's Chromium"
+  apt_install chromium
+fi
+# Debian's nginx, the cluster's balancer. livecart runs its own instances
+# (scripts/nginx.sh); the package's default site is not needed.
+if [ "$want_nginx" = 1 ] && [ ! -x /usr/sbin/nginx ]; then
+  say "installing Debian's nginx"
+  apt_install nginx
 fi

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub resyncs: Counter,
     /// Unix time (seconds) of the last such read.
     pub last_resync_seconds: Gauge,
+    /// Lapsed holds this node's clock ended (each hold is ended by one node).
+    pub holds_released: Counter,
 }
 
 impl Default for Metrics {
@@ -117,8 +119,15 @@ impl Metrics {
             "When the stock's changes made elsewhere were last read",
             last_resync_seconds.clone(),
         );
+        let holds_released = Counter::default();
+        registry.register(
+            "holds_released",
+            "Lapsed holds this node's expiry clock ended and put back on the shelf",
+            holds_released.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            holds_released,
             listener_up,
             resyncs,
             last_resync_seconds,

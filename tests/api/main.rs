@@ -5,6 +5,7 @@ mod bad_input;
 mod book_details;
 mod book_protocol;
 mod catalog;
+mod cluster;
 mod concurrency;
 mod durability;
 mod helpers;

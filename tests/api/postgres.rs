@@ -14,14 +14,14 @@ const NEEDS_POSTGRES: &str = "LIVECART_TEST_POSTGRES must name a PostgreSQL serv
      (e.g. postgres://postgres@127.0.0.1:5432/test): scripts/test.sh sets it when one answers";
 
 /// A database of the test's own on the test PostgreSQL, dropped on drop.
-struct TestDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
+pub struct TestDatabase {
+    pub admin_url: String,
+    pub name: String,
+    pub url: String,
 }
 
 impl TestDatabase {
-    async fn create() -> TestDatabase {
+    pub async fn create() -> TestDatabase {
         let admin_url = std::env::var("LIVECART_TEST_POSTGRES").expect(NEEDS_POSTGRES);
         let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
             .await
@@ -40,6 +40,27 @@ impl TestDatabase {
             admin_url,
             name,
         }
+    }
+}
+
+impl TestDatabase {
+    /// A connection to the server's admin database, outside this one.
+    pub async fn admin(&self) -> sqlx::postgres::PgConnection {
+        sqlx::postgres::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("PostgreSQL answers")
+    }
+
+    /// Lets new connections into the database, or refuses them (those
+    /// open stay open), as a server that is restarting does.
+    pub async fn allow_connections(&self, allowed: bool) {
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {allowed}",
+            self.name
+        ))
+        .execute(&mut self.admin().await)
+        .await
+        .expect("ALTER DATABASE");
     }
 }
 
@@ -218,6 +239,20 @@ async fn a_change_on_one_node_reaches_the_pages_of_the_others() {
         1
     );
 
+    let events = reqwest::get(c.url(&format!("/api/stock/events?since={}", start.version)))
+        .await
+        .unwrap();
+    assert_eq!(
+        gauge_reaches(
+            &c,
+            r#"livecart_subscribers{transport="Sse"}"#,
+            1,
+            Duration::from_secs(5)
+        )
+        .await,
+        1
+    );
+
     assert_eq!(book_cart(&a, "across", "add").await.status(), 200);
     next_change(&mut socket, &mut held).await;
     assert_eq!(
@@ -236,6 +271,26 @@ async fn a_change_on_one_node_reaches_the_pages_of_the_others() {
         change.version,
         stock(&a).await.version,
         "one version on every node"
+    );
+    // And node C's event stream: its first event is what changed since.
+    let mut events = events;
+    let mut text = String::new();
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = events.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(json) = text.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return serde_json::from_str::<livecart::shared::stock::StockSnapshot>(json)
+                    .unwrap();
+            }
+        }
+        panic!("the stream ended");
+    })
+    .await
+    .expect("node C's SSE client hears node A within 5 s");
+    assert_eq!(
+        heard.available(FEATURED),
+        Some(9),
+        "node C's SSE client too"
     );
 }
 
@@ -258,16 +313,8 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
     // (both nodes') is ended, and the stock changes on A (through connections
     // its pool already has) while no listener can be back: those
     // notifications are lost. Then connections are allowed again.
-    let mut admin = sqlx::postgres::PgConnection::connect(&db.admin_url)
-        .await
-        .unwrap();
-    sqlx::query(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-        db.name
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    let mut admin = db.admin().await;
+    db.allow_connections(false).await;
     assert!(
         sqlx::postgres::PgConnection::connect(&db.url)
             .await
@@ -292,13 +339,7 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
     }
     // The listeners try to come back meanwhile, and cannot.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sqlx::query(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-        db.name
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    db.allow_connections(true).await;
     let truth = stock(&a).await;
     while held.version < truth.version {
         next_change(&mut socket, &mut held).await;

@@ -1,6 +1,10 @@
 //! The clock that ends lapsed holds: it sleeps until the soonest deadline
 //! (at most half a second at a time) and then asks the writer to release
 //! every hold past it, so freed copies are published like any other change.
+//! With several nodes on one PostgreSQL every node runs this clock; the
+//! store's claim splits the lapsed holds between them (see
+//! `StockTransaction::release_expired`), so a hold is released once, and
+//! still within the half second while any one node is alive.
 
 use std::time::Duration;
 
@@ -8,11 +12,20 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::writer::{Change, Done, OtherChange, Request};
 use crate::server::clock::now_ms;
+use crate::server::metrics::Metrics;
 use crate::server::store::Store;
 
 /// The clock: ends holds whose deadline has passed, within half a second.
-pub(super) async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
+pub(super) async fn end_lapsed_holds(
+    store: Store,
+    changes: mpsc::WeakSender<Request>,
+    metrics: Metrics,
+) {
     const LOOK_EVERY: Duration = Duration::from_millis(500);
+    // When another node's clock has claimed the lapsed holds and not yet
+    // committed, the soonest deadline still looks past: look again shortly
+    // rather than at once.
+    const CLAIMED_ELSEWHERE: Duration = Duration::from_millis(50);
     loop {
         let wait = match store.earliest_expiry().await {
             Ok(Some(soonest)) => {
@@ -44,9 +57,11 @@ pub(super) async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Req
         }
         drop(changes);
         match answer.await {
-            Ok(Ok(Done::Expired(copies))) if copies > 0 => {
-                tracing::info!(copies, "lapsed holds ended")
+            Ok(Ok(Done::Expired { holds, copies })) if holds > 0 => {
+                metrics.holds_released.inc_by(u64::from(holds));
+                tracing::info!(holds, copies, "lapsed holds ended")
             }
+            Ok(Ok(_)) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "lapsed holds could not be ended");
                 tokio::time::sleep(LOOK_EVERY).await;

@@ -178,10 +178,14 @@ impl Inventory {
             store.clone(),
             notifier,
             rules.clone(),
-            metrics,
+            metrics.clone(),
             queue,
         ));
-        tokio::spawn(expiry::end_lapsed_holds(store.clone(), changes.downgrade()));
+        tokio::spawn(expiry::end_lapsed_holds(
+            store.clone(),
+            changes.downgrade(),
+            metrics,
+        ));
         Inventory {
             store,
             rules,

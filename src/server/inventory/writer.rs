@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -99,8 +100,11 @@ pub(super) enum Done {
     Ordered(Order),
     /// Saved, with no count or catalog change (renewed holds, sessions).
     Saved,
-    /// Copies whose holds lapsed went back on the shelf.
-    Expired(u32),
+    /// Holds that lapsed were ended, and their copies went back on the shelf.
+    Expired {
+        holds: u32,
+        copies: u32,
+    },
     BookChanged,
 }
 
@@ -131,7 +135,10 @@ pub(super) async fn write_changes(
         let started = std::time::Instant::now();
         let span = tracing::debug_span!("commit", changes = group.len());
         let before = notifier.latest().version();
-        match apply_group(&store, &rules, &group).instrument(span).await {
+        match apply_with_retries(&store, &rules, &group)
+            .instrument(span)
+            .await
+        {
             Ok((results, snapshot)) => {
                 metrics.commits.inc();
                 metrics
@@ -179,6 +186,35 @@ async fn publish(
 }
 
 type GroupResult = (Vec<Result<Done, ShopError>>, Option<StockSnapshot>);
+
+/// How long one group may take, from its first statement to its commit.
+/// Past it the group is rolled back and every change in it answered 503, so a
+/// database that stops answering mid-transaction never leaves a shopper
+/// waiting on a hung request.
+const GROUP_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Applies a group, again (up to three times in all) when PostgreSQL gave it
+/// up for a conflict with another node's transaction: nothing was written,
+/// and the same changes decided afresh succeed.
+async fn apply_with_retries(
+    store: &Store,
+    rules: &Rules,
+    group: &[Request],
+) -> Result<GroupResult, StoreError> {
+    let mut tries = 1;
+    loop {
+        let applied = tokio::time::timeout(GROUP_DEADLINE, apply_group(store, rules, group))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::TimedOut(GROUP_DEADLINE)));
+        match applied {
+            Err(e) if e.is_conflict() && tries < 3 => {
+                tracing::info!(error = %e, tries, "a group conflicted with another node's; trying again");
+                tries += 1;
+            }
+            applied => return applied,
+        }
+    }
+}
 
 async fn apply_group(
     store: &Store,
@@ -305,14 +341,18 @@ async fn apply(
             (Ok(Done::Saved), Effect::Nothing)
         }
         OtherChange::Expire => {
-            let (freed, books) = tx.release_expired(now).await?;
-            touched.extend(books);
-            let effect = if freed > 0 {
+            let released = tx.release_expired(now).await?;
+            let effect = if released.copies > 0 {
                 Effect::Stock
             } else {
                 Effect::Nothing
             };
-            (Ok(Done::Expired(freed)), effect)
+            let done = Done::Expired {
+                holds: released.holds,
+                copies: released.copies,
+            };
+            touched.extend(released.books);
+            (Ok(done), effect)
         }
         OtherChange::Restock { book, copies } => {
             let done = tx.restock(book.as_str(), *copies).await?;

@@ -7,6 +7,16 @@
 //!   `{"inventoryCount":"N"}` when the featured count next changes (or at
 //!   once, when it changed since this session's last answer).
 //! - a WebSocket on the same path pushes that JSON on every change.
+//!
+//! Behind a load balancer the book's client re-polls whichever node it
+//! reaches, so "the version this session was last told" cannot live in one
+//! node's memory alone. It travels with the client instead: every answer
+//! (and the book's page) sets the cookie `livecart_featured_seen` to the
+//! featured count's version, which is the database's and so the same on
+//! every node; the browser sends it with the next poll wherever that lands.
+//! Kept in PostgreSQL it would cost a write per answered poll; routed by
+//! session at the balancer it would be lost with the node. A client that
+//! keeps no cookies (curl) still gets the per-node memory below.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +35,7 @@ use super::socket;
 use crate::server::inventory::shopper::{BookSession, Shopper};
 use crate::server::inventory::BookId;
 use crate::server::metrics::Transport;
+use crate::server::web::cookies::cookie_value;
 use crate::server::AppState;
 use crate::shared::stock::StockSnapshot;
 use crate::shared::ShopError;
@@ -115,11 +126,12 @@ pub async fn cart_status(
 
     // The book's client re-polls after each answer; a change made between an
     // answer and the next poll would be missed, so each session's last
-    // answered version is remembered and a stale poller is answered at once.
+    // answered version is remembered (in its cookie, and by this node) and a
+    // stale poller is answered at once.
     let current = state.notifier.latest().featured.changed_at;
-    let since = session
-        .as_ref()
-        .and_then(|s| state.answered.last(s))
+    let since = cookie_value(&parts.headers, FEATURED_SEEN_COOKIE)
+        .and_then(|seen| seen.parse::<u64>().ok())
+        .or_else(|| session.as_ref().and_then(|s| state.answered.last(s)))
         .unwrap_or(current);
     let _counted = state.metrics.subscribe(Transport::BookLongPoll);
     let latest = state
@@ -136,13 +148,35 @@ pub async fn cart_status(
     if let Some(session) = session {
         state.answered.record(session, latest.featured.changed_at);
     }
-    Ok(count_response(&latest))
+    Ok((
+        seen_cookie(latest.featured.changed_at),
+        count_response(&latest),
+    )
+        .into_response())
+}
+
+/// The cookie that carries the featured version a browser was last told.
+const FEATURED_SEEN_COOKIE: &str = "livecart_featured_seen";
+
+/// Sets [`FEATURED_SEEN_COOKIE`]; it lasts as long as a node remembers a
+/// silent session.
+fn seen_cookie(version: u64) -> [(header::HeaderName, String); 1] {
+    [(
+        header::SET_COOKIE,
+        format!(
+            "{FEATURED_SEEN_COOKIE}={version}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+            FORGET_AFTER.as_secs()
+        ),
+    )]
 }
 
 /// How long the book's long poll is held at most. Proxies and browsers cut
 /// idle requests after a minute or two; answering first keeps the book's
 /// client (which re-polls only after an answer) alive.
 const BOOK_POLL_LIMIT: Duration = Duration::from_secs(50);
+
+/// How long a silent session's last answered version is kept.
+const FORGET_AFTER: Duration = Duration::from_secs(300);
 
 /// Per session of the book's protocol, the featured count's version it was
 /// last told, for a bounded number of sessions, each forgotten after a while.
@@ -161,7 +195,7 @@ struct Sessions {
 
 impl AnsweredVersions {
     pub fn new() -> AnsweredVersions {
-        AnsweredVersions::with_limits(100_000, Duration::from_secs(300))
+        AnsweredVersions::with_limits(100_000, FORGET_AFTER)
     }
 
     pub fn with_limits(capacity: usize, forget_after: Duration) -> AnsweredVersions {
@@ -274,6 +308,7 @@ pub async fn book_page(
 "#
     );
     Ok((
+        seen_cookie(featured.changed_at),
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),

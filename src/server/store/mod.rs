@@ -37,8 +37,24 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("the database did not finish within {0:?}")]
+    TimedOut(Duration),
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// PostgreSQL gave up a transaction that waited on another node's in a
+    /// cycle (deadlock) or could not be serialized with it: the same
+    /// changes, tried again, succeed.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A storage failure reaches the shopper as "try again" (503); what failed
@@ -137,7 +153,11 @@ impl Store {
                     })
                 });
         } else {
-            options = options.max_connections(16);
+            // A database that does not answer must turn into a 503 quickly,
+            // not a page that hangs: a connection is waited for 3 s at most.
+            options = options
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(3));
         }
         let pool = options.connect(&url).await?;
         match backend {

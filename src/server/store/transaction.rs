@@ -12,6 +12,15 @@ use super::{
 use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{Order, OrderLine, StockSnapshot};
 
+/// What one run of the expiry clock ended.
+#[derive(Debug, Default)]
+pub struct Released {
+    pub holds: u32,
+    pub copies: u32,
+    /// In id order, each once.
+    pub books: Vec<String>,
+}
+
 pub struct StockTransaction {
     tx: Transaction<'static, Any>,
     backend: Backend,
@@ -242,30 +251,48 @@ impl StockTransaction {
     }
 
     /// Ends every hold whose deadline has passed and puts its copies back.
-    /// Returns the copies freed, and the books they went back to.
-    pub async fn release_expired(&mut self, now_ms: i64) -> Result<(u32, Vec<String>), StoreError> {
-        let rows = sqlx::query(
-            "DELETE FROM reservations WHERE expires_at <= $1 RETURNING book_id, copies",
-        )
-        .bind(now_ms)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        let mut freed = 0;
-        let mut books = Vec::with_capacity(rows.len());
+    /// Returns the holds ended, the copies freed, and the books they went
+    /// back to.
+    ///
+    /// On PostgreSQL every node's clock runs this at about the same moment:
+    /// each claims the lapsed holds no other node has locked (`FOR UPDATE
+    /// SKIP LOCKED`), so the clocks split the holds between them instead of
+    /// queueing on each other, and each hold is deleted, and its copies put
+    /// back, by exactly one of them. The books are then updated in id order,
+    /// once each, so two clocks never wait on each other in a cycle.
+    pub async fn release_expired(&mut self, now_ms: i64) -> Result<Released, StoreError> {
+        let claim = if self.backend == Backend::Postgres {
+            "DELETE FROM reservations r USING ( \
+                 SELECT shopper, book_id FROM reservations WHERE expires_at <= $1 \
+                 LIMIT 10000 FOR UPDATE SKIP LOCKED) lapsed \
+             WHERE r.shopper = lapsed.shopper AND r.book_id = lapsed.book_id \
+             RETURNING r.book_id, r.copies"
+        } else {
+            // One writer holds the whole file: nothing to split.
+            "DELETE FROM reservations WHERE expires_at <= $1 RETURNING book_id, copies"
+        };
+        let rows = sqlx::query(claim)
+            .bind(now_ms)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let mut by_book = std::collections::BTreeMap::<String, u32>::new();
         for row in &rows {
-            let book: String = row.try_get("book_id")?;
-            let copies = count(row, "copies")?;
+            *by_book.entry(row.try_get("book_id")?).or_default() += count(row, "copies")?;
+        }
+        let mut released = Released {
+            holds: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+            ..Released::default()
+        };
+        for (book, copies) in by_book {
             if !self.put_back_copies(&book, copies).await? {
                 return Err(StoreError::Corrupt(format!(
                     "{book} would hold more copies than it owns"
                 )));
             }
-            freed += copies;
-            books.push(book);
+            released.copies += copies;
+            released.books.push(book);
         }
-        books.sort();
-        books.dedup();
-        Ok((freed, books))
+        Ok(released)
     }
 
     /// Turns every live hold of the shopper into an order: the copies are

@@ -13,18 +13,23 @@ use crate::server::inventory::shopper::ShopperId;
 pub const SHOPPER_COOKIE: &str = "livecart_shopper";
 const COOKIE_MAX_AGE_SECS: u64 = 60 * 60 * 24 * 365;
 
-/// Gives every visitor a shopper id: the one their cookie names, or a new one
-/// set as an HttpOnly, SameSite=Lax cookie on the response.
-pub async fn shopper_cookie(mut req: Request, next: Next) -> Response {
-    let existing = req
-        .headers()
+/// The value of the request's cookie `name`, if it sent one.
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SHOPPER_COOKIE)
-        .and_then(|c| ShopperId::parse(c.value()));
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// Gives every visitor a shopper id: the one their cookie names, or a new one
+/// set as an HttpOnly, SameSite=Lax cookie on the response.
+pub async fn shopper_cookie(mut req: Request, next: Next) -> Response {
+    let existing =
+        cookie_value(req.headers(), SHOPPER_COOKIE).and_then(|value| ShopperId::parse(&value));
     let (shopper, fresh) = match existing {
         Some(id) => (id, false),
         None => (ShopperId::new_random(), true),
