@@ -10,6 +10,11 @@
 #   bench/run.sh --quick         # small sizes, to try the harness
 #   bench/run.sh --only fan-out  # one family of cases
 #   CATALOGS="0 50000" bench/run.sh --only reserve   # 7 and 50,007 books, same run
+#   bench/run.sh cluster [--subscribers N] [--seconds S] [--only TEXT]
+#                                # only the cross-node family: livecart nodes
+#                                # on PostgreSQL (BENCH_POSTGRES, default
+#                                # postgres://postgres@127.0.0.1:5432/test)
+# The full run ends with the cross-node family when PostgreSQL answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -23,6 +28,17 @@ cargo build --release --manifest-path bench/peers/tokio-floor/Cargo.toml
 cargo build --release --manifest-path bench/loadgen/Cargo.toml
 
 stamp="$(date -u +%Y-%m-%d)"
+postgres="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+cluster() {
+  BENCH_STAMP="$stamp" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" cluster \
+    --postgres "$postgres" --out bench/results --repeat "${REPEAT:-3}" --core 0 \
+    --livecart "$CARGO_TARGET_DIR/release/livecart" "$@"
+}
+if [ "${1:-}" = "cluster" ]; then
+  shift
+  cluster "$@"
+  exit
+fi
 # CATALOGS="0 50000" runs everything once per catalog size (books imported
 # into livecart before each run, besides its opening seven), one after the
 # other in this run; results get the size in their name.
@@ -35,3 +51,11 @@ for catalog in ${CATALOGS:-0}; do
     --floor "$CARGO_TARGET_DIR/release/tokio-floor" \
     --node-script bench/peers/node/server.js --catalog "$catalog" "$@"
 done
+# The full run (no flags) ends with the cross-node family.
+if [ "$#" -eq 0 ]; then
+  if psql "$postgres" -Atc 'select 1' >/dev/null 2>&1; then
+    cluster
+  else
+    echo "==> PostgreSQL does not answer at $postgres: the cross-node family is skipped" >&2
+  fi
+fi

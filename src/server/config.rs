@@ -49,6 +49,10 @@ pub struct Settings {
     /// The kernel's send buffer for each connection (SO_SNDBUF), in bytes;
     /// None leaves it to the kernel's autotuning.
     pub socket_send_buffer: Option<usize>,
+    /// On PostgreSQL, whether each commit NOTIFYs the other nodes. Off only
+    /// for a single node (it saves the lock NOTIFY takes at commit); with
+    /// several nodes, off leaves their pages stale.
+    pub pg_notify: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +73,7 @@ impl Default for Settings {
                 .saturating_sub(1)
                 .max(1),
             socket_send_buffer: None,
+            pg_notify: true,
         }
     }
 }
@@ -88,6 +93,7 @@ struct FileSettings {
     ws_send_timeout: Option<String>,
     sign_in_concurrency: Option<usize>,
     socket_send_buffer: Option<usize>,
+    pg_notify: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +194,20 @@ impl Settings {
         if let Some(n) = send_buffer {
             settings.socket_send_buffer =
                 Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
+        }
+        if let Some(raw) = env("LIVECART_PG_NOTIFY") {
+            settings.pg_notify = match raw.trim() {
+                "true" | "on" | "1" => true,
+                "false" | "off" | "0" => false,
+                other => {
+                    return Err(ConfigError::Invalid {
+                        key: "pg_notify",
+                        message: format!("{other:?} is not true or false"),
+                    })
+                }
+            };
+        } else if let Some(on) = file.pg_notify {
+            settings.pg_notify = on;
         }
         Ok(settings)
     }
@@ -305,7 +325,17 @@ mod tests {
         let err = Settings::from_sources(None, env(&[("LIVECART_MAX_COPIES_PER_SHOPPER", "0")]))
             .unwrap_err();
         assert!(err.to_string().contains("max_copies_per_shopper"), "{err}");
+        let err =
+            Settings::from_sources(None, env(&[("LIVECART_PG_NOTIFY", "maybe")])).unwrap_err();
+        assert!(err.to_string().contains("pg_notify"), "{err}");
         assert!(toml::from_str::<LeptosToml>("[livecart]\nunknown = 1\n").is_err());
+    }
+
+    #[test]
+    fn notify_is_on_unless_turned_off() {
+        assert!(Settings::from_sources(None, env(&[])).unwrap().pg_notify);
+        let off = Settings::from_sources(None, env(&[("LIVECART_PG_NOTIFY", "off")])).unwrap();
+        assert!(!off.pg_notify);
     }
 
     #[test]

@@ -153,7 +153,10 @@ impl Application {
         settings: Settings,
         leptos_options: LeptosOptions,
     ) -> Result<Application, StartError> {
-        let store = Store::open(&settings.database_url).await?;
+        let mut store = Store::open(&settings.database_url).await?;
+        if !settings.pg_notify {
+            store = store.without_notify();
+        }
         inventory::stock_opening_shelf(&store).await?;
         let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
         let rules = Rules {

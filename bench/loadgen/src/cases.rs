@@ -216,8 +216,7 @@ pub struct FanOut {
 pub async fn stock_version(server: &Running) -> io::Result<u64> {
     let mut http = Http::open(server.addr).await?;
     let answer = http.request("GET", "/api/stock", &[], b"").await?;
-    let body: serde_json::Value =
-        serde_json::from_slice(&answer.body).map_err(io::Error::other)?;
+    let body: serde_json::Value = serde_json::from_slice(&answer.body).map_err(io::Error::other)?;
     body["version"]
         .as_u64()
         .ok_or_else(|| io::Error::other("no version in /api/stock"))
@@ -361,10 +360,21 @@ pub async fn reserve_return(
     connections: usize,
     seconds: f64,
 ) -> io::Result<Operations> {
+    reserve_return_on(&[server], connections, seconds).await
+}
+
+/// The same, with the connections spread over several nodes of one shop
+/// (connection i on node i mod n); the CPU is every node's.
+pub async fn reserve_return_on(
+    nodes: &[&Running],
+    connections: usize,
+    seconds: f64,
+) -> io::Result<Operations> {
     let mut clients = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        clients.push(Http::open(server.addr).await?);
+    for i in 0..connections {
+        clients.push(Http::open(nodes[i % nodes.len()].addr).await?);
     }
+    let cpu_of_all = || nodes.iter().map(|n| n.cpu()).sum::<Duration>();
     // The same warm-up for every server: each connection adds and returns
     // its copy a few times before anything is measured.
     for (i, http) in clients.iter_mut().enumerate() {
@@ -375,7 +385,7 @@ pub async fn reserve_return(
             }
         }
     }
-    let cpu_before = server.cpu();
+    let cpu_before = cpu_of_all();
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = clients
@@ -414,7 +424,7 @@ pub async fn reserve_return(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu = server.cpu().saturating_sub(cpu_before);
+    let cpu = cpu_of_all().saturating_sub(cpu_before);
     Ok(Operations {
         connections,
         seconds: elapsed,

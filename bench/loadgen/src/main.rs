@@ -5,6 +5,7 @@
 
 mod cases;
 mod catalog;
+mod cluster;
 mod net;
 mod report;
 mod server;
@@ -19,17 +20,31 @@ use server::{Binaries, Kind, Running};
 const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers livecart,node,floor] [--core N] [--quick] [--only TEXT]
   [--catalog N (books imported into livecart before each run)]
   --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)
-       loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)";
+       loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)
+       loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
+                        (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)";
 
 /// One case of the matrix.
 #[derive(Clone, Copy)]
 enum Case {
-    IdleSockets { n: usize },
-    FanOut { n: usize, api: bool },
-    LongPollWake { n: usize },
-    ReserveReturn { connections: usize, seconds: f64 },
+    IdleSockets {
+        n: usize,
+    },
+    FanOut {
+        n: usize,
+        api: bool,
+    },
+    LongPollWake {
+        n: usize,
+    },
+    ReserveReturn {
+        connections: usize,
+        seconds: f64,
+    },
     Race,
-    SignInBurst { n: usize },
+    SignInBurst {
+        n: usize,
+    },
     /// The catalog page, rendered again and again.
     CatalogPage,
 }
@@ -132,7 +147,10 @@ impl Case {
             Case::FanOut { n, api } => {
                 // A page subscribes from the version it was rendered at.
                 let path = if api {
-                    format!("/api/stock/ws?since={}", cases::stock_version(server).await?)
+                    format!(
+                        "/api/stock/ws?since={}",
+                        cases::stock_version(server).await?
+                    )
                 } else {
                     "/cart/status".to_string()
                 };
@@ -376,6 +394,9 @@ async fn main() {
         eprintln!("wrote {books} books to {out}");
         return;
     }
+    if args.first().map(String::as_str) == Some("cluster") {
+        return cluster_suite(&args[1..]).await;
+    }
     let options = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -413,16 +434,7 @@ async fn main() {
                     result
                 }
                 .await;
-                let (result, failed) = match outcome {
-                    Ok(result) => {
-                        eprintln!("{result}");
-                        (result, None)
-                    }
-                    Err(e) => {
-                        eprintln!("failed: {e}");
-                        (Value::Null, Some(e.to_string()))
-                    }
-                };
+                let (result, failed) = recorded(outcome);
                 runs.push(Run {
                     server: kind.name().into(),
                     case: case.label(),
@@ -452,15 +464,7 @@ async fn main() {
         "runs": runs,
         "summary": rows,
     });
-    let written = std::fs::write(
-        &json_path,
-        serde_json::to_string_pretty(&document).unwrap_or_default(),
-    )
-    .and_then(|_| std::fs::write(&md_path, &table));
-    if let Err(e) = written {
-        eprintln!("cannot write the results: {e}");
-        std::process::exit(1);
-    }
+    write_results(&json_path, &document, &md_path, &table);
     if let Err(e) = report::chart(&rows, &svg_path) {
         eprintln!("cannot draw the chart: {e}");
     }
@@ -470,4 +474,202 @@ async fn main() {
         md_path.display(),
         svg_path.display()
     );
+}
+
+/// Writes the JSON document and the table, or ends the run saying why.
+fn write_results(
+    json_path: &std::path::Path,
+    document: &Value,
+    md_path: &std::path::Path,
+    table: &str,
+) {
+    let written = json_path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|_| {
+            std::fs::write(
+                json_path,
+                serde_json::to_string_pretty(document).unwrap_or_default(),
+            )
+        })
+        .and_then(|_| std::fs::write(md_path, table));
+    if let Err(e) = written {
+        eprintln!("cannot write the results: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// A run's result as the report keeps it, printed as it comes: a failed run
+/// is kept, with why, never dropped.
+fn recorded(outcome: std::io::Result<Value>) -> (Value, Option<String>) {
+    match outcome {
+        Ok(result) => {
+            eprintln!("{result}");
+            (result, None)
+        }
+        Err(e) => {
+            eprintln!("failed: {e}");
+            (Value::Null, Some(e.to_string()))
+        }
+    }
+}
+
+/// `loadgen cluster`: the cross-node family (see cluster.rs).
+async fn cluster_suite(args: &[String]) {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let mut bins = Binaries {
+        livecart: PathBuf::from(&target).join("release/livecart"),
+        floor: PathBuf::new(),
+        node_script: PathBuf::new(),
+        core: Some(0),
+        catalog: 0,
+    };
+    let (mut postgres, mut out, mut repeat) = (None, PathBuf::from("bench/results"), 3usize);
+    let (mut subscribers, mut seconds, mut only) = (1000usize, 10.0f64, None::<String>);
+    let mut it = args.iter();
+    let fail = |message: String| -> ! {
+        eprintln!("{message}\n{USAGE}");
+        std::process::exit(2);
+    };
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .cloned()
+            .unwrap_or_else(|| fail(format!("{flag} needs a value")));
+        let number = |v: &str| {
+            v.parse::<f64>()
+                .unwrap_or_else(|_| fail(format!("{flag} takes a number")))
+        };
+        match flag.as_str() {
+            "--postgres" => postgres = Some(value),
+            "--out" => out = value.into(),
+            "--repeat" => repeat = number(&value) as usize,
+            "--core" => bins.core = Some(number(&value) as usize),
+            "--subscribers" => subscribers = number(&value) as usize,
+            "--seconds" => seconds = number(&value),
+            "--livecart" => bins.livecart = value.into(),
+            "--only" => only = Some(value),
+            other => fail(format!("unknown flag {other}")),
+        }
+    }
+    let postgres = postgres.unwrap_or_else(|| fail("--postgres is required".into()));
+    let m = |label, pointer, lower_is_better| Metric {
+        label,
+        pointer,
+        lower_is_better,
+    };
+    let delivery_metrics = || {
+        vec![
+            m("A: ack → receipt p50 ms", "/on_a/p50_ms", true),
+            m("A: ack → receipt p99 ms", "/on_a/p99_ms", true),
+            m("B: ack → receipt p50 ms", "/on_b/p50_ms", true),
+            m("B: ack → receipt p99 ms", "/on_b/p99_ms", true),
+            m("change (due → answer) p50 ms", "/change/p50_ms", true),
+            m("change (due → answer) p99 ms", "/change/p99_ms", true),
+            m("subscribers behind on A", "/behind_a", true),
+            m("subscribers behind on B", "/behind_b", true),
+            m("µs CPU per change, node A", "/cpu_us_per_change_a", true),
+            m("µs CPU per change, node B", "/cpu_us_per_change_b", true),
+            m("changes", "/changes", false),
+        ]
+    };
+    let ops_metrics = || {
+        vec![
+            m("operations per second", "/per_second", false),
+            m("p99 ms", "/latency/p99_ms", true),
+            m(
+                "µs CPU per operation (all nodes)",
+                "/cpu_us_per_operation",
+                true,
+            ),
+        ]
+    };
+    #[derive(Clone, Copy)]
+    enum Job {
+        Delivery { rate: u32, notify: bool },
+        Ops { nodes: usize },
+    }
+    let jobs = [
+        Job::Delivery {
+            rate: 100,
+            notify: true,
+        },
+        Job::Delivery {
+            rate: 1000,
+            notify: true,
+        },
+        Job::Delivery {
+            rate: 1000,
+            notify: false,
+        },
+        Job::Ops { nodes: 1 },
+        Job::Ops { nodes: 2 },
+    ];
+    let label = |job: Job| match job {
+        Job::Delivery { rate, notify } => format!(
+            "cross-node delivery, {rate} changes/s, {subscribers}+{subscribers} subscribers{}",
+            if notify { "" } else { ", NOTIFY off" }
+        ),
+        Job::Ops { nodes } => {
+            format!("reserve/return on PostgreSQL, 64 connections, {nodes} node(s)")
+        }
+    };
+    let jobs: Vec<Job> = jobs
+        .into_iter()
+        .filter(|j| only.as_ref().is_none_or(|o| label(*j).contains(o.as_str())))
+        .collect();
+    let mut runs = Vec::new();
+    for job in &jobs {
+        for repetition in 1..=repeat {
+            eprint!("{:<72} run {repetition}/{repeat} … ", label(*job));
+            let outcome = match *job {
+                Job::Delivery { rate, notify } => {
+                    cluster::delivery(&bins, &postgres, rate, notify, subscribers, seconds)
+                        .await
+                        .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other))
+                }
+                Job::Ops { nodes } => cluster::reserve_return(&bins, &postgres, nodes, 64, 5.0)
+                    .await
+                    .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other)),
+            };
+            let (result, failed) = recorded(outcome);
+            runs.push(Run {
+                server: "livecart".into(),
+                case: label(*job),
+                repetition,
+                result,
+                failed,
+            });
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    let described: Vec<(String, Vec<Metric>)> = jobs
+        .iter()
+        .map(|j| {
+            let metrics = match j {
+                Job::Delivery { .. } => delivery_metrics(),
+                Job::Ops { .. } => ops_metrics(),
+            };
+            (label(*j), metrics)
+        })
+        .collect();
+    let rows = report::summarize(&runs, &described);
+    let table = report::markdown(&rows);
+    println!("{table}");
+    let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "latest".into());
+    let json_path = out.join(format!("{stamp}-cluster.json"));
+    let md_path = out.join(format!("{stamp}-cluster.md"));
+    let document = json!({
+        "machine": machine(),
+        "livecart": bins.livecart.display().to_string(),
+        "postgres": first_line("psql", &["--version"]),
+        "pinned_core": bins.core,
+        "subscribers_per_node": subscribers,
+        "seconds": seconds,
+        "repeat": repeat,
+        "runs": runs,
+        "summary": rows,
+    });
+    write_results(&json_path, &document, &md_path, &table);
+    eprintln!("wrote {} and {}", json_path.display(), md_path.display());
 }

@@ -69,13 +69,7 @@ impl Running {
     /// Starts a fresh server whose featured book has `copies` copies.
     pub async fn start(kind: Kind, bins: &Binaries, copies: u32) -> io::Result<Running> {
         let dir = tempfile::tempdir()?;
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-            probe.local_addr()?.port()
-        };
-        let addr: SocketAddr = format!("127.0.0.1:{port}")
-            .parse()
-            .map_err(io::Error::other)?;
+        let addr = free_address()?;
         let db = format!("sqlite://{}", dir.path().join("shop.db").display());
         if kind == Kind::Livecart {
             add_staff(bins, &db).await?;
@@ -117,12 +111,42 @@ impl Running {
             // Set through the staff pages, then a fresh process on the same
             // database: every server starts its measurement equally cold.
             running.set_featured_total(copies).await?;
-            let Running { mut child, _dir, .. } = running;
+            let Running {
+                mut child, _dir, ..
+            } = running;
             let _ = child.start_kill();
             let _ = child.wait().await;
             return Running::launch(kind, addr, &mut command, _dir).await;
         }
         Ok(running)
+    }
+
+    /// A livecart node on a shared database (PostgreSQL), pinned like the
+    /// others, with `env` on top of the benchmark's settings.
+    pub async fn start_node(
+        bins: &Binaries,
+        database: &str,
+        env: &[(&str, &str)],
+    ) -> io::Result<Running> {
+        let dir = tempfile::tempdir()?;
+        let addr = free_address()?;
+        let mut command = match bins.core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(core.to_string()).arg(&bins.livecart);
+                c
+            }
+            None => Command::new(&bins.livecart),
+        };
+        command
+            .env("LIVECART_DATABASE_URL", database)
+            .env("LEPTOS_SITE_ADDR", addr.to_string())
+            .envs(LIVECART_ENV.iter().copied())
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        Running::launch(Kind::Livecart, addr, &mut command, dir).await
     }
 
     /// Spawns the server and waits until it answers.
@@ -178,7 +202,7 @@ impl Running {
     }
 
     /// Through the staff pages, as an operator would.
-    async fn set_featured_total(&self, total: u32) -> io::Result<()> {
+    pub async fn set_featured_total(&self, total: u32) -> io::Result<()> {
         let mut http = Http::open(self.addr).await?;
         let signed_in = http
             .post_form(
@@ -263,6 +287,12 @@ impl Running {
     }
 }
 
+/// A loopback address no one listens on yet.
+fn free_address() -> io::Result<SocketAddr> {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+    probe.local_addr()
+}
+
 /// `livecart books import` of a generated catalog, as a shop owner would.
 async fn import_catalog(bins: &Binaries, db: &str, dir: &std::path::Path) -> io::Result<()> {
     let file = dir.join("catalog.csv");
@@ -281,7 +311,7 @@ async fn import_catalog(bins: &Binaries, db: &str, dir: &std::path::Path) -> io:
     Ok(())
 }
 
-async fn add_staff(bins: &Binaries, db: &str) -> io::Result<()> {
+pub async fn add_staff(bins: &Binaries, db: &str) -> io::Result<()> {
     let mut child = Command::new(&bins.livecart)
         .args(["staff", "add", STAFF])
         .env("LIVECART_DATABASE_URL", db)

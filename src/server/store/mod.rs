@@ -101,6 +101,8 @@ pub struct Store {
     backend: Backend,
     /// Kept for the PostgreSQL listener, which needs a connection of its own.
     url: String,
+    /// Whether commits NOTIFY the other nodes (PostgreSQL only).
+    notify: bool,
 }
 
 /// The channel every commit that changes the stock notifies on PostgreSQL,
@@ -168,6 +170,7 @@ impl Store {
             pool,
             backend,
             url: url.split('?').next().unwrap_or(&url).to_string(),
+            notify: true,
         })
     }
 
@@ -390,7 +393,14 @@ impl Store {
         Ok(StockTransaction::new(
             self.pool.begin().await?,
             self.backend,
+            self.notify,
         ))
+    }
+
+    /// Commits stop notifying other nodes (the `pg_notify` setting, off).
+    pub fn without_notify(mut self) -> Store {
+        self.notify = false;
+        self
     }
 }
 

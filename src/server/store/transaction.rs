@@ -24,11 +24,20 @@ pub struct Released {
 pub struct StockTransaction {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    notify: bool,
 }
 
 impl StockTransaction {
-    pub(super) fn new(tx: Transaction<'static, Any>, backend: Backend) -> StockTransaction {
-        StockTransaction { tx, backend }
+    pub(super) fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        notify: bool,
+    ) -> StockTransaction {
+        StockTransaction {
+            tx,
+            backend,
+            notify,
+        }
     }
 
     /// The available copies of `books` (those that exist) and every hold of
@@ -204,7 +213,7 @@ impl StockTransaction {
     /// On PostgreSQL, NOTIFYs the stock channel with the version this
     /// transaction makes; sent when it commits, dropped if it rolls back.
     pub(super) async fn notify_version(&mut self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && self.notify {
             sqlx::query(NOTIFY_VERSION).fetch_all(&mut *self.tx).await?;
         }
         Ok(())
