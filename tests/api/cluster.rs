@@ -555,3 +555,39 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
         "the acknowledged change kept, the refused one not made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let doomed = ServerProcess::start_with(
+        &db_path(&dir),
+        &[
+            ("LIVECART_DATABASE_URL", db.url.as_str()),
+            ("LIVECART_RESERVATION_TTL", "2s"),
+        ],
+    )
+    .await;
+    let survivor = pg_node(&db).await;
+    listening(&[&survivor]).await;
+    for i in 0..10 {
+        let session = format!("doomed-{i}");
+        assert_eq!(book_cart(&doomed, &session, "add").await.status(), 200);
+    }
+    let held_at = Instant::now();
+    doomed.kill_hard().await;
+    let mut page = Page::follow(survivor.base(), "ws", stock(&survivor).await, FEATURED);
+    page.shows(FEATURED, 0, Duration::from_secs(2)).await;
+
+    // The deadline is in the database, and every node's clock reads it.
+    let back = page.shows(FEATURED, 10, Duration::from_secs(4)).await;
+    let after = held_at.elapsed();
+    println!("the dead node's 10 holds back on the survivor's page {after:?} after they were taken (deadline 2 s)");
+    assert!(after < Duration::from_secs(3), "within a second of the deadline: {after:?} ({back:?})");
+    assert_eq!(
+        gauge(&survivor, "livecart_holds_released_total").await,
+        10,
+        "the survivor released them"
+    );
+}
