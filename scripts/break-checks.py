@@ -56,6 +56,8 @@ BREAKS = [
  ('featured-cookie-ignored','src/server/live/book_protocol.rs','    let since = cookie_value(&parts.headers, FEATURED_SEEN_COOKIE)\n','    let since = None::<String>\n','cluster::a_legacy_re_poll_that_reaches_another_node_is_answered_at_once'),
  ('nginx-no-upgrade','deploy/nginx/livecart.conf','        proxy_set_header Upgrade $http_upgrade;\n','','cluster::pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed'),
  ('no-group-deadline','src/server/inventory/writer.rs','const GROUP_DEADLINE: Duration = Duration::from_secs(5);','const GROUP_DEADLINE: Duration = Duration::from_secs(60);','cluster::while_the_database_is_gone_changes_get_503_quickly_and_every_node_recovers'),
+ ('heartbeat-ignored','src/server/inventory/resync.rs','                    if heard_myself.elapsed() > DEAF_AFTER {','                    if heard_myself.elapsed() > DEAF_AFTER * 100 {','postgres::a_node_whose_listener_goes_silent_notices_by_its_heartbeat'),
+ ('expiry-clock-off','src/server/inventory/mod.rs','        tokio::spawn(expiry::end_lapsed_holds(','        std::mem::drop(expiry::end_lapsed_holds(','cluster::the_holds_of_a_node_that_died_are_released_by_another_on_time'),
 ]
 
 

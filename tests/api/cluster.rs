@@ -584,7 +584,10 @@ async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
     let back = page.shows(FEATURED, 10, Duration::from_secs(4)).await;
     let after = held_at.elapsed();
     println!("the dead node's 10 holds back on the survivor's page {after:?} after they were taken (deadline 2 s)");
-    assert!(after < Duration::from_secs(3), "within a second of the deadline: {after:?} ({back:?})");
+    assert!(
+        after < Duration::from_secs(3),
+        "within a second of the deadline: {after:?} ({back:?})"
+    );
     assert_eq!(
         gauge(&survivor, "livecart_holds_released_total").await,
         10,

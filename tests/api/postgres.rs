@@ -349,3 +349,65 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
     assert_eq!(held.available(FEATURED), truth.available(FEATURED));
     assert_eq!(held.available(FEATURED), Some(7));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn a_node_whose_listener_goes_silent_notices_by_its_heartbeat() {
+    use std::time::{Duration, Instant};
+    let db = TestDatabase::create().await;
+    let a = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    let b = spawn_app_with(|s| s.database_url = db.url.clone()).await;
+    for node in [&a, &b] {
+        assert_eq!(
+            gauge_reaches(node, "livecart_listener_up", 1, Duration::from_secs(5)).await,
+            1
+        );
+    }
+    let mut held = stock(&b).await;
+    let mut socket = open_socket(&b, &format!("/api/stock/ws?since={}", held.version)).await;
+    next_change(&mut socket, &mut held).await;
+
+    // The listeners' backends stop without a word (SIGSTOP): their
+    // connections stay open, no error comes, and no notification either, as
+    // when a network path dies silently.
+    let mut admin = db.admin().await;
+    let listeners: Vec<(i32,)> = sqlx::query_as(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+    )
+    .bind(&db.name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(listeners.len(), 2, "one listener per node");
+    let signal = |signal: &str| {
+        for (pid,) in &listeners {
+            let sent = std::process::Command::new("kill")
+                .args([signal, &pid.to_string()])
+                .status()
+                .expect("kill");
+            assert!(sent.success(), "kill {signal} {pid}");
+        }
+    };
+    signal("-STOP");
+    let changed = Instant::now();
+    assert_eq!(book_cart(&a, "unheard", "add").await.status(), 200);
+    let truth = stock(&a).await;
+    let heard = tokio::time::timeout(Duration::from_secs(8), async {
+        while held.version < truth.version {
+            next_change(&mut socket, &mut held).await;
+        }
+    })
+    .await;
+    let took = changed.elapsed();
+    signal("-CONT");
+    assert!(
+        heard.is_ok(),
+        "node B noticed its silent listener and caught up"
+    );
+    println!("node B's page on the true count {took:?} after a change its silent listener missed");
+    assert_eq!(held.available(FEATURED), Some(9));
+    assert!(
+        took >= Duration::from_secs(1),
+        "heard through the heartbeat's reconnect, not the stopped listener: {took:?}"
+    );
+}
