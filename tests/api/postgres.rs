@@ -379,16 +379,25 @@ async fn a_node_whose_listener_goes_silent_notices_by_its_heartbeat() {
     .await
     .unwrap();
     assert_eq!(listeners.len(), 2, "one listener per node");
-    let signal = |signal: &str| {
-        for (pid,) in &listeners {
-            let sent = std::process::Command::new("kill")
-                .args([signal, &pid.to_string()])
-                .status()
-                .expect("kill");
-            assert!(sent.success(), "kill {signal} {pid}");
+    /// Stops the backends, and resumes them when dropped, even when the
+    /// test fails: a stopped backend would block the database's drop.
+    struct Stopped(Vec<i32>);
+    impl Stopped {
+        fn signal(pids: &[i32], signal: &str) {
+            for pid in pids {
+                let _ = std::process::Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status();
+            }
         }
-    };
-    signal("-STOP");
+    }
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            Stopped::signal(&self.0, "-CONT");
+        }
+    }
+    let stopped = Stopped(listeners.iter().map(|(pid,)| *pid).collect());
+    Stopped::signal(&stopped.0, "-STOP");
     let changed = Instant::now();
     assert_eq!(book_cart(&a, "unheard", "add").await.status(), 200);
     let truth = stock(&a).await;
@@ -399,7 +408,7 @@ async fn a_node_whose_listener_goes_silent_notices_by_its_heartbeat() {
     })
     .await;
     let took = changed.elapsed();
-    signal("-CONT");
+    drop(stopped);
     assert!(
         heard.is_ok(),
         "node B noticed its silent listener and caught up"
