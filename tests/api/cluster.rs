@@ -594,3 +594,19 @@ async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
         "the survivor released them"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn nodes_started_together_on_a_new_database_stock_the_opening_shelf_once() {
+    let db = TestDatabase::create().await;
+    // As scripts/cluster.sh starts them: at once, on a database just made.
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("LIVECART_DATABASE_URL", db.url.as_str())];
+    let file = db_path(&dir);
+    let nodes = join_all((0..4).map(|_| ServerProcess::start_with(&file, &env))).await;
+    for node in &nodes {
+        let books = listed_books(node).await;
+        assert_eq!(books.len(), 7, "the opening shelf, once");
+        assert_eq!(available(node, FEATURED).await, 10);
+    }
+}

@@ -236,7 +236,16 @@ impl StockTransaction {
         }
     }
 
+    /// Whether the shop has any book. On PostgreSQL the stock's version row
+    /// is locked first, so nodes started together on a new database stock
+    /// the opening shelf once: the second waits for the first's commit,
+    /// then sees its books.
     pub async fn has_books(&mut self) -> Result<bool, StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT version FROM stock_state WHERE id = 1 FOR UPDATE")
+                .fetch_all(&mut *self.tx)
+                .await?;
+        }
         let row = sqlx::query("SELECT COUNT(*) AS n FROM books")
             .fetch_one(&mut *self.tx)
             .await?;
