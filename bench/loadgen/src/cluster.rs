@@ -282,21 +282,24 @@ pub async fn delivery(
     Ok(result)
 }
 
-/// Reserve/return on PostgreSQL through `nodes` nodes.
+/// Reserve/return on PostgreSQL through `nodes` nodes (with NOTIFY off, the
+/// cost of NOTIFY's commit-time lock shows against the same run with it on).
 pub async fn reserve_return(
     bins: &Binaries,
     postgres: &str,
     nodes: usize,
+    notify: bool,
     connections: usize,
     seconds: f64,
 ) -> io::Result<Operations> {
     let database = Database::create(postgres)?;
     add_staff(bins, &database.url).await?;
-    let first = Running::start_node(bins, &database.url, &[]).await?;
+    let env = [("LIVECART_PG_NOTIFY", if notify { "true" } else { "false" })];
+    let first = Running::start_node(bins, &database.url, &env).await?;
     first.set_featured_total(100_000).await?;
     let mut running = vec![first];
     for _ in 1..nodes {
-        running.push(Running::start_node(bins, &database.url, &[]).await?);
+        running.push(Running::start_node(bins, &database.url, &env).await?);
     }
     let refs: Vec<&Running> = running.iter().collect();
     let result = reserve_return_on(&refs, connections, seconds).await;

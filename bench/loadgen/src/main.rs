@@ -587,7 +587,7 @@ async fn cluster_suite(args: &[String]) {
     #[derive(Clone, Copy)]
     enum Job {
         Delivery { rate: u32, notify: bool },
-        Ops { nodes: usize },
+        Ops { nodes: usize, notify: bool },
     }
     let jobs = [
         Job::Delivery {
@@ -602,17 +602,28 @@ async fn cluster_suite(args: &[String]) {
             rate: 1000,
             notify: false,
         },
-        Job::Ops { nodes: 1 },
-        Job::Ops { nodes: 2 },
+        Job::Ops {
+            nodes: 1,
+            notify: true,
+        },
+        Job::Ops {
+            nodes: 1,
+            notify: false,
+        },
+        Job::Ops {
+            nodes: 2,
+            notify: true,
+        },
     ];
     let label = |job: Job| match job {
         Job::Delivery { rate, notify } => format!(
             "cross-node delivery, {rate} changes/s, {subscribers}+{subscribers} subscribers{}",
             if notify { "" } else { ", NOTIFY off" }
         ),
-        Job::Ops { nodes } => {
-            format!("reserve/return on PostgreSQL, 64 connections, {nodes} node(s)")
-        }
+        Job::Ops { nodes, notify } => format!(
+            "reserve/return on PostgreSQL, 64 connections, {nodes} node(s){}",
+            if notify { "" } else { ", NOTIFY off" }
+        ),
     };
     let jobs: Vec<Job> = jobs
         .into_iter()
@@ -628,9 +639,11 @@ async fn cluster_suite(args: &[String]) {
                         .await
                         .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other))
                 }
-                Job::Ops { nodes } => cluster::reserve_return(&bins, &postgres, nodes, 64, 5.0)
-                    .await
-                    .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other)),
+                Job::Ops { nodes, notify } => {
+                    cluster::reserve_return(&bins, &postgres, nodes, notify, 64, 5.0)
+                        .await
+                        .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other))
+                }
             };
             let (result, failed) = recorded(outcome);
             runs.push(Run {

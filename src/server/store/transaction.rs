@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     count, read_book, stock_from_rows, Backend, NewBook, StoreError, CHANGED_AT_VERSION,
-    NOTIFY_VERSION,
+    NOTIFY_VERSION, STOCK_CHANNEL,
 };
 use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{Order, OrderLine, StockSnapshot};
@@ -181,7 +181,20 @@ impl StockTransaction {
             "UPDATE stock_state SET version = version + 1 WHERE id = 1"
         };
         let mut batch = Batch::default();
-        batch.push(bump.to_string(), Vec::new());
+        if self.backend == Backend::Postgres && self.notify {
+            // Every listening node hears of the version once this commits
+            // (PostgreSQL delivers a notification only on commit); sent by
+            // the bump itself, it costs no round trip of its own.
+            batch.push(
+                format!(
+                    "WITH bumped AS ({bump} RETURNING version) \
+                     SELECT pg_notify('{STOCK_CHANNEL}', CAST(version AS TEXT)) FROM bumped"
+                ),
+                Vec::new(),
+            );
+        } else {
+            batch.push(bump.to_string(), Vec::new());
+        }
         if !touched.is_empty() {
             batch.push(
                 format!(
@@ -200,9 +213,6 @@ impl StockTransaction {
                     .fetch(&mut self.tx)
                     .await?;
             }
-            // Every listening node hears of the version once this commits
-            // (PostgreSQL delivers a notification only on commit).
-            self.notify_version().await?;
             rows
         } else {
             batch.fetch(&mut self.tx).await?
