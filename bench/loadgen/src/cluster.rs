@@ -183,6 +183,7 @@ pub async fn delivery(
     notify: bool,
     subscribers_per_node: usize,
     seconds: f64,
+    core_b: Option<usize>,
 ) -> io::Result<Delivery> {
     let database = Database::create(postgres)?;
     add_staff(bins, &database.url).await?;
@@ -190,7 +191,11 @@ pub async fn delivery(
     let a = Running::start_node(bins, &database.url, &notify_env).await?;
     a.set_featured_total(COPIES).await?;
     // B starts after the total is set, so it reads it even without NOTIFY.
-    let b = Running::start_node(bins, &database.url, &notify_env).await?;
+    let b_bins = Binaries {
+        core: core_b.or(bins.core),
+        ..bins.clone()
+    };
+    let b = Running::start_node(&b_bins, &database.url, &notify_env).await?;
     let on_a = subscribe(&a, subscribers_per_node).await?;
     let on_b = subscribe(&b, subscribers_per_node).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;

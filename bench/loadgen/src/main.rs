@@ -21,7 +21,7 @@ const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers live
   [--catalog N (books imported into livecart before each run)]
   --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)
        loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)
-       loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
+       loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--core-b N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
                         (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)";
 
 /// One case of the matrix.
@@ -526,6 +526,8 @@ async fn cluster_suite(args: &[String]) {
     };
     let (mut postgres, mut out, mut repeat) = (None, PathBuf::from("bench/results"), 3usize);
     let (mut subscribers, mut seconds, mut only) = (1000usize, 10.0f64, None::<String>);
+    // Node B's core (default: A's, --core).
+    let mut core_b = None::<usize>;
     let mut it = args.iter();
     let fail = |message: String| -> ! {
         eprintln!("{message}\n{USAGE}");
@@ -545,6 +547,7 @@ async fn cluster_suite(args: &[String]) {
             "--out" => out = value.into(),
             "--repeat" => repeat = number(&value) as usize,
             "--core" => bins.core = Some(number(&value) as usize),
+            "--core-b" => core_b = Some(number(&value) as usize),
             "--subscribers" => subscribers = number(&value) as usize,
             "--seconds" => seconds = number(&value),
             "--livecart" => bins.livecart = value.into(),
@@ -635,7 +638,7 @@ async fn cluster_suite(args: &[String]) {
             eprint!("{:<72} run {repetition}/{repeat} … ", label(*job));
             let outcome = match *job {
                 Job::Delivery { rate, notify } => {
-                    cluster::delivery(&bins, &postgres, rate, notify, subscribers, seconds)
+                    cluster::delivery(&bins, &postgres, rate, notify, subscribers, seconds, core_b)
                         .await
                         .and_then(|d| serde_json::to_value(d).map_err(std::io::Error::other))
                 }
@@ -677,6 +680,7 @@ async fn cluster_suite(args: &[String]) {
         "livecart": bins.livecart.display().to_string(),
         "postgres": first_line("psql", &["--version"]),
         "pinned_core": bins.core,
+        "node_b_core": core_b.or(bins.core),
         "subscribers_per_node": subscribers,
         "seconds": seconds,
         "repeat": repeat,

@@ -169,16 +169,19 @@ impl Inventory {
             .set(i64::try_from(notifier.latest().version()).unwrap_or(i64::MAX));
         let rules = Arc::new(rules);
         let (changes, queue) = mpsc::channel(4 * writer::MAX_GROUP);
+        let committed_here = resync::CommittedHere::default();
         tokio::spawn(resync::follow_the_database(
             store.clone(),
             notifier.clone(),
             metrics.clone(),
+            committed_here.clone(),
         ));
         tokio::spawn(writer::write_changes(
             store.clone(),
             notifier,
             rules.clone(),
             metrics.clone(),
+            committed_here,
             queue,
         ));
         tokio::spawn(expiry::end_lapsed_holds(

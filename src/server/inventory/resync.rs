@@ -8,10 +8,15 @@
 //!   notification can be lost (the listener's connection drops and sqlx
 //!   reconnects silently), so it also reads after any reconnect, and sends
 //!   itself a heartbeat every second: when its own heartbeat has not come
-//!   back within three, it reconnects and reads.
+//!   back within three, it reconnects and reads. The notifications of this
+//!   node's own commits are skipped: its writer publishes those itself (and
+//!   catches up when another node committed in between), so a busy node does
+//!   not read back every change it made.
 //! - SQLite (one server, an import beside it): the stock's version is read
 //!   once a second.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
@@ -24,9 +29,28 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// A listener that has not heard its own heartbeat for this long is deaf.
 const DEAF_AFTER: Duration = Duration::from_secs(3);
 
-pub(super) async fn follow_the_database(store: Store, notifier: Notifier, metrics: Metrics) {
+/// The newest version this node's writer has committed (and publishes).
+#[derive(Clone, Default)]
+pub(super) struct CommittedHere(Arc<AtomicU64>);
+
+impl CommittedHere {
+    pub(super) fn record(&self, version: u64) {
+        self.0.fetch_max(version, Ordering::Relaxed);
+    }
+
+    fn covers(&self, version: u64) -> bool {
+        version <= self.0.load(Ordering::Relaxed)
+    }
+}
+
+pub(super) async fn follow_the_database(
+    store: Store,
+    notifier: Notifier,
+    metrics: Metrics,
+    committed_here: CommittedHere,
+) {
     if store.is_postgres() {
-        listen(store, notifier, metrics).await
+        listen(store, notifier, metrics, committed_here).await
     } else {
         poll(store, notifier, metrics).await
     }
@@ -47,7 +71,7 @@ async fn poll(store: Store, notifier: Notifier, metrics: Metrics) {
     }
 }
 
-async fn listen(store: Store, notifier: Notifier, metrics: Metrics) {
+async fn listen(store: Store, notifier: Notifier, metrics: Metrics, committed_here: CommittedHere) {
     let me = format!("heartbeat:{:016x}", rand::random::<u64>());
     loop {
         metrics.listener_up.set(0);
@@ -77,10 +101,9 @@ async fn listen(store: Store, notifier: Notifier, metrics: Metrics) {
                         let payload = notification.payload();
                         if payload == me {
                             heard_myself = Instant::now();
-                        } else if payload
-                            .parse::<u64>()
-                            .is_ok_and(|version| version > notifier.version())
-                        {
+                        } else if payload.parse::<u64>().is_ok_and(|version| {
+                            version > notifier.version() && !committed_here.covers(version)
+                        }) {
                             // The read takes every change up to now: the
                             // notifications of a burst behind it find the
                             // version already held.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::resync::CommittedHere;
 use super::shelf::{Shelf, ShelfWrites};
 use super::shopper::Shopper;
 use super::{BookId, Holding, Rules};
@@ -128,6 +129,7 @@ pub(super) async fn write_changes(
     notifier: Notifier,
     rules: Arc<Rules>,
     metrics: Metrics,
+    committed_here: CommittedHere,
     mut queue: mpsc::Receiver<Request>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -148,6 +150,7 @@ pub(super) async fn write_changes(
                 metrics.changes.inc_by(done);
                 metrics.refusals.inc_by(results.len() as u64 - done);
                 if let Some(change) = snapshot {
+                    committed_here.record(change.version);
                     metrics
                         .stock_version
                         .set(i64::try_from(change.version).unwrap_or(i64::MAX));
@@ -179,7 +182,12 @@ async fn publish(
     before: u64,
     change: StockSnapshot,
 ) {
-    if change.version == before + 1 && notifier.apply_change(before, change) {
+    let version = change.version;
+    if version == before + 1 && notifier.apply_change(before, change) {
+        return;
+    }
+    // The listener may have read it already (its notification came first).
+    if notifier.version() >= version {
         return;
     }
     super::resync::catch_up(store, notifier, metrics).await;
