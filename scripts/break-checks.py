@@ -59,6 +59,9 @@ BREAKS = [
  ('heartbeat-ignored','src/server/inventory/resync.rs','                    if heard_myself.elapsed() > DEAF_AFTER {','                    if heard_myself.elapsed() > DEAF_AFTER * 100 {','postgres::a_node_whose_listener_goes_silent_notices_by_its_heartbeat'),
  ('expiry-clock-off','src/server/inventory/mod.rs','        tokio::spawn(expiry::end_lapsed_holds(','        std::mem::drop(expiry::end_lapsed_holds(','cluster::the_holds_of_a_node_that_died_are_released_by_another_on_time'),
  ('seed-unlocked','src/server/store/transaction.rs','            sqlx::query("SELECT version FROM stock_state WHERE id = 1 FOR UPDATE")','            sqlx::query("SELECT version FROM stock_state WHERE id = 1")','cluster::nodes_started_together_on_a_new_database_stock_the_opening_shelf_once'),
+ ('renew-lapsed','src/server/store/transaction.rs','WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({})','WHERE (expires_at > CAST(? AS BIGINT) OR 1 = 1) AND shopper IN ({})','shop_rules::a_cart_view_never_revives_a_hold_past_its_deadline'),
+ ('page-view-records','src/server/live/book_protocol.rs','    // poll waits for the next. Nothing is recorded for a mere view.\n','    // poll waits for the next. Nothing is recorded for a mere view.\n    if let Ok(parsed) = BookSession::parse(&session) { state.answered.record(parsed, featured.changed_at); }\n','book_protocol::viewing_the_books_page_remembers_nothing_answering_a_poll_does'),
+ ('sweep-when-full','src/server/live/book_protocol.rs','        if now.duration_since(sessions.last_sweep) > self.forget_after / 5 {','        if sessions.by_session.len() >= self.capacity || now.duration_since(sessions.last_sweep) > self.forget_after / 5 {','lib:server::live::book_protocol::tests::a_full_memory_is_swept_at_most_once_per_interval'),
 ]
 
 

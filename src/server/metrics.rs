@@ -48,6 +48,8 @@ pub struct Metrics {
     pub last_resync_seconds: Gauge,
     /// Lapsed holds this node's clock ended (each hold is ended by one node).
     pub holds_released: Counter,
+    /// Sessions of the book's protocol whose last answer this node keeps.
+    pub book_sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -125,9 +127,16 @@ impl Metrics {
             "Lapsed holds this node's expiry clock ended and put back on the shelf",
             holds_released.clone(),
         );
+        let book_sessions = Gauge::default();
+        registry.register(
+            "book_sessions",
+            "Sessions of the book's long poll whose last answered version this node keeps",
+            book_sessions.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             holds_released,
+            book_sessions,
             listener_up,
             resyncs,
             last_resync_seconds,

@@ -183,8 +183,8 @@ impl Application {
                 settings.covers_url.clone(),
             ),
             settings: Arc::new(settings),
+            answered: Arc::new(AnsweredVersions::new(metrics.book_sessions.clone())),
             metrics,
-            answered: Arc::new(AnsweredVersions::new()),
             shutdown: CancellationToken::new(),
         }));
         Ok(Application { listener, state })

@@ -146,3 +146,25 @@ async fn the_books_client_and_the_storefront_see_each_others_changes() {
         .unwrap();
     assert!(page.contains("Only 8 left"));
 }
+
+#[tokio::test]
+async fn viewing_the_books_page_remembers_nothing_answering_a_poll_does() {
+    let app = spawn_app().await;
+    for _ in 0..20 {
+        let page = reqwest::get(app.url("/burts-books")).await.unwrap();
+        assert!(page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("livecart_featured_seen=")));
+    }
+    assert_eq!(gauge(&app, "livecart_book_sessions").await, 0);
+    let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=remembered")));
+    assert_eq!(
+        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+    assert_eq!(book_cart(&app, "buyer", "add").await.status(), 200);
+    assert_eq!(poll.await.unwrap().unwrap().status(), 200);
+    assert_eq!(gauge(&app, "livecart_book_sessions").await, 1);
+}

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use livecart::shared::stock::StockSnapshot;
+use sqlx::Connection;
 
 use crate::helpers::*;
 
@@ -205,5 +206,40 @@ async fn checking_out_twice_at_once_makes_exactly_one_order() {
         );
         assert_eq!(orders[0].1["lines"][0]["copies"], 1, "round {round}");
         assert_eq!(available(&app, SICP).await, 2, "sold once");
+    }
+}
+
+#[tokio::test]
+async fn a_cart_view_never_revives_a_hold_past_its_deadline() {
+    // A long TTL, so only the deadline written below can end the hold.
+    let app = spawn_app().await;
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    let held = available(&app, SICP).await;
+    // The hold's deadline passes (written straight into the shop's file, as
+    // time would), and the cart is looked at before the clock comes round
+    // (it looks at most every half second).
+    let mut db = sqlx::sqlite::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 1_000;
+    sqlx::query("UPDATE reservations SET expires_at = ?")
+        .bind(past)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let cart = app.http.get(app.url("/cart")).send().await.unwrap();
+    assert_eq!(cart.status(), 200);
+    // The clock ends it: the copy is back within its half second.
+    let started = std::time::Instant::now();
+    while available(&app, SICP).await != held + 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the lapsed hold was renewed by the cart view instead of ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -248,7 +248,8 @@ async fn apply_group(
                         Change::Other(_) => None,
                     })
                     .collect();
-                let decided = decide_run(&mut tx, rules, &run, expires_at, &mut touched).await?;
+                let decided =
+                    decide_run(&mut tx, rules, &run, (now, expires_at), &mut touched).await?;
                 if decided.iter().any(Result::is_ok) {
                     effect = effect.max(Effect::Stock);
                 }
@@ -286,7 +287,7 @@ async fn decide_run(
     tx: &mut StockTransaction,
     rules: &Rules,
     run: &[&CountChange],
-    expires_at: i64,
+    (now, expires_at): (i64, i64),
     touched: &mut BTreeSet<String>,
 ) -> Result<Vec<Result<Done, ShopError>>, StoreError> {
     let mut books = BTreeSet::new();
@@ -317,7 +318,7 @@ async fn decide_run(
         .collect();
     let writes = shelf.writes();
     touched.extend(writes.available.iter().map(|(book, _)| book.clone()));
-    tx.write_shelf(&writes, expires_at).await?;
+    tx.write_shelf(&writes, now, expires_at).await?;
     Ok(decided)
 }
 
@@ -345,7 +346,7 @@ async fn apply(
                 renewed: vec![shopper.key()],
                 ..ShelfWrites::default()
             };
-            tx.write_shelf(&renewal, expires_at).await?;
+            tx.write_shelf(&renewal, now, expires_at).await?;
             (Ok(Done::Saved), Effect::Nothing)
         }
         OtherChange::Expire => {

@@ -95,6 +95,7 @@ impl StockTransaction {
     pub async fn write_shelf(
         &mut self,
         writes: &ShelfWrites,
+        now_ms: i64,
         expires_at_ms: i64,
     ) -> Result<(), StoreError> {
         let mut batch = Batch::default();
@@ -152,11 +153,14 @@ impl StockTransaction {
             );
         }
         if !writes.renewed.is_empty() {
-            let mut args = vec![Arg::Int(expires_at_ms)];
+            // Only live holds: one past its deadline is the clock's to end,
+            // even if the clock has not come round to it yet.
+            let mut args = vec![Arg::Int(expires_at_ms), Arg::Int(now_ms)];
             args.extend(writes.renewed.iter().map(|s| Arg::Text(s.clone())));
             batch.push(
                 format!(
-                    "UPDATE reservations SET expires_at = CAST(? AS BIGINT) WHERE shopper IN ({})",
+                    "UPDATE reservations SET expires_at = CAST(? AS BIGINT) \
+                     WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({})",
                     marks(writes.renewed.len())
                 ),
                 args,
