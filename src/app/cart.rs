@@ -7,7 +7,7 @@ use leptos_router::components::A;
 
 use super::api::{get_cart, Checkout, ReserveCopy, ReturnCopy};
 use super::{form_notice, FormNotice};
-use crate::shared::stock::{decimal_price, CartLine};
+use crate::shared::stock::{decimal_price, line_cents, total_cents, CartLine};
 
 #[component]
 pub fn CartPage() -> impl IntoView {
@@ -49,13 +49,14 @@ pub fn CartPage() -> impl IntoView {
                         <p class="empty">"Your cart is empty. " <A href="/">"Browse the books"</A></p>
                     }.into_any(),
                     Ok(view) => {
-                        let total: u32 = view.lines.iter().map(|l| l.price_cents * l.copies).sum();
+                        let total = total_cents(view.lines.iter().map(|l| (l.price_cents, l.copies)))
+                            .map_or_else(|| "too large to charge".to_string(), |c| format!("${}", decimal_price(c)));
                         let now_ms = view.now_ms;
                         view! {
                             <ul class="cart">
                                 {view.lines.into_iter().map(|line| view! { <CartRow line give_back now_ms/> }).collect_view()}
                             </ul>
-                            <p class="total">{format!("Total: ${}", decimal_price(total))}</p>
+                            <p class="total">{format!("Total: {total}")}</p>
                             <ActionForm action=check_out>
                                 <button type="submit" class="checkout" disabled=move || check_out.pending().get()>"Check out"</button>
                             </ActionForm>
@@ -78,7 +79,7 @@ fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> 
     } else {
         format!("{} copies", line.copies)
     };
-    let price = decimal_price(line.price_cents * line.copies);
+    let price = decimal_price(line_cents(line.price_cents, line.copies));
     let CartLine { book_id, title, .. } = line;
     let book_field = book_id.clone();
     view! {

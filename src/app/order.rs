@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 
 use super::api::get_order;
 use super::NotFound;
-use crate::shared::stock::{decimal_price, Order};
+use crate::shared::stock::{decimal_price, line_cents, Order};
 use crate::shared::ShopError;
 
 #[component]
@@ -51,7 +51,7 @@ fn OrderSummary(order: Order) -> impl IntoView {
                         <tr class="order-line">
                             <td><A href=href>{line.title}</A></td>
                             <td>{line.copies}</td>
-                            <td>{format!("${}", decimal_price(line.price_cents * line.copies))}</td>
+                            <td>{format!("${}", decimal_price(line_cents(line.price_cents, line.copies)))}</td>
                         </tr>
                     }
                 }).collect_view()}

@@ -19,6 +19,8 @@ pub enum ShopError {
     UnknownBook,
     #[error("Your cart is empty: there is nothing to check out.")]
     EmptyCart,
+    #[error("The order's total is too large to be charged; return some copies.")]
+    TotalTooLarge,
     #[error("A book with that id already exists.")]
     BookExists,
     #[error("The total cannot be below the copies held and sold.")]
@@ -57,6 +59,7 @@ impl ShopError {
             ShopError::NotSignedIn | ShopError::WrongPassword => 401,
             ShopError::TooManyAttempts => 429,
             ShopError::BadInput(_) => 400,
+            ShopError::TotalTooLarge => 422,
             ShopError::CrossOrigin => 403,
             ShopError::TooLarge => 413,
             ShopError::Unavailable | ShopError::Network(_) => 503,

@@ -88,8 +88,24 @@ impl Book {
     }
 }
 
+/// A line's cents: a price times its copies, which cannot overflow a u64.
+pub fn line_cents(price_cents: u32, copies: u32) -> u64 {
+    u64::from(price_cents) * u64::from(copies)
+}
+
+/// The total of (price, copies) lines, or None when it would not fit what
+/// the order tables store (a signed 64-bit number of cents).
+pub fn total_cents(lines: impl IntoIterator<Item = (u32, u32)>) -> Option<u64> {
+    lines
+        .into_iter()
+        .try_fold(0u64, |sum, (price, copies)| {
+            sum.checked_add(line_cents(price, copies))
+        })
+        .filter(|total| i64::try_from(*total).is_ok())
+}
+
 /// "20.00" for 2000 cents.
-pub fn decimal_price(cents: u32) -> String {
+pub fn decimal_price(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
 }
 
@@ -153,7 +169,7 @@ pub struct Order {
     /// Unix time in milliseconds.
     pub placed_at_ms: i64,
     pub lines: Vec<OrderLine>,
-    pub total_cents: u32,
+    pub total_cents: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +191,17 @@ pub fn stock_phrase(available: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_are_exact_in_u64_and_refused_past_what_is_stored() {
+        // $999,999.99 times 50 copies is past u32's 4,294,967,295 cents.
+        assert_eq!(total_cents([(99_999_999, 50)]), Some(4_999_999_950));
+        assert_eq!(total_cents([(2000, 1), (5500, 2)]), Some(13_000));
+        assert_eq!(total_cents([]), Some(0));
+        let huge = (u32::MAX, u32::MAX);
+        assert_eq!(total_cents([huge]), None, "past i64");
+        assert_eq!(total_cents(std::iter::repeat_n(huge, 3)), None, "past u64");
+    }
 
     #[test]
     fn prices_print_with_two_decimals() {

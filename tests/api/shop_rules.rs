@@ -243,3 +243,39 @@ async fn a_cart_view_never_revives_a_hold_past_its_deadline() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_order_past_four_billion_cents_is_charged_exactly() {
+    // $999,999.99 (the highest price staff can set) times 50 copies is
+    // 4,999,999,950 cents: past what 32 bits hold.
+    let app = spawn_app_with(|s| s.max_copies_per_shopper = 50).await;
+    app.add_staff("ada", "correct horse battery").await;
+    let staff = app.staff_client("ada", "correct horse battery").await;
+    for (path, field, value) in [
+        ("/api/admin/total", "total", "60"),
+        ("/api/admin/price", "price", "999999.99"),
+    ] {
+        let (status, body) = post_form(&app, &staff, path, &[("book", SICP), (field, value)]).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    for _ in 0..50 {
+        assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    }
+    let cart = app.http.get(app.url("/cart")).send().await.unwrap();
+    assert!(cart.text().await.unwrap().contains("Total: $49999999.50"));
+    let (status, order) = post_form(&app, &app.http, "/api/cart/checkout", &[]).await;
+    assert_eq!(status, 200, "{order}");
+    assert_eq!(order["total_cents"], 4_999_999_950u64);
+    let page = app
+        .http
+        .get(app.url(&format!("/orders/{}", order["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Total paid: $49999999.50"), "{page}");
+    // The writer is alive: the next change goes through.
+    assert_eq!(book_cart(&app, "after", "add").await.status(), 200);
+}

@@ -356,7 +356,7 @@ impl Store {
         Ok(Some(Order {
             id: head.try_get("id")?,
             placed_at_ms: head.try_get("placed_at")?,
-            total_cents: count(&head, "total_cents")?,
+            total_cents: version(&head, "total_cents")?,
             lines: lines
                 .iter()
                 .map(|row| {
@@ -540,7 +540,7 @@ fn book_from_row(row: &AnyRow) -> Result<Book, StoreError> {
         author: row.try_get("author")?,
         isbn: row.try_get("isbn")?,
         price_cents,
-        price: decimal_price(price_cents),
+        price: decimal_price(u64::from(price_cents)),
         total: count(row, "total")?,
         featured: featured != 0,
     })

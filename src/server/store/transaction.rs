@@ -10,7 +10,8 @@ use super::{
     NOTIFY_VERSION, STOCK_CHANNEL,
 };
 use crate::server::inventory::shelf::ShelfWrites;
-use crate::shared::stock::{Order, OrderLine, StockSnapshot};
+use crate::shared::stock::{total_cents, Order, OrderLine, StockSnapshot};
+use crate::shared::ShopError;
 
 /// What one run of the expiry clock ended.
 #[derive(Debug, Default)]
@@ -328,13 +329,34 @@ impl StockTransaction {
     }
 
     /// Turns every live hold of the shopper into an order: the copies are
-    /// sold, and no deadline can put them back. None when nothing is held.
+    /// sold, and no deadline can put them back. Refused, with nothing
+    /// changed, when nothing is held or the total would not fit.
     pub async fn place_order(
         &mut self,
         shopper: &str,
         order_id: &str,
         now_ms: i64,
-    ) -> Result<Option<Order>, StoreError> {
+    ) -> Result<Result<Order, ShopError>, StoreError> {
+        // The total first, read-only: a refusal leaves the group's other
+        // changes and this shopper's holds as they were.
+        let priced = sqlx::query(
+            "SELECT b.price_cents, r.copies FROM reservations r JOIN books b ON b.id = r.book_id \
+             WHERE r.shopper = $1 AND r.expires_at > $2",
+        )
+        .bind(shopper)
+        .bind(now_ms)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut prices = Vec::with_capacity(priced.len());
+        for row in &priced {
+            prices.push((count(row, "price_cents")?, count(row, "copies")?));
+        }
+        if prices.is_empty() {
+            return Ok(Err(ShopError::EmptyCart));
+        }
+        let Some(total_cents) = total_cents(prices) else {
+            return Ok(Err(ShopError::TotalTooLarge));
+        };
         let held = sqlx::query(
             "DELETE FROM reservations WHERE shopper = $1 AND expires_at > $2 RETURNING book_id, copies",
         )
@@ -342,9 +364,6 @@ impl StockTransaction {
         .bind(now_ms)
         .fetch_all(&mut *self.tx)
         .await?;
-        if held.is_empty() {
-            return Ok(None);
-        }
         let mut lines = Vec::with_capacity(held.len());
         for row in &held {
             let book_id: String = row.try_get("book_id")?;
@@ -364,14 +383,15 @@ impl StockTransaction {
             });
         }
         lines.sort_by(|a, b| a.title.cmp(&b.title));
-        let total_cents: u32 = lines.iter().map(|l| l.price_cents * l.copies).sum();
+        let total = i64::try_from(total_cents)
+            .map_err(|_| StoreError::Corrupt(format!("order total {total_cents}")))?;
         sqlx::query(
             "INSERT INTO orders (id, shopper, placed_at, total_cents) VALUES ($1, $2, $3, $4)",
         )
         .bind(order_id)
         .bind(shopper)
         .bind(now_ms)
-        .bind(i64::from(total_cents))
+        .bind(total)
         .execute(&mut *self.tx)
         .await?;
         for line in &lines {
@@ -386,7 +406,7 @@ impl StockTransaction {
             .execute(&mut *self.tx)
             .await?;
         }
-        Ok(Some(Order {
+        Ok(Ok(Order {
             id: order_id.to_string(),
             placed_at_ms: now_ms,
             lines,
