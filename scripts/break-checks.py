@@ -63,6 +63,8 @@ BREAKS = [
  ('page-view-records','src/server/live/book_protocol.rs','    // poll waits for the next. Nothing is recorded for a mere view.\n','    // poll waits for the next. Nothing is recorded for a mere view.\n    if let Ok(parsed) = BookSession::parse(&session) { state.answered.record(parsed, featured.changed_at); }\n','book_protocol::viewing_the_books_page_remembers_nothing_answering_a_poll_does'),
  ('sweep-when-full','src/server/live/book_protocol.rs','        if now.duration_since(sessions.last_sweep) > self.forget_after / 5 {','        if sessions.by_session.len() >= self.capacity || now.duration_since(sessions.last_sweep) > self.forget_after / 5 {','lib:server::live::book_protocol::tests::a_full_memory_is_swept_at_most_once_per_interval'),
  ('u32-total','src/server/store/transaction.rs','        let Some(total_cents) = total_cents(prices) else {','        let Some(total_cents) = Some(u64::from(prices.iter().map(|(p, c)| p * c).sum::<u32>())) else {','shop_rules::an_order_past_four_billion_cents_is_charged_exactly'),
+ ('sec-fetch-ignored','src/server/web/origin.rs','            return !cross_site;','            return true;','stock_api::a_change_the_browser_marks_cross_site_is_refused_and_changes_nothing'),
+ ('no-security-headers','src/server/mod.rs','        .layer(from_fn(web::headers::security_headers))\n','','stock_api::every_answer_carries_the_security_headers'),
 ]
 
 

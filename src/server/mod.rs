@@ -121,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(web::api::healthz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, web::origin::check_origin))
+        .layer(from_fn(web::headers::security_headers))
         .layer(DefaultBodyLimit::max(body_limit));
     // Method, path, status and latency of every request, at debug level
     // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,

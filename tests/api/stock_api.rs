@@ -110,3 +110,61 @@ async fn a_socket_from_another_site_is_refused() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_change_the_browser_marks_cross_site_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let before = available(&app, FEATURED).await;
+    let post = |site: &'static str| {
+        reqwest::Client::new()
+            .post(app.url("/cart"))
+            .header("sec-fetch-site", site)
+            .form(&[("session", "framed"), ("action", "add")])
+            .send()
+    };
+    // No Origin at all, but the browser says another site made the request.
+    let refused = post("cross-site").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(available(&app, FEATURED).await, before, "nothing changed");
+    assert_eq!(post("same-origin").await.unwrap().status(), 200);
+    assert_eq!(available(&app, FEATURED).await, before - 1);
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let answers = [
+        client.get(app.url("/")).send().await.unwrap(),
+        client.get(app.url("/api/stock")).send().await.unwrap(),
+        client.get(app.url("/burts-books")).send().await.unwrap(),
+        client.get(app.url("/no-such-page")).send().await.unwrap(),
+        client
+            .post(app.url("/cart"))
+            .form(&[("session", "x")])
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for answer in answers {
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        let what = format!("{} {}", answer.url().path(), answer.status());
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header("x-frame-options"), "DENY", "{what}");
+        assert!(
+            header("content-security-policy").contains("frame-ancestors 'none'"),
+            "{what}"
+        );
+        assert_eq!(
+            header("referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{what}"
+        );
+    }
+}

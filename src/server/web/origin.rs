@@ -1,7 +1,9 @@
 //! Cross-site requests: WebSocket upgrades and state-changing requests whose
 //! Origin is another site are refused with 403, as Tornado's `check_origin`
-//! does. Requests without an Origin header (the book's scripts, CLI clients)
-//! are allowed; so are the origins the operator lists.
+//! does, and so are those a browser marks `Sec-Fetch-Site: cross-site`
+//! (some send no Origin on a cross-site form post of their own making).
+//! Requests without either header (the book's scripts, CLI clients) are
+//! allowed; so are the origins the operator lists.
 
 use std::sync::Arc;
 
@@ -30,8 +32,11 @@ impl OriginPolicy {
 
     /// Whether a request carrying these headers may go on.
     pub fn permits(&self, headers: &HeaderMap) -> bool {
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
         let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
+            return !cross_site;
         };
         let Ok(origin) = origin.to_str() else {
             return false;
@@ -39,6 +44,9 @@ impl OriginPolicy {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         if self.allowed.contains(&origin) {
             return true;
+        }
+        if cross_site {
+            return false;
         }
         // Same site: the origin's host and port are the ones the request was sent to.
         let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
@@ -94,5 +102,25 @@ mod tests {
         assert!(!policy.permits(&headers(Some("null"), "127.0.0.1:3000")));
         assert!(!policy.permits(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000")));
         assert!(policy.permits(&headers(Some("https://books.example/"), "127.0.0.1:3000")));
+    }
+
+    #[test]
+    fn a_request_the_browser_marks_cross_site_is_refused_unless_listed() {
+        let policy = OriginPolicy::new(vec!["https://books.example".into()]);
+        let marked = |origin: Option<&str>, site: &str| {
+            let mut h = headers(origin, "127.0.0.1:3000");
+            h.insert("sec-fetch-site", HeaderValue::from_str(site).unwrap());
+            h
+        };
+        assert!(!policy.permits(&marked(None, "cross-site")));
+        assert!(!policy.permits(&marked(Some("http://127.0.0.1:3000"), "cross-site")));
+        assert!(policy.permits(&marked(Some("https://books.example"), "cross-site")));
+        for site in ["same-origin", "none"] {
+            assert!(policy.permits(&marked(None, site)), "{site}");
+            assert!(
+                policy.permits(&marked(Some("http://127.0.0.1:3000"), site)),
+                "{site}"
+            );
+        }
     }
 }
