@@ -53,10 +53,11 @@ for ((i = 0; i < nodes; i++)); do
     "$bin" serve >"$run_dir/node-$port.log" 2>&1 &
   pids+=("$!")
 done
-# Each node answers /healthz once it has migrated and read the stock.
+# Each node answers /readyz once it has migrated, read the stock and is
+# following the other nodes' changes.
 for port in "${ports[@]}"; do
   for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
 done

@@ -119,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/books", get(web::api::books))
         .route("/metrics", get(web::api::metrics))
         .route("/healthz", get(web::api::healthz))
+        .route("/readyz", get(web::api::readyz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, web::origin::check_origin))
         .layer(from_fn(web::headers::security_headers))

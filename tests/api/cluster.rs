@@ -530,6 +530,16 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
         0,
         "the node reports its listener down"
     );
+    let health = |path: &'static str| {
+        let url = a.url(path);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        health("/healthz").await,
+        503,
+        "not healthy without its database"
+    );
+    assert_eq!(health("/readyz").await, 503, "not ready either");
 
     db.allow_connections(true).await;
     let back = Instant::now();
@@ -543,6 +553,8 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
         status = book_cart(&a, "after", "add").await.status().as_u16();
     }
     listening(&[&a, &b]).await;
+    assert_eq!(health("/healthz").await, 200);
+    assert_eq!(health("/readyz").await, 200);
     let caught_up = page.shows(FEATURED, 8, Duration::from_secs(5)).await;
     println!(
         "node B's page on the true count {:?} after the database came back",

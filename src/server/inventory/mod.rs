@@ -200,6 +200,23 @@ impl Inventory {
         &self.rules
     }
 
+    /// Whether this node can take changes: its writer runs, and the
+    /// database answers a read within `within`. The reason when not.
+    pub async fn health(&self, within: Duration) -> Result<(), &'static str> {
+        if self.changes.is_closed() {
+            return Err("the writer has stopped");
+        }
+        match tokio::time::timeout(within, self.store.version()).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err("the database does not answer"),
+        }
+    }
+
+    /// Whether this node follows the others' changes (always on SQLite).
+    pub fn follows_the_database(&self, metrics: &Metrics) -> bool {
+        !self.store.is_postgres() || metrics.listener_up.get() == 1
+    }
+
     pub async fn catalog(&self) -> Result<Vec<Book>, ShopError> {
         Ok(self.store.catalog().await?)
     }
