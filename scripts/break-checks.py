@@ -66,6 +66,7 @@ BREAKS = [
  ('sec-fetch-ignored','src/server/web/origin.rs','            return !cross_site;','            return true;','stock_api::a_change_the_browser_marks_cross_site_is_refused_and_changes_nothing'),
  ('no-security-headers','src/server/mod.rs','        .layer(from_fn(web::headers::security_headers))\n','','stock_api::every_answer_carries_the_security_headers'),
  ('healthz-always-ok','src/server/web/api.rs','    health_answer(state.inventory.health(HEALTH_DEADLINE).await)\n}','    health_answer(Ok(()))\n}','cluster::while_the_database_is_gone_changes_get_503_quickly_and_every_node_recovers'),
+ ('no-shutdown-deadline','src/server/mod.rs','                tokio::time::sleep(deadline).await;','                let _ = deadline; std::future::pending::<()>().await;','durability::a_request_that_never_finishes_cannot_hold_up_shutdown'),
 ]
 
 

@@ -53,6 +53,8 @@ pub struct Settings {
     /// for a single node (it saves the lock NOTIFY takes at commit); with
     /// several nodes, off leaves their pages stale.
     pub pg_notify: bool,
+    /// How long a stopping server waits for requests in flight to finish.
+    pub shutdown_deadline: Duration,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
                 .max(1),
             socket_send_buffer: None,
             pg_notify: true,
+            shutdown_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -94,6 +97,7 @@ struct FileSettings {
     sign_in_concurrency: Option<usize>,
     socket_send_buffer: Option<usize>,
     pg_notify: Option<bool>,
+    shutdown_deadline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,6 +198,9 @@ impl Settings {
         if let Some(n) = send_buffer {
             settings.socket_send_buffer =
                 Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
+        }
+        if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
+            settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;
         }
         if let Some(raw) = env("LIVECART_PG_NOTIFY") {
             settings.pg_notify = match raw.trim() {

@@ -13,7 +13,7 @@ pub mod staff;
 pub mod store;
 pub mod web;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -197,12 +197,16 @@ impl Application {
     }
 
     /// Serves until `stop` resolves, then closes sockets and long polls and
-    /// lets requests in flight finish.
+    /// lets requests in flight finish — for `shutdown_deadline` at most: a
+    /// client that never finishes its request cannot keep the process alive.
+    /// (Every change acknowledged was committed before its answer.)
     pub async fn run_until_stopped(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let shutdown = self.state.shutdown.clone();
+        let stopping = self.state.shutdown.clone();
+        let deadline = self.state.settings.shutdown_deadline;
         let send_buffer = self.state.settings.socket_send_buffer;
         let router = app(self.state);
         let listener = self.listener.tap_io(move |tcp| {
@@ -212,15 +216,24 @@ impl Application {
                 }
             }
         });
-        axum::serve(
+        let serving = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
             stop.await;
             shutdown.cancel();
-        })
-        .await
+        });
+        tokio::select! {
+            served = serving.into_future() => served,
+            () = async {
+                stopping.cancelled().await;
+                tokio::time::sleep(deadline).await;
+            } => {
+                tracing::warn!(?deadline, "connections still open at the shutdown deadline; closing them");
+                Ok(())
+            }
+        }
     }
 }
 

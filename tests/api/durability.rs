@@ -177,3 +177,33 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
     assert_eq!(available(&shop, FEATURED).await, 9);
     shop.kill_hard().await;
 }
+
+#[tokio::test]
+async fn a_request_that_never_finishes_cannot_hold_up_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        ServerProcess::start_with(&db_path(&dir), &[("LIVECART_SHUTDOWN_DEADLINE", "1s")]).await;
+    // Half a request, then silence: its handler waits for the rest forever.
+    let mut stalled = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        b"POST /cart HTTP/1.1\r\nHost: shop\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nsession=",
+    )
+    .await
+    .unwrap();
+    assert_eq!(book_cart(&server, "kept", "add").await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let asked = std::time::Instant::now();
+    let status = server.stop().await;
+    let took = asked.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "stopped by the 1 s deadline, not held up by the stalled request: {took:?}"
+    );
+    // The change acknowledged before the stop is there after it.
+    let again = ServerProcess::start(&db_path(&dir)).await;
+    assert_eq!(available(&again, FEATURED).await, 9);
+    drop(stalled);
+}
