@@ -67,6 +67,7 @@ BREAKS = [
  ('no-security-headers','src/server/mod.rs','        .layer(from_fn(web::headers::security_headers))\n','','stock_api::every_answer_carries_the_security_headers'),
  ('healthz-always-ok','src/server/web/api.rs','    health_answer(state.inventory.health(HEALTH_DEADLINE).await)\n}','    health_answer(Ok(()))\n}','cluster::while_the_database_is_gone_changes_get_503_quickly_and_every_node_recovers'),
  ('no-shutdown-deadline','src/server/mod.rs','                tokio::time::sleep(deadline).await;','                let _ = deadline; std::future::pending::<()>().await;','durability::a_request_that_never_finishes_cannot_hold_up_shutdown'),
+ ('cart-unbounded','src/server/inventory/shelf.rs','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart {','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart + 1000 {','shop_rules::a_cart_past_its_books_is_refused_with_429_and_nothing_changes'),
 ]
 
 

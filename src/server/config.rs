@@ -32,6 +32,8 @@ pub struct Settings {
     pub reservation_ttl: Duration,
     /// The most copies of one book a web shopper may hold at once.
     pub max_copies_per_shopper: u32,
+    /// The most different books one cart may hold at once.
+    pub max_books_per_cart: u32,
     /// Origins besides the shop's own that may open sockets and post forms.
     pub allowed_origins: Vec<String>,
     /// Base URL of the upstream catalog (Open Library's shape); off when unset.
@@ -63,6 +65,7 @@ impl Default for Settings {
             database_url: "sqlite://data/livecart.db".to_string(),
             reservation_ttl: Duration::from_secs(15 * 60),
             max_copies_per_shopper: 1,
+            max_books_per_cart: 20,
             allowed_origins: Vec::new(),
             catalog_url: None,
             covers_url: "https://covers.openlibrary.org".to_string(),
@@ -98,6 +101,7 @@ struct FileSettings {
     socket_send_buffer: Option<usize>,
     pg_notify: Option<bool>,
     shutdown_deadline: Option<String>,
+    max_books_per_cart: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +202,11 @@ impl Settings {
         if let Some(n) = send_buffer {
             settings.socket_send_buffer =
                 Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
+        }
+        let max_books = number(&env, "LIVECART_MAX_BOOKS_PER_CART", "max_books_per_cart")?
+            .or(file.max_books_per_cart);
+        if let Some(n) = max_books {
+            settings.max_books_per_cart = within("max_books_per_cart", n, 1..=1000)?;
         }
         if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
             settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;

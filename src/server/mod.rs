@@ -163,6 +163,7 @@ impl Application {
         let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
         let rules = Rules {
             max_copies_per_shopper: settings.max_copies_per_shopper,
+            max_books_per_cart: settings.max_books_per_cart,
             reservation_ttl: settings.reservation_ttl,
         };
         let metrics = Metrics::new();

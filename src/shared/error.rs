@@ -15,6 +15,8 @@ pub enum ShopError {
     LimitReached(u32),
     #[error("You hold no copy of that book.")]
     NotHeld,
+    #[error("Your cart already holds {0} different books, the most one cart may hold.")]
+    CartFull(u32),
     #[error("There is no such book.")]
     UnknownBook,
     #[error("Your cart is empty: there is nothing to check out.")]
@@ -57,7 +59,7 @@ impl ShopError {
             | ShopError::BelowHeldAndSold => 409,
             ShopError::UnknownBook | ShopError::UnknownOrder => 404,
             ShopError::NotSignedIn | ShopError::WrongPassword => 401,
-            ShopError::TooManyAttempts => 429,
+            ShopError::TooManyAttempts | ShopError::CartFull(_) => 429,
             ShopError::BadInput(_) => 400,
             ShopError::TotalTooLarge => 422,
             ShopError::CrossOrigin => 403,

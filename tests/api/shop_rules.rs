@@ -279,3 +279,24 @@ async fn an_order_past_four_billion_cents_is_charged_exactly() {
     // The writer is alive: the next change goes through.
     assert_eq!(book_cart(&app, "after", "add").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_cart_past_its_books_is_refused_with_429_and_nothing_changes() {
+    let app = spawn_app_with(|s| s.max_books_per_cart = 2).await;
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    assert_eq!(reserve(&app, &app.http, FEATURED).await.0, 200);
+    let before = stock(&app).await;
+    let (status, body) = reserve(&app, &app.http, "the-pragmatic-programmer").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body, serde_json::json!({"CartFull": 2}));
+    let after = stock(&app).await;
+    assert_eq!(after.version, before.version, "nothing changed");
+    // Another cart, and the book's protocol, are not held back by it.
+    assert_eq!(
+        reserve(&app, &shopper_client(), "the-pragmatic-programmer")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(book_cart(&app, "session", "add").await.status(), 200);
+}

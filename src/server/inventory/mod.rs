@@ -131,6 +131,8 @@ pub fn slug(title: &str) -> Option<BookId> {
 pub struct Rules {
     /// The most copies of one book a web shopper may hold.
     pub max_copies_per_shopper: u32,
+    /// The most different books one cart may hold.
+    pub max_books_per_cart: u32,
     /// How long a hold lasts after the shopper last touched it.
     pub reservation_ttl: Duration,
 }

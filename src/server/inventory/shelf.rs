@@ -83,6 +83,12 @@ impl Shelf {
         if hold.now >= limit {
             return Err(ShopError::LimitReached(limit));
         }
+        // A new book in a cart already as full as a cart may be: hoarding
+        // many titles with one cookie is refused, one more copy of a book
+        // already held is not.
+        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart {
+            return Err(ShopError::CartFull(rules.max_books_per_cart));
+        }
         let Some((available, _)) = self.available.get_mut(book.as_str()) else {
             return Err(ShopError::UnknownBook);
         };
@@ -96,6 +102,18 @@ impl Shelf {
         let now = hold.now;
         self.touched(shopper);
         Ok(now)
+    }
+
+    /// How many different books the shopper holds now.
+    fn books_held(&self, shopper: &str) -> u32 {
+        let from = (shopper.to_string(), String::new());
+        let held = self
+            .held
+            .range(from..)
+            .take_while(|((who, _), _)| who == shopper)
+            .filter(|(_, hold)| hold.now > 0)
+            .count();
+        u32::try_from(held).unwrap_or(u32::MAX)
     }
 
     /// One of the shopper's copies of `book` back on the shelf. Returns the
@@ -155,8 +173,46 @@ mod tests {
     fn rules(limit: u32) -> Rules {
         Rules {
             max_copies_per_shopper: limit,
+            max_books_per_cart: 3,
             reservation_ttl: Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn a_cart_holds_at_most_the_limit_of_books_but_more_copies_of_one_held() {
+        let web = Shopper::Web(ShopperId::new_random());
+        let other = Shopper::Web(ShopperId::new_random());
+        let books = ["a", "b", "c", "d"];
+        let mut shelf = Shelf::new(books.iter().map(|b| (b.to_string(), 5)).collect(), vec![]);
+        for b in &books[..3] {
+            assert_eq!(shelf.reserve(&rules(2), &web, &book(b)), Ok(1));
+        }
+        assert_eq!(
+            shelf.reserve(&rules(2), &web, &book("d")),
+            Err(ShopError::CartFull(3))
+        );
+        assert_eq!(
+            shelf.reserve(&rules(2), &web, &book("a")),
+            Ok(2),
+            "more of one held"
+        );
+        assert_eq!(
+            shelf.reserve(&rules(2), &other, &book("d")),
+            Ok(1),
+            "another cart"
+        );
+        // A book given back makes room.
+        assert_eq!(shelf.release(&web, &book("b")), Ok(0));
+        assert_eq!(shelf.reserve(&rules(2), &web, &book("d")), Ok(1));
+        assert_eq!(
+            shelf
+                .writes()
+                .available
+                .iter()
+                .find(|(b, _)| b == "d")
+                .map(|(_, n)| *n),
+            Some(-2)
+        );
     }
 
     fn book(id: &str) -> BookId {
