@@ -68,6 +68,7 @@ BREAKS = [
  ('healthz-always-ok','src/server/web/api.rs','    health_answer(state.inventory.health(HEALTH_DEADLINE).await)\n}','    health_answer(Ok(()))\n}','cluster::while_the_database_is_gone_changes_get_503_quickly_and_every_node_recovers'),
  ('no-shutdown-deadline','src/server/mod.rs','                tokio::time::sleep(deadline).await;','                let _ = deadline; std::future::pending::<()>().await;','durability::a_request_that_never_finishes_cannot_hold_up_shutdown'),
  ('cart-unbounded','src/server/inventory/shelf.rs','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart {','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart + 1000 {','shop_rules::a_cart_past_its_books_is_refused_with_429_and_nothing_changes'),
+ ('no-single-flight','src/server/book_details.rs','        Some(fetch.await)\n','        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clear();\n        Some(fetch.await)\n','book_details::views_of_one_uncached_book_at_once_share_one_upstream_request'),
 ]
 
 

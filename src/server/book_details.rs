@@ -2,12 +2,17 @@
 //! with Open Library's `/isbn/{isbn}.json` shape, fetched without blocking:
 //! async HTTP with a 2 s deadline, and a cache so a page view costs the
 //! upstream at most one request an hour per book (a minute after a failure).
+//! Views of the same uncached book at once share one request, and at most
+//! `UPSTREAM_AT_ONCE` requests are out at a time, so a burst of views never
+//! turns into a burst against the catalog.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use crate::shared::stock::BookDetails;
 
@@ -16,6 +21,8 @@ const KEEP_FOUND: Duration = Duration::from_secs(3600);
 const KEEP_FAILED: Duration = Duration::from_secs(60);
 /// Upstream answers larger than this are not read.
 const MAX_BODY: usize = 1024 * 1024;
+/// Requests to the catalog out at once, whatever the number of books viewed.
+const UPSTREAM_AT_ONCE: usize = 8;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DetailsError {
@@ -51,12 +58,17 @@ enum Description {
 /// A fetch's outcome and when it happened, by ISBN.
 type Fetched = (Instant, Result<BookDetails, DetailsError>);
 
+/// A fetch every view of the same book waits on.
+type InFlight = Shared<BoxFuture<'static, Result<BookDetails, DetailsError>>>;
+
 #[derive(Clone)]
 pub struct CatalogClient {
     base_url: Option<Arc<str>>,
     covers_url: Arc<str>,
     http: reqwest::Client,
     cache: Arc<Mutex<HashMap<String, Fetched>>>,
+    in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
+    upstream: Arc<Semaphore>,
 }
 
 impl CatalogClient {
@@ -72,6 +84,8 @@ impl CatalogClient {
             covers_url: Arc::from(covers_url.trim_end_matches('/')),
             http,
             cache: Arc::default(),
+            in_flight: Arc::default(),
+            upstream: Arc::new(Semaphore::new(UPSTREAM_AT_ONCE)),
         }
     }
 
@@ -82,17 +96,39 @@ impl CatalogClient {
 
     /// The details of the book with this ISBN; None when no catalog is set.
     pub async fn details(&self, isbn: &str) -> Option<Result<BookDetails, DetailsError>> {
-        let base = self.base_url.as_ref()?;
+        let base = self.base_url.clone()?;
         if let Some(cached) = self.cached(isbn) {
             return Some(cached);
         }
-        let fetched = self.fetch(base, isbn).await;
-        if let Err(e) = &fetched {
-            tracing::warn!(isbn, error = %e, "book details unavailable");
-        }
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.insert(isbn.to_string(), (Instant::now(), fetched.clone()));
-        Some(fetched)
+        let fetch = {
+            let mut flying = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            flying
+                .entry(isbn.to_string())
+                .or_insert_with(|| {
+                    let (client, isbn) = (self.clone(), isbn.to_string());
+                    async move {
+                        let fetched = client.fetch(&base, &isbn).await;
+                        if let Err(e) = &fetched {
+                            tracing::warn!(isbn, error = %e, "book details unavailable");
+                        }
+                        client
+                            .cache
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(isbn.clone(), (Instant::now(), fetched.clone()));
+                        client
+                            .in_flight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&isbn);
+                        fetched
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        Some(fetch.await)
     }
 
     fn cached(&self, isbn: &str) -> Option<Result<BookDetails, DetailsError>> {
@@ -109,6 +145,12 @@ impl CatalogClient {
     async fn fetch(&self, base: &str, isbn: &str) -> Result<BookDetails, DetailsError> {
         let url = format!("{base}/isbn/{isbn}.json");
         let request = async {
+            // Waiting for a turn counts against the same deadline.
+            let _turn = self
+                .upstream
+                .acquire()
+                .await
+                .map_err(|e| DetailsError::Unreachable(e.to_string()))?;
             let mut response = self.http.get(&url).send().await.map_err(describe)?;
             if !response.status().is_success() {
                 return Err(DetailsError::Status(response.status().as_u16()));

@@ -18,6 +18,8 @@ const TORNADO: &str = "introduction-to-tornado";
 #[derive(Clone, Copy)]
 enum Upstream {
     Answers,
+    /// Answers after 300 ms.
+    Unhurried,
     Slow,
     Silent,
     Broken,
@@ -35,6 +37,7 @@ async fn edition(State(catalog): State<Arc<Catalog>>, Path(file): Path<String>) 
     }
     match catalog.behaves {
         Upstream::Answers => {}
+        Upstream::Unhurried => tokio::time::sleep(Duration::from_millis(300)).await,
         Upstream::Slow => tokio::time::sleep(Duration::from_secs(5)).await,
         Upstream::Silent => std::future::pending::<()>().await,
         Upstream::Broken => {
@@ -164,4 +167,20 @@ async fn without_a_catalog_there_is_no_details_section() {
     let (_, _, html) = read_page(&app, &format!("/books/{TORNADO}")).await;
     assert!(!html.contains("details are unavailable"));
     assert!(!html.contains("class=\"details\""));
+}
+
+#[tokio::test]
+async fn views_of_one_uncached_book_at_once_share_one_upstream_request() {
+    let (url, catalog) = start_upstream(Upstream::Unhurried).await;
+    let app = spawn_app_with(|s| s.catalog_url = Some(url)).await;
+    let path = format!("/books/{TORNADO}");
+    let views = (0..20).map(|_| read_page(&app, &path));
+    for (_, _, html) in futures::future::join_all(views).await {
+        assert!(html.contains("136 pages") || html.contains("136<!> pages"));
+    }
+    assert_eq!(
+        catalog.hits.load(Ordering::SeqCst),
+        1,
+        "one request for 20 views"
+    );
 }
