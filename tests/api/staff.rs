@@ -410,3 +410,40 @@ async fn the_staff_add_command_creates_an_account_without_a_default_password() {
     assert_eq!(available(&shop, FEATURED).await, 11);
     shop.kill_hard().await;
 }
+
+#[tokio::test]
+async fn a_new_password_signs_out_every_session_of_the_account() {
+    let app = spawn_app().await;
+    app.add_staff("ada", "first password here").await;
+    app.add_staff("grace", "her own password").await;
+    let ada = app.staff_client("ada", "first password here").await;
+    let grace = app.staff_client("grace", "her own password").await;
+    let set_total = |client: reqwest::Client, total: &'static str| {
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                &client,
+                "/api/admin/total",
+                &[("book", FEATURED), ("total", total)],
+            )
+            .await
+        }
+    };
+    assert_eq!(set_total(ada.clone(), "11").await.0, 200);
+
+    // Ada's password is reset (as `livecart staff add ada` does).
+    app.add_staff("ada", "second password now").await;
+    assert_eq!(
+        set_total(ada.clone(), "12").await,
+        (401, serde_json::json!("NotSignedIn")),
+        "the old session is over"
+    );
+    assert_eq!(
+        set_total(grace, "13").await.0,
+        200,
+        "other accounts stay signed in"
+    );
+    let again = app.staff_client("ada", "second password now").await;
+    assert_eq!(set_total(again, "14").await.0, 200);
+}

@@ -6,13 +6,17 @@ use sqlx::Row;
 use super::{StockTransaction, Store, StoreError};
 
 impl Store {
-    /// Adds an account, or replaces its password if the name exists.
+    /// Adds an account, or replaces its password if the name exists. A new
+    /// password ends every session of the account in the same transaction:
+    /// whoever signed in with the old one is signed out on every node at
+    /// their next request.
     pub async fn put_staff(
         &self,
         name: &str,
         password_hash: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO staff (name, password_hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
@@ -20,8 +24,13 @@ impl Store {
         .bind(name)
         .bind(password_hash)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM staff_sessions WHERE staff_name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
