@@ -70,6 +70,7 @@ BREAKS = [
  ('cart-unbounded','src/server/inventory/shelf.rs','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart {','        if hold.now == 0 && self.books_held(&key.0) >= rules.max_books_per_cart + 1000 {','shop_rules::a_cart_past_its_books_is_refused_with_429_and_nothing_changes'),
  ('no-single-flight','src/server/book_details.rs','        Some(fetch.await)\n','        self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clear();\n        Some(fetch.await)\n','book_details::views_of_one_uncached_book_at_once_share_one_upstream_request'),
  ('reset-keeps-sessions','src/server/store/staff.rs','sqlx::query("DELETE FROM staff_sessions WHERE staff_name = $1")','sqlx::query("DELETE FROM staff_sessions WHERE staff_name = $1 AND 1 = 0")','staff::a_new_password_signs_out_every_session_of_the_account'),
+ ('hold-age-unbounded','src/server/inventory/writer.rs','    i64::try_from(rules.max_hold_age.as_millis()).unwrap_or(i64::MAX / 2)','    i64::MAX / 4 + 0 * i64::try_from(rules.max_hold_age.as_millis()).unwrap_or(0)','shop_rules::a_hold_ends_at_its_maximum_age_however_often_it_is_renewed'),
 ]
 
 

@@ -34,6 +34,9 @@ pub struct Settings {
     pub max_copies_per_shopper: u32,
     /// The most different books one cart may hold at once.
     pub max_books_per_cart: u32,
+    /// How long a hold lasts at most after it was first taken, however often
+    /// the shopper renews it.
+    pub max_hold_age: Duration,
     /// Origins besides the shop's own that may open sockets and post forms.
     pub allowed_origins: Vec<String>,
     /// Base URL of the upstream catalog (Open Library's shape); off when unset.
@@ -66,6 +69,7 @@ impl Default for Settings {
             reservation_ttl: Duration::from_secs(15 * 60),
             max_copies_per_shopper: 1,
             max_books_per_cart: 20,
+            max_hold_age: Duration::from_secs(3600),
             allowed_origins: Vec::new(),
             catalog_url: None,
             covers_url: "https://covers.openlibrary.org".to_string(),
@@ -102,6 +106,7 @@ struct FileSettings {
     pg_notify: Option<bool>,
     shutdown_deadline: Option<String>,
     max_books_per_cart: Option<u32>,
+    max_hold_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +212,9 @@ impl Settings {
             .or(file.max_books_per_cart);
         if let Some(n) = max_books {
             settings.max_books_per_cart = within("max_books_per_cart", n, 1..=1000)?;
+        }
+        if let Some(raw) = env("LIVECART_MAX_HOLD_AGE").or(file.max_hold_age) {
+            settings.max_hold_age = parse_duration("max_hold_age", &raw)?;
         }
         if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
             settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;

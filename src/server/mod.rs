@@ -165,6 +165,7 @@ impl Application {
             max_copies_per_shopper: settings.max_copies_per_shopper,
             max_books_per_cart: settings.max_books_per_cart,
             reservation_ttl: settings.reservation_ttl,
+            max_hold_age: settings.max_hold_age,
         };
         let metrics = Metrics::new();
         let inventory = Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());

@@ -300,3 +300,36 @@ async fn a_cart_past_its_books_is_refused_with_429_and_nothing_changes() {
     );
     assert_eq!(book_cart(&app, "session", "add").await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_hold_ends_at_its_maximum_age_however_often_it_is_renewed() {
+    let app = spawn_app_with(|s| {
+        s.reservation_ttl = Duration::from_secs(2);
+        s.max_hold_age = Duration::from_secs(3);
+    })
+    .await;
+    let before = available(&app, SICP).await;
+    let taken = Instant::now();
+    assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
+    // Renewed by looking at the cart well within each TTL: it outlives one
+    // TTL (2 s)...
+    while taken.elapsed() < Duration::from_millis(2600) {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        app.http.get(app.url("/cart")).send().await.unwrap();
+    }
+    assert_eq!(
+        available(&app, SICP).await,
+        before - 1,
+        "renewed past one TTL"
+    );
+    // ...but not its maximum age (3 s): back on the shelf within the clock's
+    // half second of it, although the last renewal promised 2 s more.
+    while available(&app, SICP).await != before {
+        assert!(
+            taken.elapsed() < Duration::from_millis(4000),
+            "still held {:?} after it was taken",
+            taken.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

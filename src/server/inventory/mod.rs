@@ -135,6 +135,9 @@ pub struct Rules {
     pub max_books_per_cart: u32,
     /// How long a hold lasts after the shopper last touched it.
     pub reservation_ttl: Duration,
+    /// How long a hold lasts at most after it was first taken, however often
+    /// it is renewed.
+    pub max_hold_age: Duration,
 }
 
 impl Rules {

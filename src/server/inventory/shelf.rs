@@ -175,6 +175,7 @@ mod tests {
             max_copies_per_shopper: limit,
             max_books_per_cart: 3,
             reservation_ttl: Duration::from_secs(60),
+            max_hold_age: Duration::from_secs(3600),
         }
     }
 

@@ -17,7 +17,7 @@ use super::{BookId, Holding, Rules};
 use crate::server::clock::now_ms;
 use crate::server::live::notifier::Notifier;
 use crate::server::metrics::Metrics;
-use crate::server::store::{NewBook, StockTransaction, Store, StoreError};
+use crate::server::store::{HoldTimes, NewBook, StockTransaction, Store, StoreError};
 use crate::shared::stock::{Order, StockSnapshot};
 use crate::shared::ShopError;
 
@@ -231,7 +231,11 @@ async fn apply_group(
 ) -> Result<GroupResult, StoreError> {
     let mut tx = store.begin().await?;
     let now = now_ms();
-    let expires_at = now + ttl_ms(rules);
+    let times = HoldTimes {
+        now_ms: now,
+        expires_at_ms: now + ttl_ms(rules),
+        max_age_ms: max_age_ms(rules),
+    };
     let mut results = Vec::with_capacity(group.len());
     let mut effect = Effect::Nothing;
     // The books whose count or catalog fields this commit changes.
@@ -248,8 +252,7 @@ async fn apply_group(
                         Change::Other(_) => None,
                     })
                     .collect();
-                let decided =
-                    decide_run(&mut tx, rules, &run, (now, expires_at), &mut touched).await?;
+                let decided = decide_run(&mut tx, rules, &run, times, &mut touched).await?;
                 if decided.iter().any(Result::is_ok) {
                     effect = effect.max(Effect::Stock);
                 }
@@ -257,7 +260,7 @@ async fn apply_group(
                 next += run.len();
             }
             Change::Other(change) => {
-                let (result, this) = apply(&mut tx, change, now, expires_at, &mut touched).await?;
+                let (result, this) = apply(&mut tx, change, times, &mut touched).await?;
                 if result.is_ok() {
                     effect = effect.max(this);
                 }
@@ -287,7 +290,7 @@ async fn decide_run(
     tx: &mut StockTransaction,
     rules: &Rules,
     run: &[&CountChange],
-    (now, expires_at): (i64, i64),
+    times: HoldTimes,
     touched: &mut BTreeSet<String>,
 ) -> Result<Vec<Result<Done, ShopError>>, StoreError> {
     let mut books = BTreeSet::new();
@@ -318,7 +321,7 @@ async fn decide_run(
         .collect();
     let writes = shelf.writes();
     touched.extend(writes.available.iter().map(|(book, _)| book.clone()));
-    tx.write_shelf(&writes, now, expires_at).await?;
+    tx.write_shelf(&writes, times).await?;
     Ok(decided)
 }
 
@@ -329,10 +332,10 @@ type Applied = (Result<Done, ShopError>, Effect);
 async fn apply(
     tx: &mut StockTransaction,
     change: &OtherChange,
-    now: i64,
-    expires_at: i64,
+    times: HoldTimes,
     touched: &mut BTreeSet<String>,
 ) -> Result<Applied, StoreError> {
+    let now = times.now_ms;
     let applied = match change {
         OtherChange::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
@@ -343,7 +346,7 @@ async fn apply(
                 renewed: vec![shopper.key()],
                 ..ShelfWrites::default()
             };
-            tx.write_shelf(&renewal, now, expires_at).await?;
+            tx.write_shelf(&renewal, times).await?;
             (Ok(Done::Saved), Effect::Nothing)
         }
         OtherChange::Expire => {
@@ -416,6 +419,10 @@ async fn apply(
 
 fn new_order_id() -> String {
     format!("{:024x}", rand::random::<u128>() >> 32)
+}
+
+fn max_age_ms(rules: &Rules) -> i64 {
+    i64::try_from(rules.max_hold_age.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn ttl_ms(rules: &Rules) -> i64 {

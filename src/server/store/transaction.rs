@@ -13,6 +13,16 @@ use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{total_cents, Order, OrderLine, StockSnapshot};
 use crate::shared::ShopError;
 
+/// The times a commit's holds are written with, in Unix milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct HoldTimes {
+    pub now_ms: i64,
+    /// The deadline a hold touched now gets.
+    pub expires_at_ms: i64,
+    /// How long after it was first taken a hold ends, however renewed.
+    pub max_age_ms: i64,
+}
+
 /// What one run of the expiry clock ended.
 #[derive(Debug, Default)]
 pub struct Released {
@@ -93,17 +103,31 @@ impl StockTransaction {
     /// Writes a run's changes: on SQLite in one round trip to its worker,
     /// however long the run. The CHECK on `available` would refuse an
     /// oversell here even if a decision were wrong.
+    /// A touched hold's deadline becomes `times.expires_at_ms`, but never
+    /// later than `held_since + times.max_age_ms`.
     pub async fn write_shelf(
         &mut self,
         writes: &ShelfWrites,
-        now_ms: i64,
-        expires_at_ms: i64,
+        times: HoldTimes,
     ) -> Result<(), StoreError> {
+        let HoldTimes {
+            now_ms,
+            expires_at_ms,
+            max_age_ms,
+        } = times;
+        let least = if self.backend == Backend::Postgres {
+            "LEAST"
+        } else {
+            "MIN"
+        };
         let mut batch = Batch::default();
         if !writes.holds.is_empty() {
-            let rows =
-                vec!["(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT))"; writes.holds.len()].join(", ");
-            let args = writes
+            let rows = vec![
+                "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))";
+                writes.holds.len()
+            ]
+            .join(", ");
+            let mut args: Vec<Arg> = writes
                 .holds
                 .iter()
                 .flat_map(|(shopper, book, copies)| {
@@ -112,13 +136,16 @@ impl StockTransaction {
                         Arg::Text(book.clone()),
                         Arg::Int(i64::from(*copies)),
                         Arg::Int(expires_at_ms),
+                        Arg::Int(now_ms),
                     ]
                 })
                 .collect();
+            args.push(Arg::Int(max_age_ms));
             batch.push(
                 format!(
-                    "INSERT INTO reservations (shopper, book_id, copies, expires_at) VALUES {rows} \
-                     ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, expires_at = excluded.expires_at"
+                    "INSERT INTO reservations (shopper, book_id, copies, expires_at, held_since) VALUES {rows} \
+                     ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, \
+                     expires_at = {least}(excluded.expires_at, reservations.held_since + CAST(? AS BIGINT))"
                 ),
                 args,
             );
@@ -156,11 +183,16 @@ impl StockTransaction {
         if !writes.renewed.is_empty() {
             // Only live holds: one past its deadline is the clock's to end,
             // even if the clock has not come round to it yet.
-            let mut args = vec![Arg::Int(expires_at_ms), Arg::Int(now_ms)];
+            let mut args = vec![
+                Arg::Int(expires_at_ms),
+                Arg::Int(max_age_ms),
+                Arg::Int(now_ms),
+            ];
             args.extend(writes.renewed.iter().map(|s| Arg::Text(s.clone())));
             batch.push(
                 format!(
-                    "UPDATE reservations SET expires_at = CAST(? AS BIGINT) \
+                    "UPDATE reservations SET expires_at = \
+                     {least}(CAST(? AS BIGINT), held_since + CAST(? AS BIGINT)) \
                      WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({})",
                     marks(writes.renewed.len())
                 ),
