@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -181,6 +182,8 @@ pub struct StaffDesk {
     /// Session writes go through the shop's one writer.
     inventory: Inventory,
     verifying: Arc<Semaphore>,
+    /// Sign-ins waiting for a verification slot.
+    waiting: Arc<AtomicUsize>,
     failures: Arc<Mutex<FailedSignIns>>,
 }
 
@@ -192,6 +195,7 @@ impl StaffDesk {
             store,
             inventory,
             verifying: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: Arc::default(),
             failures: Arc::new(Mutex::new(FailedSignIns::default())),
         }
     }
@@ -203,30 +207,22 @@ impl StaffDesk {
         from: IpAddr,
     ) -> Result<SessionToken, StaffError> {
         let name = StaffName::parse(name).map_err(|_| StaffError::WrongPassword)?;
-        if self.lock_failures().refuses(&name, from, Instant::now()) {
+        // The attempt counts as a failure from the moment it is let in, so
+        // guesses sent all at once are held to the same limit as guesses
+        // sent one by one; a right password takes its count back.
+        if !self.lock_failures().admit(&name, from, Instant::now()) {
             return Err(StaffError::TooManyAttempts);
         }
-        let hash = self.store.staff_password_hash(name.as_str()).await?;
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
-        let password = password.to_string();
-        let permit = self
-            .verifying
-            .acquire()
-            .await
-            .map_err(|e| StaffError::Hashing(e.to_string()))?;
-        let matches = tokio::task::spawn_blocking(move || {
-            yield_to_live_updates();
-            verify_password(&password, &hash)
-        })
-        .await
-        .map_err(|e| StaffError::Hashing(e.to_string()))?;
-        drop(permit);
-        if !(known && matches) {
-            self.lock_failures().record(&name, from, Instant::now());
-            return Err(StaffError::WrongPassword);
+        let verified = self.verify(&name, password).await;
+        match verified {
+            Ok(true) => self.lock_failures().forgive(&name, from),
+            Ok(false) => return Err(StaffError::WrongPassword),
+            Err(e) => {
+                // Not verified at all (too many waiting): not a guess.
+                self.lock_failures().forgive(&name, from);
+                return Err(e);
+            }
         }
-        self.lock_failures().forgive(&name);
         let token = SessionToken::new();
         let expires = now_ms() + SESSION_HOURS * 3_600_000;
         self.inventory
@@ -237,6 +233,41 @@ impl StaffDesk {
             )
             .await?;
         Ok(token)
+    }
+
+    /// Whether `password` is the account's (a decoy hash is verified for an
+    /// unknown name, so both take the same time). At most `concurrency`
+    /// verifications run; past `MAX_WAITING` more waiting, an attempt is
+    /// refused at once instead of queueing without bound.
+    async fn verify(&self, name: &StaffName, password: &str) -> Result<bool, StaffError> {
+        const MAX_WAITING: usize = 32;
+        let hash = self.store.staff_password_hash(name.as_str()).await?;
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+        let password = password.to_string();
+        /// Uncounts a waiting sign-in however its wait ends (the client
+        /// may go away while it waits).
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let waiting = Waiting(&self.waiting);
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            return Err(StaffError::TooManyAttempts);
+        }
+        let permit = self.verifying.acquire().await;
+        drop(waiting);
+        let permit = permit.map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let matches = tokio::task::spawn_blocking(move || {
+            yield_to_live_updates();
+            verify_password(&password, &hash)
+        })
+        .await
+        .map_err(|e| StaffError::Hashing(e.to_string()))?;
+        drop(permit);
+        Ok(known && matches)
     }
 
     /// The staff member signed in with this token, if the session is live.
@@ -282,26 +313,56 @@ impl FailedSignIns {
         account >= Self::PER_ACCOUNT || address >= Self::PER_ADDRESS
     }
 
-    fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
-        if self.by_account.len() >= Self::TRACKED || self.by_address.len() >= Self::TRACKED {
-            self.by_account
-                .retain(|_, times| recent(Some(times), now) > 0);
-            self.by_address
-                .retain(|_, times| recent(Some(times), now) > 0);
+    /// Lets an attempt in and counts it, or refuses it: one step under the
+    /// lock, so attempts in flight are counted before any is verified.
+    fn admit(&mut self, name: &StaffName, from: IpAddr, now: Instant) -> bool {
+        if self.refuses(name, from, now) {
+            return false;
         }
-        if self.by_account.len() < Self::TRACKED {
-            self.by_account
-                .entry(name.clone())
-                .or_default()
-                .push_back(now);
-        }
-        if self.by_address.len() < Self::TRACKED {
-            self.by_address.entry(from).or_default().push_back(now);
-        }
+        self.record(name, from, now);
+        true
     }
 
-    fn forgive(&mut self, name: &StaffName) {
+    fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
+        make_room(&mut self.by_account, name, now);
+        make_room(&mut self.by_address, &from, now);
+        self.by_account
+            .entry(name.clone())
+            .or_default()
+            .push_back(now);
+        self.by_address.entry(from).or_default().push_back(now);
+    }
+
+    /// A right password: the account's failures are forgotten, and the
+    /// address gets back the count of this attempt.
+    fn forgive(&mut self, name: &StaffName, from: IpAddr) {
         self.by_account.remove(name);
+        if let Some(times) = self.by_address.get_mut(&from) {
+            times.pop_back();
+        }
+    }
+}
+
+/// Keeps a table of failures within `TRACKED` keys: when a new key would
+/// not fit, the ones with nothing recent go, and if it is still full, the
+/// one whose last failure is oldest. A full table never stops counting.
+fn make_room<K: std::hash::Hash + Eq + Clone>(
+    table: &mut HashMap<K, VecDeque<Instant>>,
+    key: &K,
+    now: Instant,
+) {
+    if table.len() < FailedSignIns::TRACKED || table.contains_key(key) {
+        return;
+    }
+    table.retain(|_, times| recent(Some(times), now) > 0);
+    if table.len() >= FailedSignIns::TRACKED {
+        let oldest = table
+            .iter()
+            .min_by_key(|(_, times)| times.back().copied())
+            .map(|(k, _)| k.clone());
+        if let Some(oldest) = oldest {
+            table.remove(&oldest);
+        }
     }
 }
 
@@ -369,5 +430,26 @@ mod tests {
             "the address is locked"
         );
         assert!(!failures.refuses(&fresh, home, now));
+    }
+
+    #[test]
+    fn a_full_table_still_counts_new_accounts() {
+        let mut failures = FailedSignIns::default();
+        let now = Instant::now();
+        for i in 0..FailedSignIns::TRACKED {
+            let name = StaffName::parse(&format!("filler{i}")).unwrap();
+            let from = IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8]);
+            failures.record(&name, from, now);
+        }
+        let burt = StaffName::parse("burt").unwrap();
+        let home: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..FailedSignIns::PER_ACCOUNT {
+            assert!(failures.admit(&burt, home, now + Duration::from_secs(1)));
+        }
+        assert!(
+            failures.refuses(&burt, home, now + Duration::from_secs(1)),
+            "counted although the table was full"
+        );
+        assert!(failures.by_account.len() <= FailedSignIns::TRACKED);
     }
 }

@@ -273,7 +273,12 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     const LARGEST_GAP: Duration = Duration::from_millis(250);
     // One verification at a time, whatever the host's cores.
     let app = spawn_app_with(|s| s.sign_in_concurrency = 1).await;
-    app.add_staff(BURT, PASSWORD).await;
+    // Four accounts, five sign-ins each (one wrong): every attempt is
+    // verified, as each account's five fit its limit of attempts in flight.
+    const ACCOUNTS: [&str; 4] = ["burt", "mira", "otto", "pia"];
+    for name in ACCOUNTS {
+        app.add_staff(name, PASSWORD).await;
+    }
     let mut socket = open_socket(&app, "/api/stock/ws").await;
     let first: StockSnapshot = serde_json::from_str(
         &next_text(&mut socket, Duration::from_secs(5))
@@ -308,14 +313,10 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
             let attempts = (0..20).map(|i| {
                 let base = base.clone();
                 async move {
-                    let password = if i % 4 == 0 {
-                        "wrong wrong wrong"
-                    } else {
-                        PASSWORD
-                    };
+                    let password = if i < 4 { "wrong wrong wrong" } else { PASSWORD };
                     let response = reqwest::Client::new()
                         .post(format!("{base}/api/admin/sign-in"))
-                        .form(&[("name", BURT), ("password", password)])
+                        .form(&[("name", ACCOUNTS[i % 4]), ("password", password)])
                         .send()
                         .await
                         .unwrap();
@@ -345,7 +346,7 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     changer.await.unwrap();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
-        15,
+        16,
         "{statuses:?}"
     );
     println!("largest gap between live updates during 20 sign-ins: {largest_gap:?}");
@@ -446,4 +447,31 @@ async fn a_new_password_signs_out_every_session_of_the_account() {
     );
     let again = app.staff_client("ada", "second password now").await;
     assert_eq!(set_total(again, "14").await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_wrong_sign_ins_at_once_get_no_more_guesses_than_five() {
+    let app = spawn_app().await;
+    app.add_staff(BURT, PASSWORD).await;
+    let guesses = (0..200).map(|i| {
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                &shopper_client(),
+                "/api/admin/sign-in",
+                &[("name", BURT), ("password", &format!("guess number {i}"))],
+            )
+            .await
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let verified = answers.iter().filter(|(status, _)| *status == 401).count();
+    let refused = answers
+        .iter()
+        .filter(|answer| **answer == (429, serde_json::json!("TooManyAttempts")))
+        .count();
+    println!("200 wrong sign-ins at once: {verified} verified, {refused} refused with 429");
+    assert!(verified <= 5, "{verified} guesses were verified");
+    assert_eq!(verified + refused, 200);
 }
