@@ -73,6 +73,7 @@ BREAKS = [
  ('hold-age-unbounded','src/server/inventory/writer.rs','    i64::try_from(rules.max_hold_age.as_millis()).unwrap_or(i64::MAX / 2)','    i64::MAX / 4 + 0 * i64::try_from(rules.max_hold_age.as_millis()).unwrap_or(0)','shop_rules::a_hold_ends_at_its_maximum_age_however_often_it_is_renewed'),
  ('count-after-verify','src/server/staff.rs','        self.record(name, from, now);\n        true\n','        true\n','staff::two_hundred_wrong_sign_ins_at_once_get_no_more_guesses_than_five'),
  ('full-table-stops-counting','src/server/staff.rs','        make_room(&mut self.by_account, name, now);\n','        if self.by_account.len() >= FailedSignIns::TRACKED && !self.by_account.contains_key(name) { return; }\n','lib:server::staff::tests::a_full_table_still_counts_new_accounts'),
+ ('https-ignored','src/server/mod.rs','            https: self.settings.behind_https,','            https: false && self.settings.behind_https,','stock_api::over_https_cookies_are_secure_host_only_and_hsts_is_sent'),
 ]
 
 

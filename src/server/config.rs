@@ -60,6 +60,9 @@ pub struct Settings {
     pub pg_notify: bool,
     /// How long a stopping server waits for requests in flight to finish.
     pub shutdown_deadline: Duration,
+    /// The shop is served over HTTPS (itself or through a proxy that ends
+    /// TLS): cookies are Secure with the `__Host-` prefix, and HSTS is sent.
+    pub behind_https: bool,
 }
 
 impl Default for Settings {
@@ -84,6 +87,7 @@ impl Default for Settings {
             socket_send_buffer: None,
             pg_notify: true,
             shutdown_deadline: Duration::from_secs(10),
+            behind_https: false,
         }
     }
 }
@@ -107,6 +111,7 @@ struct FileSettings {
     shutdown_deadline: Option<String>,
     max_books_per_cart: Option<u32>,
     max_hold_age: Option<String>,
+    behind_https: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,21 +224,34 @@ impl Settings {
         if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
             settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;
         }
-        if let Some(raw) = env("LIVECART_PG_NOTIFY") {
-            settings.pg_notify = match raw.trim() {
-                "true" | "on" | "1" => true,
-                "false" | "off" | "0" => false,
-                other => {
-                    return Err(ConfigError::Invalid {
-                        key: "pg_notify",
-                        message: format!("{other:?} is not true or false"),
-                    })
-                }
-            };
-        } else if let Some(on) = file.pg_notify {
+        if let Some(on) = switch(&env, "LIVECART_PG_NOTIFY", "pg_notify")?.or(file.pg_notify) {
             settings.pg_notify = on;
         }
+        if let Some(on) =
+            switch(&env, "LIVECART_BEHIND_HTTPS", "behind_https")?.or(file.behind_https)
+        {
+            settings.behind_https = on;
+        }
         Ok(settings)
+    }
+}
+
+/// An on/off setting from the environment: true, false, on, off, 1 or 0.
+fn switch(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    key: &'static str,
+) -> Result<Option<bool>, ConfigError> {
+    let Some(raw) = env(var) else {
+        return Ok(None);
+    };
+    match raw.trim() {
+        "true" | "on" | "1" => Ok(Some(true)),
+        "false" | "off" | "0" => Ok(Some(false)),
+        other => Err(ConfigError::Invalid {
+            key,
+            message: format!("{other:?} is not true or false"),
+        }),
     }
 }
 

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -44,6 +44,15 @@ use web::origin::OriginPolicy;
 /// request, so it is one shared pointer.
 #[derive(Clone)]
 pub struct AppState(Arc<Shop>);
+
+impl Shop {
+    /// How the shop's cookies are named and marked (the `behind_https` setting).
+    pub fn cookies(&self) -> web::cookies::CookiePolicy {
+        web::cookies::CookiePolicy {
+            https: self.settings.behind_https,
+        }
+    }
+}
 
 impl std::ops::Deref for AppState {
     type Target = Shop;
@@ -105,7 +114,10 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, rendered_at, move || {
             shell(shell_options.clone())
         })
-        .layer(from_fn(web::cookies::shopper_cookie));
+        .layer(from_fn_with_state(
+            state.cookies(),
+            web::cookies::shopper_cookie,
+        ));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;
@@ -122,7 +134,10 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(web::api::readyz))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, web::origin::check_origin))
-        .layer(from_fn(web::headers::security_headers))
+        .layer(from_fn_with_state(
+            state.cookies(),
+            web::headers::security_headers,
+        ))
         .layer(DefaultBodyLimit::max(body_limit));
     // Method, path, status and latency of every request, at debug level
     // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::server::clock::now_ms;
 use crate::server::inventory::Inventory;
 use crate::server::store::{Store, StoreError};
+use crate::server::web::cookies::CookiePolicy;
 use crate::shared::ShopError;
 
 /// The cookie that carries a staff session.
@@ -150,28 +151,25 @@ impl SessionToken {
     }
 
     /// The token in a request's cookies, if any.
-    pub fn from_headers(headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(cookie::Cookie::split_parse)
-            .filter_map(Result::ok)
-            .find(|c| c.name() == STAFF_COOKIE)
-            .map(|c| c.value().to_string())
+    pub fn from_headers(headers: &HeaderMap, cookies: CookiePolicy) -> Option<String> {
+        cookies
+            .read(headers, STAFF_COOKIE)
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
-    pub fn set_cookie(&self) -> String {
-        format!(
-            "{STAFF_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
-            self.0,
-            SESSION_HOURS * 3600
+    pub fn set_cookie(&self, cookies: CookiePolicy) -> String {
+        cookies.set(
+            STAFF_COOKIE,
+            &self.0,
+            &format!(
+                "Max-Age={}; HttpOnly; SameSite=Strict",
+                SESSION_HOURS * 3600
+            ),
         )
     }
 
-    pub fn clear_cookie() -> String {
-        format!("{STAFF_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+    pub fn clear_cookie(cookies: CookiePolicy) -> String {
+        cookies.set(STAFF_COOKIE, "", "Max-Age=0; HttpOnly; SameSite=Strict")
     }
 }
 

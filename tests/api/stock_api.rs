@@ -178,3 +178,64 @@ async fn a_node_that_can_take_changes_is_healthy_and_ready() {
         assert_eq!(answer.text().await.unwrap(), "ok\n");
     }
 }
+
+#[tokio::test]
+async fn over_https_cookies_are_secure_host_only_and_hsts_is_sent() {
+    let app = spawn_app_with(|s| s.behind_https = true).await;
+    let client = reqwest::Client::new();
+    let page = client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(
+        page.headers()
+            .get("strict-transport-security")
+            .map(|v| v.to_str().unwrap()),
+        Some("max-age=31536000")
+    );
+    let set = page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(set.starts_with("__Host-livecart_shopper="), "{set}");
+    assert!(
+        set.contains("; Path=/") && set.ends_with("; Secure"),
+        "{set}"
+    );
+    assert!(!set.contains("Domain"), "{set}");
+    // The prefixed cookie names the shopper on the next request.
+    let cookie = set.split(';').next().unwrap().to_string();
+    let reserved = client
+        .post(app.url("/api/cart/reserve"))
+        .header("cookie", &cookie)
+        .form(&[("book", FEATURED)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reserved.status(), 200);
+    let cart = client
+        .get(app.url("/cart"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        cart.headers().get("set-cookie").is_none(),
+        "the same shopper"
+    );
+    assert!(cart
+        .text()
+        .await
+        .unwrap()
+        .contains("The Definitive Guide to the Internet"));
+
+    // Over plain HTTP (the default) neither is sent.
+    let plain = spawn_app().await;
+    let page = client.get(plain.url("/")).send().await.unwrap();
+    assert!(page.headers().get("strict-transport-security").is_none());
+    let set = page.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        set.starts_with("livecart_shopper=") && !set.contains("Secure"),
+        "{set}"
+    );
+}

@@ -37,7 +37,7 @@ use super::socket;
 use crate::server::inventory::shopper::{BookSession, Shopper};
 use crate::server::inventory::BookId;
 use crate::server::metrics::Transport;
-use crate::server::web::cookies::cookie_value;
+use crate::server::web::cookies::CookiePolicy;
 use crate::server::AppState;
 use crate::shared::stock::StockSnapshot;
 use crate::shared::ShopError;
@@ -131,7 +131,9 @@ pub async fn cart_status(
     // answered version is remembered (in its cookie, and by this node) and a
     // stale poller is answered at once.
     let current = state.notifier.latest().featured.changed_at;
-    let since = cookie_value(&parts.headers, FEATURED_SEEN_COOKIE)
+    let since = state
+        .cookies()
+        .read(&parts.headers, FEATURED_SEEN_COOKIE)
         .and_then(|seen| seen.parse::<u64>().ok())
         .or_else(|| session.as_ref().and_then(|s| state.answered.last(s)))
         .unwrap_or(current);
@@ -151,7 +153,7 @@ pub async fn cart_status(
         state.answered.record(session, latest.featured.changed_at);
     }
     Ok((
-        seen_cookie(latest.featured.changed_at),
+        seen_cookie(state.cookies(), latest.featured.changed_at),
         count_response(&latest),
     )
         .into_response())
@@ -162,12 +164,13 @@ const FEATURED_SEEN_COOKIE: &str = "livecart_featured_seen";
 
 /// Sets [`FEATURED_SEEN_COOKIE`]; it lasts as long as a node remembers a
 /// silent session.
-fn seen_cookie(version: u64) -> [(header::HeaderName, String); 1] {
+fn seen_cookie(cookies: CookiePolicy, version: u64) -> [(header::HeaderName, String); 1] {
     [(
         header::SET_COOKIE,
-        format!(
-            "{FEATURED_SEEN_COOKIE}={version}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
-            FORGET_AFTER.as_secs()
+        cookies.set(
+            FEATURED_SEEN_COOKIE,
+            &version.to_string(),
+            &format!("Max-Age={}; HttpOnly; SameSite=Lax", FORGET_AFTER.as_secs()),
         ),
     )]
 }
@@ -323,7 +326,7 @@ pub async fn book_page(
 "#
     );
     Ok((
-        seen_cookie(featured.changed_at),
+        seen_cookie(state.cookies(), featured.changed_at),
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),

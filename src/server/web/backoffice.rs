@@ -55,7 +55,7 @@ pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
             .sign_in(&name, &password, from)
             .await
             .map_err(staff_error)?;
-        set_cookie(&token.set_cookie());
+        set_cookie(&token.set_cookie(state.cookies()));
         tracing::info!(staff = %name, "staff signed in");
         Ok(())
     }
@@ -66,10 +66,10 @@ pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
 pub async fn sign_out() -> Result<(), ShopError> {
     let result = async {
         let state = state()?;
-        if let Some(token) = SessionToken::from_headers(&request()?.headers) {
+        if let Some(token) = SessionToken::from_headers(&request()?.headers, state.cookies()) {
             state.staff.sign_out(&token).await.map_err(staff_error)?;
         }
-        set_cookie(&SessionToken::clear_cookie());
+        set_cookie(&SessionToken::clear_cookie(state.cookies()));
         Ok(())
     }
     .await;
@@ -144,7 +144,7 @@ pub async fn add_book(
 }
 
 async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
-    let Some(token) = SessionToken::from_headers(&request()?.headers) else {
+    let Some(token) = SessionToken::from_headers(&request()?.headers, state.cookies()) else {
         return Ok(None);
     };
     state

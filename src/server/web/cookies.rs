@@ -1,7 +1,10 @@
 //! The shopper cookie: every visitor gets a shopper id, the one their cookie
-//! names or a new one set on the response.
+//! names or a new one set on the response. And how every cookie of the shop
+//! is named and marked: served over HTTPS (the `behind_https` setting),
+//! cookies are `Secure` and take the `__Host-` prefix, so a browser never
+//! sends them over plain HTTP nor lets a sibling domain set them.
 
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -12,6 +15,33 @@ use crate::server::inventory::shopper::ShopperId;
 /// The cookie that names a web shopper.
 pub const SHOPPER_COOKIE: &str = "livecart_shopper";
 const COOKIE_MAX_AGE_SECS: u64 = 60 * 60 * 24 * 365;
+
+/// Names and marks the shop's cookies for how the shop is served.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CookiePolicy {
+    pub https: bool,
+}
+
+impl CookiePolicy {
+    pub fn name(self, base: &str) -> String {
+        if self.https {
+            format!("__Host-{base}")
+        } else {
+            base.to_string()
+        }
+    }
+
+    /// A `Set-Cookie` value: `attributes` besides Path=/ (and Secure).
+    pub fn set(self, base: &str, value: &str, attributes: &str) -> String {
+        let secure = if self.https { "; Secure" } else { "" };
+        format!("{}={value}; Path=/; {attributes}{secure}", self.name(base))
+    }
+
+    /// The request's value of the cookie named `base` under this policy.
+    pub fn read(self, headers: &axum::http::HeaderMap, base: &str) -> Option<String> {
+        cookie_value(headers, &self.name(base))
+    }
+}
 
 /// The value of the request's cookie `name`, if it sent one.
 pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
@@ -27,9 +57,14 @@ pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<Strin
 
 /// Gives every visitor a shopper id: the one their cookie names, or a new one
 /// set as an HttpOnly, SameSite=Lax cookie on the response.
-pub async fn shopper_cookie(mut req: Request, next: Next) -> Response {
-    let existing =
-        cookie_value(req.headers(), SHOPPER_COOKIE).and_then(|value| ShopperId::parse(&value));
+pub async fn shopper_cookie(
+    State(policy): State<CookiePolicy>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let existing = policy
+        .read(req.headers(), SHOPPER_COOKIE)
+        .and_then(|value| ShopperId::parse(&value));
     let (shopper, fresh) = match existing {
         Some(id) => (id, false),
         None => (ShopperId::new_random(), true),
@@ -37,9 +72,10 @@ pub async fn shopper_cookie(mut req: Request, next: Next) -> Response {
     req.extensions_mut().insert(shopper.clone());
     let mut response = next.run(req).await;
     if fresh {
-        let cookie = format!(
-            "{SHOPPER_COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax",
-            shopper.as_str()
+        let cookie = policy.set(
+            SHOPPER_COOKIE,
+            shopper.as_str(),
+            &format!("Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"),
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);
