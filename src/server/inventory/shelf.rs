@@ -317,4 +317,84 @@ mod tests {
             "book sessions renew only the hold they touch"
         );
     }
+
+    proptest::proptest! {
+        /// Random runs of reserves and returns by a few shoppers (web and
+        /// the book's sessions) on a few books, against a plain model: each
+        /// step gives the model's answer, a refused step changes nothing,
+        /// available never drops below 0, and available + held is what the
+        /// shelf started with; the writes, applied to what was loaded, give
+        /// the model's final state.
+        #[test]
+        fn reserves_and_returns_follow_the_model(
+            start in proptest::collection::vec(0i64..4, 3),
+            steps in proptest::collection::vec((0usize..4, 0usize..3, proptest::bool::ANY), 1..80),
+            limit in 1u32..3,
+            max_books in 1u32..3,
+        ) {
+            use std::collections::BTreeMap as Map;
+            let rules = Rules { max_books_per_cart: max_books, ..rules(limit) };
+            let shoppers = [
+                Shopper::Web(ShopperId::new_random()),
+                Shopper::Web(ShopperId::new_random()),
+                session("s1"),
+                session("s2"),
+            ];
+            let books = ["b0", "b1", "b2"];
+            let mut shelf = Shelf::new(
+                books.iter().zip(&start).map(|(b, n)| (b.to_string(), *n)).collect(),
+                vec![],
+            );
+            let mut available: Map<usize, i64> = start.iter().copied().enumerate().collect();
+            let mut held: Map<(usize, usize), u32> = Map::new();
+            for (who, which, reserve) in steps {
+                let shopper = &shoppers[who];
+                let book = book(books[which]);
+                let mine = held.get(&(who, which)).copied().unwrap_or(0);
+                let books_held = held.iter().filter(|((w, _), n)| *w == who && **n > 0).count() as u32;
+                let (expected, got) = if reserve {
+                    let expected = if mine >= rules.copies_allowed(shopper) {
+                        Err(ShopError::LimitReached(rules.copies_allowed(shopper)))
+                    } else if mine == 0 && books_held >= rules.max_books_per_cart {
+                        Err(ShopError::CartFull(rules.max_books_per_cart))
+                    } else if available[&which] <= 0 {
+                        Err(ShopError::SoldOut)
+                    } else {
+                        Ok(mine + 1)
+                    };
+                    (expected, shelf.reserve(&rules, shopper, &book))
+                } else {
+                    let expected = if mine == 0 { Err(ShopError::NotHeld) } else { Ok(mine - 1) };
+                    (expected, shelf.release(shopper, &book))
+                };
+                proptest::prop_assert_eq!(&got, &expected);
+                if let Ok(now) = got {
+                    let delta = i64::from(now) - i64::from(mine);
+                    *available.get_mut(&which).unwrap() -= delta;
+                    held.insert((who, which), now);
+                }
+                for (which, n) in &available {
+                    proptest::prop_assert!(*n >= 0);
+                    let holding: u32 = held.iter().filter(|((_, b), _)| b == which).map(|(_, n)| *n).sum();
+                    proptest::prop_assert_eq!(*n + i64::from(holding), start[*which]);
+                }
+            }
+            // What would be written back takes the loaded shelf to the model's.
+            let writes = shelf.writes();
+            for (which, name) in books.iter().enumerate() {
+                let delta = writes.available.iter().find(|(b, _)| b == name).map_or(0, |(_, d)| *d);
+                proptest::prop_assert_eq!(start[which] + delta, available[&which]);
+            }
+            for ((who, which), n) in &held {
+                let key = (shoppers[*who].key(), books[*which].to_string());
+                let written = writes.holds.iter().find(|(s, b, _)| (s, b) == (&key.0, &key.1)).map(|(_, _, c)| *c);
+                let ended = writes.ended.contains(&key);
+                if *n > 0 {
+                    proptest::prop_assert_eq!(written, Some(*n));
+                } else {
+                    proptest::prop_assert!(written.is_none() && !ended, "never held before this run");
+                }
+            }
+        }
+    }
 }
