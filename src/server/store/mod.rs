@@ -375,6 +375,9 @@ impl Store {
     /// ever held a book is left alone. Returns whether it stocked them.
     pub async fn stock_empty_shelf(&self, books: &[NewBook]) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        // Nodes started together on a new database stock it once: the
+        // second waits for the first's commit, then sees its books.
+        tx.lock_stock().await?;
         if tx.has_books().await? {
             return Ok(false);
         }

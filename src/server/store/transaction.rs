@@ -283,16 +283,19 @@ impl StockTransaction {
         }
     }
 
-    /// Whether the shop has any book. On PostgreSQL the stock's version row
-    /// is locked first, so nodes started together on a new database stock
-    /// the opening shelf once: the second waits for the first's commit,
-    /// then sees its books.
-    pub async fn has_books(&mut self) -> Result<bool, StoreError> {
+    /// Holds the stock's version row until commit (PostgreSQL; SQLite has
+    /// one writer anyway): a decision read after it sees every commit made
+    /// before, and none is made beside it.
+    pub async fn lock_stock(&mut self) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT version FROM stock_state WHERE id = 1 FOR UPDATE")
                 .fetch_all(&mut *self.tx)
                 .await?;
         }
+        Ok(())
+    }
+
+    pub async fn has_books(&mut self) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM books")
             .fetch_one(&mut *self.tx)
             .await?;
