@@ -49,7 +49,10 @@ ports=()
 for ((i = 0; i < nodes; i++)); do
   port=$((first + i))
   ports+=("$port")
+  # nginx forwards every shopper from 127.0.0.1: the nodes believe its
+  # X-Forwarded-For, so the limits per address count shoppers, not nginx.
   LEPTOS_SITE_ADDR="127.0.0.1:$port" LIVECART_DATABASE_URL="$database" \
+    LIVECART_TRUSTED_PROXIES="${LIVECART_TRUSTED_PROXIES:-127.0.0.1}" \
     "$bin" serve >"$run_dir/node-$port.log" 2>&1 &
   pids+=("$!")
 done

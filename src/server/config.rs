@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::server::web::client_address::Network;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -63,6 +65,21 @@ pub struct Settings {
     /// The shop is served over HTTPS (itself or through a proxy that ends
     /// TLS): cookies are Secure with the `__Host-` prefix, and HSTS is sent.
     pub behind_https: bool,
+    /// Client connections open at once; None: the open-file limit less
+    /// headroom for the database (read at start).
+    pub max_connections: Option<usize>,
+    /// Connections from one address at once (IPv6: one /64); 0 for no cap.
+    /// Trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+    /// A request's head must arrive within this, counted from when the
+    /// connection opened or went idle after its last answer (so it is also
+    /// the keep-alive idle limit).
+    pub header_read_timeout: Duration,
+    /// Proxies whose X-Forwarded-For is believed (addresses or networks).
+    pub trusted_proxies: Vec<Network>,
+    /// New holds one address may take per minute (a burst of as many, then
+    /// as many per minute); 0 for no limit.
+    pub holds_per_minute_per_address: u32,
 }
 
 impl Default for Settings {
@@ -88,6 +105,11 @@ impl Default for Settings {
             pg_notify: true,
             shutdown_deadline: Duration::from_secs(10),
             behind_https: false,
+            max_connections: None,
+            max_connections_per_address: 1000,
+            header_read_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
+            holds_per_minute_per_address: 600,
         }
     }
 }
@@ -112,6 +134,11 @@ struct FileSettings {
     max_books_per_cart: Option<u32>,
     max_hold_age: Option<String>,
     behind_https: Option<bool>,
+    max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
+    header_read_timeout: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    holds_per_minute_per_address: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -231,6 +258,52 @@ impl Settings {
             switch(&env, "LIVECART_BEHIND_HTTPS", "behind_https")?.or(file.behind_https)
         {
             settings.behind_https = on;
+        }
+        let max_connections =
+            number(&env, "LIVECART_MAX_CONNECTIONS", "max_connections")?.or(file.max_connections);
+        if let Some(n) = max_connections {
+            settings.max_connections = Some(within("max_connections", n, 16..=10_000_000)?);
+        }
+        let per_address = number(
+            &env,
+            "LIVECART_MAX_CONNECTIONS_PER_ADDRESS",
+            "max_connections_per_address",
+        )?
+        .or(file.max_connections_per_address);
+        if let Some(n) = per_address {
+            settings.max_connections_per_address = n;
+        }
+        if let Some(raw) = env("LIVECART_HEADER_READ_TIMEOUT").or(file.header_read_timeout) {
+            settings.header_read_timeout = parse_duration("header_read_timeout", &raw)?;
+        }
+        let proxies = match env("LIVECART_TRUSTED_PROXIES") {
+            Some(raw) => Some(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            None => file.trusted_proxies,
+        };
+        if let Some(list) = proxies {
+            settings.trusted_proxies = list
+                .iter()
+                .map(|raw| Network::parse(raw))
+                .collect::<Result<_, _>>()
+                .map_err(|message| ConfigError::Invalid {
+                    key: "trusted_proxies",
+                    message,
+                })?;
+        }
+        let holds = number(
+            &env,
+            "LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS",
+            "holds_per_minute_per_address",
+        )?
+        .or(file.holds_per_minute_per_address);
+        if let Some(n) = holds {
+            settings.holds_per_minute_per_address = n;
         }
         Ok(settings)
     }
@@ -371,6 +444,26 @@ mod tests {
             Settings::from_sources(None, env(&[("LIVECART_PG_NOTIFY", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("pg_notify"), "{err}");
         assert!(toml::from_str::<LeptosToml>("[livecart]\nunknown = 1\n").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_bad_ones_are_named() {
+        let s = Settings::from_sources(
+            None,
+            env(&[("LIVECART_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8")]),
+        )
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert!(Settings::from_sources(None, env(&[]))
+            .unwrap()
+            .trusted_proxies
+            .is_empty());
+        let err = Settings::from_sources(None, env(&[("LIVECART_TRUSTED_PROXIES", "nginx")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let err =
+            Settings::from_sources(None, env(&[("LIVECART_MAX_CONNECTIONS", "3")])).unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,20 @@ pub enum Transport {
     BookLongPoll,
 }
 
+/// Why a connection was turned away at accept.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Refused {
+    /// The process holds `max_connections` already.
+    Full,
+    /// Its address holds `max_connections_per_address` already.
+    PerAddress,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabel {
+    reason: Refused,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransportLabel {
     transport: Transport,
@@ -50,6 +64,9 @@ pub struct Metrics {
     pub holds_released: Counter,
     /// Sessions of the book's protocol whose last answer this node keeps.
     pub book_sessions: Gauge,
+    /// Client connections open now (WebSockets included).
+    pub connections_open: Gauge,
+    refused: Family<RefusedLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,8 +150,25 @@ impl Metrics {
             "Sessions of the book's long poll whose last answered version this node keeps",
             book_sessions.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now, WebSockets included",
+            connections_open.clone(),
+        );
+        let refused = Family::<RefusedLabel, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections turned away at accept, by reason",
+            refused.clone(),
+        );
+        for reason in [Refused::Full, Refused::PerAddress] {
+            let _ = refused.get_or_create(&RefusedLabel { reason });
+        }
         Metrics {
             registry: Arc::new(registry),
+            connections_open,
+            refused,
             holds_released,
             book_sessions,
             listener_up,
@@ -158,6 +192,10 @@ impl Metrics {
             .clone();
         gauge.inc();
         Subscribed(gauge)
+    }
+
+    pub fn connections_refused(&self, reason: Refused) {
+        self.refused.get_or_create(&RefusedLabel { reason }).inc();
     }
 
     pub fn subscribers(&self, transport: Transport) -> i64 {

@@ -13,14 +13,13 @@ pub mod staff;
 pub mod store;
 pub mod web;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -38,6 +37,8 @@ use live::notifier::Notifier;
 use live::socket::Upkeep;
 use metrics::Metrics;
 use store::{Store, StoreError};
+use web::client_address::TrustedProxies;
+use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
 use web::origin::OriginPolicy;
 
 /// What every handler and server function can reach. Cloned for every
@@ -77,6 +78,8 @@ pub struct Shop {
     /// The book's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
     pub upkeep: Upkeep,
+    /// How fast each address may take new holds.
+    pub hold_rate: web::hold_rate::HoldRate,
     /// Cancelled when the server begins to shut down, so long polls answer
     /// and sockets close with 1001 instead of holding the exit up.
     pub shutdown: CancellationToken,
@@ -109,7 +112,9 @@ pub fn app(state: AppState) -> Router {
     let routes = route_list();
     let shell_options = state.leptos_options.clone();
     let notifier = state.notifier.clone();
-    let rendered_at = move || provide_context(RenderedAt(notifier.version()));
+    let rendered_at = move || {
+        provide_context(RenderedAt(notifier.version()));
+    };
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, rendered_at, move || {
             shell(shell_options.clone())
@@ -137,6 +142,10 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(
             state.cookies(),
             web::headers::security_headers,
+        ))
+        .layer(from_fn_with_state(
+            Arc::new(TrustedProxies::new(state.settings.trusted_proxies.clone())),
+            web::client_address::resolve,
         ))
         .layer(DefaultBodyLimit::max(body_limit));
     // Method, path, status and latency of every request, at debug level
@@ -183,6 +192,7 @@ impl Application {
             max_hold_age: settings.max_hold_age,
         };
         let metrics = Metrics::new();
+        let settings_holds_per_minute = settings.holds_per_minute_per_address;
         let inventory = Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
@@ -203,6 +213,7 @@ impl Application {
             ),
             settings: Arc::new(settings),
             answered: Arc::new(AnsweredVersions::new(metrics.book_sessions.clone())),
+            hold_rate: web::hold_rate::HoldRate::new(settings_holds_per_minute),
             metrics,
             shutdown: CancellationToken::new(),
         }));
@@ -221,36 +232,36 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let settings = self.state.settings.clone();
+        let limits = ConnectionLimits {
+            max_open: settings
+                .max_connections
+                .unwrap_or_else(|| default_max_connections(open_file_limit())),
+            per_address: settings.max_connections_per_address,
+            header_read_timeout: settings.header_read_timeout,
+            send_deadline: settings.ws_send_timeout,
+            send_buffer: settings.socket_send_buffer,
+            trusted_proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies.clone())),
+        };
+        tracing::info!(
+            max_connections = limits.max_open,
+            per_address = limits.per_address,
+            "accepting connections"
+        );
         let shutdown = self.state.shutdown.clone();
-        let stopping = self.state.shutdown.clone();
-        let deadline = self.state.settings.shutdown_deadline;
-        let send_buffer = self.state.settings.socket_send_buffer;
+        let metrics = self.state.metrics.clone();
         let router = app(self.state);
-        let listener = self.listener.tap_io(move |tcp| {
-            if let Some(bytes) = send_buffer {
-                if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(bytes) {
-                    tracing::debug!(error = %e, "cannot set the socket's send buffer");
-                }
-            }
-        });
-        let serving = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+        web::connections::serve(
+            self.listener,
+            router,
+            limits,
+            metrics,
+            stop,
+            shutdown,
+            settings.shutdown_deadline,
         )
-        .with_graceful_shutdown(async move {
-            stop.await;
-            shutdown.cancel();
-        });
-        tokio::select! {
-            served = serving.into_future() => served,
-            () = async {
-                stopping.cancelled().await;
-                tokio::time::sleep(deadline).await;
-            } => {
-                tracing::warn!(?deadline, "connections still open at the shutdown deadline; closing them");
-                Ok(())
-            }
-        }
+        .await;
+        Ok(())
     }
 }
 

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::server::clock::now_ms;
 use crate::server::inventory::Inventory;
 use crate::server::store::{Store, StoreError};
+use crate::server::web::client_address::ClientAddress;
 use crate::server::web::cookies::CookiePolicy;
 use crate::shared::ShopError;
 
@@ -214,7 +215,12 @@ impl StaffDesk {
         let verified = self.verify(&name, password).await;
         match verified {
             Ok(true) => self.lock_failures().forgive(&name, from),
-            Ok(false) => return Err(StaffError::WrongPassword),
+            Ok(false) => {
+                // The wait before the next try runs from this answer, not
+                // from when the guess came in (a verification takes time).
+                self.lock_failures().answered(&name, from, Instant::now());
+                return Err(StaffError::WrongPassword);
+            }
             Err(e) => {
                 // Not verified at all (too many waiting): not a guess.
                 self.lock_failures().forgive(&name, from);
@@ -291,24 +297,35 @@ impl StaffDesk {
     }
 }
 
-/// Recent failed sign-ins, per account and per address, in a sliding window.
+/// Recent failed sign-ins, per (account, address) and per address, in a
+/// sliding window. Past the free tries an attempt is not refused for good:
+/// it must wait a delay that doubles with each further failure (1 s, 2 s,
+/// 4 s … at most `MAX_WAIT`). Counting per (account, address) means nobody
+/// can lock staff out from elsewhere: guesses from one address slow only
+/// that address down. Addresses are counted as the limits count them (an
+/// IPv6 /64; behind a trusted proxy, the client it forwards for).
 #[derive(Default)]
 struct FailedSignIns {
-    by_account: HashMap<StaffName, VecDeque<Instant>>,
+    by_pair: HashMap<(StaffName, IpAddr), VecDeque<Instant>>,
     by_address: HashMap<IpAddr, VecDeque<Instant>>,
 }
 
 impl FailedSignIns {
     const WINDOW: Duration = Duration::from_secs(15 * 60);
-    const PER_ACCOUNT: usize = 5;
+    /// Failures of one account from one address before attempts slow down.
+    const PER_PAIR: usize = 5;
+    /// Failures from one address, over all accounts, before they slow down.
     const PER_ADDRESS: usize = 20;
-    /// Accounts and addresses tracked at most; beyond it the oldest go.
+    /// The longest wait between two attempts once slowed down.
+    const MAX_WAIT: Duration = Duration::from_secs(5 * 60);
+    /// Keys tracked at most in each table; beyond it the oldest go.
     const TRACKED: usize = 10_000;
 
     fn refuses(&mut self, name: &StaffName, from: IpAddr, now: Instant) -> bool {
-        let account = recent(self.by_account.get_mut(name), now);
-        let address = recent(self.by_address.get_mut(&from), now);
-        account >= Self::PER_ACCOUNT || address >= Self::PER_ADDRESS
+        let from = ClientAddress::group(from);
+        let pair = (name.clone(), from);
+        slowed(self.by_pair.get_mut(&pair), Self::PER_PAIR, now)
+            || slowed(self.by_address.get_mut(&from), Self::PER_ADDRESS, now)
     }
 
     /// Lets an attempt in and counts it, or refuses it: one step under the
@@ -322,23 +339,55 @@ impl FailedSignIns {
     }
 
     fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
-        make_room(&mut self.by_account, name, now);
+        let from = ClientAddress::group(from);
+        let pair = (name.clone(), from);
+        make_room(&mut self.by_pair, &pair, now);
         make_room(&mut self.by_address, &from, now);
-        self.by_account
-            .entry(name.clone())
-            .or_default()
-            .push_back(now);
+        self.by_pair.entry(pair).or_default().push_back(now);
         self.by_address.entry(from).or_default().push_back(now);
     }
 
-    /// A right password: the account's failures are forgotten, and the
-    /// address gets back the count of this attempt.
+    /// A wrong password was answered: its failure counts from now.
+    fn answered(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
+        let from = ClientAddress::group(from);
+        for last in [
+            self.by_pair.get_mut(&(name.clone(), from)),
+            self.by_address.get_mut(&from),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(|times| times.back_mut())
+        {
+            *last = (*last).max(now);
+        }
+    }
+
+    /// A right password: this address's failures on the account are
+    /// forgotten, and the address gets back the count of this attempt.
     fn forgive(&mut self, name: &StaffName, from: IpAddr) {
-        self.by_account.remove(name);
+        let from = ClientAddress::group(from);
+        self.by_pair.remove(&(name.clone(), from));
         if let Some(times) = self.by_address.get_mut(&from) {
             times.pop_back();
         }
     }
+}
+
+/// Whether the next attempt must still wait: after `free` recent failures,
+/// the k-th further one waits 2^k seconds (at most `MAX_WAIT`) after the
+/// last.
+fn slowed(times: Option<&mut VecDeque<Instant>>, free: usize, now: Instant) -> bool {
+    let Some(times) = times else { return false };
+    let count = recent(Some(times), now);
+    if count < free {
+        return false;
+    }
+    let Some(last) = times.back() else {
+        return false;
+    };
+    let doublings = u32::try_from(count - free).unwrap_or(u32::MAX).min(16);
+    let wait = Duration::from_secs(1u64 << doublings).min(FailedSignIns::MAX_WAIT);
+    now.saturating_duration_since(*last) < wait
 }
 
 /// Keeps a table of failures within `TRACKED` keys: when a new key would
@@ -401,22 +450,41 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_limited_per_account_and_per_address() {
+    fn failures_slow_one_address_down_and_lock_nobody_out() {
         let mut failures = FailedSignIns::default();
         let burt = StaffName::parse("burt").unwrap();
-        let home: IpAddr = "127.0.0.1".parse().unwrap();
+        let attacker: IpAddr = "203.0.113.9".parse().unwrap();
+        let office: IpAddr = "198.51.100.4".parse().unwrap();
         let now = Instant::now();
-        for _ in 0..FailedSignIns::PER_ACCOUNT {
-            assert!(!failures.refuses(&burt, home, now));
-            failures.record(&burt, home, now);
+        for _ in 0..FailedSignIns::PER_PAIR {
+            assert!(failures.admit(&burt, attacker, now));
         }
-        assert!(failures.refuses(&burt, home, now), "the account is locked");
-        let later = now + FailedSignIns::WINDOW;
+        assert!(failures.refuses(&burt, attacker, now), "slowed down");
         assert!(
-            !failures.refuses(&burt, home, later),
-            "until the window passes"
+            !failures.refuses(&burt, office, now),
+            "the account is not locked for anyone else"
+        );
+        // The first wait is a second, then it doubles.
+        let t1 = now + Duration::from_millis(1001);
+        assert!(failures.admit(&burt, attacker, t1));
+        assert!(failures.refuses(&burt, attacker, t1 + Duration::from_millis(1500)));
+        let t2 = t1 + Duration::from_millis(2001);
+        assert!(failures.admit(&burt, attacker, t2));
+        assert!(failures.refuses(&burt, attacker, t2 + Duration::from_millis(3500)));
+        assert!(!failures.refuses(&burt, attacker, t2 + Duration::from_millis(4001)));
+        // Never more than MAX_WAIT, however many failures.
+        let mut t = t2;
+        for _ in 0..30 {
+            t += FailedSignIns::MAX_WAIT;
+            assert!(failures.admit(&burt, attacker, t), "at most MAX_WAIT apart");
+        }
+        let later = t + FailedSignIns::WINDOW;
+        assert!(
+            !failures.refuses(&burt, attacker, later),
+            "the window passes"
         );
 
+        // One address guessing many accounts is slowed as well.
         let elsewhere: IpAddr = "10.0.0.9".parse().unwrap();
         for i in 0..FailedSignIns::PER_ADDRESS {
             let name = StaffName::parse(&format!("guess{i}")).unwrap();
@@ -425,9 +493,16 @@ mod tests {
         let fresh = StaffName::parse("fresh").unwrap();
         assert!(
             failures.refuses(&fresh, elsewhere, now),
-            "the address is locked"
+            "the address is slowed"
         );
-        assert!(!failures.refuses(&fresh, home, now));
+        assert!(!failures.refuses(&fresh, office, now));
+        // An IPv6 client is one /64, whichever address of it it uses.
+        let v6a: IpAddr = "2001:db8::1".parse().unwrap();
+        for i in 0..FailedSignIns::PER_PAIR {
+            let from = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16 + 2]);
+            assert!(failures.admit(&burt, from, now));
+        }
+        assert!(failures.refuses(&burt, v6a, now));
     }
 
     #[test]
@@ -441,13 +516,13 @@ mod tests {
         }
         let burt = StaffName::parse("burt").unwrap();
         let home: IpAddr = "127.0.0.1".parse().unwrap();
-        for _ in 0..FailedSignIns::PER_ACCOUNT {
+        for _ in 0..FailedSignIns::PER_PAIR {
             assert!(failures.admit(&burt, home, now + Duration::from_secs(1)));
         }
         assert!(
             failures.refuses(&burt, home, now + Duration::from_secs(1)),
             "counted although the table was full"
         );
-        assert!(failures.by_account.len() <= FailedSignIns::TRACKED);
+        assert!(failures.by_pair.len() <= FailedSignIns::TRACKED);
     }
 }

@@ -17,6 +17,8 @@ pub enum ShopError {
     NotHeld,
     #[error("Your cart already holds {0} different books, the most one cart may hold.")]
     CartFull(u32),
+    #[error("Too many copies are being reserved from your address; wait a minute and try again.")]
+    ReservingTooFast,
     #[error("There is no such book.")]
     UnknownBook,
     #[error("Your cart is empty: there is nothing to check out.")]
@@ -59,7 +61,9 @@ impl ShopError {
             | ShopError::BelowHeldAndSold => 409,
             ShopError::UnknownBook | ShopError::UnknownOrder => 404,
             ShopError::NotSignedIn | ShopError::WrongPassword => 401,
-            ShopError::TooManyAttempts | ShopError::CartFull(_) => 429,
+            ShopError::TooManyAttempts | ShopError::CartFull(_) | ShopError::ReservingTooFast => {
+                429
+            }
             ShopError::BadInput(_) => 400,
             ShopError::TotalTooLarge => 422,
             ShopError::CrossOrigin => 403,
@@ -117,6 +121,7 @@ const REFUSAL_CODES: &[(&str, ShopError)] = &[
     ("not-signed-in", ShopError::NotSignedIn),
     ("wrong-password", ShopError::WrongPassword),
     ("too-many", ShopError::TooManyAttempts),
+    ("too-fast", ShopError::ReservingTooFast),
     ("unavailable", ShopError::Unavailable),
 ];
 

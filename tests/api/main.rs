@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server with its own SQLite file
 //! and drives it over HTTP and WebSocket.
 
+mod abuse;
 mod bad_input;
 mod book_details;
 mod book_protocol;

@@ -19,6 +19,7 @@
 //! keeps no cookies (curl) still gets the per-node memory below.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -29,6 +30,7 @@ use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
 
@@ -37,6 +39,7 @@ use super::socket;
 use crate::server::inventory::shopper::{BookSession, Shopper};
 use crate::server::inventory::BookId;
 use crate::server::metrics::Transport;
+use crate::server::web::client_address::ClientAddress;
 use crate::server::web::cookies::CookiePolicy;
 use crate::server::AppState;
 use crate::shared::stock::StockSnapshot;
@@ -55,6 +58,7 @@ enum CartAction {
 
 pub async fn post_cart(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddress>>,
     form: Result<Form<CartForm>, FormRejection>,
 ) -> Result<Response, ShopError> {
     let Form(form) = form?;
@@ -77,7 +81,13 @@ pub async fn post_cart(
     let shopper = Shopper::Book(session);
     let book = BookId::featured();
     let outcome = match action {
-        CartAction::Add => state.inventory.reserve(&shopper, &book).await,
+        CartAction::Add => {
+            let from = client.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0 .0);
+            if !state.hold_rate.admit(from, Instant::now()) {
+                return Err(ShopError::ReservingTooFast);
+            }
+            state.inventory.reserve(&shopper, &book).await
+        }
         CartAction::Remove => state.inventory.release(&shopper, &book).await,
     };
     match outcome {

@@ -2,14 +2,14 @@
 //! sign-in needs a signed-in staff session; each change goes through the
 //! inventory, which pushes it live to every open page.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::ConnectInfo;
 use http::header::SET_COOKIE;
 use http::HeaderValue;
 use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
+use super::client_address::ClientAddress;
 use super::forms::{answer_form, request, shelf_request, state, with_status};
 use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{SessionToken, StaffError, StaffName};
@@ -159,11 +159,7 @@ async fn require_staff(state: &AppState) -> Result<StaffName, ShopError> {
 }
 
 fn client_address() -> Result<IpAddr, ShopError> {
-    let parts = request()?;
-    Ok(parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip()))
+    Ok(ClientAddress::of(&request()?))
 }
 
 fn set_cookie(cookie: &str) {

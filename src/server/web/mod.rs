@@ -6,13 +6,19 @@
 //! - `api`: `/api/books`, `/metrics`, `/healthz`;
 //! - `error`: a refusal as a plain HTTP answer;
 //! - `cookies`: the shopper cookie; `origin`: the cross-site check;
-//! - `headers`: the security headers every answer carries.
+//! - `headers`: the security headers every answer carries;
+//! - `connections`: the serve loop and its limits (timeouts, caps, send
+//!   deadline); `client_address`: who is asking, through trusted proxies;
+//! - `hold_rate`: how fast one address may take new holds.
 
 pub mod api;
 pub mod backoffice;
+pub mod client_address;
+pub mod connections;
 pub mod cookies;
 pub mod error;
 pub mod forms;
 pub mod headers;
+pub mod hold_rate;
 pub mod origin;
 pub mod storefront;

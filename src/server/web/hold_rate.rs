@@ -1,0 +1,101 @@
+//! How fast one address may take new holds. Fresh cookies are free, so a
+//! cap per cart alone does not stop one client from holding a book's every
+//! copy with many carts; a token bucket per address (IPv6: per /64) does:
+//! a burst of `per_minute`, then `per_minute` a minute. A refused reserve is
+//! answered 429 before the inventory is asked, so it changes nothing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use super::client_address::ClientAddress;
+
+/// Addresses remembered at most; a full table first forgets the buckets
+/// that have refilled (they would start full anyway).
+const TRACKED: usize = 100_000;
+
+pub struct HoldRate {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl HoldRate {
+    /// `per_minute` 0 turns the limit off.
+    pub fn new(per_minute: u32) -> HoldRate {
+        HoldRate {
+            per_minute,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one new hold's token for `from`, or refuses.
+    pub fn admit(&self, from: IpAddr, now: Instant) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let capacity = f64::from(self.per_minute);
+        let refill = |b: &Bucket| {
+            let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+            (b.tokens + elapsed * capacity / 60.0).min(capacity)
+        };
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let group = ClientAddress::group(from);
+        if buckets.len() >= TRACKED && !buckets.contains_key(&group) {
+            buckets.retain(|_, b| refill(b) < capacity);
+            if buckets.len() >= TRACKED / 2 {
+                // Every bucket is in use: start over rather than sweep the
+                // table on each new address (what an attacker would want).
+                buckets.clear();
+            }
+        }
+        let bucket = buckets.entry(group).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let tokens = refill(bucket);
+        if tokens < 1.0 {
+            bucket.tokens = tokens;
+            bucket.at = now;
+            return false;
+        }
+        bucket.tokens = tokens - 1.0;
+        bucket.at = now;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn an_address_gets_its_burst_then_its_rate() {
+        let rate = HoldRate::new(6);
+        let now = Instant::now();
+        let a: IpAddr = "203.0.113.5".parse().unwrap();
+        for _ in 0..6 {
+            assert!(rate.admit(a, now));
+        }
+        assert!(!rate.admit(a, now), "the burst is spent");
+        assert!(
+            rate.admit("203.0.113.6".parse().unwrap(), now),
+            "others are not"
+        );
+        // Six a minute: one every ten seconds.
+        assert!(!rate.admit(a, now + Duration::from_secs(9)));
+        assert!(rate.admit(a, now + Duration::from_secs(11)));
+        assert!(!rate.admit(a, now + Duration::from_secs(12)));
+        assert!(HoldRate::new(0).admit(a, now), "0 is off");
+    }
+}
