@@ -10,6 +10,7 @@ mod cluster;
 mod concurrency;
 mod durability;
 mod helpers;
+mod model;
 mod postgres;
 mod shop_rules;
 mod staff;

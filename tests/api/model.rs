@@ -1,0 +1,300 @@
+//! The inventory against a plain model: random sequences of reserve,
+//! return, expire, checkout, restock and set-total, run by the real
+//! inventory on a real SQLite file, each step compared with what a few maps
+//! say it should do. After every step the invariants of DESIGN.md hold on
+//! disk: available never below 0; available = total − held − sold; the
+//! version strictly increases with each change; a refused step changes
+//! nothing at all.
+
+use std::collections::BTreeMap as Map;
+use std::time::Duration;
+
+use livecart::server::inventory::shopper::{BookSession, Shopper, ShopperId};
+use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
+use livecart::server::live::notifier::Notifier;
+use livecart::server::metrics::Metrics;
+use livecart::server::store::Store;
+use livecart::shared::stock::FEATURED_BOOK;
+use livecart::shared::ShopError;
+use proptest::prelude::*;
+use sqlx::Connection;
+
+const BOOKS: [&str; 3] = [
+    FEATURED_BOOK,
+    "structure-and-interpretation-of-computer-programs",
+    "the-pragmatic-programmer",
+];
+
+#[derive(Clone, Debug)]
+enum Step {
+    Reserve(usize, usize),
+    Return(usize, usize),
+    /// Every hold of the shopper passes its deadline.
+    Expire(usize),
+    Checkout(usize),
+    Restock(usize, u32),
+    SetTotal(usize, u32),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0usize..4, 0usize..3).prop_map(|(w, b)| Step::Reserve(w, b)),
+        3 => (0usize..4, 0usize..3).prop_map(|(w, b)| Step::Return(w, b)),
+        1 => (0usize..4).prop_map(Step::Expire),
+        2 => (0usize..4).prop_map(Step::Checkout),
+        1 => (0usize..3, 1u32..3).prop_map(|(b, n)| Step::Restock(b, n)),
+        2 => (0usize..3, 0u32..5).prop_map(|(b, n)| Step::SetTotal(b, n)),
+    ]
+}
+
+/// What the shop should hold, kept in plain maps.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Model {
+    total: Map<usize, u32>,
+    sold: Map<usize, u32>,
+    held: Map<(usize, usize), u32>,
+}
+
+impl Model {
+    fn held_of(&self, book: usize) -> u32 {
+        self.held
+            .iter()
+            .filter(|((_, b), _)| *b == book)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn available(&self, book: usize) -> u32 {
+        self.total[&book] - self.held_of(book) - self.sold[&book]
+    }
+
+    /// The answer the step must get, and the model after it.
+    fn apply(&mut self, step: &Step, rules: &Rules, shoppers: &[Shopper]) -> Result<(), ShopError> {
+        match *step {
+            Step::Reserve(who, book) => {
+                let mine = self.held.get(&(who, book)).copied().unwrap_or(0);
+                let allowed = rules.copies_allowed(&shoppers[who]);
+                let books = self.held.keys().filter(|(w, _)| *w == who).count() as u32;
+                if mine >= allowed {
+                    Err(ShopError::LimitReached(allowed))
+                } else if mine == 0 && books >= rules.max_books_per_cart {
+                    Err(ShopError::CartFull(rules.max_books_per_cart))
+                } else if self.available(book) == 0 {
+                    Err(ShopError::SoldOut)
+                } else {
+                    self.held.insert((who, book), mine + 1);
+                    Ok(())
+                }
+            }
+            Step::Return(who, book) => match self.held.get(&(who, book)).copied() {
+                None => Err(ShopError::NotHeld),
+                Some(1) => {
+                    self.held.remove(&(who, book));
+                    Ok(())
+                }
+                Some(n) => {
+                    self.held.insert((who, book), n - 1);
+                    Ok(())
+                }
+            },
+            Step::Expire(who) => {
+                self.held.retain(|(w, _), _| *w != who);
+                Ok(())
+            }
+            Step::Checkout(who) => {
+                let lines: Vec<_> = self
+                    .held
+                    .iter()
+                    .filter(|((w, _), _)| *w == who)
+                    .map(|((_, b), n)| (*b, *n))
+                    .collect();
+                if lines.is_empty() {
+                    return Err(ShopError::EmptyCart);
+                }
+                for (book, n) in lines {
+                    *self.sold.get_mut(&book).unwrap() += n;
+                    self.held.remove(&(who, book));
+                }
+                Ok(())
+            }
+            Step::Restock(book, n) => {
+                *self.total.get_mut(&book).unwrap() += n;
+                Ok(())
+            }
+            Step::SetTotal(book, n) => {
+                if n < self.held_of(book) + self.sold[&book] {
+                    Err(ShopError::BelowHeldAndSold)
+                } else {
+                    self.total.insert(book, n);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// The shop's state as the database holds it: per book (available, total,
+/// held, sold), the holds, and the stock version.
+type OnDisk = (Vec<(i64, i64, i64, i64)>, Vec<(String, String, i64)>, i64);
+
+async fn on_disk(db: &mut sqlx::SqliteConnection) -> OnDisk {
+    let mut books = Vec::new();
+    for id in BOOKS {
+        let row: (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT available, total, \
+             (SELECT COALESCE(SUM(copies), 0) FROM reservations WHERE book_id = ?1), sold \
+             FROM books WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_one(&mut *db)
+        .await
+        .unwrap();
+        books.push(row);
+    }
+    let holds = sqlx::query_as(
+        "SELECT shopper, book_id, copies FROM reservations ORDER BY shopper, book_id",
+    )
+    .fetch_all(&mut *db)
+    .await
+    .unwrap();
+    let (version,): (i64,) = sqlx::query_as("SELECT version FROM stock_state WHERE id = 1")
+        .fetch_one(&mut *db)
+        .await
+        .unwrap();
+    (books, holds, version)
+}
+
+async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = Store::open(&url).await.unwrap();
+    stock_opening_shelf(&store).await.unwrap();
+    let rules = Rules {
+        max_copies_per_shopper: limit,
+        max_books_per_cart: max_books,
+        reservation_ttl: Duration::from_secs(900),
+        max_hold_age: Duration::from_secs(3600),
+    };
+    let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
+    let inventory = Inventory::start(store, notifier.clone(), rules.clone(), Metrics::new());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let shoppers = [
+        Shopper::Web(ShopperId::new_random()),
+        Shopper::Web(ShopperId::new_random()),
+        Shopper::Book(BookSession::parse("model-a").unwrap()),
+        Shopper::Book(BookSession::parse("model-b").unwrap()),
+    ];
+    let books: Vec<BookId> = BOOKS.iter().map(|b| BookId::parse(b).unwrap()).collect();
+    // Small shelves, so copies run out.
+    let mut model = Model::default();
+    for (i, book) in books.iter().enumerate() {
+        inventory.set_total(book, 2).await.unwrap();
+        model.total.insert(i, 2);
+        model.sold.insert(i, 0);
+    }
+
+    for step in &steps {
+        let before = on_disk(&mut db).await;
+        let published_before = notifier.version();
+        let expected = model.clone().apply(step, &rules, &shoppers);
+        let got = match *step {
+            Step::Reserve(who, book) => inventory
+                .reserve(&shoppers[who], &books[book])
+                .await
+                .map(|_| ()),
+            Step::Return(who, book) => inventory
+                .release(&shoppers[who], &books[book])
+                .await
+                .map(|_| ()),
+            Step::Checkout(who) => inventory.checkout(&shoppers[who]).await.map(|_| ()),
+            Step::Restock(book, n) => inventory.restock(&books[book], n).await,
+            Step::SetTotal(book, n) => inventory.set_total(&books[book], n).await,
+            Step::Expire(who) => {
+                // Its deadlines pass (as the clock would see them), then the
+                // inventory's own clock ends the holds.
+                let key = shoppers[who].key();
+                sqlx::query("UPDATE reservations SET expires_at = 0 WHERE shopper = ?")
+                    .bind(&key)
+                    .execute(&mut db)
+                    .await
+                    .unwrap();
+                let mut waited = Duration::ZERO;
+                loop {
+                    let (count,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM reservations WHERE shopper = ?")
+                            .bind(&key)
+                            .fetch_one(&mut db)
+                            .await
+                            .unwrap();
+                    if count == 0 {
+                        break;
+                    }
+                    prop_assert!(
+                        waited < Duration::from_secs(3),
+                        "the clock did not end lapsed holds"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    waited += Duration::from_millis(20);
+                }
+                Ok(())
+            }
+        };
+        prop_assert_eq!(&got, &expected, "{:?}", step);
+        let after = on_disk(&mut db).await;
+        if got.is_err() {
+            prop_assert_eq!(&after, &before, "a refused {:?} changed nothing", step);
+        } else {
+            model.apply(step, &rules, &shoppers).unwrap();
+            let changed = after.0 != before.0
+                || after.1.len() != before.1.len()
+                || after
+                    .1
+                    .iter()
+                    .zip(&before.1)
+                    .any(|(a, b)| (&a.0, &a.1, a.2) != (&b.0, &b.1, b.2));
+            if changed {
+                prop_assert!(
+                    after.2 > before.2,
+                    "a change took the version from {} to {}",
+                    before.2,
+                    after.2
+                );
+            }
+        }
+        for (i, (available, total, held, sold)) in after.0.iter().enumerate() {
+            prop_assert!(*available >= 0);
+            prop_assert_eq!(*available, total - held - sold, "book {}", i);
+            prop_assert_eq!(
+                *available,
+                i64::from(model.available(i)),
+                "book {} after {:?}",
+                i,
+                step
+            );
+            prop_assert_eq!(*total, i64::from(model.total[&i]));
+            prop_assert_eq!(*sold, i64::from(model.sold[&i]));
+        }
+        prop_assert!(
+            notifier.version() >= published_before,
+            "the published version never goes back"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn the_inventory_follows_a_plain_model(
+        steps in proptest::collection::vec(step(), 1..40),
+        limit in 1u32..3,
+        max_books in 1u32..3,
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(run(steps, limit, max_books))?;
+    }
+}
