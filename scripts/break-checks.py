@@ -82,6 +82,7 @@ BREAKS = [
  ('xff-from-anyone','src/server/web/client_address.rs','        if !self.trusts(client) {\n            return client;\n        }\n        let hops','        let hops','abuse::forwarded_for_is_believed_only_from_a_trusted_proxy'),
  ('holds-unlimited','src/server/live/book_protocol.rs','            if !state.hold_rate.admit(from, Instant::now()) {','            if !state.hold_rate.admit(from, Instant::now()) && false {','abuse::new_holds_past_an_addresss_rate_are_refused_with_429_and_nothing_changes'),
  ('restock-total-only','src/server/store/transaction.rs','"UPDATE books SET total = total + $2, available = available + $2 WHERE id = $1",','"UPDATE books SET total = total + $2, available = available + 0 * $2 WHERE id = $1",','model::the_inventory_follows_a_plain_model'),
+ ('no-page-csp','src/server/mod.rs','        web::headers::allow_page_scripts();\n','','stock_api::a_pages_scripts_all_carry_the_nonce_its_policy_names'),
 ]
 
 

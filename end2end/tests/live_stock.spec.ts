@@ -67,3 +67,26 @@ test('a book that sells out while the page is open turns to Sold out and cannot 
   await expect(page.locator('.stock')).toHaveText('Sold out');
   await expect(page.getByRole('button', { name: 'Add to cart' })).toBeDisabled();
 });
+
+test('the hydrated pages run under a script policy with nothing refused', async ({ shop, browser }) => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const refused: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+  });
+  page.on('pageerror', (e) => refused.push(e.message));
+  for (const path of ['/', `/books/${FEATURED}`, '/cart']) {
+    const answer = await page.goto(`${shop.baseURL}${path}`);
+    const policy = answer!.headers()['content-security-policy'] ?? '';
+    expect(policy, path).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9_-]+' 'wasm-unsafe-eval'/);
+    expect(policy, path).toContain("frame-ancestors 'none'");
+    await waitUntilLive(page);
+  }
+  // Live and interactive under the policy: a reservation goes through.
+  await page.goto(`${shop.baseURL}/books/${FEATURED}`);
+  await waitUntilLive(page);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await expect(page.locator('.held')).toHaveText('You hold 1 copy.');
+  expect(refused).toEqual([]);
+});

@@ -114,6 +114,7 @@ pub fn app(state: AppState) -> Router {
     let notifier = state.notifier.clone();
     let rendered_at = move || {
         provide_context(RenderedAt(notifier.version()));
+        web::headers::allow_page_scripts();
     };
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, rendered_at, move || {

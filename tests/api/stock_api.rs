@@ -170,6 +170,41 @@ async fn every_answer_carries_the_security_headers() {
 }
 
 #[tokio::test]
+async fn a_pages_scripts_all_carry_the_nonce_its_policy_names() {
+    let app = spawn_app().await;
+    let mut nonces = Vec::new();
+    for path in ["/", "/cart", "/books/definitive-guide-to-the-internet"] {
+        let answer = reqwest::get(app.url(path)).await.unwrap();
+        let policy = answer.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let html = answer.text().await.unwrap();
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {policy}"))
+            .to_string();
+        assert!(
+            policy.contains("script-src 'self' 'nonce-") && policy.contains("'wasm-unsafe-eval'"),
+            "{path}: {policy}"
+        );
+        let scripts = html.matches("<script").count();
+        assert!(scripts > 0, "{path} has its hydration scripts");
+        assert_eq!(
+            html.matches(&format!("nonce=\"{nonce}\"")).count(),
+            scripts,
+            "{path}: every script carries the nonce"
+        );
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 3, "a new nonce for every page");
+}
+
+#[tokio::test]
 async fn a_node_that_can_take_changes_is_healthy_and_ready() {
     let app = spawn_app().await;
     for path in ["/healthz", "/readyz"] {

@@ -3,9 +3,12 @@
 //! cart's buttons), no plugins, forms and `<base>` only towards the shop
 //! itself, and no full URLs (with their search words) leaked to other sites.
 //!
-//! The Content-Security-Policy leaves scripts alone for now: the hydrated
-//! pages load their wasm through an inline bootstrap, and a script policy
-//! needs a nonce on it (left for later; see the README's security notes).
+//! Pages rendered by Leptos also get a script policy: scripts only from the
+//! shop itself, inline ones only with this render's nonce (Leptos puts it on
+//! its hydration bootstrap and streamed-resource scripts), and wasm
+//! compilation for the shop's own module. Other answers run no script, and
+//! the book's jQuery page keeps the book's inline script, so they keep the
+//! shared policy.
 
 use axum::extract::{Request, State};
 use axum::http::header::{
@@ -16,10 +19,33 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 
+use leptos::prelude::use_context;
+use leptos_axum::ResponseOptions;
+
 use super::cookies::CookiePolicy;
 
 const POLICY: &str =
     "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
+
+/// A rendered page's policy: the shared one, and scripts by origin, nonce
+/// and wasm.
+pub fn page_policy(nonce: &str) -> String {
+    format!("{POLICY}; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'")
+}
+
+/// Called while a page renders (Leptos has made its nonce by then): the
+/// page's answer carries the policy that lets exactly its scripts run.
+pub fn allow_page_scripts() {
+    let Some(nonce) = leptos::nonce::use_nonce() else {
+        return;
+    };
+    if let (Some(response), Ok(value)) = (
+        use_context::<ResponseOptions>(),
+        HeaderValue::from_str(&page_policy(&nonce)),
+    ) {
+        response.insert_header(CONTENT_SECURITY_POLICY, value);
+    }
+}
 
 /// Over HTTPS, browsers are also told to come back only over HTTPS (a year).
 pub async fn security_headers(
