@@ -616,3 +616,167 @@ pub async fn page_load(server: &Running, path: &str, n: usize) -> io::Result<Pag
         cpu_us_per_page: cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
     })
 }
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Storm {
+    pub sockets: usize,
+    /// Sockets open again when the case ended.
+    pub reconnected: usize,
+    /// Of those, how many had heard the change made while they were away.
+    pub on_true_count: usize,
+    /// From the drop until every socket was back and on the true count.
+    pub recover_ms: f64,
+    /// Connection attempts refused or failed during the storm (each was
+    /// retried with the page's backoff).
+    pub failed_attempts: usize,
+    pub rss_before_kib: u64,
+    pub rss_peak_kib: u64,
+    pub rss_after_kib: u64,
+    /// Memory with every socket back, over memory before the drop.
+    pub memory_after_vs_before: f64,
+    /// Server CPU spent from the drop until everyone was back.
+    pub server_cpu_ms: f64,
+    /// The busiest 100 ms of the storm, in percent of one core.
+    pub peak_cpu_percent: f64,
+}
+
+/// The page client's backoff (src/app/live.rs): 0.5 s doubling to 10 s,
+/// each jittered down to half.
+fn page_backoff(failures: u32) -> Duration {
+    let base_ms = (500.0 * 2f64.powi(failures.saturating_sub(1).min(5) as i32)).min(10_000.0);
+    Duration::from_millis((base_ms / 2.0 + rand::random::<f64>() * base_ms / 2.0) as u64)
+}
+
+/// `n` pages subscribed to `/api/stock/ws` lose their sockets all at once (a
+/// network blip, a balancer restart) and come back as the page's client
+/// does: after its backoff, resuming from the newest version each has seen.
+/// A change is made while they are away; the case ends when every page is
+/// back and has heard it.
+pub async fn reconnect_storm(server: &Running, n: usize) -> io::Result<Storm> {
+    let version = stock_version(server).await?;
+    let (drop_all, dropped) = tokio::sync::watch::channel(false);
+    let connected = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let newest: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
+        (0..n)
+            .map(|_| std::sync::atomic::AtomicU64::new(version))
+            .collect(),
+    );
+    let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (connected, failed, newest, gate, addr) = (
+            connected.clone(),
+            failed.clone(),
+            newest.clone(),
+            gate.clone(),
+            server.addr,
+        );
+        let mut dropped = dropped.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let mut failures = 0;
+                let mut socket = loop {
+                    let since = newest[i].load(Ordering::SeqCst);
+                    let path = format!("/api/stock/ws?since={since}");
+                    // Only the first opening is paced (a page load); the
+                    // storm's reconnects are not.
+                    let permit = if first { Some(gate.acquire().await) } else { None };
+                    let opened = open_socket(addr, &path).await;
+                    drop(permit);
+                    match opened {
+                        Ok(socket) => break socket,
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            failures += 1;
+                            tokio::time::sleep(page_backoff(failures + 1)).await;
+                        }
+                    }
+                };
+                first = false;
+                connected.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    tokio::select! {
+                        message = socket.next() => match message {
+                            Some(Ok(Message::Text(text))) => {
+                                let v = serde_json::from_str::<serde_json::Value>(&text)
+                                    .ok()
+                                    .and_then(|m| m["version"].as_u64());
+                                if let Some(v) = v {
+                                    newest[i].fetch_max(v, Ordering::SeqCst);
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            _ => break,
+                        },
+                        _ = dropped.changed() => break,
+                    }
+                }
+                connected.fetch_sub(1, Ordering::SeqCst);
+                // Gone at once, as a dropped network leaves it.
+                drop(socket);
+                tokio::time::sleep(page_backoff(1)).await;
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while connected.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.settle_memory().await?;
+    let rss_before_kib = server.rss_kib();
+
+    let cpu_start = server.cpu();
+    let started = Instant::now();
+    let _ = drop_all.send(true);
+    // The change they must all hear, made while they are away.
+    let mut http = Http::open(server.addr).await?;
+    change(&mut http, true).await?;
+    let target = stock_version(server).await?;
+    let mut rss_peak_kib = rss_before_kib;
+    let mut peak_cpu = 0.0f64;
+    let mut last = (Instant::now(), server.cpu());
+    let on_true = |newest: &[std::sync::atomic::AtomicU64]| {
+        newest
+            .iter()
+            .filter(|v| v.load(Ordering::SeqCst) >= target)
+            .count()
+    };
+    let limit = Instant::now() + Duration::from_secs(120);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rss_peak_kib = rss_peak_kib.max(server.rss_kib());
+        let now = (Instant::now(), server.cpu());
+        let busy = (now.1 - last.1).as_secs_f64() / (now.0 - last.0).as_secs_f64();
+        peak_cpu = peak_cpu.max(busy * 100.0);
+        last = now;
+        if (connected.load(Ordering::SeqCst) == n && on_true(&newest) == n) || Instant::now() > limit
+        {
+            break;
+        }
+    }
+    let recover = started.elapsed();
+    let server_cpu = server.cpu() - cpu_start;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.settle_memory().await?;
+    let rss_after_kib = server.rss_kib();
+    let result = Storm {
+        sockets: n,
+        reconnected: connected.load(Ordering::SeqCst),
+        on_true_count: on_true(&newest),
+        recover_ms: recover.as_secs_f64() * 1000.0,
+        failed_attempts: failed.load(Ordering::Relaxed),
+        rss_before_kib,
+        rss_peak_kib,
+        rss_after_kib,
+        memory_after_vs_before: rss_after_kib as f64 / rss_before_kib.max(1) as f64,
+        server_cpu_ms: server_cpu.as_secs_f64() * 1000.0,
+        peak_cpu_percent: peak_cpu,
+    };
+    for task in tasks {
+        task.abort();
+    }
+    Ok(result)
+}

@@ -47,6 +47,10 @@ enum Case {
     },
     /// The catalog page, rendered again and again.
     CatalogPage,
+    /// `n` pages' sockets dropped at once, back with the page's backoff.
+    ReconnectStorm {
+        n: usize,
+    },
 }
 
 impl Case {
@@ -62,6 +66,7 @@ impl Case {
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
             Case::CatalogPage => "catalog page /".to_string(),
+            Case::ReconnectStorm { n } => format!("reconnect storm {n} WebSockets"),
         }
     }
 
@@ -110,6 +115,16 @@ impl Case {
                 m("signed in", "/signed_in", false),
                 m("pushes", "/pushes", false),
             ],
+            Case::ReconnectStorm { .. } => vec![
+                m("recovered ms", "/recover_ms", true),
+                m("back and on the true count", "/on_true_count", false),
+                m("peak RSS KiB", "/rss_peak_kib", true),
+                m("RSS before KiB", "/rss_before_kib", true),
+                m("RSS after KiB", "/rss_after_kib", true),
+                m("memory after ÷ before", "/memory_after_vs_before", true),
+                m("server CPU ms", "/server_cpu_ms", true),
+                m("peak CPU %", "/peak_cpu_percent", true),
+            ],
             Case::Race => vec![
                 m("succeeded", "/succeeded", false),
                 m("refused (409)", "/refused_409", false),
@@ -121,7 +136,10 @@ impl Case {
     fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
         match self {
             // The peers speak only the book's protocol and have no staff.
-            Case::FanOut { api: true, .. } | Case::SignInBurst { .. } | Case::CatalogPage => chosen
+            Case::FanOut { api: true, .. }
+            | Case::SignInBurst { .. }
+            | Case::CatalogPage
+            | Case::ReconnectStorm { .. } => chosen
                 .iter()
                 .copied()
                 .filter(|k| *k == Kind::Livecart)
@@ -175,6 +193,9 @@ impl Case {
             Case::SignInBurst { n } => {
                 to_json(serde_json::to_value(cases::sign_in_burst(server, n).await?))
             }
+            Case::ReconnectStorm { n } => to_json(serde_json::to_value(
+                cases::reconnect_storm(server, n).await?,
+            )),
         }
     }
 }
@@ -197,6 +218,7 @@ fn matrix(quick: bool) -> Vec<Case> {
             Case::Race,
             Case::SignInBurst { n: 20 },
             Case::CatalogPage,
+            Case::ReconnectStorm { n: 1_000 },
         ];
     }
     vec![
@@ -225,6 +247,7 @@ fn matrix(quick: bool) -> Vec<Case> {
         Case::Race,
         Case::SignInBurst { n: 20 },
         Case::CatalogPage,
+        Case::ReconnectStorm { n: 10_000 },
     ]
 }
 
