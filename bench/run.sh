@@ -23,7 +23,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # 19,000 sockets per process need the open-file limit raised to its ceiling.
 ulimit -n "$(ulimit -Hn)"
 
-cargo build --release --features ssr --bin livecart
+# The site too, precompressed as it is served (the first-visit case).
+cargo leptos build --release --precompress
 cargo build --release --manifest-path bench/peers/tokio-floor/Cargo.toml
 cargo build --release --manifest-path bench/loadgen/Cargo.toml
 

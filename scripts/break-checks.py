@@ -83,6 +83,7 @@ BREAKS = [
  ('holds-unlimited','src/server/live/book_protocol.rs','            if !state.hold_rate.admit(from, Instant::now()) {','            if !state.hold_rate.admit(from, Instant::now()) && false {','abuse::new_holds_past_an_addresss_rate_are_refused_with_429_and_nothing_changes'),
  ('restock-total-only','src/server/store/transaction.rs','"UPDATE books SET total = total + $2, available = available + $2 WHERE id = $1",','"UPDATE books SET total = total + $2, available = available + 0 * $2 WHERE id = $1",','model::the_inventory_follows_a_plain_model'),
  ('no-page-csp','src/server/mod.rs','        web::headers::allow_page_scripts();\n','','stock_api::a_pages_scripts_all_carry_the_nonce_its_policy_names'),
+ ('pkg-uncompressed','src/server/web/assets.rs','    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();','    let files = ServeDir::new(dir);','storefront::the_sites_files_go_out_precompressed_and_hashed_names_are_cached_for_a_year'),
 ]
 
 

@@ -138,6 +138,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(web::api::metrics))
         .route("/healthz", get(web::api::healthz))
         .route("/readyz", get(web::api::readyz))
+        .nest("/pkg", web::assets::pkg_files(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(origins, web::origin::check_origin))
         .layer(from_fn_with_state(
@@ -270,7 +271,17 @@ impl Application {
 /// when it runs the server), with defaults that serve the built site from
 /// `target/site` on 127.0.0.1:3000.
 pub fn leptos_options() -> Result<LeptosOptions, StartError> {
-    leptos::config::get_configuration(None)
+    let mut options = leptos::config::get_configuration(None)
         .map(|conf| conf.leptos_options)
-        .map_err(|e| StartError::Leptos(e.to_string()))
+        .map_err(|e| StartError::Leptos(e.to_string()))?;
+    // A release build by cargo-leptos names the site's files by their hash
+    // and writes the hashes beside the binary; a binary started without
+    // cargo-leptos's environment (scripts/run.sh, the tests) finds them there.
+    if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
+        let beside_binary = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())));
+        options.hash_files = beside_binary.is_some_and(|file| file.is_file());
+    }
+    Ok(options)
 }

@@ -45,13 +45,23 @@ pub fn test_settings(dir: &Path) -> Settings {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with_site(tweak, |_| {}).await
+}
+
+/// A server whose Leptos options (where the site's files are, whether their
+/// names are hashed) the test sets too.
+pub async fn spawn_app_with_site(
+    tweak: impl FnOnce(&mut Settings),
+    site: impl FnOnce(&mut LeptosOptions),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
-    let options = LeptosOptions::builder()
+    let mut options = LeptosOptions::builder()
         .output_name("livecart")
         .site_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
+    site(&mut options);
     let database_url = settings.database_url.clone();
     let app = Application::build(settings, options)
         .await

@@ -276,3 +276,71 @@ async fn each_commit_group_has_a_span_at_debug_level() {
     );
     shop.kill_hard().await;
 }
+
+#[tokio::test]
+async fn the_sites_files_go_out_precompressed_and_hashed_names_are_cached_for_a_year() {
+    // A built site as `cargo leptos build --release --precompress` leaves it.
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("livecart.abc123.wasm"), b"\0asm the whole module").unwrap();
+    std::fs::write(pkg.join("livecart.abc123.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(pkg.join("livecart.abc123.wasm.gz"), b"gzip bytes").unwrap();
+    let root = site.path().display().to_string();
+    let hashed = {
+        let root = root.clone();
+        spawn_app_with_site(
+            |_| {},
+            move |o| {
+                o.site_root = root.into();
+                o.hash_files = true;
+            },
+        )
+        .await
+    };
+    let client = reqwest::Client::new();
+    let get = |app: &TestApp, encodings: &'static str| {
+        let request = client.get(app.url("/pkg/livecart.abc123.wasm"));
+        let request = if encodings.is_empty() {
+            request
+        } else {
+            request.header("accept-encoding", encodings)
+        };
+        request.send()
+    };
+    for (asked, encoding, body) in [
+        ("br, gzip", Some("br"), &b"brotli bytes"[..]),
+        ("gzip, deflate", Some("gzip"), &b"gzip bytes"[..]),
+        ("", None, &b"\0asm the whole module"[..]),
+    ] {
+        let answer = get(&hashed, asked).await.unwrap();
+        assert_eq!(answer.status(), 200, "{asked}");
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(header("content-encoding").as_deref(), encoding, "{asked}");
+        assert_eq!(header("content-type").as_deref(), Some("application/wasm"));
+        assert!(header("vary")
+            .unwrap_or_default()
+            .contains("accept-encoding"));
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(&answer.bytes().await.unwrap()[..], body, "{asked}");
+    }
+    // Names without a hash (a debug build) are checked again on every use.
+    let unhashed = spawn_app_with_site(|_| {}, move |o| o.site_root = root.into()).await;
+    let answer = get(&unhashed, "br").await.unwrap();
+    assert_eq!(answer.headers()["cache-control"], "no-cache");
+    assert_eq!(
+        reqwest::get(unhashed.url("/pkg/no-such-file.wasm"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

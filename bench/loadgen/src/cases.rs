@@ -682,7 +682,11 @@ pub async fn reconnect_storm(server: &Running, n: usize) -> io::Result<Storm> {
                     let path = format!("/api/stock/ws?since={since}");
                     // Only the first opening is paced (a page load); the
                     // storm's reconnects are not.
-                    let permit = if first { Some(gate.acquire().await) } else { None };
+                    let permit = if first {
+                        Some(gate.acquire().await)
+                    } else {
+                        None
+                    };
                     let opened = open_socket(addr, &path).await;
                     drop(permit);
                     match opened {
@@ -752,7 +756,8 @@ pub async fn reconnect_storm(server: &Running, n: usize) -> io::Result<Storm> {
         let busy = (now.1 - last.1).as_secs_f64() / (now.0 - last.0).as_secs_f64();
         peak_cpu = peak_cpu.max(busy * 100.0);
         last = now;
-        if (connected.load(Ordering::SeqCst) == n && on_true(&newest) == n) || Instant::now() > limit
+        if (connected.load(Ordering::SeqCst) == n && on_true(&newest) == n)
+            || Instant::now() > limit
         {
             break;
         }
@@ -779,4 +784,61 @@ pub async fn reconnect_storm(server: &Running, n: usize) -> io::Result<Storm> {
         task.abort();
     }
     Ok(result)
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FirstVisit {
+    /// Every file the page names under /pkg, with the bytes its body took
+    /// on the wire and how it was encoded.
+    pub files: Vec<(String, usize, String)>,
+    pub html_bytes: usize,
+    pub wasm_bytes: usize,
+    /// The page and everything it names, bodies as sent (headers not counted).
+    pub total_bytes: usize,
+}
+
+/// What a browser's first visit to `/` transfers: the page, then every
+/// file under /pkg it names (the JS loader, the wasm, the CSS), each asked
+/// for with `Accept-Encoding: br, gzip` as browsers ask.
+pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
+    let accept = [("accept-encoding", "br, gzip, deflate")];
+    let mut http = Http::open(server.addr).await?;
+    let page = http.request("GET", "/", &accept, b"").await?;
+    if page.status != 200 {
+        return Err(io::Error::other(format!("/ answered {}", page.status)));
+    }
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    let mut named: Vec<String> = Vec::new();
+    for (at, _) in html.match_indices("/pkg/") {
+        let name: String = html[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "/._-".contains(*c))
+            .collect();
+        if !named.contains(&name) {
+            named.push(name);
+        }
+    }
+    let mut files = Vec::new();
+    let mut wasm_bytes = 0;
+    for path in named {
+        let file = http.request("GET", &path, &accept, b"").await?;
+        if file.status != 200 {
+            return Err(io::Error::other(format!("{path} answered {}", file.status)));
+        }
+        let encoding = file
+            .header("content-encoding")
+            .unwrap_or("identity")
+            .to_string();
+        if path.ends_with(".wasm") {
+            wasm_bytes += file.body.len();
+        }
+        files.push((path, file.body.len(), encoding));
+    }
+    let total_bytes = page.body.len() + files.iter().map(|f| f.1).sum::<usize>();
+    Ok(FirstVisit {
+        files,
+        html_bytes: page.body.len(),
+        wasm_bytes,
+        total_bytes,
+    })
 }

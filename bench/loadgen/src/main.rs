@@ -47,6 +47,10 @@ enum Case {
     },
     /// The catalog page, rendered again and again.
     CatalogPage,
+    /// A book's page, rendered again and again.
+    BookPage,
+    /// The bytes a first visit to `/` transfers.
+    FirstVisit,
     /// `n` pages' sockets dropped at once, back with the page's backoff.
     ReconnectStorm {
         n: usize,
@@ -67,6 +71,8 @@ impl Case {
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
             Case::CatalogPage => "catalog page /".to_string(),
             Case::ReconnectStorm { n } => format!("reconnect storm {n} WebSockets"),
+            Case::BookPage => "book page /books/:id".to_string(),
+            Case::FirstVisit => "first visit to /".to_string(),
         }
     }
 
@@ -104,7 +110,12 @@ impl Case {
                 m("p99 ms", "/latency/p99_ms", true),
                 m("µs CPU per operation", "/cpu_us_per_operation", true),
             ],
-            Case::CatalogPage => vec![
+            Case::FirstVisit => vec![
+                m("bytes transferred", "/total_bytes", true),
+                m("wasm bytes", "/wasm_bytes", true),
+                m("HTML bytes", "/html_bytes", true),
+            ],
+            Case::CatalogPage | Case::BookPage => vec![
                 m("bytes", "/bytes", true),
                 m("p50 ms", "/latency/p50_ms", true),
                 m("pages per second", "/per_second", false),
@@ -139,6 +150,8 @@ impl Case {
             Case::FanOut { api: true, .. }
             | Case::SignInBurst { .. }
             | Case::CatalogPage
+            | Case::BookPage
+            | Case::FirstVisit
             | Case::ReconnectStorm { .. } => chosen
                 .iter()
                 .copied()
@@ -196,6 +209,10 @@ impl Case {
             Case::ReconnectStorm { n } => to_json(serde_json::to_value(
                 cases::reconnect_storm(server, n).await?,
             )),
+            Case::BookPage => to_json(serde_json::to_value(
+                cases::page_load(server, "/books/definitive-guide-to-the-internet", 200).await?,
+            )),
+            Case::FirstVisit => to_json(serde_json::to_value(cases::first_visit(server).await?)),
         }
     }
 }
@@ -218,6 +235,8 @@ fn matrix(quick: bool) -> Vec<Case> {
             Case::Race,
             Case::SignInBurst { n: 20 },
             Case::CatalogPage,
+            Case::BookPage,
+            Case::FirstVisit,
             Case::ReconnectStorm { n: 1_000 },
         ];
     }
@@ -247,6 +266,8 @@ fn matrix(quick: bool) -> Vec<Case> {
         Case::Race,
         Case::SignInBurst { n: 20 },
         Case::CatalogPage,
+        Case::BookPage,
+        Case::FirstVisit,
         Case::ReconnectStorm { n: 10_000 },
     ]
 }

@@ -273,6 +273,12 @@ pub async fn serve(
             }
         };
         let limits = &connections.limits;
+        // Answers and pushes go out as written: with Nagle's algorithm a
+        // streamed page's second chunk waited for the client's delayed ACK
+        // (40 ms a page; see the README's page figures).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
         if let Some(bytes) = limits.send_buffer {
             if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes) {
                 tracing::debug!(error = %e, "cannot set the socket's send buffer");

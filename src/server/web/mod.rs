@@ -3,7 +3,7 @@
 //!
 //! - `storefront`, `backoffice`: the server side of the pages' server functions;
 //! - `forms`: how those answer (who asks, status, no-JavaScript redirects);
-//! - `api`: `/api/books`, `/metrics`, `/healthz`;
+//! - `api`: `/api/books`, `/metrics`, `/healthz`; `assets`: `/pkg`, precompressed;
 //! - `error`: a refusal as a plain HTTP answer;
 //! - `cookies`: the shopper cookie; `origin`: the cross-site check;
 //! - `headers`: the security headers every answer carries;
@@ -12,6 +12,7 @@
 //! - `hold_rate`: how fast one address may take new holds.
 
 pub mod api;
+pub mod assets;
 pub mod backoffice;
 pub mod client_address;
 pub mod connections;
