@@ -80,6 +80,9 @@ pub struct Shop {
     pub upkeep: Upkeep,
     /// How fast each address may take new holds.
     pub hold_rate: web::hold_rate::HoldRate,
+    /// Proxies believed about the client they forward for (the per-request
+    /// address and the connection caps both ask).
+    pub trusted_proxies: Arc<TrustedProxies>,
     /// Cancelled when the server begins to shut down, so long polls answer
     /// and sockets close with 1001 instead of holding the exit up.
     pub shutdown: CancellationToken,
@@ -146,7 +149,7 @@ pub fn app(state: AppState) -> Router {
             web::headers::security_headers,
         ))
         .layer(from_fn_with_state(
-            Arc::new(TrustedProxies::new(state.settings.trusted_proxies.clone())),
+            state.trusted_proxies.clone(),
             web::client_address::resolve,
         ))
         .layer(DefaultBodyLimit::max(body_limit));
@@ -194,7 +197,8 @@ impl Application {
             max_hold_age: settings.max_hold_age,
         };
         let metrics = Metrics::new();
-        let settings_holds_per_minute = settings.holds_per_minute_per_address;
+        let hold_rate = web::hold_rate::HoldRate::new(settings.holds_per_minute_per_address);
+        let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         let inventory = Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
@@ -215,7 +219,8 @@ impl Application {
             ),
             settings: Arc::new(settings),
             answered: Arc::new(AnsweredVersions::new(metrics.book_sessions.clone())),
-            hold_rate: web::hold_rate::HoldRate::new(settings_holds_per_minute),
+            hold_rate,
+            trusted_proxies,
             metrics,
             shutdown: CancellationToken::new(),
         }));
@@ -243,7 +248,7 @@ impl Application {
             header_read_timeout: settings.header_read_timeout,
             send_deadline: settings.ws_send_timeout,
             send_buffer: settings.socket_send_buffer,
-            trusted_proxies: Arc::new(TrustedProxies::new(settings.trusted_proxies.clone())),
+            trusted_proxies: self.state.trusted_proxies.clone(),
         };
         tracing::info!(
             max_connections = limits.max_open,
