@@ -415,10 +415,10 @@ impl AsyncWrite for Connection {
         self.tcp.is_write_vectored()
     }
 
+    /// A TCP flush is always done at once, so it says nothing about whether
+    /// the peer takes bytes: only a write ends a stall.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let poll = Pin::new(&mut this.tcp).poll_flush(cx);
-        this.written(cx, poll)
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
