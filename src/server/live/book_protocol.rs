@@ -19,7 +19,6 @@
 //! keeps no cookies (curl) still gets the per-node memory below.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
 
 use prometheus_client::metrics::gauge::Gauge;
@@ -30,7 +29,6 @@ use axum::extract::ws::{Utf8Bytes, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use axum::Form;
 use serde::Deserialize;
 
@@ -58,7 +56,7 @@ enum CartAction {
 
 pub async fn post_cart(
     State(state): State<AppState>,
-    client: Option<Extension<ClientAddress>>,
+    client: ClientAddress,
     form: Result<Form<CartForm>, FormRejection>,
 ) -> Result<Response, ShopError> {
     let Form(form) = form?;
@@ -82,10 +80,7 @@ pub async fn post_cart(
     let book = BookId::featured();
     let outcome = match action {
         CartAction::Add => {
-            let from = client.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0 .0);
-            if !state.hold_rate.admit(from, Instant::now()) {
-                return Err(ShopError::ReservingTooFast);
-            }
+            state.hold_rate.take(client.0)?;
             state.inventory.reserve(&shopper, &book).await
         }
         CartAction::Remove => state.inventory.release(&shopper, &book).await,

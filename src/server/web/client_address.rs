@@ -141,6 +141,18 @@ fn canonical(address: IpAddr) -> IpAddr {
     }
 }
 
+/// A handler's argument: the request's address, as [`ClientAddress::of`].
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(ClientAddress::of(parts)))
+    }
+}
+
 /// Middleware: puts the request's [`ClientAddress`] in its extensions.
 pub async fn resolve(
     axum::extract::State(trusted): axum::extract::State<std::sync::Arc<TrustedProxies>>,

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::client_address::ClientAddress;
+use crate::shared::ShopError;
 
 /// Addresses remembered at most; a full table first forgets the buckets
 /// that have refilled (they would start full anyway).
@@ -32,6 +33,15 @@ impl HoldRate {
         HoldRate {
             per_minute,
             buckets: Mutex::default(),
+        }
+    }
+
+    /// Takes one new hold's token for `from` now, or refuses with 429.
+    pub fn take(&self, from: IpAddr) -> Result<(), ShopError> {
+        if self.admit(from, Instant::now()) {
+            Ok(())
+        } else {
+            Err(ShopError::ReservingTooFast)
         }
     }
 

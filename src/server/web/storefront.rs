@@ -2,8 +2,6 @@
 //! shopper is, parse the input, ask the inventory, and translate its answer
 //! into a page or a `ShopError` with its HTTP status.
 
-use std::time::Instant;
-
 use super::client_address::ClientAddress;
 use super::forms::{answer_form, request, shelf_request, shopper, state, with_status};
 use crate::server::clock::now_ms;
@@ -126,10 +124,7 @@ pub async fn checkout() -> Result<Order, ShopError> {
 
 pub async fn reserve(book: String) -> Result<HoldingView, ShopError> {
     let result = change(&book, |state, shopper, id| async move {
-        let from = ClientAddress::of(&request()?);
-        if !state.hold_rate.admit(from, Instant::now()) {
-            return Err(ShopError::ReservingTooFast);
-        }
+        state.hold_rate.take(ClientAddress::of(&request()?))?;
         state.inventory.reserve(&shopper, &id).await
     })
     .await;
