@@ -227,40 +227,24 @@ async fn failed_sign_ins_slow_their_address_down_and_lock_nobody_out() {
     app.add_staff(BURT, PASSWORD).await;
     let attacker = client_from([127, 0, 0, 5]);
     for _ in 0..5 {
-        let (status, _) = post_form(
-            &app,
-            &attacker,
-            "/api/admin/sign-in",
-            &[("name", BURT), ("password", "guess guess guess")],
-        )
-        .await;
+        let (status, _) = sign_in(&app, &attacker, BURT, "guess guess guess").await;
         assert_eq!(status, 401);
     }
-    let sign_in = |client: reqwest::Client| {
-        let app = &app;
-        async move {
-            post_form(
-                app,
-                &client,
-                "/api/admin/sign-in",
-                &[("name", BURT), ("password", PASSWORD)],
-            )
-            .await
-        }
-    };
     assert_eq!(
-        sign_in(attacker.clone()).await,
+        sign_in(&app, &attacker, BURT, PASSWORD).await,
         (429, serde_json::json!("TooManyAttempts")),
         "the guessing address must wait"
     );
     assert_eq!(
-        sign_in(client_from([127, 0, 0, 6])).await.0,
+        sign_in(&app, &client_from([127, 0, 0, 6]), BURT, PASSWORD)
+            .await
+            .0,
         200,
         "staff elsewhere sign in as usual"
     );
     // Slowed down, not locked: after the first wait (1 s) it may try again.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(sign_in(attacker).await.0, 200);
+    assert_eq!(sign_in(&app, &attacker, BURT, PASSWORD).await.0, 200);
 }
 
 #[tokio::test]
@@ -362,15 +346,7 @@ async fn two_hundred_wrong_sign_ins_at_once_get_no_more_guesses_than_five() {
     app.add_staff(BURT, PASSWORD).await;
     let guesses = (0..200).map(|i| {
         let app = &app;
-        async move {
-            post_form(
-                app,
-                &shopper_client(),
-                "/api/admin/sign-in",
-                &[("name", BURT), ("password", &format!("guess number {i}"))],
-            )
-            .await
-        }
+        async move { sign_in(app, &shopper_client(), BURT, &format!("guess number {i}")).await }
     });
     let answers = futures::future::join_all(guesses).await;
     let verified = answers.iter().filter(|(status, _)| *status == 401).count();

@@ -263,6 +263,22 @@ async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str
     post_form(shop, client, path, &[("book", book)]).await
 }
 
+/// The staff page's sign-in, as its script calls it.
+pub async fn sign_in(
+    shop: &impl Shop,
+    client: &reqwest::Client,
+    name: &str,
+    password: &str,
+) -> (u16, Value) {
+    post_form(
+        shop,
+        client,
+        "/api/admin/sign-in",
+        &[("name", name), ("password", password)],
+    )
+    .await
+}
+
 /// Calls a server function with a form, as its script does; the status and
 /// the JSON answer.
 pub async fn post_form(

@@ -122,21 +122,9 @@ async fn without_a_signed_in_session_nothing_changes() {
     let before = stock(&app).await;
     let nobody = shopper_client();
 
-    let (status, body) = post_form(
-        &app,
-        &nobody,
-        "/api/admin/sign-in",
-        &[("name", BURT), ("password", "wrong password!")],
-    )
-    .await;
+    let (status, body) = sign_in(&app, &nobody, BURT, "wrong password!").await;
     assert_eq!((status, body), (401, serde_json::json!("WrongPassword")));
-    let (status, _) = post_form(
-        &app,
-        &nobody,
-        "/api/admin/sign-in",
-        &[("name", "nobody"), ("password", PASSWORD)],
-    )
-    .await;
+    let (status, _) = sign_in(&app, &nobody, "nobody", PASSWORD).await;
     assert_eq!(
         status, 401,
         "an unknown name looks the same as a wrong password"
