@@ -207,3 +207,45 @@ async fn a_request_that_never_finishes_cannot_hold_up_shutdown() {
     assert_eq!(available(&again, FEATURED).await, 9);
     drop(stalled);
 }
+
+/// On SQLite a transaction runs its own BEGIN … COMMIT on a pooled
+/// connection. One given up midway (an error, a group's deadline) must roll
+/// back and must not go back to the pool still inside its transaction: the
+/// next group given that connection would fail to begin, or commit the
+/// abandoned writes with its own.
+#[tokio::test]
+async fn a_transaction_given_up_midway_leaves_nothing_and_no_connection_inside_it() {
+    use livecart::server::store::Store;
+    use livecart::shared::stock::FEATURED_BOOK;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", db_path(&dir).display());
+    let store = Store::open(&url).await.unwrap();
+    livecart::server::inventory::stock_opening_shelf(&store)
+        .await
+        .unwrap();
+    let before = store.stock().await.unwrap();
+    let available =
+        |s: &livecart::shared::stock::StockSnapshot| s.available(FEATURED_BOOK).unwrap();
+
+    // More abandoned transactions than the pool has connections (8).
+    for _ in 0..20 {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.restock(FEATURED_BOOK, 5).await.unwrap());
+        drop(tx);
+    }
+    assert_eq!(
+        store.stock().await.unwrap(),
+        before,
+        "nothing abandoned was kept"
+    );
+
+    // Every connection still begins, writes and commits.
+    for _ in 0..20 {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.restock(FEATURED_BOOK, 1).await.unwrap());
+        tx.finish_and_commit(&[FEATURED_BOOK], false).await.unwrap();
+    }
+    let after = store.stock().await.unwrap();
+    assert_eq!(available(&after), available(&before) + 20);
+    assert_eq!(after.version, before.version + 20);
+}

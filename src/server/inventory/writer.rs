@@ -270,12 +270,15 @@ async fn apply_group(
         }
     }
     let snapshot = if effect == Effect::Nothing {
+        tx.commit().await?;
         None
     } else {
         let touched: Vec<&str> = touched.iter().map(String::as_str).collect();
-        Some(tx.finish(&touched, effect == Effect::Catalog).await?)
+        Some(
+            tx.finish_and_commit(&touched, effect == Effect::Catalog)
+                .await?,
+        )
     };
-    tx.commit().await?;
     tracing::debug!(
         refused = results.iter().filter(|r| r.is_err()).count(),
         version = snapshot.as_ref().map(|s| s.version),

@@ -47,7 +47,7 @@ impl Store {
         mut progress: impl FnMut(usize),
     ) -> Result<Imported, ImportError> {
         let mut stock = self.begin().await?;
-        let tx = stock.transaction();
+        let tx = stock.conn().await?;
         // The version first: it takes the write lock (SQLite) or the
         // stock_state row (PostgreSQL), so nothing changes the books between
         // the checks below and the writes.
@@ -59,12 +59,12 @@ impl Store {
         .fetch(tx)
         .await?;
         let row = sqlx::query("SELECT version FROM stock_state WHERE id = 1")
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from)?;
         let version: i64 = row.try_get("version").map_err(StoreError::from)?;
         let row = sqlx::query("SELECT COALESCE(MAX(position), 0) AS last FROM books")
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from)?;
         let mut position: i64 = row.try_get("last").map_err(StoreError::from)?;

@@ -39,6 +39,8 @@ pub enum StoreError {
     },
     #[error("the database did not finish within {0:?}")]
     TimedOut(Duration),
+    #[error("the transaction has already ended")]
+    Closed,
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
 }
@@ -385,19 +387,17 @@ impl Store {
             tx.add_book(book).await?;
         }
         let ids: Vec<&str> = books.iter().map(|b| b.id.as_str()).collect();
-        tx.finish(&ids, true).await?;
-        tx.commit().await?;
+        tx.finish_and_commit(&ids, true).await?;
         Ok(true)
     }
 
     /// Starts a write. Changes made through it are seen by others only after
     /// `commit`, which returns once the database has them on disk.
     pub async fn begin(&self) -> Result<StockTransaction, StoreError> {
-        Ok(StockTransaction::new(
-            self.pool.begin().await?,
-            self.backend,
-            self.notify,
-        ))
+        match self.backend {
+            Backend::Sqlite => StockTransaction::begin_sqlite(&self.pool).await,
+            Backend::Postgres => StockTransaction::begin_postgres(&self.pool, self.notify).await,
+        }
     }
 
     /// Commits stop notifying other nodes (the `pg_notify` setting, off).

@@ -75,7 +75,7 @@ impl StockTransaction {
         .bind(token_hash)
         .bind(name)
         .bind(expires_at_ms)
-        .execute(self.connection())
+        .execute(self.conn().await?)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl StockTransaction {
         sqlx::query("DELETE FROM staff_sessions WHERE token_hash = $1 OR expires_at <= $2")
             .bind(token_hash)
             .bind(now_ms)
-            .execute(self.connection())
+            .execute(self.conn().await?)
             .await?;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Writes to the stock, inside one transaction: many changes, one commit
 //! (and one fsync).
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use sqlx::any::AnyRow;
 
@@ -33,21 +34,129 @@ pub struct Released {
 }
 
 pub struct StockTransaction {
-    tx: Transaction<'static, Any>,
+    held: Held,
     backend: Backend,
     notify: bool,
 }
 
+/// The connection a transaction runs on.
+enum Held {
+    /// PostgreSQL: sqlx's transaction, statement by statement.
+    Postgres(Transaction<'static, Any>),
+    /// SQLite: a connection of the pool on which the transaction runs its
+    /// own `BEGIN IMMEDIATE … COMMIT`. Every statement is a hand-off to the
+    /// connection's thread and back (two context switches on one core), so
+    /// statements whose answer nothing waits for (`BEGIN`, the writes) are
+    /// kept in `pending` and go with the next statement that returns rows:
+    /// a writer's group of reserves and returns is two hand-offs, its read
+    /// and its writes with the commit.
+    Sqlite {
+        conn: Option<PoolConnection<Any>>,
+        pending: Batch,
+        /// `BEGIN` has been sent, and `COMMIT` has not succeeded.
+        open: bool,
+    },
+    /// Committed (PostgreSQL).
+    Ended,
+}
+
+/// A transaction dropped while open (an error, or its group's deadline)
+/// takes its SQLite connection out of the pool and closes it, which rolls
+/// the transaction back: a connection never goes back to the pool inside a
+/// transaction. (sqlx's own `Transaction` does the same for PostgreSQL.)
+impl Drop for StockTransaction {
+    fn drop(&mut self) {
+        if let Held::Sqlite {
+            conn, open: true, ..
+        } = &mut self.held
+        {
+            if let Some(conn) = conn.take() {
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
 impl StockTransaction {
-    pub(super) fn new(
-        tx: Transaction<'static, Any>,
-        backend: Backend,
+    pub(super) async fn begin_postgres(
+        pool: &sqlx::AnyPool,
         notify: bool,
-    ) -> StockTransaction {
-        StockTransaction {
-            tx,
-            backend,
+    ) -> Result<StockTransaction, StoreError> {
+        Ok(StockTransaction {
+            held: Held::Postgres(pool.begin().await?),
+            backend: Backend::Postgres,
             notify,
+        })
+    }
+
+    /// Takes a connection; `BEGIN IMMEDIATE` goes with the first statement
+    /// that is sent. IMMEDIATE takes SQLite's write lock at once, so a
+    /// transaction that reads and then writes never finds another writer
+    /// (an import) between its read and its write.
+    pub(super) async fn begin_sqlite(pool: &sqlx::AnyPool) -> Result<StockTransaction, StoreError> {
+        let conn = pool.acquire().await?;
+        Ok(StockTransaction {
+            held: Held::Sqlite {
+                conn: Some(conn),
+                pending: Batch::one("BEGIN IMMEDIATE".into(), Vec::new()),
+                open: false,
+            },
+            backend: Backend::Sqlite,
+            notify: false,
+        })
+    }
+
+    /// The connection, with every statement waiting sent first.
+    pub(super) async fn conn(&mut self) -> Result<&mut AnyConnection, StoreError> {
+        if matches!(&self.held, Held::Sqlite { pending, .. } if !pending.statements.is_empty()) {
+            self.fetch(Batch::default()).await?;
+        }
+        match &mut self.held {
+            Held::Postgres(tx) => Ok(&mut **tx),
+            Held::Sqlite {
+                conn: Some(conn), ..
+            } => Ok(&mut **conn),
+            _ => Err(StoreError::Closed),
+        }
+    }
+
+    /// Runs `batch` and returns its rows: on SQLite after the statements
+    /// waiting, in the same hand-off; on PostgreSQL statement by statement
+    /// (the rows are the last statement's).
+    async fn fetch(&mut self, batch: Batch) -> Result<Vec<AnyRow>, StoreError> {
+        match &mut self.held {
+            Held::Postgres(tx) => {
+                let mut rows = Vec::new();
+                for (sql, args) in batch.statements {
+                    rows = Batch::one(sql, args).fetch(tx).await?;
+                }
+                Ok(rows)
+            }
+            Held::Ended => Err(StoreError::Closed),
+            Held::Sqlite {
+                conn,
+                pending,
+                open,
+            } => {
+                let conn = conn.as_mut().ok_or(StoreError::Closed)?;
+                *open = true;
+                let mut all = std::mem::take(pending);
+                all.statements.extend(batch.statements);
+                all.fetch(conn).await
+            }
+        }
+    }
+
+    /// Runs statements that return nothing: on SQLite they wait for the
+    /// next statement that is sent (a read, or the commit); on PostgreSQL
+    /// they run now.
+    async fn run(&mut self, batch: Batch) -> Result<(), StoreError> {
+        match &mut self.held {
+            Held::Sqlite { pending, .. } => {
+                pending.statements.extend(batch.statements);
+                Ok(())
+            }
+            Held::Postgres(_) | Held::Ended => self.fetch(batch).await.map(|_| ()),
         }
     }
 
@@ -59,33 +168,26 @@ impl StockTransaction {
         books: &[&str],
         shoppers: &[&str],
     ) -> Result<(Vec<(String, i64)>, Vec<(String, String, u32)>), StoreError> {
+        let (books_in, books_args) = self.in_list(books);
+        let (shoppers_in, holds_args) = self.in_list(shoppers);
         let books_sql = format!(
-            "SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({})",
-            marks(books.len())
+            "SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({books_in})"
         );
         let holds_sql = format!(
-            "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({})",
-            marks(shoppers.len())
+            "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({shoppers_in})"
         );
-        let books_args: Vec<Arg> = books.iter().map(|b| Arg::Text(b.to_string())).collect();
-        let holds_args: Vec<Arg> = shoppers.iter().map(|s| Arg::Text(s.to_string())).collect();
         let rows = if self.backend == Backend::Postgres {
-            let mut rows = Batch::one(format!("{books_sql} FOR UPDATE"), books_args)
-                .fetch(&mut self.tx)
+            let mut rows = self
+                .fetch(Batch::one(format!("{books_sql} FOR UPDATE"), books_args))
                 .await?;
-            rows.extend(
-                Batch::one(holds_sql, holds_args)
-                    .fetch(&mut self.tx)
-                    .await?,
-            );
+            rows.extend(self.fetch(Batch::one(holds_sql, holds_args)).await?);
             rows
         } else {
-            let mut batch = Batch::default();
-            batch.push(
+            self.fetch(Batch::one(
                 format!("{books_sql} UNION ALL {holds_sql}"),
                 books_args.into_iter().chain(holds_args).collect(),
-            );
-            batch.fetch(&mut self.tx).await?
+            ))
+            .await?
         };
         let (mut available, mut held) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -110,108 +212,82 @@ impl StockTransaction {
         writes: &ShelfWrites,
         times: HoldTimes,
     ) -> Result<(), StoreError> {
-        let HoldTimes {
-            now_ms,
-            expires_at_ms,
-            max_age_ms,
-        } = times;
-        let least = if self.backend == Backend::Postgres {
-            "LEAST"
+        if self.backend == Backend::Sqlite {
+            self.run(sqlite_shelf_writes(writes, times)).await?;
         } else {
-            "MIN"
-        };
-        let mut batch = Batch::default();
-        if !writes.holds.is_empty() {
-            let rows = vec![
-                "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))";
-                writes.holds.len()
-            ]
-            .join(", ");
-            let mut args: Vec<Arg> = writes
-                .holds
-                .iter()
-                .flat_map(|(shopper, book, copies)| {
-                    [
-                        Arg::Text(shopper.clone()),
-                        Arg::Text(book.clone()),
-                        Arg::Int(i64::from(*copies)),
-                        Arg::Int(expires_at_ms),
-                        Arg::Int(now_ms),
-                    ]
-                })
-                .collect();
-            args.push(Arg::Int(max_age_ms));
-            batch.push(
-                format!(
-                    "INSERT INTO reservations (shopper, book_id, copies, expires_at, held_since) VALUES {rows} \
-                     ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, \
-                     expires_at = {least}(excluded.expires_at, reservations.held_since + CAST(? AS BIGINT))"
-                ),
-                args,
-            );
-        }
-        if !writes.ended.is_empty() {
-            let pairs = vec!["(shopper = ? AND book_id = ?)"; writes.ended.len()].join(" OR ");
-            let args = writes
-                .ended
-                .iter()
-                .flat_map(|(shopper, book)| [Arg::Text(shopper.clone()), Arg::Text(book.clone())])
-                .collect();
-            batch.push(format!("DELETE FROM reservations WHERE {pairs}"), args);
-        }
-        if !writes.available.is_empty() {
-            let cases = vec!["WHEN ? THEN CAST(? AS BIGINT)"; writes.available.len()].join(" ");
-            let mut args: Vec<Arg> = writes
-                .available
-                .iter()
-                .flat_map(|(book, delta)| [Arg::Text(book.clone()), Arg::Int(*delta)])
-                .collect();
-            args.extend(
-                writes
-                    .available
-                    .iter()
-                    .map(|(book, _)| Arg::Text(book.clone())),
-            );
-            batch.push(
-                format!(
-                    "UPDATE books SET available = available + CASE id {cases} ELSE 0 END WHERE id IN ({})",
-                    marks(writes.available.len())
-                ),
-                args,
-            );
+            self.run(postgres_shelf_writes(writes, times)).await?;
         }
         if !writes.renewed.is_empty() {
+            let least = if self.backend == Backend::Postgres {
+                "LEAST"
+            } else {
+                "MIN"
+            };
+            let renewed: Vec<&str> = writes.renewed.iter().map(String::as_str).collect();
+            let (shoppers_in, shoppers) = self.in_list(&renewed);
             // Only live holds: one past its deadline is the clock's to end,
             // even if the clock has not come round to it yet.
             let mut args = vec![
-                Arg::Int(expires_at_ms),
-                Arg::Int(max_age_ms),
-                Arg::Int(now_ms),
+                Arg::Int(times.expires_at_ms),
+                Arg::Int(times.max_age_ms),
+                Arg::Int(times.now_ms),
             ];
-            args.extend(writes.renewed.iter().map(|s| Arg::Text(s.clone())));
-            batch.push(
+            args.extend(shoppers);
+            self.run(Batch::one(
                 format!(
                     "UPDATE reservations SET expires_at = \
                      {least}(CAST(? AS BIGINT), held_since + CAST(? AS BIGINT)) \
-                     WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({})",
-                    marks(writes.renewed.len())
+                     WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({shoppers_in})"
                 ),
                 args,
-            );
+            ))
+            .await?;
         }
-        self.run(batch).await
+        Ok(())
+    }
+
+    /// `IN (…)` of a list of texts, and its parameters. On SQLite the list
+    /// is one JSON array, so the statement is the same text for a list of
+    /// any length: it is prepared once per connection, where a text per
+    /// length would keep missing sqlx's cache (100 statements) and be
+    /// prepared again for every group. On PostgreSQL, a mark per item.
+    fn in_list(&self, items: &[&str]) -> (String, Vec<Arg>) {
+        if self.backend == Backend::Sqlite {
+            (
+                "SELECT value FROM json_each(?)".into(),
+                vec![json_arg(&items)],
+            )
+        } else {
+            let args = items.iter().map(|i| Arg::Text(i.to_string())).collect();
+            (marks(items.len()), args)
+        }
     }
 
     /// Gives the stock a new version, greater than every one before it (the
     /// catalog takes it too when it changed), marks the `touched` books as
-    /// changed at it, and reads back exactly those: a snapshot of what this
-    /// commit changed, whatever the size of the catalog (on SQLite in one
-    /// round trip).
-    pub async fn finish(
-        &mut self,
+    /// changed at it, commits, and returns exactly those books: a snapshot
+    /// of what this commit changed, whatever the size of the catalog. On
+    /// SQLite the writes still waiting, the new version, the snapshot and
+    /// the commit go to SQLite in one hand-off.
+    pub async fn finish_and_commit(
+        mut self,
         touched: &[&str],
         catalog_changed: bool,
     ) -> Result<StockSnapshot, StoreError> {
+        let mut batch = self.finishing(touched, catalog_changed);
+        if self.backend == Backend::Postgres {
+            let rows = self.fetch(batch).await?;
+            self.commit().await?;
+            return stock_from_rows(&rows);
+        }
+        batch.push("COMMIT".into(), Vec::new());
+        let rows = self.fetch(batch).await?;
+        self.committed();
+        stock_from_rows(&rows)
+    }
+
+    /// The statements that give the new version; only the last returns rows.
+    fn finishing(&self, touched: &[&str], catalog_changed: bool) -> Batch {
         let bump = if catalog_changed {
             "UPDATE stock_state SET version = version + 1, catalog_version = version + 1 WHERE id = 1"
         } else {
@@ -233,54 +309,28 @@ impl StockTransaction {
             batch.push(bump.to_string(), Vec::new());
         }
         if !touched.is_empty() {
+            let (books_in, books) = self.in_list(touched);
             batch.push(
                 format!(
                     "UPDATE books SET changed_at = (SELECT version FROM stock_state WHERE id = 1) \
-                     WHERE id IN ({})",
-                    marks(touched.len())
+                     WHERE id IN ({books_in})"
                 ),
-                touched.iter().map(|b| Arg::Text(b.to_string())).collect(),
+                books,
             );
         }
         batch.push(CHANGED_AT_VERSION.to_string(), Vec::new());
-        let rows = if self.backend == Backend::Postgres {
-            let mut rows = Vec::new();
-            for statement in batch.statements {
-                rows = Batch::one(statement.0, statement.1)
-                    .fetch(&mut self.tx)
-                    .await?;
-            }
-            rows
-        } else {
-            batch.fetch(&mut self.tx).await?
-        };
-        stock_from_rows(&rows)
+        batch
     }
 
     /// On PostgreSQL, NOTIFYs the stock channel with the version this
     /// transaction makes; sent when it commits, dropped if it rolls back.
     pub(super) async fn notify_version(&mut self) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres && self.notify {
-            sqlx::query(NOTIFY_VERSION).fetch_all(&mut *self.tx).await?;
+            sqlx::query(NOTIFY_VERSION)
+                .fetch_all(self.conn().await?)
+                .await?;
         }
         Ok(())
-    }
-
-    /// Runs a batch: as one multi-statement query on SQLite (one hop to its
-    /// worker thread, which on one core saves a context switch a statement),
-    /// statement by statement on PostgreSQL.
-    async fn run(&mut self, batch: Batch) -> Result<(), StoreError> {
-        if batch.statements.is_empty() {
-            return Ok(());
-        }
-        if self.backend == Backend::Postgres {
-            for (sql, args) in batch.statements {
-                Batch::one(sql, args).fetch(&mut self.tx).await?;
-            }
-            Ok(())
-        } else {
-            batch.fetch(&mut self.tx).await.map(|_| ())
-        }
     }
 
     /// Holds the stock's version row until commit (PostgreSQL; SQLite has
@@ -289,7 +339,7 @@ impl StockTransaction {
     pub async fn lock_stock(&mut self) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT version FROM stock_state WHERE id = 1 FOR UPDATE")
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.conn().await?)
                 .await?;
         }
         Ok(())
@@ -297,13 +347,13 @@ impl StockTransaction {
 
     pub async fn has_books(&mut self) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM books")
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
     pub async fn book_exists(&mut self, book: &str) -> Result<bool, StoreError> {
-        Ok(read_book(&mut *self.tx, book).await?.is_some())
+        Ok(read_book(self.conn().await?, book).await?.is_some())
     }
 
     /// Puts `n` copies back on the shelf.
@@ -313,7 +363,7 @@ impl StockTransaction {
         )
         .bind(book)
         .bind(i64::from(n))
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -341,7 +391,7 @@ impl StockTransaction {
         };
         let rows = sqlx::query(claim)
             .bind(now_ms)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(self.conn().await?)
             .await?;
         let mut by_book = std::collections::BTreeMap::<String, u32>::new();
         for row in &rows {
@@ -380,7 +430,7 @@ impl StockTransaction {
         )
         .bind(shopper)
         .bind(now_ms)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn().await?)
         .await?;
         let mut prices = Vec::with_capacity(priced.len());
         for row in &priced {
@@ -397,7 +447,7 @@ impl StockTransaction {
         )
         .bind(shopper)
         .bind(now_ms)
-        .fetch_all(&mut *self.tx)
+        .fetch_all(self.conn().await?)
         .await?;
         let mut lines = Vec::with_capacity(held.len());
         for row in &held {
@@ -408,7 +458,7 @@ impl StockTransaction {
             )
             .bind(&book_id)
             .bind(i64::from(copies))
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.conn().await?)
             .await?;
             lines.push(OrderLine {
                 book_id,
@@ -427,7 +477,7 @@ impl StockTransaction {
         .bind(shopper)
         .bind(now_ms)
         .bind(total)
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await?;
         for line in &lines {
             sqlx::query(
@@ -438,7 +488,7 @@ impl StockTransaction {
             .bind(&line.title)
             .bind(i64::from(line.price_cents))
             .bind(i64::from(line.copies))
-            .execute(&mut *self.tx)
+            .execute(self.conn().await?)
             .await?;
         }
         Ok(Ok(Order {
@@ -465,7 +515,7 @@ impl StockTransaction {
         .bind(i64::from(book.price_cents))
         .bind(i64::from(book.copies))
         .bind(i64::from(book.featured))
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await?;
         Ok(true)
     }
@@ -480,7 +530,7 @@ impl StockTransaction {
         )
         .bind(book)
         .bind(i64::from(total))
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -492,7 +542,7 @@ impl StockTransaction {
         )
         .bind(book)
         .bind(i64::from(copies))
-        .execute(&mut *self.tx)
+        .execute(self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -502,23 +552,149 @@ impl StockTransaction {
         let done = sqlx::query("UPDATE books SET price_cents = $2 WHERE id = $1")
             .bind(book)
             .bind(i64::from(price_cents))
-            .execute(&mut *self.tx)
+            .execute(self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) fn connection(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
-    }
-
-    pub(super) fn transaction(&mut self) -> &mut Transaction<'static, Any> {
-        &mut self.tx
-    }
-
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+    /// Commits: returns once the database has the changes on disk.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        match std::mem::replace(&mut self.held, Held::Ended) {
+            Held::Postgres(tx) => tx.commit().await?,
+            sqlite => {
+                self.held = sqlite;
+                self.fetch(Batch::one("COMMIT".into(), Vec::new())).await?;
+                self.committed();
+            }
+        }
         Ok(())
     }
+
+    /// The SQLite transaction's COMMIT succeeded: its connection may go back
+    /// to the pool.
+    fn committed(&mut self) {
+        if let Held::Sqlite { open, .. } = &mut self.held {
+            *open = false;
+        }
+    }
+}
+
+/// A JSON text parameter (SQLite reads lists of any length from one).
+fn json_arg(value: &impl serde::Serialize) -> Arg {
+    // Strings and numbers always serialize.
+    Arg::Text(serde_json::to_string(value).unwrap_or_default())
+}
+
+/// A run's holds, ended holds and counts, on SQLite: each list one JSON
+/// parameter, so the statements' text does not depend on the lengths.
+fn sqlite_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
+    let mut batch = Batch::default();
+    if !writes.holds.is_empty() {
+        batch.push(
+            "INSERT INTO reservations (shopper, book_id, copies, expires_at, held_since) \
+             SELECT value ->> 0, value ->> 1, value ->> 2, CAST(? AS BIGINT), CAST(? AS BIGINT) \
+             FROM json_each(?) WHERE true \
+             ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, \
+             expires_at = MIN(excluded.expires_at, reservations.held_since + CAST(? AS BIGINT))"
+                .into(),
+            vec![
+                Arg::Int(times.expires_at_ms),
+                Arg::Int(times.now_ms),
+                json_arg(&writes.holds),
+                Arg::Int(times.max_age_ms),
+            ],
+        );
+    }
+    if !writes.ended.is_empty() {
+        batch.push(
+            "DELETE FROM reservations WHERE (shopper, book_id) IN \
+             (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+                .into(),
+            vec![json_arg(&writes.ended)],
+        );
+    }
+    if !writes.available.is_empty() {
+        let deltas = json_arg(&writes.available);
+        let books = json_arg(&writes.available);
+        batch.push(
+            "UPDATE books SET available = available + \
+             (SELECT value ->> 1 FROM json_each(?) WHERE value ->> 0 = books.id) \
+             WHERE id IN (SELECT value ->> 0 FROM json_each(?))"
+                .into(),
+            vec![deltas, books],
+        );
+    }
+    batch
+}
+
+/// The same on PostgreSQL, as multi-row statements.
+fn postgres_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
+    let HoldTimes {
+        now_ms,
+        expires_at_ms,
+        max_age_ms,
+    } = times;
+    let mut batch = Batch::default();
+    if !writes.holds.is_empty() {
+        let rows = vec![
+            "(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))";
+            writes.holds.len()
+        ]
+        .join(", ");
+        let mut args: Vec<Arg> = writes
+            .holds
+            .iter()
+            .flat_map(|(shopper, book, copies)| {
+                [
+                    Arg::Text(shopper.clone()),
+                    Arg::Text(book.clone()),
+                    Arg::Int(i64::from(*copies)),
+                    Arg::Int(expires_at_ms),
+                    Arg::Int(now_ms),
+                ]
+            })
+            .collect();
+        args.push(Arg::Int(max_age_ms));
+        batch.push(
+            format!(
+                "INSERT INTO reservations (shopper, book_id, copies, expires_at, held_since) VALUES {rows} \
+                 ON CONFLICT (shopper, book_id) DO UPDATE SET copies = excluded.copies, \
+                 expires_at = LEAST(excluded.expires_at, reservations.held_since + CAST(? AS BIGINT))"
+            ),
+            args,
+        );
+    }
+    if !writes.ended.is_empty() {
+        let pairs = vec!["(shopper = ? AND book_id = ?)"; writes.ended.len()].join(" OR ");
+        let args = writes
+            .ended
+            .iter()
+            .flat_map(|(shopper, book)| [Arg::Text(shopper.clone()), Arg::Text(book.clone())])
+            .collect();
+        batch.push(format!("DELETE FROM reservations WHERE {pairs}"), args);
+    }
+    if !writes.available.is_empty() {
+        let cases = vec!["WHEN ? THEN CAST(? AS BIGINT)"; writes.available.len()].join(" ");
+        let mut args: Vec<Arg> = writes
+            .available
+            .iter()
+            .flat_map(|(book, delta)| [Arg::Text(book.clone()), Arg::Int(*delta)])
+            .collect();
+        args.extend(
+            writes
+                .available
+                .iter()
+                .map(|(book, _)| Arg::Text(book.clone())),
+        );
+        batch.push(
+            format!(
+                "UPDATE books SET available = available + CASE id {cases} ELSE 0 END WHERE id IN ({})",
+                marks(writes.available.len())
+            ),
+            args,
+        );
+    }
+    batch
 }
 
 /// "?, ?, …": `count` parameter marks, numbered when the batch is run.
@@ -550,10 +726,7 @@ impl Batch {
         self.statements.push((sql, args));
     }
 
-    pub(super) async fn fetch(
-        self,
-        tx: &mut Transaction<'static, Any>,
-    ) -> Result<Vec<AnyRow>, StoreError> {
+    pub(super) async fn fetch(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, StoreError> {
         let mut sql = String::new();
         let mut next = 1;
         for (statement, _) in &self.statements {
@@ -576,6 +749,6 @@ impl Batch {
                 };
             }
         }
-        Ok(query.fetch_all(&mut **tx).await?)
+        Ok(query.fetch_all(conn).await?)
     }
 }
