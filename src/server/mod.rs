@@ -77,7 +77,8 @@ pub struct Shop {
     pub catalog: book_details::CatalogClient,
     /// The book's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
-    pub upkeep: Upkeep,
+    /// Shared by every WebSocket: one pointer each instead of a copy.
+    pub upkeep: Arc<Upkeep>,
     /// How fast each address may take new holds.
     pub hold_rate: web::hold_rate::HoldRate,
     /// Proxies believed about the client they forward for (the per-request
@@ -204,15 +205,17 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(Shop {
             leptos_options,
             staff: staff::StaffDesk::new(store, inventory.clone(), settings.sign_in_concurrency),
             inventory,
             notifier,
-            upkeep: Upkeep {
+            upkeep: Arc::new(Upkeep {
                 ping_every: settings.ws_ping_interval,
                 send_deadline: settings.ws_send_timeout,
-            },
+                shutdown: shutdown.clone(),
+            }),
             catalog: book_details::CatalogClient::new(
                 settings.catalog_url.clone(),
                 settings.covers_url.clone(),
@@ -222,7 +225,7 @@ impl Application {
             hold_rate,
             trusted_proxies,
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown,
         }));
         Ok(Application { listener, state })
     }

@@ -471,3 +471,41 @@ async fn a_socket_that_stops_reading_is_dropped_within_the_send_timeout() {
         "a socket that cannot take a message is dropped within the send timeout"
     );
 }
+
+/// Each socket reads into a 32-byte buffer (idle sockets stay small), yet
+/// reads any frame a client may send up to the 4 KiB limit: a 1,000-byte
+/// message is read through, and a ping after it, with a payload longer than
+/// the buffer, gets its pong back intact.
+#[tokio::test]
+async fn a_socket_reads_client_frames_longer_than_its_read_buffer() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = spawn_app().await;
+    for path in ["/api/stock/ws", "/cart/status"] {
+        let mut socket = open_socket(&app, path).await;
+        socket
+            .send(Message::Text("x".repeat(1_000).into()))
+            .await
+            .unwrap();
+        let payload: Vec<u8> = (0..100).collect();
+        socket
+            .send(Message::Ping(payload.clone().into()))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(message) = socket.next().await {
+                match message {
+                    Ok(Message::Pong(got)) => return Some(got),
+                    Ok(Message::Close(_)) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        assert_eq!(pong.as_deref(), Some(&payload[..]), "{path}");
+        let _ = socket.close(None).await;
+    }
+}

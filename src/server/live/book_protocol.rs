@@ -118,17 +118,19 @@ pub async fn cart_status(
         let updates = state.notifier.subscribe();
         let mut seen = updates.borrow().featured.changed_at;
         let counted = state.metrics.subscribe(Transport::BookWebsocket);
-        let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
-        return Ok(socket::configure(upgrade).on_upgrade(move |ws| async move {
-            let _counted = counted;
-            let pick = move |latest: &std::sync::Arc<Published>| {
-                (latest.featured.changed_at > seen).then(|| {
-                    seen = latest.featured.changed_at;
-                    latest.featured.json.clone()
-                })
-            };
-            socket::push_updates(ws, updates, None, pick, upkeep, shutdown).await
-        }));
+        let upkeep = state.upkeep.clone();
+        let pick = move |latest: &std::sync::Arc<Published>| {
+            let _counted = &counted;
+            (latest.featured.changed_at > seen).then(|| {
+                seen = latest.featured.changed_at;
+                latest.featured.json.clone()
+            })
+        };
+        // The socket's task is `push_updates` itself, not a future wrapping
+        // it: each layer of async block would keep its own copy of what it
+        // hands down, for as long as the socket is open.
+        return Ok(socket::configure(upgrade)
+            .on_upgrade(move |ws| socket::push_updates(ws, updates, None, pick, upkeep)));
     }
 
     // The book's client re-polls after each answer; a change made between an

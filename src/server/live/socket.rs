@@ -13,14 +13,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::notifier::Published;
 
-/// The timings of socket upkeep.
-#[derive(Clone, Copy, Debug)]
+/// The timings of socket upkeep, and the server's shutdown.
+#[derive(Clone, Debug)]
 pub struct Upkeep {
     /// How often an idle socket is pinged; a peer that has not answered one
     /// ping by the next is gone.
     pub ping_every: Duration,
     /// How long one message may take to leave before the peer is dropped.
     pub send_deadline: Duration,
+    /// Cancelled when the server shuts down: sockets close with 1001.
+    pub shutdown: CancellationToken,
 }
 
 /// Close code for "the server is going away".
@@ -28,9 +30,12 @@ const GOING_AWAY: u16 = 1001;
 
 /// Sizes the socket for a server holding tens of thousands of them: clients
 /// only ever send control frames, and each update is a few hundred bytes.
+/// The read buffer is allocated for every socket and kept while it is open,
+/// so it is 32 bytes (a pong is 6): a longer frame is read in pieces, up to
+/// the 4 KiB limit.
 pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
-        .read_buffer_size(256)
+        .read_buffer_size(32)
         .write_buffer_size(0)
         // Only a client that asks without a version gets the whole stock:
         // with a large catalog that one message is larger than the changes,
@@ -47,13 +52,12 @@ pub async fn push_updates<F>(
     mut updates: watch::Receiver<Arc<Published>>,
     first: Option<Utf8Bytes>,
     mut pick: F,
-    upkeep: Upkeep,
-    shutdown: CancellationToken,
+    upkeep: Arc<Upkeep>,
 ) where
     F: FnMut(&Arc<Published>) -> Option<Utf8Bytes>,
 {
     if let Some(first) = first {
-        if !send(&mut socket, Message::Text(first), upkeep).await {
+        if !send(&mut socket, Message::Text(first), &upkeep).await {
             return;
         }
     }
@@ -68,7 +72,7 @@ pub async fn push_updates<F>(
                 }
                 let latest = updates.borrow_and_update().clone();
                 if let Some(message) = pick(&latest) {
-                    if !send(&mut socket, Message::Text(message), upkeep).await {
+                    if !send(&mut socket, Message::Text(message), &upkeep).await {
                         return;
                     }
                 }
@@ -84,11 +88,11 @@ pub async fn push_updates<F>(
                     return;
                 }
                 awaiting_pong = true;
-                if !send(&mut socket, Message::Ping(Default::default()), upkeep).await {
+                if !send(&mut socket, Message::Ping(Default::default()), &upkeep).await {
                     return;
                 }
             }
-            _ = shutdown.cancelled() => {
+            _ = upkeep.shutdown.cancelled() => {
                 let close = CloseFrame { code: GOING_AWAY, reason: Utf8Bytes::from_static("server restarting") };
                 let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(close)))).await;
                 return;
@@ -101,7 +105,7 @@ pub async fn push_updates<F>(
 /// once (the kernel takes the bytes), so the deadline's timer is armed only
 /// for a send that has to wait: fan-out to thousands of sockets then costs
 /// no timer per message.
-async fn send(socket: &mut WebSocket, message: Message, upkeep: Upkeep) -> bool {
+async fn send(socket: &mut WebSocket, message: Message, upkeep: &Upkeep) -> bool {
     let mut sending = std::pin::pin!(socket.send(message));
     match futures::poll!(sending.as_mut()) {
         std::task::Poll::Ready(result) => result.is_ok(),

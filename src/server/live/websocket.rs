@@ -23,25 +23,25 @@ pub async fn stock_socket(
     // between the two.
     let updates = state.notifier.subscribe();
     let counted = state.metrics.subscribe(Transport::Websocket);
-    let (upkeep, shutdown) = (state.upkeep, state.shutdown.clone());
+    let upkeep = state.upkeep.clone();
     let notifier = state.notifier.clone();
-    Ok(socket::configure(upgrade).on_upgrade(move |ws| async move {
-        let _counted = counted;
-        // Sent even when nothing changed after `since`: the page learns at
-        // once that its socket gets through.
-        let (mut mine, first) = match since {
-            Some(since) => {
-                let caught_up = notifier.catch_up(since);
-                let json = serde_json::to_string(&caught_up).unwrap_or_default();
-                (caught_up.version.max(since), json.into())
-            }
-            None => (notifier.version(), notifier.whole_json()),
-        };
-        let pick = move |latest: &std::sync::Arc<super::notifier::Published>| {
-            let message = notifier.next_for(mine, latest)?;
-            mine = message.version();
-            Some(message.json())
-        };
-        socket::push_updates(ws, updates, Some(first), pick, upkeep, shutdown).await
-    }))
+    // Sent even when nothing changed after `since`: the page learns at once
+    // that its socket gets through.
+    let (mut mine, first) = match since {
+        Some(since) => {
+            let caught_up = notifier.catch_up(since);
+            let json = serde_json::to_string(&caught_up).unwrap_or_default();
+            (caught_up.version.max(since), json.into())
+        }
+        None => (notifier.version(), notifier.whole_json()),
+    };
+    let pick = move |latest: &std::sync::Arc<super::notifier::Published>| {
+        let _counted = &counted;
+        let message = notifier.next_for(mine, latest)?;
+        mine = message.version();
+        Some(message.json())
+    };
+    // The socket's task is `push_updates` itself (see book_protocol.rs).
+    Ok(socket::configure(upgrade)
+        .on_upgrade(move |ws| socket::push_updates(ws, updates, Some(first), pick, upkeep)))
 }
