@@ -38,8 +38,9 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .read_buffer_size(32)
         .write_buffer_size(0)
         // Only a client that asks without a version gets the whole stock:
-        // with a large catalog that one message is larger than the changes,
-        // and is buffered while it leaves (nothing is kept once it has).
+        // with a large catalog that one message is larger than the changes.
+        // (tungstenite keeps its write buffer's capacity after a message
+        // has left, so such a socket holds that much until it closes.)
         .max_write_buffer_size(4 * 1024 * 1024)
         .max_message_size(4 * 1024)
         .max_frame_size(4 * 1024)
