@@ -614,14 +614,14 @@ fn sqlite_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
         );
     }
     if !writes.available.is_empty() {
+        // One list, read twice: (book, change) pairs.
         let deltas = json_arg(&writes.available);
-        let books = json_arg(&writes.available);
         batch.push(
             "UPDATE books SET available = available + \
              (SELECT value ->> 1 FROM json_each(?) WHERE value ->> 0 = books.id) \
              WHERE id IN (SELECT value ->> 0 FROM json_each(?))"
                 .into(),
-            vec![deltas, books],
+            vec![deltas.clone(), deltas],
         );
     }
     batch
@@ -702,6 +702,7 @@ pub(super) fn marks(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 
+#[derive(Clone)]
 pub(super) enum Arg {
     Text(String),
     Int(i64),
