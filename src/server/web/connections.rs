@@ -136,6 +136,10 @@ struct OpenConnections {
     refusing: AtomicUsize,
     by_address: Mutex<HashMap<IpAddr, usize>>,
     metrics: Metrics,
+    /// Told when the last connection closes. Sockets that became WebSockets
+    /// run in tasks of their own, outside the connection tasks the shutdown
+    /// waits for; their slots are how it knows they have sent their 1001.
+    all_closed: tokio::sync::Notify,
 }
 
 /// One admitted connection; uncounted when dropped (with its socket, which
@@ -148,7 +152,9 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         let c = &self.connections;
-        c.open.fetch_sub(1, Ordering::SeqCst);
+        if c.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            c.all_closed.notify_waiters();
+        }
         c.metrics.connections_open.dec();
         if let Some(group) = self.group {
             let mut by_address = c.lock_addresses();
@@ -248,6 +254,7 @@ pub async fn serve(
         refusing: AtomicUsize::new(0),
         by_address: Mutex::default(),
         metrics,
+        all_closed: tokio::sync::Notify::new(),
     });
     let tasks = TaskTracker::new();
     let mut stop = std::pin::pin!(stop);
@@ -315,7 +322,19 @@ pub async fn serve(
     drop(listener);
     shutdown.cancel();
     tasks.close();
-    if timeout(deadline, tasks.wait()).await.is_err() {
+    let everything_closed = async {
+        tasks.wait().await;
+        loop {
+            // Registered before the count is read, so a close in between
+            // still wakes it.
+            let closed = connections.all_closed.notified();
+            if connections.open.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            closed.await;
+        }
+    };
+    if timeout(deadline, everything_closed).await.is_err() {
         tracing::warn!(
             ?deadline,
             "connections still open at the shutdown deadline; closing them"
@@ -451,6 +470,7 @@ mod tests {
             refusing: AtomicUsize::new(0),
             by_address: Mutex::default(),
             metrics: Metrics::new(),
+            all_closed: tokio::sync::Notify::new(),
         })
     }
 
