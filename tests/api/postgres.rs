@@ -203,6 +203,73 @@ async fn two_servers_on_one_database_never_oversell() {
     }
 }
 
+/// Two nodes decide on the same book at once: the one that reads second
+/// must wait for the first to commit and then read what it wrote, or both
+/// decide on the same copies. The second's read is started while the first
+/// holds the row, and the first commits only once the second is seen
+/// waiting on a lock (or has already answered, which is the failure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_commit() {
+    use livecart::server::store::Store;
+    let db = TestDatabase::create().await;
+    let (first, second) = (
+        Store::open(&db.url).await.unwrap(),
+        Store::open(&db.url).await.unwrap(),
+    );
+    livecart::server::inventory::stock_opening_shelf(&first)
+        .await
+        .unwrap();
+    let copies = |shelf: &(Vec<(String, i64)>, Vec<(String, String, u32)>)| shelf.0[0].1;
+
+    let mut deciding = first.begin().await.unwrap();
+    let before = copies(&deciding.load_shelf(&[FEATURED], &["nobody"]).await.unwrap());
+    let mut reading = tokio::spawn(async move {
+        let mut tx = second.begin().await.unwrap();
+        let shelf = tx.load_shelf(&[FEATURED], &["nobody"]).await.unwrap();
+        drop(tx);
+        copies(&shelf)
+    });
+
+    // Until the second read is either waiting on a lock or done.
+    let mut admin = db.admin().await;
+    use std::time::Duration;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(&db.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(20), &mut reading).await {
+            panic!(
+                "the second node read {} copies while the first was still deciding on them",
+                read.unwrap()
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second read neither waited nor answered"
+        );
+    }
+
+    assert!(deciding.restock(FEATURED, 5).await.unwrap());
+    deciding
+        .finish_and_commit(&[FEATURED], false)
+        .await
+        .unwrap();
+    assert_eq!(
+        reading.await.unwrap(),
+        before + 5,
+        "the second read what the first committed"
+    );
+}
+
 /// The next change a live-stock socket receives, merged onto what it held.
 async fn next_change(socket: &mut Socket, held: &mut livecart::shared::stock::StockSnapshot) {
     let text = next_text(socket, std::time::Duration::from_secs(5))
