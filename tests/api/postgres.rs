@@ -220,15 +220,16 @@ async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_co
     livecart::server::inventory::stock_opening_shelf(&first)
         .await
         .unwrap();
-    let copies = |shelf: &(Vec<(String, i64)>, Vec<(String, String, u32)>)| shelf.0[0].1;
+    // load_shelf answers (available copies by book, holds): the one book's.
+    let copies = |(available, _): (Vec<(String, i64)>, _)| available[0].1;
 
     let mut deciding = first.begin().await.unwrap();
-    let before = copies(&deciding.load_shelf(&[FEATURED], &["nobody"]).await.unwrap());
+    let before = copies(deciding.load_shelf(&[FEATURED], &["nobody"]).await.unwrap());
     let mut reading = tokio::spawn(async move {
         let mut tx = second.begin().await.unwrap();
         let shelf = tx.load_shelf(&[FEATURED], &["nobody"]).await.unwrap();
         drop(tx);
-        copies(&shelf)
+        copies(shelf)
     });
 
     // Until the second read is either waiting on a lock or done.
