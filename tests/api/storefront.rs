@@ -188,6 +188,26 @@ async fn without_javascript_the_form_reserves_and_comes_back_to_the_page() {
         response.headers()["location"],
         format!("/books/{RUST_BOOK}?notice=limit-1").as_str()
     );
+
+    // From a page of a search, the form comes back to that page of it; the
+    // last notice and anything else in the address are left behind.
+    let response = no_redirects
+        .post(app.url("/api/cart/return"))
+        .header("accept", "text/html")
+        .header(
+            "referer",
+            app.url("/?q=data%20intensive&page=2&notice=reserved&next=//evil"),
+        )
+        .header("cookie", &cookie)
+        .form(&[("book", RUST_BOOK)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        response.headers()["location"],
+        "/?q=data%20intensive&page=2&notice=returned"
+    );
 }
 
 #[tokio::test]

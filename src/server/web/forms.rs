@@ -89,10 +89,10 @@ pub fn answer_form<T>(
             Err(e) => Notice::Refused(e.clone()),
         };
         let target = match (&result, to) {
-            (Ok(_), Some(to)) => to,
-            _ => back_to(&parts.headers).unwrap_or_else(|| fallback.to_string()),
+            (Ok(_), Some(to)) => format!("{to}?"),
+            _ => back_to(&parts.headers).unwrap_or_else(|| format!("{fallback}?")),
         };
-        leptos_axum::redirect(&format!("{target}?notice={}", notice.code()));
+        leptos_axum::redirect(&format!("{target}notice={}", notice.code()));
         return result;
     }
     result.map_err(with_status)
@@ -105,14 +105,30 @@ fn is_plain_form_post(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// The path of the page the form was on.
+/// The page the form was on, ready for a `notice=` to be added: its path,
+/// and the shelf's search and page when it had them (staff restocking from
+/// page 3 of a search stay there). Anything else in its query is dropped.
 fn back_to(headers: &HeaderMap) -> Option<String> {
-    headers
+    let uri = headers
         .get(REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.parse::<http::Uri>().ok())
-        .map(|uri| uri.path().to_string())
-        .filter(|path| is_safe_path(path) && !path.starts_with("/api/"))
+        .and_then(|r| r.parse::<http::Uri>().ok())?;
+    let path = uri.path();
+    if !is_safe_path(path) || path.starts_with("/api/") {
+        return None;
+    }
+    let kept: String = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| pair.starts_with("q=") || pair.starts_with("page="))
+        .filter(|pair| {
+            pair.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~%+=".contains(&b))
+        })
+        .map(|pair| format!("{pair}&"))
+        .collect();
+    Some(format!("{path}?{kept}"))
 }
 
 /// A path that can go into a Location header as it is.
