@@ -10,9 +10,11 @@
 //! - `shared`: what both sides see: the stock's wire types (`stock`), each
 //!   page's view (`views`), and the one refusal type `ShopError` with its
 //!   HTTP status and the notices forms leave.
-//! - `app`: the pages, one file each; `api` declares every server function
-//!   once; `live` is the browser's subscription (WebSocket, then long poll);
-//!   `shelf` the search form and pager `/` and `/admin` share.
+//! - `app`: the pages, one file each, rendered on the server; only their
+//!   `#[island]`s hydrate in the browser. `api` declares every server
+//!   function once; `live` is the browser's subscription (WebSocket, then
+//!   long poll) and the live count's island; `shelf` the search form and
+//!   pager `/` and `/admin` share.
 //! - `server`: the composition root (`mod.rs`: parts, routes, serving).
 //!   - `inventory`: the shop's rules and its only writer: the handle and
 //!     rules (`mod.rs`), the in-memory decisions (`shelf`), group commit
@@ -39,5 +41,8 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Islands mode: the loader then hydrates each `#[island]` on the page
+    // under the root this sets, where the shared contexts live.
+    leptos::mount::hydrate_islands();
+    app::provide_in_browser();
 }

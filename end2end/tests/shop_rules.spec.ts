@@ -1,7 +1,18 @@
+import type { Browser, Page } from '@playwright/test';
 import { test, expect, waitUntilLive, FEATURED } from './fixtures';
 
 const STAFF = 'burt';
 const PASSWORD = 'correct horse battery staple';
+
+// A new shopper's page of the featured book, once it holds one copy.
+async function holdingOneCopy(baseURL: string, browser: Browser): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${baseURL}/books/${FEATURED}`);
+  await waitUntilLive(page);
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await expect(page.locator('.held')).toHaveText('You hold 1 copy.');
+  return page;
+}
 
 test('staff restock and reprice, and every open page sees it live', async ({ shop, browser }) => {
   await shop.addStaff(STAFF, PASSWORD);
@@ -9,6 +20,14 @@ test('staff restock and reprice, and every open page sees it live', async ({ sho
   await shopper.goto(`${shop.baseURL}/books/${FEATURED}`);
   await waitUntilLive(shopper);
   await expect(shopper.locator('.price')).toHaveText('$20.00');
+  // The shelf is an island of its own: it fetches itself again too.
+  const shelf = await shopper.context().newPage();
+  await shelf.goto(`${shop.baseURL}/`);
+  await waitUntilLive(shelf);
+  const card = shelf.locator(`.book-card[data-book="${FEATURED}"]`);
+  await expect(card.locator('.price')).toHaveText('$20.00');
+  let reloaded = false;
+  for (const page of [shopper, shelf]) page.on('framenavigated', () => (reloaded = true));
 
   const admin = await (await browser.newContext()).newPage();
   await admin.goto(`${shop.baseURL}/admin`);
@@ -25,6 +44,22 @@ test('staff restock and reprice, and every open page sees it live', async ({ sho
   await row.getByLabel('Price').fill('24.50');
   await row.getByRole('button', { name: 'Set price' }).click();
   await expect(shopper.locator('.price')).toHaveText('$24.50');
+  await expect(card.locator('.price')).toHaveText('$24.50');
+  await expect(card.locator('.stock')).toHaveText('Only 15 left');
+  expect(reloaded, 'followed without a reload').toBe(false);
+});
+
+test('returning from the cart takes the line away without a reload', async ({ shop, browser }) => {
+  const page = await holdingOneCopy(shop.baseURL, browser);
+
+  await page.goto(`${shop.baseURL}/cart`);
+  await waitUntilLive(page);
+  let reloaded = false;
+  page.on('framenavigated', () => (reloaded = true));
+  await page.locator('.cart-line').getByRole('button', { name: 'Return' }).click();
+  await expect(page.locator('.notice').first()).toHaveText('Returned: the copy is back on the shelf.');
+  await expect(page.locator('.empty')).toContainText('Your cart is empty');
+  expect(reloaded).toBe(false);
 });
 
 test('a wrong password is refused on the page', async ({ shop, browser }) => {
@@ -39,11 +74,7 @@ test('a wrong password is refused on the page', async ({ shop, browser }) => {
 });
 
 test('a shopper checks out and sees the order', async ({ shop, browser }) => {
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(`${shop.baseURL}/books/${FEATURED}`);
-  await waitUntilLive(page);
-  await page.getByRole('button', { name: 'Add to cart' }).click();
-  await expect(page.locator('.held')).toHaveText('You hold 1 copy.');
+  const page = await holdingOneCopy(shop.baseURL, browser);
 
   await page.goto(`${shop.baseURL}/cart`);
   await expect(page.locator('.time-left')).toHaveText(/held for 1[45]:\d\d/);

@@ -1,54 +1,52 @@
-//! `/books/:id`: one book, its live count, and Add to cart / Return.
+//! `/books/:id`: one book, its live count, and Add to cart / Return (the
+//! island), with the upstream catalog's details streamed in after.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::api::{get_book, get_book_details, ReserveCopy, ReturnCopy};
-use super::live::{live_count, LiveStock, StockLine};
-use super::{form_notice, FormNotice, NotFound};
-use crate::shared::stock::{Book, BookDetails};
-use crate::shared::views::BookView;
+use super::live::{on_catalog_change, LiveStock, StockLine};
+use super::{form_notice, query_notice, FormNotice, NotFound, PostForm};
+use crate::shared::stock::BookDetails;
+use crate::shared::views::{AsJson, BookView};
 use crate::shared::ShopError;
 
 #[component]
 pub fn BookPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
-    let reserve = ServerAction::<ReserveCopy>::new();
-    let give_back = ServerAction::<ReturnCopy>::new();
-    let live = LiveStock::expect();
     // Blocking: the status (404 for an unknown book) is known before the
     // first byte goes out.
-    let page = Resource::new_blocking(
-        move || {
-            (
-                id(),
-                reserve.version().get(),
-                give_back.version().get(),
-                live.catalog_changes(),
-            )
-        },
-        |(id, _, _, _)| get_book(id),
-    );
+    let page = Resource::new_blocking(id, get_book);
     // Fetched apart, so the page (and its live count) never waits for the
     // upstream catalog: the details stream in when they come.
     let details = Resource::new(id, get_book_details);
-    let notice = form_notice(reserve, give_back);
+    let notice = query_notice();
     view! {
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(view) => {
-                        live.rendered_catalog(view.catalog_version);
-                        view! { <BookDetail view reserve give_back/> }.into_any()
+            {move || {
+                let notice = notice.clone();
+                Suspend::new(async move {
+                    match page.await {
+                        Ok(view) => {
+                            let (id, title, author) =
+                                (view.book.id.clone(), view.book.title.clone(), view.book.author.clone());
+                            view! {
+                                <Title text=title.clone()/>
+                                <article class="book-detail" data-book=id>
+                                    <h1>{title}</h1>
+                                    <p class="author">{author}</p>
+                                    <BookCounter view=AsJson(view) notice/>
+                                </article>
+                            }.into_any()
+                        }
+                        Err(ShopError::UnknownBook) => view! { <NotFound/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                     }
-                    Err(ShopError::UnknownBook) => view! { <NotFound/> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                }
-            })}
+                })
+            }}
         </Transition>
-        <FormNotice notice/>
         <Suspense fallback=|| view! { <p class="details loading">"Fetching the book's details…"</p> }>
             {move || Suspend::new(async move {
                 match details.await {
@@ -79,55 +77,79 @@ fn Details(details: BookDetails) -> impl IntoView {
     }
 }
 
-#[component]
-fn BookDetail(
-    view: BookView,
-    reserve: ServerAction<ReserveCopy>,
-    give_back: ServerAction<ReturnCopy>,
-) -> impl IntoView {
-    let BookView {
-        book,
-        available,
-        version,
-        held,
-        limit,
-        ..
-    } = view;
-    let count = live_count(book.id.clone(), available, version);
-    let at_limit = held >= limit;
+/// A book's price, live count, what this shopper holds, and Add to cart /
+/// Return. Held copies come back with each answer; the price is fetched
+/// again when staff change the catalog.
+#[island]
+fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView {
+    let AsJson(view) = view;
+    let live = LiveStock::expect();
+    live.rendered_catalog(view.catalog_version);
+    let reserve = ServerAction::<ReserveCopy>::new();
+    let give_back = ServerAction::<ReturnCopy>::new();
+    let id = view.book.id.clone();
+    let shown = RwSignal::new(view);
+    for answer in [reserve.value(), give_back.value()] {
+        Effect::new(move |_| {
+            if let Some(Ok(holding)) = answer.get() {
+                shown.update(|v| (v.held, v.limit) = (holding.copies, holding.limit));
+            }
+        });
+    }
+    on_catalog_change({
+        let id = id.clone();
+        move || {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(view) = get_book(id).await {
+                    live.rendered_catalog(view.catalog_version);
+                    shown.set(view);
+                }
+            });
+        }
+    });
+    let count = Memo::new(move |_| {
+        shown.with(|v| {
+            live.available_after(&v.book.id, v.version)
+                .unwrap_or(v.available)
+        })
+    });
+    let held = move || shown.with(|v| v.held);
+    let at_limit = move || shown.with(|v| v.held >= v.limit);
     let busy = move || reserve.pending().get() || give_back.pending().get();
-    let held_line = match held {
-        0 => String::new(),
-        1 => "You hold 1 copy.".to_string(),
-        n => format!("You hold {n} copies."),
-    };
-    let price = book.display_price();
-    let Book {
-        id, title, author, ..
-    } = book;
-    let (add_id, return_id) = (id.clone(), id.clone());
+    let notice = form_notice(reserve, give_back, notice);
+    let return_id = id.clone();
     view! {
-        <Title text=title.clone()/>
-        <article class="book-detail" data-book=id>
-            <h1>{title}</h1>
-            <p class="author">{author}</p>
-            <p class="price">{price}</p>
-            <StockLine count/>
-            <p class="held">{held_line}</p>
-            <div class="actions">
-                <ActionForm action=reserve>
-                    <input type="hidden" name="book" value=add_id/>
-                    <button type="submit" class="add" disabled=move || busy() || at_limit || count.get() == 0>
-                        "Add to cart"
-                    </button>
-                </ActionForm>
-                {(held > 0).then(|| view! {
-                    <ActionForm action=give_back>
-                        <input type="hidden" name="book" value=return_id/>
+        <p class="price">{move || shown.with(|v| v.book.display_price())}</p>
+        <StockLine count/>
+        <p class="held">{move || match held() {
+            0 => String::new(),
+            1 => "You hold 1 copy.".to_string(),
+            n => format!("You hold {n} copies."),
+        }}</p>
+        <div class="actions">
+            <PostForm action=reserve input={
+                let book = id.clone();
+                move || ReserveCopy { book: book.clone() }
+            }>
+                <input type="hidden" name="book" value=id/>
+                <button type="submit" class="add" disabled=move || busy() || at_limit() || count.get() == 0>
+                    "Add to cart"
+                </button>
+            </PostForm>
+            {move || (held() > 0).then(|| {
+                let book = return_id.clone();
+                view! {
+                    <PostForm action=give_back input={
+                        let book = book.clone();
+                        move || ReturnCopy { book: book.clone() }
+                    }>
+                        <input type="hidden" name="book" value=book/>
                         <button type="submit" class="return" disabled=busy>"Return"</button>
-                    </ActionForm>
-                })}
-            </div>
-        </article>
+                    </PostForm>
+                }
+            })}
+        </div>
+        <FormNotice notice/>
     }
 }

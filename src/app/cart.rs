@@ -1,36 +1,71 @@
 //! `/cart`: what this shopper holds, with the time each hold has left, and
 //! Check out.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 
-use super::api::{get_cart, Checkout, ReserveCopy, ReturnCopy};
-use super::{form_notice, FormNotice};
+use super::api::{get_cart, Checkout, ReturnCopy};
+use super::{action_notice, query_notice, FormNotice, Notice, PostForm};
 use crate::shared::stock::{decimal_price, line_cents, total_cents, CartLine};
+use crate::shared::views::CartView;
 
 #[component]
 pub fn CartPage() -> impl IntoView {
-    let reserve = ServerAction::<ReserveCopy>::new();
+    let cart = Resource::new(|| (), |_| get_cart());
+    let notice = query_notice();
+    view! {
+        <Title text="Your cart"/>
+        <h1>"Your cart"</h1>
+        <Suspense fallback=|| view! { <p>"Fetching your cart…"</p> }>
+            {move || {
+                let notice = notice.clone();
+                Suspend::new(async move {
+                    match cart.await {
+                        Ok(view) => view! { <CartLines view notice/> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The holds with their time left, Return, the total and Check out; a
+/// checkout goes on to its order.
+#[island]
+fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
     let give_back = ServerAction::<ReturnCopy>::new();
     let check_out = ServerAction::<Checkout>::new();
-    let cart = Resource::new(
-        move || {
-            (
-                reserve.version().get(),
-                give_back.version().get(),
-                check_out.version().get(),
-            )
-        },
-        |_| get_cart(),
-    );
-    let notice = form_notice(reserve, give_back);
-    let navigate = leptos_router::hooks::use_navigate();
+    let shown = RwSignal::new(view);
+    // A Return answers with what the shopper still holds of that book.
     Effect::new(move |_| {
-        if let Some(Ok(order)) = check_out.value().get() {
-            navigate(&format!("/orders/{}", order.id), Default::default());
+        if let Some(Ok(holding)) = give_back.value().get() {
+            shown.update(|view| {
+                view.lines
+                    .retain(|l| l.book_id != holding.book_id || holding.copies > 0);
+                for line in view
+                    .lines
+                    .iter_mut()
+                    .filter(|l| l.book_id == holding.book_id)
+                {
+                    line.copies = holding.copies;
+                }
+            });
         }
     });
+    Effect::new(move |_| {
+        if let Some(Ok(order)) = check_out.value().get() {
+            #[cfg(feature = "hydrate")]
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().assign(&format!("/orders/{}", order.id));
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = order;
+        }
+    });
+    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
+    let notice = action_notice(vec![(returned, Notice::Returned)], notice);
     let refused = move || {
         check_out
             .value()
@@ -39,34 +74,28 @@ pub fn CartPage() -> impl IntoView {
             .map(|e| e.to_string())
     };
     view! {
-        <Title text="Your cart"/>
-        <h1>"Your cart"</h1>
         <FormNotice notice/>
-        <Transition fallback=|| view! { <p>"Fetching your cart…"</p> }>
-            {move || Suspend::new(async move {
-                match cart.await {
-                    Ok(view) if view.lines.is_empty() => view! {
-                        <p class="empty">"Your cart is empty. " <A href="/">"Browse the books"</A></p>
-                    }.into_any(),
-                    Ok(view) => {
-                        let total = total_cents(view.lines.iter().map(|l| (l.price_cents, l.copies)))
-                            .map_or_else(|| "too large to charge".to_string(), |c| format!("${}", decimal_price(c)));
-                        let now_ms = view.now_ms;
-                        view! {
-                            <ul class="cart">
-                                {view.lines.into_iter().map(|line| view! { <CartRow line give_back now_ms/> }).collect_view()}
-                            </ul>
-                            <p class="total">{format!("Total: {total}")}</p>
-                            <ActionForm action=check_out>
-                                <button type="submit" class="checkout" disabled=move || check_out.pending().get()>"Check out"</button>
-                            </ActionForm>
-                            <p class="notice refused" role="alert">{refused}</p>
-                        }.into_any()
-                    }
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        // Either, not into_any: an AnyView carries every way of rendering
+        // its content, and the island's wasm would carry them all.
+        {move || shown.with(|view| if view.lines.is_empty() {
+            Either::Left(view! {
+                <p class="empty">"Your cart is empty. " <a href="/">"Browse the books"</a></p>
+            })
+        } else {
+            let total = total_cents(view.lines.iter().map(|l| (l.price_cents, l.copies)))
+                .map_or_else(|| "too large to charge".to_string(), |c| format!("${}", decimal_price(c)));
+            let now_ms = view.now_ms;
+            Either::Right(view! {
+                <ul class="cart">
+                    {view.lines.iter().cloned().map(|line| view! { <CartRow line give_back now_ms/> }).collect_view()}
+                </ul>
+                <p class="total">{format!("Total: {total}")}</p>
+                <PostForm action=check_out input=|| Checkout {}>
+                    <button type="submit" class="checkout" disabled=move || check_out.pending().get()>"Check out"</button>
+                </PostForm>
+                <p class="notice refused" role="alert">{refused}</p>
+            })
+        })}
     }
 }
 
@@ -84,14 +113,17 @@ fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> 
     let book_field = book_id.clone();
     view! {
         <li class="cart-line" data-book=book_id>
-            <A href=href>{title}</A>
+            <a href=href>{title}</a>
             <span class="copies">{copies}</span>
             <span class="price">{format!("${price}")}</span>
             <TimeLeft expires_at_ms server_now_ms=now_ms/>
-            <ActionForm action=give_back>
+            <PostForm action=give_back input={
+                let book = book_field.clone();
+                move || ReturnCopy { book: book.clone() }
+            }>
                 <input type="hidden" name="book" value=book_field/>
                 <button type="submit">"Return"</button>
-            </ActionForm>
+            </PostForm>
         </li>
     }
 }

@@ -1,38 +1,37 @@
 //! `/`: one page of the shelf (or of a search by title, author or ISBN),
 //! each book with its live count. Paging and search are plain links and a
-//! GET form, so they work without JavaScript.
+//! GET form, so they work without JavaScript; the shelf itself is an island
+//! that follows the counts and, when the catalog changes, fetches itself again.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use super::api::get_catalog;
-use super::live::{live_count, LiveStock, StockLine};
+use super::live::{live_count, on_catalog_change, LiveStock, StockLine};
 use super::shelf::{Pager, SearchForm};
 use crate::shared::stock::Book;
-use crate::shared::views::CatalogView;
+use crate::shared::views::{AsJson, CatalogView};
 
 #[component]
 pub fn CatalogPage() -> impl IntoView {
-    let live = LiveStock::expect();
     let query = use_query_map();
     let search = move || query.read().get("q").filter(|q| !q.trim().is_empty());
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
     let catalog = Resource::new(
-        move || (search(), page(), live.catalog_changes()),
-        |(search, page, _)| get_catalog(search, page),
+        move || (search(), page()),
+        |(search, page)| get_catalog(search, page),
     );
     view! {
         <Title text="Books"/>
         <h1>"Books"</h1>
-        <SearchForm action="/" search=Signal::derive(move || search().unwrap_or_default())/>
+        <SearchForm action="/" search=search().unwrap_or_default()/>
         <Suspense fallback=|| view! { <p>"Fetching the shelf…"</p> }>
             {move || Suspend::new(async move {
                 match catalog.await {
-                    Ok(CatalogView { books, stock, shelf }) => {
-                        live.rendered_catalog(stock.catalog_version);
-                        let none = books.is_empty().then(|| view! {
+                    Ok(view) => {
+                        let shelf = view.shelf.clone();
+                        let none = view.books.is_empty().then(|| view! {
                             <p class="empty">{if shelf.search.is_empty() {
                                 "There are no books on this page.".to_string()
                             } else {
@@ -41,12 +40,7 @@ pub fn CatalogPage() -> impl IntoView {
                         });
                         view! {
                             {none}
-                            <ul class="shelf">
-                                {books.into_iter().map(|book| {
-                                    let available = stock.available(&book.id).unwrap_or(0);
-                                    view! { <BookCard book available version=stock.version/> }
-                                }).collect_view()}
-                            </ul>
+                            <Shelf view=AsJson(view)/>
                             <Pager shelf base="/"/>
                         }.into_any()
                     }
@@ -54,6 +48,36 @@ pub fn CatalogPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The books of one page with their live counts; fetched again (same page,
+/// same search) when staff change the catalog.
+#[island]
+fn Shelf(view: AsJson<CatalogView>) -> impl IntoView {
+    let AsJson(view) = view;
+    let live = LiveStock::expect();
+    live.rendered_catalog(view.stock.catalog_version);
+    let (search, page) = (view.shelf.search.clone(), view.shelf.page);
+    let shown = RwSignal::new(view);
+    on_catalog_change(move || {
+        let search = Some(search.clone()).filter(|s| !s.is_empty());
+        leptos::task::spawn_local(async move {
+            if let Ok(view) = get_catalog(search, Some(page)).await {
+                live.rendered_catalog(view.stock.catalog_version);
+                shown.set(view);
+            }
+        });
+    });
+    view! {
+        <ul class="shelf">
+            {move || shown.with(|CatalogView { books, stock, .. }| {
+                books.iter().map(|book| {
+                    let available = stock.available(&book.id).unwrap_or(0);
+                    view! { <BookCard book=book.clone() available version=stock.version/> }
+                }).collect_view()
+            })}
+        </ul>
     }
 }
 
@@ -71,7 +95,7 @@ fn BookCard(book: Book, available: u32, version: u64) -> impl IntoView {
     } = book;
     view! {
         <li class="book-card" class:featured=featured data-book=id>
-            <h2><A href=href>{title}</A></h2>
+            <h2><a href=href>{title}</a></h2>
             <p class="author">{author}</p>
             <p class="price">{price}</p>
             <StockLine count/>

@@ -158,6 +158,27 @@ pub fn live_count(book: String, available: u32, version: u64) -> Memo<u32> {
     Memo::new(move |_| live.available_after(&book, version).unwrap_or(available))
 }
 
+/// Calls `refetch` each time a newer catalog (titles, prices, books) is
+/// heard of after the island hydrated, so what it shows of the catalog
+/// follows. Effects run only in the browser.
+pub fn on_catalog_change(refetch: impl Fn() + 'static) {
+    let live = LiveStock::expect();
+    Effect::new(move |seen: Option<u32>| {
+        let changes = live.catalog_changes();
+        if seen.is_some_and(|seen| seen != changes) {
+            refetch();
+        }
+        changes
+    });
+}
+
+/// A count on a page that is otherwise static (the staff's ledger).
+#[island]
+pub fn LiveStockLine(book: String, available: u32, version: u64) -> impl IntoView {
+    let count = live_count(book, available, version);
+    view! { <StockLine count/> }
+}
+
 /// A book's count as the shopper reads it ("Only 7 left"), in a polite live
 /// region so screen readers hear it change.
 #[component]
@@ -169,10 +190,19 @@ pub fn StockLine(count: Memo<u32>) -> impl IntoView {
     }
 }
 
-/// A small badge: live, reconnecting or polling.
-#[component]
-pub fn ConnectionBadge() -> impl IntoView {
+/// A small badge: live, reconnecting or polling. Every page has one, once,
+/// so its island is where the page's subscription starts: from
+/// `rendered_at`, the version the server rendered the page at.
+#[island]
+pub fn ConnectionBadge(rendered_at: u64) -> impl IntoView {
     let live = LiveStock::expect();
+    #[cfg(feature = "hydrate")]
+    {
+        live.rendered_at(rendered_at);
+        subscribe(live);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = rendered_at;
     view! {
         <span class=move || live.connection().class() role="status" data-connection=move || live.connection().label()>
             {move || live.connection().label()}
@@ -340,7 +370,9 @@ mod transport {
             };
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    if let Ok(snapshot) = serde_json::from_str::<StockSnapshot>(&text) {
+                    // from_slice, as the long poll's answer is read: one
+                    // decoder of the snapshot in the wasm, not two.
+                    if let Ok(snapshot) = serde_json::from_slice::<StockSnapshot>(text.as_bytes()) {
                         // A change that skips versions the page lacks is
                         // never applied: ask again from the page's version.
                         if live.offer(snapshot) == Absorbed::Gap {

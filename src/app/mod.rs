@@ -1,5 +1,8 @@
 //! The storefront's pages. They render on the server with every count in the
-//! HTML, then hydrate and follow the stock live.
+//! HTML; only their islands (`#[island]`: the live counts, the connection
+//! badge, the shelf, a book's and the cart's forms) hydrate in the browser,
+//! so the wasm holds those alone. Everything else is plain HTML: links and
+//! the staff's forms load pages as they would without JavaScript.
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
@@ -29,7 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -42,23 +45,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let live = live::LiveStock::provide();
-    // The version the server rendered this page at (carried into the
-    // browser): the live subscription asks only for what changed since.
-    let rendered_at =
-        SharedValue::new(|| use_context::<RenderedAt>().unwrap_or_default()).into_inner();
-    live.rendered_at(rendered_at.0);
-    let clock = Clock::provide();
-    // Effects run only in the browser, once the page is hydrated.
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            live::subscribe(live);
-            clock.start();
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (live, clock);
-    });
+    // The islands read these; in the browser `provide_in_browser` gives
+    // them the same contexts.
+    live::LiveStock::provide();
+    Clock::provide();
+    // The version the server renders this page at: the badge's island
+    // starts the live subscription there, so it is sent only what changed.
+    let rendered_at = use_context::<RenderedAt>().unwrap_or_default().0;
 
     view! {
         <Title formatter=|page: String| if page.is_empty() { "livecart".to_string() } else { format!("{page} · livecart") }/>
@@ -70,7 +63,7 @@ pub fn App() -> impl IntoView {
                     <A href="/cart">"Your cart"</A>
                     <A href="/admin">"Staff"</A>
                 </nav>
-                <live::ConnectionBadge/>
+                <live::ConnectionBadge rendered_at/>
             </header>
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
@@ -102,9 +95,28 @@ pub fn NotFound() -> impl IntoView {
 /// An action's latest answer, once it has one.
 pub type ActionAnswer = Signal<Option<Result<(), ShopError>>>;
 
+/// What every island of a page shares, once per page in the browser: the
+/// live stock and the clock, on the root the islands hydrate under.
+#[cfg(feature = "hydrate")]
+pub fn provide_in_browser() {
+    live::LiveStock::provide();
+    Clock::provide().start();
+}
+
+/// The `?notice=` the server sent a browser back with after it posted a
+/// form itself (server side: islands get it as a prop).
+pub fn query_notice() -> Option<String> {
+    leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("notice")
+}
+
 /// The notice to show: the answer of whichever action finished last, else
-/// the `?notice=` the server sent a browser without JavaScript back with.
-pub fn action_notice(actions: Vec<(ActionAnswer, Notice)>) -> Signal<Option<Notice>> {
+/// the `?notice=` (`from_query`) the page was rendered with.
+pub fn action_notice(
+    actions: Vec<(ActionAnswer, Notice)>,
+    from_query: Option<String>,
+) -> Signal<Option<Notice>> {
     let last = RwSignal::new(None::<Notice>);
     for (result, success) in actions {
         Effect::new(move |_| {
@@ -117,28 +129,22 @@ pub fn action_notice(actions: Vec<(ActionAnswer, Notice)>) -> Signal<Option<Noti
             }
         });
     }
-    let query = leptos_router::hooks::use_query_map();
-    Signal::derive(move || {
-        last.get().or_else(|| {
-            query
-                .read()
-                .get("notice")
-                .and_then(|c| Notice::from_code(&c))
-        })
-    })
+    let from_query = from_query.as_deref().and_then(Notice::from_code);
+    Signal::derive(move || last.get().or_else(|| from_query.clone()))
 }
 
 /// The notice of the latest Add or Return.
 pub fn form_notice(
     reserve: ServerAction<ReserveCopy>,
     give_back: ServerAction<ReturnCopy>,
+    from_query: Option<String>,
 ) -> Signal<Option<Notice>> {
     let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
     let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
-    action_notice(vec![
-        (reserved, Notice::Reserved),
-        (returned, Notice::Returned),
-    ])
+    action_notice(
+        vec![(reserved, Notice::Reserved), (returned, Notice::Returned)],
+        from_query,
+    )
 }
 
 /// The message a form left: the action's answer when JavaScript ran it, or
@@ -153,6 +159,29 @@ fn FormNotice(#[prop(into)] notice: Signal<Option<Notice>>) -> impl IntoView {
             })}
         </p>
     }
+}
+
+/// A form posting to a server function. Without JavaScript (and outside
+/// an island) the browser posts it and is sent back to the page; in an
+/// island, Submit dispatches `input` to `action` instead. Unlike Leptos'
+/// `ActionForm` it never parses its own fields in the browser: each form
+/// here knows its input, and that parser was a fifth of the islands' wasm.
+#[component]
+pub fn PostForm<S>(
+    action: ServerAction<S>,
+    input: impl Fn() -> S + Send + Sync + 'static,
+    children: Children,
+) -> impl IntoView
+where
+    S: server_fn::ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(input());
+    };
+    view! { <form action=S::url() method="post" on:submit=submit>{children()}</form> }
 }
 
 /// The browser's clock, ticking once a second once the page is live; on the

@@ -3,15 +3,18 @@
 use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 
+// Both render on the server only (neither is inside an island): the form
+// is a plain GET form, the pager plain links.
+
 use crate::shared::views::ShelfPage;
 
 /// Search by title, author or ISBN: a GET form, so it works without
 /// JavaScript and its results have an address.
 #[component]
-pub fn SearchForm(action: &'static str, #[prop(into)] search: Signal<String>) -> impl IntoView {
+pub fn SearchForm(action: &'static str, search: String) -> impl IntoView {
     view! {
         <Form action=action attr:class="search" attr:role="search">
-            <input type="search" name="q" prop:value=move || search.get()
+            <input type="search" name="q" value=search
                 placeholder="Title, author or ISBN" aria-label="Search the books"/>
             <button type="submit">"Search"</button>
         </Form>

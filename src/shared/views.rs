@@ -1,7 +1,9 @@
 //! What each page's server function answers: built by the server, rendered
 //! by the pages.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::stock::{Book, CartLine, LedgerLine, StockSnapshot};
 
@@ -10,6 +12,29 @@ use super::stock::{Book, CartLine, LedgerLine, StockSnapshot};
 /// sent only what changed since.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderedAt(pub u64);
+
+/// A view handed to an island as JSON text, read back in the browser by
+/// `serde_json::from_slice`, the decoder the server functions' answers go
+/// through. As a plain prop the island's loader would decode it with
+/// `from_str`, and the wasm would carry two decoders of every view type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsJson<T>(pub T);
+
+impl<T: Serialize> Serialize for AsJson<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(&self.0).map_err(S::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for AsJson<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_slice(text.as_bytes())
+            .map(AsJson)
+            .map_err(D::Error::custom)
+    }
+}
 
 /// Books on one page of the shelf (`/`, `/admin`).
 pub const PAGE_SIZE: u32 = 24;
@@ -117,5 +142,19 @@ mod tests {
         assert_eq!(shelf.link("/admin", 1), "/admin?q=Le%20Guin%20%26%20co");
         assert_eq!(ShelfPage::default().link("/", 1), "/");
         assert_eq!(ShelfPage::default().link("/", 2), "/?page=2");
+    }
+
+    #[test]
+    fn a_view_as_json_text_comes_back_whole() {
+        let shelf = ShelfPage {
+            search: "\"quoted\" & <tagged>".into(),
+            page: 3,
+            has_next: false,
+        };
+        let text = serde_json::to_string(&AsJson(shelf.clone())).unwrap();
+        assert!(text.starts_with('"'), "sent as one JSON string: {text}");
+        let back: AsJson<ShelfPage> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.0, shelf);
+        assert!(serde_json::from_str::<AsJson<ShelfPage>>("\"{}\"").is_err());
     }
 }
