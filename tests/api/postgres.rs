@@ -390,15 +390,28 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
         "new connections are refused"
     );
     let cut = Instant::now();
-    let ended: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND query LIKE 'LISTEN%'",
-    )
-    .bind(&db.name)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(!ended.is_empty(), "the listeners' backends were found");
+    // A listener caught between two connections shows no LISTEN for a
+    // moment: look again until one is ended. What the test needs is that
+    // node B's listener is down, and B's own gauge says so.
+    loop {
+        let ended: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND query LIKE 'LISTEN%'",
+        )
+        .bind(&db.name)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        if !ended.is_empty() || cut.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        gauge_reaches(&b, "livecart_listener_up", 0, Duration::from_secs(5)).await,
+        0,
+        "node B's listener is cut"
+    );
     for i in 0..3 {
         assert_eq!(
             book_cart(&a, &format!("gap-{i}"), "add").await.status(),
