@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::{get_admin, AddBook, Restock, SetPrice, SetTotal, SignIn, SignOut};
 use super::live::LiveStockLine;
 use super::shelf::{Pager, SearchForm};
-use super::{action_notice, query_notice, FormNotice};
+use super::{query_notice, FormNotice, Notice};
 use crate::shared::stock::LedgerLine;
 use crate::shared::views::AdminView;
 use leptos::prelude::*;
@@ -30,7 +30,7 @@ pub fn AdminPage() -> impl IntoView {
     );
     // The forms are plain HTML forms (no island): a post comes back to this
     // page with its `?notice=`, as it would without JavaScript.
-    let notice = action_notice(Vec::new(), query_notice());
+    let notice = query_notice().as_deref().and_then(Notice::from_code);
     view! {
         <Title text="Staff"/>
         <h1>"Staff"</h1>

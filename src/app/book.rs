@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use super::api::{get_book, get_book_details, ReserveCopy, ReturnCopy};
-use super::live::{on_catalog_change, LiveStock, StockLine};
+use super::live::{follow_catalog, LiveStock, StockLine};
 use super::{form_notice, query_notice, FormNotice, NotFound, PostForm};
 use crate::shared::stock::BookDetails;
 use crate::shared::views::{AsJson, BookView};
@@ -84,11 +84,13 @@ fn Details(details: BookDetails) -> impl IntoView {
 fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView {
     let AsJson(view) = view;
     let live = LiveStock::expect();
-    live.rendered_catalog(view.catalog_version);
     let reserve = ServerAction::<ReserveCopy>::new();
     let give_back = ServerAction::<ReturnCopy>::new();
     let id = view.book.id.clone();
-    let shown = RwSignal::new(view);
+    let shown = follow_catalog(view, |v| v.catalog_version, {
+        let id = id.clone();
+        move || get_book(id.clone())
+    });
     for answer in [reserve.value(), give_back.value()] {
         Effect::new(move |_| {
             if let Some(Ok(holding)) = answer.get() {
@@ -96,18 +98,6 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             }
         });
     }
-    on_catalog_change({
-        let id = id.clone();
-        move || {
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(view) = get_book(id).await {
-                    live.rendered_catalog(view.catalog_version);
-                    shown.set(view);
-                }
-            });
-        }
-    });
     let count = Memo::new(move |_| {
         shown.with(|v| {
             live.available_after(&v.book.id, v.version)

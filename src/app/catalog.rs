@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::api::get_catalog;
-use super::live::{live_count, on_catalog_change, LiveStock, StockLine};
+use super::live::{follow_catalog, live_count, StockLine};
 use super::shelf::{Pager, SearchForm};
 use crate::shared::stock::Book;
 use crate::shared::views::{AsJson, CatalogView};
@@ -56,19 +56,13 @@ pub fn CatalogPage() -> impl IntoView {
 #[island]
 fn Shelf(view: AsJson<CatalogView>) -> impl IntoView {
     let AsJson(view) = view;
-    let live = LiveStock::expect();
-    live.rendered_catalog(view.stock.catalog_version);
-    let (search, page) = (view.shelf.search.clone(), view.shelf.page);
-    let shown = RwSignal::new(view);
-    on_catalog_change(move || {
-        let search = Some(search.clone()).filter(|s| !s.is_empty());
-        leptos::task::spawn_local(async move {
-            if let Ok(view) = get_catalog(search, Some(page)).await {
-                live.rendered_catalog(view.stock.catalog_version);
-                shown.set(view);
-            }
-        });
-    });
+    let search = Some(view.shelf.search.clone()).filter(|s| !s.is_empty());
+    let page = Some(view.shelf.page);
+    let shown = follow_catalog(
+        view,
+        |v| v.stock.catalog_version,
+        move || get_catalog(search.clone(), page),
+    );
     view! {
         <ul class="shelf">
             {move || shown.with(|CatalogView { books, stock, .. }| {

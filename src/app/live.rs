@@ -2,6 +2,7 @@
 //! by one subscription to the server.
 
 use crate::shared::stock::{stock_phrase, Absorbed, StockSnapshot};
+use crate::shared::ShopError;
 use leptos::prelude::*;
 
 /// How the page is getting its live counts.
@@ -158,18 +159,36 @@ pub fn live_count(book: String, available: u32, version: u64) -> Memo<u32> {
     Memo::new(move |_| live.available_after(&book, version).unwrap_or(available))
 }
 
-/// Calls `refetch` each time a newer catalog (titles, prices, books) is
-/// heard of after the island hydrated, so what it shows of the catalog
-/// follows. Effects run only in the browser.
-pub fn on_catalog_change(refetch: impl Fn() + 'static) {
+/// What an island shows of the catalog (titles, prices, books): the view
+/// the server rendered it with, fetched again by `fetch` each time a newer
+/// catalog is heard of after the island hydrated. Effects run only in the
+/// browser.
+pub fn follow_catalog<V, Fut>(
+    view: V,
+    catalog_version: fn(&V) -> u64,
+    fetch: impl Fn() -> Fut + 'static,
+) -> RwSignal<V>
+where
+    V: Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<V, ShopError>> + 'static,
+{
     let live = LiveStock::expect();
+    live.rendered_catalog(catalog_version(&view));
+    let shown = RwSignal::new(view);
     Effect::new(move |seen: Option<u32>| {
         let changes = live.catalog_changes();
         if seen.is_some_and(|seen| seen != changes) {
-            refetch();
+            let fetching = fetch();
+            leptos::task::spawn_local(async move {
+                if let Ok(view) = fetching.await {
+                    live.rendered_catalog(catalog_version(&view));
+                    shown.set(view);
+                }
+            });
         }
         changes
     });
+    shown
 }
 
 /// A count on a page that is otherwise static (the staff's ledger).

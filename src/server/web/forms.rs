@@ -89,10 +89,11 @@ pub fn answer_form<T>(
             Err(e) => Notice::Refused(e.clone()),
         };
         let target = match (&result, to) {
-            (Ok(_), Some(to)) => format!("{to}?"),
-            _ => back_to(&parts.headers).unwrap_or_else(|| format!("{fallback}?")),
+            (Ok(_), Some(to)) => to,
+            _ => back_to(&parts.headers).unwrap_or_else(|| fallback.to_string()),
         };
-        leptos_axum::redirect(&format!("{target}notice={}", notice.code()));
+        let joint = if target.contains('?') { '&' } else { '?' };
+        leptos_axum::redirect(&format!("{target}{joint}notice={}", notice.code()));
         return result;
     }
     result.map_err(with_status)
@@ -105,9 +106,9 @@ fn is_plain_form_post(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-/// The page the form was on, ready for a `notice=` to be added: its path,
-/// and the shelf's search and page when it had them (staff restocking from
-/// page 3 of a search stay there). Anything else in its query is dropped.
+/// The page the form was on: its path, and the shelf's search and page when
+/// it had them (staff restocking from page 3 of a search stay there).
+/// Anything else in its query is dropped.
 fn back_to(headers: &HeaderMap) -> Option<String> {
     let uri = headers
         .get(REFERER)
@@ -117,7 +118,7 @@ fn back_to(headers: &HeaderMap) -> Option<String> {
     if !is_safe_path(path) || path.starts_with("/api/") {
         return None;
     }
-    let kept: String = uri
+    let kept: Vec<&str> = uri
         .query()
         .unwrap_or_default()
         .split('&')
@@ -126,9 +127,12 @@ fn back_to(headers: &HeaderMap) -> Option<String> {
             pair.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.~%+=".contains(&b))
         })
-        .map(|pair| format!("{pair}&"))
         .collect();
-    Some(format!("{path}?{kept}"))
+    Some(if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    })
 }
 
 /// A path that can go into a Location header as it is.
