@@ -12,15 +12,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::writer::{Change, Done, OtherChange, Request};
 use crate::server::clock::now_ms;
-use crate::server::metrics::Metrics;
 use crate::server::store::Store;
 
 /// The clock: ends holds whose deadline has passed, within half a second.
-pub(super) async fn end_lapsed_holds(
-    store: Store,
-    changes: mpsc::WeakSender<Request>,
-    metrics: Metrics,
-) {
+pub(super) async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
     const LOOK_EVERY: Duration = Duration::from_millis(500);
     // When another node's clock has claimed the lapsed holds and not yet
     // committed, the soonest deadline still looks past: look again shortly
@@ -58,7 +53,6 @@ pub(super) async fn end_lapsed_holds(
         drop(changes);
         match answer.await {
             Ok(Ok(Done::Expired { holds, copies })) if holds > 0 => {
-                metrics.holds_released.inc_by(u64::from(holds));
                 tracing::info!(holds, copies, "lapsed holds ended")
             }
             Ok(Ok(_)) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,

@@ -185,15 +185,11 @@ impl Inventory {
             store.clone(),
             notifier,
             rules.clone(),
-            metrics.clone(),
+            metrics,
             committed_here,
             queue,
         ));
-        tokio::spawn(expiry::end_lapsed_holds(
-            store.clone(),
-            changes.downgrade(),
-            metrics,
-        ));
+        tokio::spawn(expiry::end_lapsed_holds(store.clone(), changes.downgrade()));
         Inventory {
             store,
             rules,

@@ -149,6 +149,16 @@ pub(super) async fn write_changes(
                 let done = results.iter().filter(|r| r.is_ok()).count() as u64;
                 metrics.changes.inc_by(done);
                 metrics.refusals.inc_by(results.len() as u64 - done);
+                // Counted before the snapshot is published, so /metrics
+                // never lags behind what a page already shows.
+                let released: u32 = results
+                    .iter()
+                    .map(|r| match r {
+                        Ok(Done::Expired { holds, .. }) => *holds,
+                        _ => 0,
+                    })
+                    .sum();
+                metrics.holds_released.inc_by(u64::from(released));
                 if let Some(change) = snapshot {
                     committed_here.record(change.version);
                     metrics
