@@ -87,6 +87,7 @@ BREAKS = [
  ('pkg-uncompressed','src/server/web/assets.rs','    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();','    let files = ServeDir::new(dir);','storefront::the_sites_files_go_out_precompressed_and_hashed_names_are_cached_for_a_year'),
  ('abandoned-tx-pooled','src/server/store/transaction.rs','                drop(conn.detach());','                drop(conn);','durability::a_transaction_given_up_midway_leaves_nothing_and_no_connection_inside_it'),
  ('client-frames-capped','src/server/live/socket.rs',('        .max_message_size(4 * 1024)','        .max_frame_size(4 * 1024)'),('        .max_message_size(512)','        .max_frame_size(512)'),'transports::a_socket_reads_client_frames_longer_than_its_read_buffer'),
+ ('group-not-gathered','src/server/inventory/writer.rs','        gather_arrivals(&mut queue, &mut group).await;\n','','concurrency::changes_asked_for_in_the_same_moment_share_one_commit'),
  ('sqlite-release-keeps-hold','src/server/store/transaction.rs','"DELETE FROM reservations WHERE (shopper, book_id) IN \\\n','"DELETE FROM reservations WHERE 0 AND (shopper, book_id) IN \\\n','model::the_inventory_follows_a_plain_model'),
 ]
 

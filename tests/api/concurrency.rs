@@ -127,3 +127,60 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
     let seen = recorder.await.unwrap();
     assert_pushes_were_sane(&seen, book, copies);
 }
+
+/// Group commit: changes asked for in the same moment share one commit (one
+/// fsync). The writer is woken by the first of them while the others are
+/// still on their way, so it must let them arrive before it starts.
+/// One worker thread, so "the same moment" is one turn of the scheduler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn changes_asked_for_in_the_same_moment_share_one_commit() {
+    use std::sync::Arc;
+
+    use livecart::server::inventory::shopper::{BookSession, Shopper};
+    use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
+    use livecart::server::live::notifier::Notifier;
+    use livecart::server::metrics::Metrics;
+    use livecart::server::store::Store;
+    use livecart::shared::stock::FEATURED_BOOK;
+
+    const BUYERS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+    let store = Store::open(&url).await.unwrap();
+    stock_opening_shelf(&store).await.unwrap();
+    let rules = Rules {
+        max_copies_per_shopper: 1,
+        max_books_per_cart: 10,
+        reservation_ttl: Duration::from_secs(900),
+        max_hold_age: Duration::from_secs(3600),
+    };
+    let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
+    let metrics = Metrics::new();
+    let inventory = Inventory::start(store, notifier, rules, metrics.clone());
+    let book = BookId::parse(FEATURED_BOOK).unwrap();
+    inventory.set_total(&book, BUYERS as u32).await.unwrap();
+
+    // The buyers and this test meet at a barrier; whoever arrives last
+    // wakes all the others at once.
+    let start = Arc::new(tokio::sync::Barrier::new(BUYERS + 1));
+    let buyers: Vec<_> = (0..BUYERS)
+        .map(|i| {
+            let (inventory, book, start) = (inventory.clone(), book.clone(), start.clone());
+            let shopper = Shopper::Book(BookSession::parse(&format!("same-moment-{i}")).unwrap());
+            tokio::spawn(async move {
+                start.wait().await;
+                inventory.reserve(&shopper, &book).await
+            })
+        })
+        .collect();
+    let commits_before = metrics.commits.get();
+    start.wait().await;
+    for buyer in join_all(buyers).await {
+        buyer.unwrap().expect("every buyer gets a copy");
+    }
+    assert_eq!(
+        metrics.commits.get() - commits_before,
+        1,
+        "{BUYERS} reserves asked for in one moment went into one commit"
+    );
+}
