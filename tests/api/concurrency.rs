@@ -1,9 +1,15 @@
 //! Many buyers at once: never an oversell, never a negative count pushed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use livecart::shared::stock::StockSnapshot;
+use livecart::server::inventory::shopper::{BookSession, Shopper};
+use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
+use livecart::server::live::notifier::Notifier;
+use livecart::server::metrics::Metrics;
+use livecart::server::store::Store;
+use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 
 use crate::helpers::*;
 
@@ -134,15 +140,6 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
 /// One worker thread, so "the same moment" is one turn of the scheduler.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn changes_asked_for_in_the_same_moment_share_one_commit() {
-    use std::sync::Arc;
-
-    use livecart::server::inventory::shopper::{BookSession, Shopper};
-    use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
-    use livecart::server::live::notifier::Notifier;
-    use livecart::server::metrics::Metrics;
-    use livecart::server::store::Store;
-    use livecart::shared::stock::FEATURED_BOOK;
-
     const BUYERS: usize = 16;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("shop.db").display());
