@@ -5,10 +5,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use livecart::server::inventory::shopper::{BookSession, Shopper};
-use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
-use livecart::server::live::notifier::Notifier;
-use livecart::server::metrics::Metrics;
-use livecart::server::store::Store;
+use livecart::server::inventory::BookId;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 
 use crate::helpers::*;
@@ -141,19 +138,9 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn changes_asked_for_in_the_same_moment_share_one_commit() {
     const BUYERS: usize = 16;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = Store::open(&url).await.unwrap();
-    stock_opening_shelf(&store).await.unwrap();
-    let rules = Rules {
-        max_copies_per_shopper: 1,
-        max_books_per_cart: 10,
-        reservation_ttl: Duration::from_secs(900),
-        max_hold_age: Duration::from_secs(3600),
-    };
-    let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
-    let metrics = Metrics::new();
-    let inventory = Inventory::start(store, notifier, rules, metrics.clone());
+    let InventoryOnDisk {
+        inventory, metrics, ..
+    } = InventoryOnDisk::start(1, 10).await;
     let book = BookId::parse(FEATURED_BOOK).unwrap();
     inventory.set_total(&book, BUYERS as u32).await.unwrap();
 

@@ -9,8 +9,12 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use livecart::server::config::Settings;
+use livecart::server::inventory::{stock_opening_shelf, Inventory, Rules};
+use livecart::server::live::notifier::Notifier;
+use livecart::server::metrics::Metrics;
+use livecart::server::store::Store;
 use livecart::server::Application;
-use livecart::shared::stock::StockSnapshot;
+use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -416,4 +420,44 @@ impl ServerProcess {
 
 pub fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("shop.db")
+}
+
+/// The inventory alone, without a server, on a fresh SQLite file with the
+/// opening shelf: for tests of the writer and the rules themselves.
+pub struct InventoryOnDisk {
+    pub inventory: Inventory,
+    pub notifier: Notifier,
+    pub metrics: Metrics,
+    /// The database file's URL, for a test's own connection.
+    pub url: String,
+    pub rules: Rules,
+    _dir: TempDir,
+}
+
+impl InventoryOnDisk {
+    /// Each shopper may hold `copies_per_shopper` of a book and
+    /// `books_per_cart` books; holds last 15 minutes, an hour at most.
+    pub async fn start(copies_per_shopper: u32, books_per_cart: u32) -> InventoryOnDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("shop.db").display());
+        let store = Store::open(&url).await.unwrap();
+        stock_opening_shelf(&store).await.unwrap();
+        let rules = Rules {
+            max_copies_per_shopper: copies_per_shopper,
+            max_books_per_cart: books_per_cart,
+            reservation_ttl: Duration::from_secs(900),
+            max_hold_age: Duration::from_secs(3600),
+        };
+        let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
+        let metrics = Metrics::new();
+        let inventory = Inventory::start(store, notifier.clone(), rules.clone(), metrics.clone());
+        InventoryOnDisk {
+            inventory,
+            notifier,
+            metrics,
+            url,
+            rules,
+            _dir: dir,
+        }
+    }
 }

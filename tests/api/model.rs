@@ -10,14 +10,13 @@ use std::collections::BTreeMap as Map;
 use std::time::Duration;
 
 use livecart::server::inventory::shopper::{BookSession, Shopper, ShopperId};
-use livecart::server::inventory::{stock_opening_shelf, BookId, Inventory, Rules};
-use livecart::server::live::notifier::Notifier;
-use livecart::server::metrics::Metrics;
-use livecart::server::store::Store;
+use livecart::server::inventory::{BookId, Rules};
 use livecart::shared::stock::FEATURED_BOOK;
 use livecart::shared::ShopError;
 use proptest::prelude::*;
 use sqlx::Connection;
+
+use crate::helpers::InventoryOnDisk;
 
 const BOOKS: [&str; 3] = [
     FEATURED_BOOK,
@@ -165,19 +164,10 @@ async fn on_disk(db: &mut sqlx::SqliteConnection) -> OnDisk {
 }
 
 async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("shop.db").display());
-    let store = Store::open(&url).await.unwrap();
-    stock_opening_shelf(&store).await.unwrap();
-    let rules = Rules {
-        max_copies_per_shopper: limit,
-        max_books_per_cart: max_books,
-        reservation_ttl: Duration::from_secs(900),
-        max_hold_age: Duration::from_secs(3600),
-    };
-    let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
-    let inventory = Inventory::start(store, notifier.clone(), rules.clone(), Metrics::new());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let shop = InventoryOnDisk::start(limit, max_books).await;
+    let (inventory, notifier, rules, url) =
+        (&shop.inventory, &shop.notifier, &shop.rules, &shop.url);
+    let mut db = sqlx::SqliteConnection::connect(url).await.unwrap();
     let shoppers = [
         Shopper::Web(ShopperId::new_random()),
         Shopper::Web(ShopperId::new_random()),
@@ -196,7 +186,7 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
     for step in &steps {
         let before = on_disk(&mut db).await;
         let published_before = notifier.version();
-        let expected = model.clone().apply(step, &rules, &shoppers);
+        let expected = model.clone().apply(step, rules, &shoppers);
         let got = match *step {
             Step::Reserve(who, book) => inventory
                 .reserve(&shoppers[who], &books[book])
@@ -244,7 +234,7 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
         if got.is_err() {
             prop_assert_eq!(&after, &before, "a refused {:?} changed nothing", step);
         } else {
-            model.apply(step, &rules, &shoppers).unwrap();
+            model.apply(step, rules, &shoppers).unwrap();
             let changed = after.0 != before.0
                 || after.1.len() != before.1.len()
                 || after
