@@ -17,7 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::FromRef;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
@@ -39,6 +39,7 @@ use metrics::Metrics;
 use store::{Store, StoreError};
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
+use web::front_door::FrontDoor;
 use web::origin::OriginPolicy;
 
 /// What every handler and server function can reach. Cloned for every
@@ -144,16 +145,12 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(web::api::readyz))
         .nest("/pkg", web::assets::pkg_files(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn_with_state(origins, web::origin::check_origin))
-        .layer(from_fn_with_state(
-            state.cookies(),
-            web::headers::security_headers,
-        ))
-        .layer(from_fn_with_state(
+        .layer(FrontDoor::new(
+            origins,
             state.trusted_proxies.clone(),
-            web::client_address::resolve,
-        ))
-        .layer(DefaultBodyLimit::max(body_limit));
+            state.cookies().https,
+            body_limit,
+        ));
     // Method, path, status and latency of every request, at debug level
     // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,
     // so when it leaves request traces off the layer is not added at all and

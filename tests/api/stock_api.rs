@@ -125,6 +125,9 @@ async fn a_change_the_browser_marks_cross_site_is_refused_and_changes_nothing() 
     // No Origin at all, but the browser says another site made the request.
     let refused = post("cross-site").await.unwrap();
     assert_eq!(refused.status(), 403);
+    // The refusal is an answer like any other: it cannot be framed either.
+    assert_eq!(refused.headers()["x-frame-options"], "DENY");
+    assert_eq!(refused.headers()["x-content-type-options"], "nosniff");
     assert_eq!(available(&app, FEATURED).await, before, "nothing changed");
     assert_eq!(post("same-origin").await.unwrap().status(), 200);
     assert_eq!(available(&app, FEATURED).await, before - 1);

@@ -10,9 +10,8 @@
 //! IPv6 addresses are counted per /64: one subscriber usually holds a whole
 //! /64, and counting single addresses would let them rotate for free.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 
-use axum::extract::{ConnectInfo, Request};
 use axum::http::HeaderMap;
 
 /// Addresses (or networks) whose `X-Forwarded-For` is believed.
@@ -104,8 +103,8 @@ impl TrustedProxies {
     }
 }
 
-/// The address a request came from, as resolved once per request by
-/// [`resolve`] (the peer when no proxy is trusted).
+/// The address a request came from, as resolved once per request by the
+/// [front door](super::front_door) (the peer when no proxy is trusted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ClientAddress(pub IpAddr);
 
@@ -151,23 +150,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
     ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddress(ClientAddress::of(parts)))
     }
-}
-
-/// Middleware: puts the request's [`ClientAddress`] in its extensions.
-pub async fn resolve(
-    axum::extract::State(trusted): axum::extract::State<std::sync::Arc<TrustedProxies>>,
-    mut request: Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if let Some(peer) = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-    {
-        let client = trusted.client(peer, request.headers());
-        request.extensions_mut().insert(ClientAddress(client));
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

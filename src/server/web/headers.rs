@@ -10,19 +10,14 @@
 //! the book's jQuery page keeps the book's inline script, so they keep the
 //! shared policy.
 
-use axum::extract::{Request, State};
 use axum::http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
-use axum::http::HeaderValue;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue};
 
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
-
-use super::cookies::CookiePolicy;
 
 const POLICY: &str =
     "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
@@ -47,15 +42,11 @@ pub fn allow_page_scripts() {
     }
 }
 
-/// Over HTTPS, browsers are also told to come back only over HTTPS (a year).
-pub async fn security_headers(
-    State(cookies): State<CookiePolicy>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    if cookies.https {
+/// Stamps an answer's headers. Over HTTPS, browsers are also told to come
+/// back only over HTTPS (a year). A page that set its own script policy
+/// keeps it.
+pub fn stamp(headers: &mut HeaderMap, https: bool) {
+    if https {
         headers.insert(
             STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
@@ -70,5 +61,4 @@ pub async fn security_headers(
     headers
         .entry(CONTENT_SECURITY_POLICY)
         .or_insert(HeaderValue::from_static(POLICY));
-    response
 }

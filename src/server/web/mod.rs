@@ -5,8 +5,10 @@
 //! - `forms`: how those answer (who asks, status, no-JavaScript redirects);
 //! - `api`: `/api/books`, `/metrics`, `/healthz`; `assets`: `/pkg`, precompressed;
 //! - `error`: a refusal as a plain HTTP answer;
-//! - `cookies`: the shopper cookie; `origin`: the cross-site check;
-//! - `headers`: the security headers every answer carries;
+//! - `front_door`: the one layer every request passes, running the three
+//!   checks below it in order; `origin`: the cross-site check;
+//!   `headers`: the security headers every answer carries;
+//! - `cookies`: the shopper cookie;
 //! - `connections`: the serve loop and its limits (timeouts, caps, send
 //!   deadline); `client_address`: who is asking, through trusted proxies;
 //! - `hold_rate`: how fast one address may take new holds.
@@ -19,6 +21,7 @@ pub mod connections;
 pub mod cookies;
 pub mod error;
 pub mod forms;
+pub mod front_door;
 pub mod headers;
 pub mod hold_rate;
 pub mod origin;
