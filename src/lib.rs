@@ -25,7 +25,9 @@
 //!   - `live`: every way a snapshot leaves the server: the `notifier`,
 //!     `websocket`, `sse`, `long_poll`, the book's protocol, socket upkeep.
 //!   - `web`: the HTTP edges that translate: the pages' server functions,
-//!     the JSON API, the shopper cookie, the Origin check, error answers.
+//!     the JSON API, the shopper cookie, error answers, and the front door
+//!     every request passes (client address, Origin check, body limit,
+//!     security headers).
 //!   - `import`: reading a catalog CSV for `livecart books import`.
 //!   - `staff`: passwords, sign-in throttle, staff sessions.
 //!   - `book_details`: the upstream catalog client (timeout and cache).
