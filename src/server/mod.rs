@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRef;
-use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
@@ -39,6 +38,7 @@ use metrics::Metrics;
 use store::{Store, StoreError};
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
+use web::cookies::ShopperCookie;
 use web::front_door::FrontDoor;
 use web::origin::OriginPolicy;
 
@@ -125,10 +125,7 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, rendered_at, move || {
             shell(shell_options.clone())
         })
-        .layer(from_fn_with_state(
-            state.cookies(),
-            web::cookies::shopper_cookie,
-        ));
+        .layer(ShopperCookie(state.cookies()));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;

@@ -354,19 +354,59 @@ pub struct Operations {
 /// Add-and-return rounds each connection makes before the measurement.
 const WARM_UP_ROUNDS: usize = 5;
 
+/// Which door a reservation comes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The book's protocol: `POST /cart` with a session and an action (every
+    /// server here speaks it).
+    BookProtocol,
+    /// The pages' server functions, as a hydrated page calls them:
+    /// `POST /api/cart/reserve` and `/api/cart/return` with the shopper's
+    /// cookie (livecart only).
+    ServerFunctions,
+}
+
+impl Via {
+    /// Connection `i`'s request to add (or return) its copy: path, form
+    /// body, extra headers.
+    fn request(self, i: usize, add: bool) -> (&'static str, String, Option<String>) {
+        match self {
+            Via::BookProtocol => {
+                let action = if add { "add" } else { "remove" };
+                ("/cart", format!("session=ops-{i}&action={action}"), None)
+            }
+            Via::ServerFunctions => {
+                let path = if add {
+                    "/api/cart/reserve"
+                } else {
+                    "/api/cart/return"
+                };
+                // One shopper per connection, named as the shop names them
+                // (32 hex digits).
+                let cookie = format!("livecart_shopper={i:032x}");
+                (path, format!("book={FEATURED_BOOK}"), Some(cookie))
+            }
+        }
+    }
+}
+
+const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
+
 /// Reserve and return in a loop on `connections` keep-alive connections.
 pub async fn reserve_return(
     server: &Running,
+    via: Via,
     connections: usize,
     seconds: f64,
 ) -> io::Result<Operations> {
-    reserve_return_on(&[server], connections, seconds).await
+    reserve_return_on(&[server], via, connections, seconds).await
 }
 
 /// The same, with the connections spread over several nodes of one shop
 /// (connection i on node i mod n); the CPU is every node's.
 pub async fn reserve_return_on(
     nodes: &[&Running],
+    via: Via,
     connections: usize,
     seconds: f64,
 ) -> io::Result<Operations> {
@@ -379,9 +419,16 @@ pub async fn reserve_return_on(
     // its copy a few times before anything is measured.
     for (i, http) in clients.iter_mut().enumerate() {
         for _ in 0..WARM_UP_ROUNDS {
-            for action in ["add", "remove"] {
-                http.post_form("/cart", &format!("session=ops-{i}&action={action}"), &[])
-                    .await?;
+            for add in [true, false] {
+                let (path, body, cookie) = via.request(i, add);
+                let headers: Vec<_> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
+                let answer = http.post_form(path, &body, &headers).await?;
+                if answer.status != 200 {
+                    return Err(io::Error::other(format!(
+                        "warm-up {path}: answered {}",
+                        answer.status
+                    )));
+                }
             }
         }
     }
@@ -397,12 +444,10 @@ pub async fn reserve_return_on(
                 let (mut done, mut refused) = (0usize, 0usize);
                 let mut add = true;
                 while Instant::now() < until {
-                    let action = if add { "add" } else { "remove" };
+                    let (path, body, cookie) = via.request(i, add);
+                    let headers: Vec<_> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
                     let asked = Instant::now();
-                    match http
-                        .post_form("/cart", &format!("session=ops-{i}&action={action}"), &[])
-                        .await
-                    {
+                    match http.post_form(path, &body, &headers).await {
                         Ok(r) if r.status == 200 => done += 1,
                         Ok(_) => refused += 1,
                         Err(_) => break,

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cases::{latency, reserve_return_on, stock_version, Latency, Operations};
+use crate::cases::{latency, reserve_return_on, stock_version, Latency, Operations, Via};
 use crate::net::{open_socket, Http};
 use crate::server::{add_staff, Binaries, Running};
 
@@ -307,7 +307,7 @@ pub async fn reserve_return(
         running.push(Running::start_node(bins, &database.url, &env).await?);
     }
     let refs: Vec<&Running> = running.iter().collect();
-    let result = reserve_return_on(&refs, connections, seconds).await;
+    let result = reserve_return_on(&refs, Via::BookProtocol, connections, seconds).await;
     for node in running {
         node.stop().await;
     }

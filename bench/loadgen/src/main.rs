@@ -13,6 +13,7 @@ mod server;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cases::Via;
 use report::{Metric, Run};
 use serde_json::{json, Value};
 use server::{Binaries, Kind, Running};
@@ -38,6 +39,7 @@ enum Case {
         n: usize,
     },
     ReserveReturn {
+        via: Via,
         connections: usize,
         seconds: f64,
     },
@@ -64,9 +66,16 @@ impl Case {
             Case::FanOut { n, api: false } => format!("fan-out {n} subscribers"),
             Case::FanOut { n, api: true } => format!("fan-out {n} subscribers /api/stock/ws"),
             Case::LongPollWake { n } => format!("long-poll wake {n}"),
-            Case::ReserveReturn { connections, .. } => {
-                format!("reserve/return, {connections} connections")
-            }
+            Case::ReserveReturn {
+                via: Via::BookProtocol,
+                connections,
+                ..
+            } => format!("reserve/return, {connections} connections"),
+            Case::ReserveReturn {
+                via: Via::ServerFunctions,
+                connections,
+                ..
+            } => format!("reserve and return through the pages, {connections} connections"),
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
             Case::CatalogPage => "catalog page /".to_string(),
@@ -148,6 +157,10 @@ impl Case {
         match self {
             // The peers speak only the book's protocol and have no staff.
             Case::FanOut { api: true, .. }
+            | Case::ReserveReturn {
+                via: Via::ServerFunctions,
+                ..
+            }
             | Case::SignInBurst { .. }
             | Case::CatalogPage
             | Case::BookPage
@@ -194,10 +207,11 @@ impl Case {
                 cases::long_poll_wake(server, n).await?,
             )),
             Case::ReserveReturn {
+                via,
                 connections,
                 seconds,
             } => to_json(serde_json::to_value(
-                cases::reserve_return(server, connections, seconds).await?,
+                cases::reserve_return(server, via, connections, seconds).await?,
             )),
             Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
             Case::CatalogPage => to_json(serde_json::to_value(
@@ -229,6 +243,12 @@ fn matrix(quick: bool) -> Vec<Case> {
             Case::FanOut { n: 1000, api: true },
             Case::LongPollWake { n: 500 },
             Case::ReserveReturn {
+                via: Via::BookProtocol,
+                connections: 32,
+                seconds: 2.0,
+            },
+            Case::ReserveReturn {
+                via: Via::ServerFunctions,
                 connections: 32,
                 seconds: 2.0,
             },
@@ -260,6 +280,12 @@ fn matrix(quick: bool) -> Vec<Case> {
         },
         Case::LongPollWake { n: 5_000 },
         Case::ReserveReturn {
+            via: Via::BookProtocol,
+            connections: 64,
+            seconds: 5.0,
+        },
+        Case::ReserveReturn {
+            via: Via::ServerFunctions,
             connections: 64,
             seconds: 5.0,
         },

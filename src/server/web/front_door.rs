@@ -129,11 +129,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (mut response, https) = match self.project() {
-            AnswerProj::Routed { inner, https } => match inner.poll(cx) {
-                Poll::Ready(Ok(response)) => (response, *https),
-                Poll::Ready(Err(never)) => match never {},
-                Poll::Pending => return Poll::Pending,
-            },
+            AnswerProj::Routed { inner, https } => {
+                let Ok(response) = std::task::ready!(inner.poll(cx));
+                (response, *https)
+            }
             AnswerProj::Refused { response, https } => match response.take() {
                 Some(response) => (response, *https),
                 None => panic!("the door's refusal was polled after it was given"),
