@@ -17,13 +17,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
@@ -36,6 +37,7 @@ use live::notifier::Notifier;
 use live::socket::Upkeep;
 use metrics::Metrics;
 use store::{Store, StoreError};
+use web::checkpoint::Checked;
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
 use web::cookies::ShopperCookie;
@@ -125,7 +127,7 @@ pub fn app(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, rendered_at, move || {
             shell(shell_options.clone())
         })
-        .layer(ShopperCookie(state.cookies()));
+        .layer(Checked(ShopperCookie(state.cookies())));
 
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;
@@ -142,12 +144,17 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(web::api::readyz))
         .nest("/pkg", web::assets::pkg_files(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(FrontDoor::new(
-            origins,
-            state.trusted_proxies.clone(),
-            state.cookies().https,
-            body_limit,
-        ));
+        // One layer, so one wrapper around each route: the door, with axum's
+        // body limit inside it.
+        .layer(
+            ServiceBuilder::new()
+                .layer(Checked(FrontDoor {
+                    origins,
+                    trusted_proxies: state.trusted_proxies.clone(),
+                    https: state.cookies().https,
+                }))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        );
     // Method, path, status and latency of every request, at debug level
     // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,
     // so when it leaves request traces off the layer is not added at all and

@@ -4,16 +4,12 @@
 //! cookies are `Secure` and take the `__Host-` prefix, so a browser never
 //! sends them over plain HTTP nor lets a sibling domain set them.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use axum::extract::Request;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::HeaderValue;
 use axum::response::Response;
-use tower::{Layer, Service};
+
+use super::checkpoint::{Checkpoint, Exit};
 
 use crate::server::inventory::shopper::ShopperId;
 
@@ -61,56 +57,26 @@ pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<Strin
 }
 
 /// Gives every visitor a shopper id: the one their cookie names, or a new one
-/// set as an HttpOnly, SameSite=Lax cookie on the response. A tower layer of
-/// its own rather than `from_fn`, for the reason the front door gives: no
-/// clone of the route, boxed future or `Next` per request.
+/// set as an HttpOnly, SameSite=Lax cookie on the response.
 #[derive(Clone, Copy, Debug)]
 pub struct ShopperCookie(pub CookiePolicy);
 
-impl<S> Layer<S> for ShopperCookie {
-    type Service = WithShopper<S>;
+impl Checkpoint for ShopperCookie {
+    type Exit = NewShopper;
 
-    fn layer(&self, inner: S) -> WithShopper<S> {
-        WithShopper {
-            inner,
-            policy: self.0,
-        }
-    }
-}
-
-/// A page's (or server function's) route with its shopper found.
-#[derive(Clone, Debug)]
-pub struct WithShopper<S> {
-    inner: S,
-    policy: CookiePolicy,
-}
-
-impl<S> Service<Request> for WithShopper<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = ShopperAnswer<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let existing = self
-            .policy
+    fn enter(&self, request: &mut Request) -> (NewShopper, Result<(), Response>) {
+        let policy = self.0;
+        let existing = policy
             .read(request.headers(), SHOPPER_COOKIE)
             .and_then(|value| ShopperId::parse(&value));
-        // A new shopper's cookie is made now and set when the answer comes.
-        let fresh = match existing {
+        let cookie = match existing {
             Some(id) => {
                 request.extensions_mut().insert(id);
                 None
             }
             None => {
                 let id = ShopperId::new_random();
-                let cookie = self.policy.set(
+                let cookie = policy.set(
                     SHOPPER_COOKIE,
                     id.as_str(),
                     &format!("Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"),
@@ -119,34 +85,17 @@ where
                 HeaderValue::from_str(&cookie).ok()
             }
         };
-        ShopperAnswer {
-            inner: self.inner.call(request),
-            fresh,
-        }
+        (NewShopper(cookie), Ok(()))
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The route's answer, with a new shopper's cookie set on it.
-    pub struct ShopperAnswer<F> {
-        #[pin]
-        inner: F,
-        fresh: Option<HeaderValue>,
-    }
-}
+/// A new shopper's cookie, set on the answer.
+pub struct NewShopper(Option<HeaderValue>);
 
-impl<F> Future for ShopperAnswer<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut response) = std::task::ready!(this.inner.poll(cx));
-        if let Some(cookie) = this.fresh.take() {
+impl Exit for NewShopper {
+    fn leave(self, response: &mut Response) {
+        if let Some(cookie) = self.0 {
             response.headers_mut().append(SET_COOKIE, cookie);
         }
-        Poll::Ready(Ok(response))
     }
 }

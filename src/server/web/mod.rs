@@ -5,10 +5,12 @@
 //! - `forms`: how those answer (who asks, status, no-JavaScript redirects);
 //! - `api`: `/api/books`, `/metrics`, `/healthz`; `assets`: `/pkg`, precompressed;
 //! - `error`: a refusal as a plain HTTP answer;
-//! - `front_door`: the one layer every request passes, running the three
-//!   checks below it in order; `origin`: the cross-site check;
-//!   `headers`: the security headers every answer carries;
-//! - `cookies`: the shopper cookie;
+//! - `checkpoint`: how a per-request check runs (in, then out), without
+//!   `from_fn`'s boxing;
+//! - `front_door`: the checkpoint every request passes, running the checks
+//!   below in order; `origin`: the cross-site check; `headers`: the
+//!   security headers every answer carries;
+//! - `cookies`: the shopper cookie (a checkpoint of the pages' routes);
 //! - `connections`: the serve loop and its limits (timeouts, caps, send
 //!   deadline); `client_address`: who is asking, through trusted proxies;
 //! - `hold_rate`: how fast one address may take new holds.
@@ -16,6 +18,7 @@
 pub mod api;
 pub mod assets;
 pub mod backoffice;
+pub mod checkpoint;
 pub mod client_address;
 pub mod connections;
 pub mod cookies;
