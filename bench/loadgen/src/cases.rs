@@ -390,7 +390,8 @@ impl Via {
     }
 }
 
-const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
+/// The book every case reserves: the featured one, as the shop opens.
+pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
 
 /// Reserve and return in a loop on `connections` keep-alive connections.
 pub async fn reserve_return(

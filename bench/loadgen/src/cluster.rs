@@ -23,11 +23,12 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cases::{latency, reserve_return_on, stock_version, Latency, Operations, Via};
+use crate::cases::{
+    latency, reserve_return_on, stock_version, Latency, Operations, Via, FEATURED_BOOK,
+};
 use crate::net::{open_socket, Http};
 use crate::server::{add_staff, Binaries, Running};
 
-const FEATURED: &str = "definitive-guide-to-the-internet";
 /// Copies enough for every change of the longest run.
 const COPIES: u32 = 100_000;
 /// Every how many subscribers one records its arrivals (all of them read and
@@ -145,7 +146,7 @@ async fn subscribe(node: &Running, n: usize) -> io::Result<Vec<Arc<Subscriber>>>
 
 fn featured_count(json: &[u8]) -> Option<u32> {
     let value: serde_json::Value = serde_json::from_slice(json).ok()?;
-    value["stock"][FEATURED]
+    value["stock"][FEATURED_BOOK]
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
 }

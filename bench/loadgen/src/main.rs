@@ -223,9 +223,12 @@ impl Case {
             Case::ReconnectStorm { n } => to_json(serde_json::to_value(
                 cases::reconnect_storm(server, n).await?,
             )),
-            Case::BookPage => to_json(serde_json::to_value(
-                cases::page_load(server, "/books/definitive-guide-to-the-internet", 200).await?,
-            )),
+            Case::BookPage => {
+                let path = format!("/books/{}", cases::FEATURED_BOOK);
+                to_json(serde_json::to_value(
+                    cases::page_load(server, &path, 200).await?,
+                ))
+            }
             Case::FirstVisit => to_json(serde_json::to_value(cases::first_visit(server).await?)),
         }
     }

@@ -226,7 +226,7 @@ impl Running {
         let set = http
             .post_form(
                 "/api/admin/total",
-                &format!("book=definitive-guide-to-the-internet&total={total}"),
+                &format!("book={}&total={total}", crate::cases::FEATURED_BOOK),
                 &[("cookie", &cookie)],
             )
             .await?;
