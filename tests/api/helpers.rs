@@ -423,7 +423,9 @@ pub fn db_path(dir: &TempDir) -> PathBuf {
 }
 
 /// The inventory alone, without a server, on a fresh SQLite file with the
-/// opening shelf: for tests of the writer and the rules themselves.
+/// opening shelf: for tests of the writer and the rules themselves. Keep it
+/// whole (`let shop = …`): destructured with `..`, its temporary directory
+/// is dropped at once and the database's files go with it.
 pub struct InventoryOnDisk {
     pub inventory: Inventory,
     pub notifier: Notifier,
