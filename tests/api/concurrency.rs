@@ -138,7 +138,6 @@ async fn two_hundred_shoppers_race_for_five_copies_through_the_storefront() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn changes_asked_for_in_the_same_moment_share_one_commit() {
     const BUYERS: usize = 16;
-    // Bound whole: its temporary directory (the database) lives as long as it.
     let shop = InventoryOnDisk::start(1, 10).await;
     let (inventory, metrics) = (&shop.inventory, &shop.metrics);
     let book = BookId::parse(FEATURED_BOOK).unwrap();

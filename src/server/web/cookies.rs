@@ -10,7 +10,6 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 
 use super::checkpoint::{Checkpoint, Exit};
-
 use crate::server::inventory::shopper::ShopperId;
 
 /// The cookie that names a web shopper.
@@ -69,11 +68,8 @@ impl Checkpoint for ShopperCookie {
         let existing = policy
             .read(request.headers(), SHOPPER_COOKIE)
             .and_then(|value| ShopperId::parse(&value));
-        let cookie = match existing {
-            Some(id) => {
-                request.extensions_mut().insert(id);
-                None
-            }
+        let (shopper, cookie) = match existing {
+            Some(id) => (id, None),
             None => {
                 let id = ShopperId::new_random();
                 let cookie = policy.set(
@@ -81,10 +77,10 @@ impl Checkpoint for ShopperCookie {
                     id.as_str(),
                     &format!("Max-Age={COOKIE_MAX_AGE_SECS}; HttpOnly; SameSite=Lax"),
                 );
-                request.extensions_mut().insert(id);
-                HeaderValue::from_str(&cookie).ok()
+                (id, HeaderValue::from_str(&cookie).ok())
             }
         };
+        request.extensions_mut().insert(shopper);
         (NewShopper(cookie), Ok(()))
     }
 }
