@@ -366,14 +366,41 @@ pub enum Via {
     ServerFunctions,
 }
 
+/// One connection's request to add (or return) its copy, made once before
+/// the loop so the load generator formats nothing per request.
+struct CartRequest {
+    path: &'static str,
+    body: String,
+    cookie: Option<String>,
+}
+
+impl CartRequest {
+    async fn send(&self, http: &mut Http) -> io::Result<crate::net::Response> {
+        match &self.cookie {
+            Some(cookie) => {
+                http.post_form(self.path, &self.body, &[("cookie", cookie)])
+                    .await
+            }
+            None => http.post_form(self.path, &self.body, &[]).await,
+        }
+    }
+}
+
 impl Via {
-    /// Connection `i`'s request to add (or return) its copy: path, form
-    /// body, extra headers.
-    fn request(self, i: usize, add: bool) -> (&'static str, String, Option<String>) {
+    /// Connection `i`'s two requests: add its copy, then return it.
+    fn requests(self, i: usize) -> [CartRequest; 2] {
+        [self.request(i, true), self.request(i, false)]
+    }
+
+    fn request(self, i: usize, add: bool) -> CartRequest {
         match self {
             Via::BookProtocol => {
                 let action = if add { "add" } else { "remove" };
-                ("/cart", format!("session=ops-{i}&action={action}"), None)
+                CartRequest {
+                    path: "/cart",
+                    body: format!("session=ops-{i}&action={action}"),
+                    cookie: None,
+                }
             }
             Via::ServerFunctions => {
                 let path = if add {
@@ -383,8 +410,11 @@ impl Via {
                 };
                 // One shopper per connection, named as the shop names them
                 // (32 hex digits).
-                let cookie = format!("livecart_shopper={i:032x}");
-                (path, format!("book={FEATURED_BOOK}"), Some(cookie))
+                CartRequest {
+                    path,
+                    body: format!("book={FEATURED_BOOK}"),
+                    cookie: Some(format!("livecart_shopper={i:032x}")),
+                }
             }
         }
     }
@@ -418,16 +448,15 @@ pub async fn reserve_return_on(
     let cpu_of_all = || nodes.iter().map(|n| n.cpu()).sum::<Duration>();
     // The same warm-up for every server: each connection adds and returns
     // its copy a few times before anything is measured.
-    for (i, http) in clients.iter_mut().enumerate() {
+    let requests: Vec<[CartRequest; 2]> = (0..connections).map(|i| via.requests(i)).collect();
+    for (http, pair) in clients.iter_mut().zip(&requests) {
         for _ in 0..WARM_UP_ROUNDS {
-            for add in [true, false] {
-                let (path, body, cookie) = via.request(i, add);
-                let headers: Vec<_> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
-                let answer = http.post_form(path, &body, &headers).await?;
+            for request in pair {
+                let answer = request.send(http).await?;
                 if answer.status != 200 {
                     return Err(io::Error::other(format!(
-                        "warm-up {path}: answered {}",
-                        answer.status
+                        "warm-up {}: answered {}",
+                        request.path, answer.status
                     )));
                 }
             }
@@ -438,23 +467,23 @@ pub async fn reserve_return_on(
     let until = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = clients
         .into_iter()
-        .enumerate()
-        .map(|(i, mut http)| {
+        .zip(requests)
+        .map(|(mut http, pair)| {
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 let (mut done, mut refused) = (0usize, 0usize);
-                let mut add = true;
-                while Instant::now() < until {
-                    let (path, body, cookie) = via.request(i, add);
-                    let headers: Vec<_> = cookie.iter().map(|c| ("cookie", c.as_str())).collect();
+                // Add, return, add, …
+                for request in pair.iter().cycle() {
+                    if Instant::now() >= until {
+                        break;
+                    }
                     let asked = Instant::now();
-                    match http.post_form(path, &body, &headers).await {
+                    match request.send(&mut http).await {
                         Ok(r) if r.status == 200 => done += 1,
                         Ok(_) => refused += 1,
                         Err(_) => break,
                     }
                     samples.push(asked.elapsed());
-                    add = !add;
                 }
                 (samples, done, refused)
             })
