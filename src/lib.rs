@@ -23,7 +23,7 @@
 //!   - `store`: persistence through sqlx (SQLite or PostgreSQL); its
 //!     conditional updates keep "no oversell" true across nodes.
 //!   - `live`: every way a snapshot leaves the server: the `notifier`,
-//!     `websocket`, `sse`, `long_poll`, the book's protocol, socket upkeep.
+//!     `websocket`, `sse`, `long_poll`, Burt's protocol, socket upkeep.
 //!   - `web`: the HTTP edges that translate: the pages' server functions,
 //!     the JSON API, the shopper cookie, error answers, and the front door
 //!     every request passes (client address, Origin check, body limit,

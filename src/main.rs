@@ -117,7 +117,7 @@ async fn import_books(file: &str) -> ExitCode {
         let store = Store::open(&settings.database_url)
             .await
             .map_err(|e| e.to_string())?;
-        livecart::server::inventory::stock_opening_shelf(&store)
+        livecart::server::inventory::stock_opening_books(&store)
             .await
             .map_err(|e| e.to_string())?;
         let bar = indicatif::ProgressBar::new(lines.len() as u64).with_style(

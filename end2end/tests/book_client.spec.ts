@@ -14,7 +14,7 @@ for (const transport of ['longpoll', 'websocket']) {
     await expect(book.locator('#count')).toHaveText('10');
     await waitUntilLive(store);
     // The book's client has its long poll or socket open.
-    const series = transport === 'websocket' ? 'BookWebsocket' : 'BookLongPoll';
+    const series = transport === 'websocket' ? 'BurtsWebsocket' : 'BurtsLongPoll';
     await shop.gaugeReaches(`livecart_subscribers{transport="${series}"}`, 1);
 
     await book.locator('#add-button').click();

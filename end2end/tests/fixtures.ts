@@ -72,7 +72,7 @@ export class Shop {
     if (code !== 0) throw new Error(`books import exited with ${code}`);
   }
 
-  /** One series of `/metrics`, e.g. `livecart_subscribers{transport="BookLongPoll"}`. */
+  /** One series of `/metrics`, e.g. `livecart_subscribers{transport="BurtsLongPoll"}`. */
   async gauge(series: string): Promise<number> {
     const text = await (await fetch(`${this.baseURL}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith(series));

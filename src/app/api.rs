@@ -1,6 +1,7 @@
 //! Every server function the pages call, declared once. Each is a thin
 //! declaration: its body runs on the server, in `server::web` (the pages'
-//! answers) or `server::live` (the long poll); the browser gets a typed stub.
+//! answers, and the long poll in `web::stock::poll`); the browser gets a
+//! typed stub.
 
 use leptos::prelude::*;
 use server_fn::codec::{GetUrl, Post};
@@ -53,7 +54,7 @@ pub async fn reserve_copy(book: String) -> Result<HoldingView, ShopError> {
 /// Puts one of this shopper's copies of `book` back on the shelf.
 #[server(endpoint = "cart/return")]
 pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
-    crate::server::web::storefront::give_back(book).await
+    crate::server::web::storefront::return_copy(book).await
 }
 
 /// Buys everything this shopper holds.
@@ -72,7 +73,7 @@ pub async fn poll_stock(
     since: u64,
     timeout: Option<u64>,
 ) -> Result<Option<StockSnapshot>, ShopError> {
-    crate::server::live::long_poll::poll_stock(since, timeout).await
+    crate::server::web::stock::poll::poll_stock(since, timeout).await
 }
 
 /// The long poll's answer on the wire: the snapshot as JSON, or an empty body

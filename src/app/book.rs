@@ -85,13 +85,13 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
     let AsJson(view) = view;
     let live = LiveStock::expect();
     let reserve = ServerAction::<ReserveCopy>::new();
-    let give_back = ServerAction::<ReturnCopy>::new();
+    let return_copy = ServerAction::<ReturnCopy>::new();
     let id = view.book.id.clone();
     let shown = follow_catalog(view, |v| v.catalog_version, {
         let id = id.clone();
         move || get_book(id.clone())
     });
-    for answer in [reserve.value(), give_back.value()] {
+    for answer in [reserve.value(), return_copy.value()] {
         Effect::new(move |_| {
             if let Some(Ok(holding)) = answer.get() {
                 shown.update(|v| (v.held, v.limit) = (holding.copies, holding.limit));
@@ -106,8 +106,8 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
     });
     let held = move || shown.with(|v| v.held);
     let at_limit = move || shown.with(|v| v.held >= v.limit);
-    let busy = move || reserve.pending().get() || give_back.pending().get();
-    let notice = form_notice(reserve, give_back, notice);
+    let busy = move || reserve.pending().get() || return_copy.pending().get();
+    let notice = form_notice(reserve, return_copy, notice);
     let return_id = id.clone();
     view! {
         <p class="price">{move || shown.with(|v| v.book.display_price())}</p>
@@ -130,7 +130,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             {move || (held() > 0).then(|| {
                 let book = return_id.clone();
                 view! {
-                    <PostForm action=give_back input={
+                    <PostForm action=return_copy input={
                         let book = book.clone();
                         move || ReturnCopy { book: book.clone() }
                     }>

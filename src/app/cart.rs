@@ -35,12 +35,12 @@ pub fn CartPage() -> impl IntoView {
 /// checkout goes on to its order.
 #[island]
 fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
-    let give_back = ServerAction::<ReturnCopy>::new();
+    let return_copy = ServerAction::<ReturnCopy>::new();
     let check_out = ServerAction::<Checkout>::new();
     let shown = RwSignal::new(view);
     // A Return answers with what the shopper still holds of that book.
     Effect::new(move |_| {
-        if let Some(Ok(holding)) = give_back.value().get() {
+        if let Some(Ok(holding)) = return_copy.value().get() {
             shown.update(|view| {
                 view.lines
                     .retain(|l| l.book_id != holding.book_id || holding.copies > 0);
@@ -64,7 +64,7 @@ fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
             let _ = order;
         }
     });
-    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
+    let returned = Signal::derive(move || return_copy.value().get().map(|r| r.map(|_| ())));
     let notice = action_notice(vec![(returned, Notice::Returned)], notice);
     let refused = move || {
         check_out
@@ -87,7 +87,7 @@ fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
             let now_ms = view.now_ms;
             Either::Right(view! {
                 <ul class="cart">
-                    {view.lines.iter().cloned().map(|line| view! { <CartRow line give_back now_ms/> }).collect_view()}
+                    {view.lines.iter().cloned().map(|line| view! { <CartRow line return_copy now_ms/> }).collect_view()}
                 </ul>
                 <p class="total">{format!("Total: {total}")}</p>
                 <PostForm action=check_out input=|| Checkout {}>
@@ -100,7 +100,7 @@ fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
 }
 
 #[component]
-fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> impl IntoView {
+fn CartRow(line: CartLine, return_copy: ServerAction<ReturnCopy>, now_ms: i64) -> impl IntoView {
     let expires_at_ms = line.expires_at_ms;
     let href = format!("/books/{}", line.book_id);
     let copies = if line.copies == 1 {
@@ -117,7 +117,7 @@ fn CartRow(line: CartLine, give_back: ServerAction<ReturnCopy>, now_ms: i64) -> 
             <span class="copies">{copies}</span>
             <span class="price">{format!("${price}")}</span>
             <TimeLeft expires_at_ms server_now_ms=now_ms/>
-            <PostForm action=give_back input={
+            <PostForm action=return_copy input={
                 let book = book_field.clone();
                 move || ReturnCopy { book: book.clone() }
             }>

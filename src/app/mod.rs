@@ -136,11 +136,11 @@ pub fn action_notice(
 /// The notice of the latest Add or Return.
 pub fn form_notice(
     reserve: ServerAction<ReserveCopy>,
-    give_back: ServerAction<ReturnCopy>,
+    return_copy: ServerAction<ReturnCopy>,
     from_query: Option<String>,
 ) -> Signal<Option<Notice>> {
     let reserved = Signal::derive(move || reserve.value().get().map(|r| r.map(|_| ())));
-    let returned = Signal::derive(move || give_back.value().get().map(|r| r.map(|_| ())));
+    let returned = Signal::derive(move || return_copy.value().get().map(|r| r.map(|_| ())));
     action_notice(
         vec![(reserved, Notice::Reserved), (returned, Notice::Returned)],
         from_query,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::server::web::client_address::Network;
+use crate::server::network::Network;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

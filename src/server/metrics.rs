@@ -21,9 +21,9 @@ pub enum Transport {
     /// `/api/stock/poll`, while it waits
     LongPoll,
     /// The book's WebSocket on `/cart/status`
-    BookWebsocket,
+    BurtsWebsocket,
     /// The book's long poll on `/cart/status`, while it waits
-    BookLongPoll,
+    BurtsLongPoll,
 }
 
 /// Why a connection was turned away at accept.
@@ -62,8 +62,8 @@ pub struct Metrics {
     pub last_resync_seconds: Gauge,
     /// Lapsed holds this node's clock ended (each hold is ended by one node).
     pub holds_released: Counter,
-    /// Sessions of the book's protocol whose last answer this node keeps.
-    pub book_sessions: Gauge,
+    /// Sessions of Burt's protocol whose last answer this node keeps.
+    pub burts_sessions: Gauge,
     /// Client connections open now (WebSockets included).
     pub connections_open: Gauge,
     refused: Family<RefusedLabel, Counter>,
@@ -89,8 +89,8 @@ impl Metrics {
             Transport::Websocket,
             Transport::Sse,
             Transport::LongPoll,
-            Transport::BookWebsocket,
-            Transport::BookLongPoll,
+            Transport::BurtsWebsocket,
+            Transport::BurtsLongPoll,
         ] {
             let _ = subscribers.get_or_create(&TransportLabel { transport });
         }
@@ -144,11 +144,11 @@ impl Metrics {
             "Lapsed holds this node's expiry clock ended and put back on the shelf",
             holds_released.clone(),
         );
-        let book_sessions = Gauge::default();
+        let burts_sessions = Gauge::default();
         registry.register(
-            "book_sessions",
-            "Sessions of the book's long poll whose last answered version this node keeps",
-            book_sessions.clone(),
+            "burts_sessions",
+            "Sessions of Burt's long poll whose last answered version this node keeps",
+            burts_sessions.clone(),
         );
         let connections_open = Gauge::default();
         registry.register(
@@ -170,7 +170,7 @@ impl Metrics {
             connections_open,
             refused,
             holds_released,
-            book_sessions,
+            burts_sessions,
             listener_up,
             resyncs,
             last_resync_seconds,

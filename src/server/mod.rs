@@ -1,48 +1,43 @@
 //! Everything that runs only on the server, and its composition root: this
-//! file builds the shop's parts, wires every route, and is the one place on
-//! the server that names the pages (it renders `App` inside `shell`).
+//! file builds the shop's parts and serves them; `routes` lists every route
+//! and is the one place on the server that names the pages (it renders `App`
+//! inside `shell`).
 
 pub mod book_details;
 pub mod clock;
 pub mod config;
 pub mod import;
 pub mod inventory;
-pub mod live;
 pub mod metrics;
+pub mod network;
+pub mod notifier;
+mod routes;
 pub mod staff;
 pub mod store;
 pub mod web;
+pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::extract::FromRef;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
 
-use crate::app::{shell, App};
 use crate::shared::stock::FEATURED_BOOK;
-use crate::shared::views::RenderedAt;
 use config::Settings;
 use inventory::{Inventory, Rules};
-use live::book_protocol::AnsweredVersions;
-use live::notifier::Notifier;
-use live::socket::Upkeep;
 use metrics::Metrics;
+use notifier::Notifier;
 use store::{Store, StoreError};
-use web::checkpoint::Checked;
+use web::burts::sessions::AnsweredVersions;
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
-use web::cookies::ShopperCookie;
-use web::front_door::FrontDoor;
-use web::origin::OriginPolicy;
+use web::socket::Upkeep;
+
+pub use routes::app;
 
 /// What every handler and server function can reach. Cloned for every
 /// request, so it is one shared pointer.
@@ -113,68 +108,6 @@ pub enum StartError {
     Leptos(String),
 }
 
-/// The whole site: pages, server functions, the stock API, the book's
-/// protocol and static files.
-pub fn app(state: AppState) -> Router {
-    let routes = route_list();
-    let shell_options = state.leptos_options.clone();
-    let notifier = state.notifier.clone();
-    let rendered_at = move || {
-        provide_context(RenderedAt(notifier.version()));
-        web::headers::allow_page_scripts();
-    };
-    let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, rendered_at, move || {
-            shell(shell_options.clone())
-        })
-        .layer(Checked(ShopperCookie(state.cookies())));
-
-    let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
-    let body_limit = state.settings.max_body_bytes;
-    let router = pages
-        .route("/cart", post(live::book_protocol::post_cart))
-        .route("/cart/status", get(live::book_protocol::cart_status))
-        .route("/burts-books", get(live::book_protocol::book_page))
-        .route("/api/stock", get(live::stock))
-        .route("/api/stock/ws", get(live::websocket::stock_socket))
-        .route("/api/stock/events", get(live::sse::events))
-        .route("/api/books", get(web::api::books))
-        .route("/metrics", get(web::api::metrics))
-        .route("/healthz", get(web::api::healthz))
-        .route("/readyz", get(web::api::readyz))
-        .nest("/pkg", web::assets::pkg_files(&state.leptos_options))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // One layer, so one wrapper around each route: the door, with axum's
-        // body limit inside it.
-        .layer(
-            ServiceBuilder::new()
-                .layer(Checked(FrontDoor {
-                    origins,
-                    trusted_proxies: state.trusted_proxies.clone(),
-                    https: state.cookies().https,
-                }))
-                .layer(DefaultBodyLimit::max(body_limit)),
-        );
-    // Method, path, status and latency of every request, at debug level
-    // (LIVECART_LOG=info,tower_http=debug). The log filter is fixed at start,
-    // so when it leaves request traces off the layer is not added at all and
-    // costs the hot paths nothing.
-    let router = if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
-        router.layer(TraceLayer::new_for_http())
-    } else {
-        router
-    };
-    router.with_state(state)
-}
-
-/// The pages' routes, found once per process by rendering the app. Leptos
-/// suppresses resource loading process-wide while it does so, so it must
-/// never overlap a real render (several servers share a process in tests).
-fn route_list() -> Vec<AxumRouteListing> {
-    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
-    ROUTES.get_or_init(|| generate_route_list(App)).clone()
-}
-
 /// A built server: its database open, its port bound.
 pub struct Application {
     listener: TcpListener,
@@ -190,7 +123,7 @@ impl Application {
         if !settings.pg_notify {
             store = store.without_notify();
         }
-        inventory::stock_opening_shelf(&store).await?;
+        inventory::stock_opening_books(&store).await?;
         let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
         let rules = Rules {
             max_copies_per_shopper: settings.max_copies_per_shopper,
@@ -201,7 +134,8 @@ impl Application {
         let metrics = Metrics::new();
         let hold_rate = web::hold_rate::HoldRate::new(settings.holds_per_minute_per_address);
         let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
-        let inventory = Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
+        let (inventory, sessions) =
+            Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await
@@ -209,7 +143,7 @@ impl Application {
         let shutdown = CancellationToken::new();
         let state = AppState(Arc::new(Shop {
             leptos_options,
-            staff: staff::StaffDesk::new(store, inventory.clone(), settings.sign_in_concurrency),
+            staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
             inventory,
             notifier,
             upkeep: Arc::new(Upkeep {
@@ -222,7 +156,7 @@ impl Application {
                 settings.covers_url.clone(),
             ),
             settings: Arc::new(settings),
-            answered: Arc::new(AnsweredVersions::new(metrics.book_sessions.clone())),
+            answered: Arc::new(AnsweredVersions::new(metrics.burts_sessions.clone())),
             hold_rate,
             trusted_proxies,
             metrics,

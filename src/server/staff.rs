@@ -15,19 +15,16 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::server::clock::now_ms;
-use crate::server::inventory::Inventory;
+use crate::server::network::address_group;
 use crate::server::store::{Store, StoreError};
-use crate::server::web::client_address::ClientAddress;
-use crate::server::web::cookies::CookiePolicy;
+use crate::server::writer::{SessionChange, SessionWriter};
 use crate::shared::ShopError;
 
 /// The cookie that carries a staff session.
-pub const STAFF_COOKIE: &str = "livecart_staff";
 /// How long a staff session lasts.
 pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -150,36 +147,14 @@ impl SessionToken {
     fn stored_hash(token: &str) -> String {
         format!("{:x}", Sha256::digest(token.as_bytes()))
     }
-
-    /// The token in a request's cookies, if any.
-    pub fn from_headers(headers: &HeaderMap, cookies: CookiePolicy) -> Option<String> {
-        cookies
-            .read(headers, STAFF_COOKIE)
-            .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-    }
-
-    pub fn set_cookie(&self, cookies: CookiePolicy) -> String {
-        cookies.set(
-            STAFF_COOKIE,
-            &self.0,
-            &format!(
-                "Max-Age={}; HttpOnly; SameSite=Strict",
-                SESSION_HOURS * 3600
-            ),
-        )
-    }
-
-    pub fn clear_cookie(cookies: CookiePolicy) -> String {
-        cookies.set(STAFF_COOKIE, "", "Max-Age=0; HttpOnly; SameSite=Strict")
-    }
 }
 
 /// Signing staff in and recognising them afterwards.
 #[derive(Clone)]
 pub struct StaffDesk {
     store: Store,
-    /// Session writes go through the shop's one writer.
-    inventory: Inventory,
+    /// Session writes go through the database's one writer.
+    sessions: SessionWriter,
     verifying: Arc<Semaphore>,
     /// Sign-ins waiting for a verification slot.
     waiting: Arc<AtomicUsize>,
@@ -189,10 +164,10 @@ pub struct StaffDesk {
 impl StaffDesk {
     /// `concurrency`: verifications run at once (the setting
     /// `sign_in_concurrency`; by default one core is left to the event loop).
-    pub fn new(store: Store, inventory: Inventory, concurrency: usize) -> StaffDesk {
+    pub fn new(store: Store, sessions: SessionWriter, concurrency: usize) -> StaffDesk {
         StaffDesk {
             store,
-            inventory,
+            sessions,
             verifying: Arc::new(Semaphore::new(concurrency.max(1))),
             waiting: Arc::default(),
             failures: Arc::new(Mutex::new(FailedSignIns::default())),
@@ -229,12 +204,12 @@ impl StaffDesk {
         }
         let token = SessionToken::new();
         let expires = now_ms() + SESSION_HOURS * 3_600_000;
-        self.inventory
-            .open_staff_session(
-                SessionToken::stored_hash(token.as_str()),
-                name.as_str().to_string(),
-                expires,
-            )
+        self.sessions
+            .write(SessionChange::Open {
+                token_hash: SessionToken::stored_hash(token.as_str()),
+                staff: name.as_str().to_string(),
+                expires_at: expires,
+            })
             .await?;
         Ok(token)
     }
@@ -285,8 +260,10 @@ impl StaffDesk {
 
     pub async fn sign_out(&self, token: &str) -> Result<(), StaffError> {
         Ok(self
-            .inventory
-            .close_staff_session(SessionToken::stored_hash(token))
+            .sessions
+            .write(SessionChange::Close {
+                token_hash: SessionToken::stored_hash(token),
+            })
             .await?)
     }
 
@@ -322,7 +299,7 @@ impl FailedSignIns {
     const TRACKED: usize = 10_000;
 
     fn refuses(&mut self, name: &StaffName, from: IpAddr, now: Instant) -> bool {
-        let from = ClientAddress::group(from);
+        let from = address_group(from);
         let pair = (name.clone(), from);
         slowed(self.by_pair.get_mut(&pair), Self::PER_PAIR, now)
             || slowed(self.by_address.get_mut(&from), Self::PER_ADDRESS, now)
@@ -339,7 +316,7 @@ impl FailedSignIns {
     }
 
     fn record(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
-        let from = ClientAddress::group(from);
+        let from = address_group(from);
         let pair = (name.clone(), from);
         make_room(&mut self.by_pair, &pair, now);
         make_room(&mut self.by_address, &from, now);
@@ -349,7 +326,7 @@ impl FailedSignIns {
 
     /// A wrong password was answered: its failure counts from now.
     fn answered(&mut self, name: &StaffName, from: IpAddr, now: Instant) {
-        let from = ClientAddress::group(from);
+        let from = address_group(from);
         for last in [
             self.by_pair.get_mut(&(name.clone(), from)),
             self.by_address.get_mut(&from),
@@ -365,7 +342,7 @@ impl FailedSignIns {
     /// A right password: this address's failures on the account are
     /// forgotten, and the address gets back the count of this attempt.
     fn forgive(&mut self, name: &StaffName, from: IpAddr) {
-        let from = ClientAddress::group(from);
+        let from = address_group(from);
         self.by_pair.remove(&(name.clone(), from));
         if let Some(times) = self.by_address.get_mut(&from) {
             times.pop_back();

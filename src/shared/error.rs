@@ -1,5 +1,5 @@
 //! The shop's one refusal type. The inventory refuses with it, the JSON API,
-//! the book's protocol and the server functions answer with it, and the
+//! Burt's protocol and the server functions answer with it, and the
 //! browser shows its message: one wording, and one status for each, chosen
 //! in `ShopError::status`.
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The id of the Tornado book's featured title; the book's protocol sells it.
+/// The id of the Tornado book's featured title; Burt's protocol sells it.
 pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
 
 /// Books' available counts at one version of the stock: every book's (a

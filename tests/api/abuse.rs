@@ -250,8 +250,7 @@ async fn failed_sign_ins_slow_their_address_down_and_lock_nobody_out() {
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let app = spawn_app_with(|s| {
-        s.trusted_proxies =
-            vec![livecart::server::web::client_address::Network::parse("127.0.0.1").unwrap()];
+        s.trusted_proxies = vec![livecart::server::network::Network::parse("127.0.0.1").unwrap()];
         s.max_connections_per_address = 2;
     })
     .await;

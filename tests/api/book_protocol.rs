@@ -158,7 +158,7 @@ async fn viewing_the_books_page_remembers_nothing_answering_a_poll_does() {
             .iter()
             .any(|c| c.to_str().unwrap().starts_with("livecart_featured_seen=")));
     }
-    assert_eq!(gauge(&app, "livecart_book_sessions").await, 0);
+    assert_eq!(gauge(&app, "livecart_burts_sessions").await, 0);
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=remembered")));
     assert_eq!(
         gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
@@ -166,5 +166,5 @@ async fn viewing_the_books_page_remembers_nothing_answering_a_poll_does() {
     );
     assert_eq!(book_cart(&app, "buyer", "add").await.status(), 200);
     assert_eq!(poll.await.unwrap().unwrap().status(), 200);
-    assert_eq!(gauge(&app, "livecart_book_sessions").await, 1);
+    assert_eq!(gauge(&app, "livecart_burts_sessions").await, 1);
 }

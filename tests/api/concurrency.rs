@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
-use livecart::server::inventory::shopper::{BookSession, Shopper};
+use livecart::server::inventory::shopper::{BurtsSession, Shopper};
 use livecart::server::inventory::BookId;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 
@@ -149,7 +149,7 @@ async fn changes_asked_for_in_the_same_moment_share_one_commit() {
     let buyers: Vec<_> = (0..BUYERS)
         .map(|i| {
             let (inventory, book, start) = (inventory.clone(), book.clone(), start.clone());
-            let shopper = Shopper::Book(BookSession::parse(&format!("same-moment-{i}")).unwrap());
+            let shopper = Shopper::Burts(BurtsSession::parse(&format!("same-moment-{i}")).unwrap());
             tokio::spawn(async move {
                 start.wait().await;
                 inventory.reserve(&shopper, &book).await

@@ -220,7 +220,7 @@ async fn a_transaction_given_up_midway_leaves_nothing_and_no_connection_inside_i
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", db_path(&dir).display());
     let store = Store::open(&url).await.unwrap();
-    livecart::server::inventory::stock_opening_shelf(&store)
+    livecart::server::inventory::stock_opening_books(&store)
         .await
         .unwrap();
     let before = store.stock().await.unwrap();

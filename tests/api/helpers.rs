@@ -9,9 +9,9 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use leptos::config::LeptosOptions;
 use livecart::server::config::Settings;
-use livecart::server::inventory::{stock_opening_shelf, Inventory, Rules};
-use livecart::server::live::notifier::Notifier;
+use livecart::server::inventory::{stock_opening_books, Inventory, Rules};
 use livecart::server::metrics::Metrics;
+use livecart::server::notifier::Notifier;
 use livecart::server::store::Store;
 use livecart::server::Application;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
@@ -205,8 +205,8 @@ pub async fn gauge_reaches(shop: &impl Shop, series: &str, want: i64, within: Du
 
 pub const WEBSOCKETS: &str = r#"livecart_subscribers{transport="Websocket"}"#;
 pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
-pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BookLongPoll"}"#;
-pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BookWebsocket"}"#;
+pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BurtsLongPoll"}"#;
+pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BurtsWebsocket"}"#;
 
 /// A page's HTML, as the test app's shopper gets it (200 expected).
 pub async fn page_html(app: &TestApp, path: &str) -> String {
@@ -442,7 +442,7 @@ impl InventoryOnDisk {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("shop.db").display());
         let store = Store::open(&url).await.unwrap();
-        stock_opening_shelf(&store).await.unwrap();
+        stock_opening_books(&store).await.unwrap();
         let rules = Rules {
             max_copies_per_shopper: copies_per_shopper,
             max_books_per_cart: books_per_cart,
@@ -451,7 +451,8 @@ impl InventoryOnDisk {
         };
         let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
         let metrics = Metrics::new();
-        let inventory = Inventory::start(store, notifier.clone(), rules.clone(), metrics.clone());
+        let (inventory, _staff_sessions) =
+            Inventory::start(store, notifier.clone(), rules.clone(), metrics.clone());
         InventoryOnDisk {
             inventory,
             notifier,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap as Map;
 use std::time::Duration;
 
-use livecart::server::inventory::shopper::{BookSession, Shopper, ShopperId};
+use livecart::server::inventory::shopper::{BurtsSession, Shopper, ShopperId};
 use livecart::server::inventory::{BookId, Rules};
 use livecart::shared::stock::FEATURED_BOOK;
 use livecart::shared::ShopError;
@@ -171,8 +171,8 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
     let shoppers = [
         Shopper::Web(ShopperId::new_random()),
         Shopper::Web(ShopperId::new_random()),
-        Shopper::Book(BookSession::parse("model-a").unwrap()),
-        Shopper::Book(BookSession::parse("model-b").unwrap()),
+        Shopper::Burts(BurtsSession::parse("model-a").unwrap()),
+        Shopper::Burts(BurtsSession::parse("model-b").unwrap()),
     ];
     let books: Vec<BookId> = BOOKS.iter().map(|b| BookId::parse(b).unwrap()).collect();
     // Small shelves, so copies run out.
@@ -193,7 +193,7 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
                 .await
                 .map(|_| ()),
             Step::Return(who, book) => inventory
-                .release(&shoppers[who], &books[book])
+                .return_copy(&shoppers[who], &books[book])
                 .await
                 .map(|_| ()),
             Step::Checkout(who) => inventory.checkout(&shoppers[who]).await.map(|_| ()),

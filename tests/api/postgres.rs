@@ -217,17 +217,17 @@ async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_co
         Store::open(&db.url).await.unwrap(),
         Store::open(&db.url).await.unwrap(),
     );
-    livecart::server::inventory::stock_opening_shelf(&first)
+    livecart::server::inventory::stock_opening_books(&first)
         .await
         .unwrap();
     // load_shelf answers (available copies by book, holds): the one book's.
     let copies = |(available, _): (Vec<(String, i64)>, _)| available[0].1;
 
     let mut deciding = first.begin().await.unwrap();
-    let before = copies(deciding.load_shelf(&[FEATURED], &["nobody"]).await.unwrap());
+    let before = copies(deciding.load_holds(&[FEATURED], &["nobody"]).await.unwrap());
     let mut reading = tokio::spawn(async move {
         let mut tx = second.begin().await.unwrap();
-        let shelf = tx.load_shelf(&[FEATURED], &["nobody"]).await.unwrap();
+        let shelf = tx.load_holds(&[FEATURED], &["nobody"]).await.unwrap();
         drop(tx);
         copies(shelf)
     });

@@ -8,14 +8,14 @@
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-
-use super::writer::{Change, Done, OtherChange, Request};
+use super::changes::{Change, DirectChange, Outcome};
+use super::Rules;
 use crate::server::clock::now_ms;
 use crate::server::store::Store;
+use crate::server::writer::WeakWriter;
 
 /// The clock: ends holds whose deadline has passed, within half a second.
-pub(super) async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Request>) {
+pub(super) async fn end_lapsed_holds(store: Store, writer: WeakWriter<Rules>) {
     const LOOK_EVERY: Duration = Duration::from_millis(500);
     // When another node's clock has claimed the lapsed holds and not yet
     // committed, the soonest deadline still looks past: look again shortly
@@ -36,31 +36,22 @@ pub(super) async fn end_lapsed_holds(store: Store, changes: mpsc::WeakSender<Req
             tokio::time::sleep(wait.min(LOOK_EVERY)).await;
             continue;
         }
-        let Some(changes) = changes.upgrade() else {
+        // Held only while asking: the clock never keeps the writer alive.
+        let Some(writer) = writer.upgrade() else {
             return;
         };
-        let (reply, answer) = oneshot::channel();
-        if changes
-            .send(Request {
-                change: Change::Other(OtherChange::Expire),
-                reply,
-            })
-            .await
-            .is_err()
-        {
-            return;
-        }
-        drop(changes);
-        match answer.await {
-            Ok(Ok(Done::Expired { holds, copies })) if holds > 0 => {
+        let answer = writer.ask(Change::Direct(DirectChange::Expire)).await;
+        drop(writer);
+        match answer {
+            Ok(Outcome::Expired { holds, copies }) if holds > 0 => {
                 tracing::info!(holds, copies, "lapsed holds ended")
             }
-            Ok(Ok(_)) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,
-            Ok(Err(e)) => {
+            Ok(_) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,
+            // A stopping writer answers so too; the next look finds it gone.
+            Err(e) => {
                 tracing::warn!(error = %e, "lapsed holds could not be ended");
                 tokio::time::sleep(LOOK_EVERY).await;
             }
-            _ => {}
         }
     }
 }

@@ -1,32 +1,32 @@
-//! The inventory: every rule of the shop's stock, and its only writer.
+//! The inventory: every rule of the shop's stock.
 //!
-//! Handlers, server functions and the book's protocol ask the inventory
-//! (this file: the handle and the rules' settings); it decides (`shelf`),
-//! has the store persist and hands each new snapshot to the notifier
-//! (`writer`), ends lapsed holds on its own clock (`expiry`), and publishes
-//! what others wrote to the database (`resync`).
+//! Handlers, server functions and Burt's protocol ask the inventory (this
+//! file: the handle, the book id and the rules' settings). It decides what
+//! each change does (`changes`; reserves and returns in memory, `decide`),
+//! and hands its changes to the database's one writer (`server::writer`),
+//! which commits them and publishes the new snapshot. It ends lapsed holds
+//! on its own clock (`expiry`), knows who holds copies (`shopper`), and
+//! stocks a new shop's first books (`opening_stock`).
 
+mod changes;
+mod decide;
 mod expiry;
-mod opening_shelf;
-mod resync;
-pub mod shelf;
+mod opening_stock;
 pub mod shopper;
-mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
-
-use crate::server::live::notifier::Notifier;
 use crate::server::metrics::Metrics;
+use crate::server::notifier::Notifier;
 use crate::server::store::{NewBook, Search, Store, StoreError};
+use crate::server::writer::{self, SessionWriter, Writer};
 use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
 use crate::shared::views::PAGE_SIZE;
 use crate::shared::ShopError;
-pub use opening_shelf::stock_opening_shelf;
+use changes::{Change, DirectChange, HoldChange, Outcome};
+pub use opening_stock::stock_opening_books;
 use shopper::Shopper;
-use writer::{Change, CountChange, Done, OtherChange, Request};
 
 /// A book's id: a URL slug such as `definitive-guide-to-the-internet`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -141,11 +141,11 @@ pub struct Rules {
 }
 
 impl Rules {
-    /// The book's protocol holds one copy per session, whatever the setting.
+    /// Burt's protocol holds one copy per session, whatever the setting.
     pub fn copies_allowed(&self, shopper: &Shopper) -> u32 {
         match shopper {
             Shopper::Web(_) => self.max_copies_per_shopper,
-            Shopper::Book(_) => 1,
+            Shopper::Burts(_) => 1,
         }
     }
 }
@@ -161,40 +161,28 @@ pub struct Holding {
 pub struct Inventory {
     store: Store,
     rules: Arc<Rules>,
-    changes: mpsc::Sender<Request>,
+    writer: Writer<Rules>,
 }
 
 impl Inventory {
-    /// Starts the writer, which publishes every commit through `notifier`
-    /// (already holding the stock as the store has it), and the clock that
-    /// ends lapsed holds.
-    pub fn start(store: Store, notifier: Notifier, rules: Rules, metrics: Metrics) -> Inventory {
-        metrics
-            .stock_version
-            .set(i64::try_from(notifier.latest().version()).unwrap_or(i64::MAX));
-        let rules = Arc::new(rules);
-        let (changes, queue) = mpsc::channel(4 * writer::MAX_GROUP);
-        let committed_here = resync::CommittedHere::default();
-        tokio::spawn(resync::follow_the_database(
-            store.clone(),
-            notifier.clone(),
-            metrics.clone(),
-            committed_here.clone(),
-        ));
-        tokio::spawn(writer::write_changes(
-            store.clone(),
-            notifier,
-            rules.clone(),
-            metrics,
-            committed_here,
-            queue,
-        ));
-        tokio::spawn(expiry::end_lapsed_holds(store.clone(), changes.downgrade()));
-        Inventory {
+    /// Starts the database's writer with the inventory's rules (it
+    /// publishes every commit through `notifier`, already holding the stock
+    /// as the store has it) and the clock that ends lapsed holds. Returns the
+    /// inventory and the writer's door for staff sessions.
+    pub fn start(
+        store: Store,
+        notifier: Notifier,
+        rules: Rules,
+        metrics: Metrics,
+    ) -> (Inventory, SessionWriter) {
+        let (writer, sessions) = writer::start(store.clone(), notifier, rules.clone(), metrics);
+        tokio::spawn(expiry::end_lapsed_holds(store.clone(), writer.downgrade()));
+        let inventory = Inventory {
             store,
-            rules,
-            changes,
-        }
+            rules: Arc::new(rules),
+            writer,
+        };
+        (inventory, sessions)
     }
 
     pub fn rules(&self) -> &Rules {
@@ -204,7 +192,7 @@ impl Inventory {
     /// Whether this node can take changes: its writer runs, and the
     /// database answers a read within `within`. The reason when not.
     pub async fn health(&self, within: Duration) -> Result<(), &'static str> {
-        if self.changes.is_closed() {
+        if self.writer.is_closed() {
             return Err("the writer has stopped");
         }
         match tokio::time::timeout(within, self.store.version()).await {
@@ -254,27 +242,31 @@ impl Inventory {
     /// Puts one more copy of `book` in the shopper's hands.
     pub async fn reserve(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, ShopError> {
         match self
-            .ask(Change::Count(CountChange::Reserve {
+            .ask(Change::Hold(HoldChange::Reserve {
                 shopper: shopper.clone(),
                 book: book.clone(),
             }))
             .await?
         {
-            Done::Held(holding) => Ok(holding),
+            Outcome::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
     }
 
-    /// Puts one of the shopper's copies of `book` back on the shelf.
-    pub async fn release(&self, shopper: &Shopper, book: &BookId) -> Result<Holding, ShopError> {
+    /// Puts one of the shopper's copies of `book` back on sale.
+    pub async fn return_copy(
+        &self,
+        shopper: &Shopper,
+        book: &BookId,
+    ) -> Result<Holding, ShopError> {
         match self
-            .ask(Change::Count(CountChange::Release {
+            .ask(Change::Hold(HoldChange::ReturnCopy {
                 shopper: shopper.clone(),
                 book: book.clone(),
             }))
             .await?
         {
-            Done::Held(holding) => Ok(holding),
+            Outcome::Held(holding) => Ok(holding),
             other => Err(unexpected(other)),
         }
     }
@@ -282,19 +274,19 @@ impl Inventory {
     /// Buys everything the shopper holds, in one transaction.
     pub async fn checkout(&self, shopper: &Shopper) -> Result<Order, ShopError> {
         match self
-            .ask_other(OtherChange::Checkout {
+            .ask_direct(DirectChange::Checkout {
                 shopper: shopper.clone(),
             })
             .await?
         {
-            Done::Ordered(order) => Ok(order),
+            Outcome::Ordered(order) => Ok(order),
             other => Err(unexpected(other)),
         }
     }
 
     /// The shopper touched their cart: every hold's deadline starts again.
     pub async fn renew(&self, shopper: &Shopper) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::Renew {
+        self.ask_direct(DirectChange::Renew {
             shopper: shopper.clone(),
         })
         .await
@@ -302,7 +294,7 @@ impl Inventory {
     }
 
     pub async fn restock(&self, book: &BookId, copies: u32) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::Restock {
+        self.ask_direct(DirectChange::Restock {
             book: book.clone(),
             copies,
         })
@@ -311,7 +303,7 @@ impl Inventory {
     }
 
     pub async fn set_total(&self, book: &BookId, total: u32) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::SetTotal {
+        self.ask_direct(DirectChange::SetTotal {
             book: book.clone(),
             total,
         })
@@ -320,7 +312,7 @@ impl Inventory {
     }
 
     pub async fn set_price(&self, book: &BookId, price_cents: u32) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::SetPrice {
+        self.ask_direct(DirectChange::SetPrice {
             book: book.clone(),
             price_cents,
         })
@@ -329,47 +321,21 @@ impl Inventory {
     }
 
     pub async fn add_book(&self, book: NewBook) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::AddBook(book)).await.map(|_| ())
-    }
-
-    /// Records a signed-in staff session (only a hash of its token).
-    pub async fn open_staff_session(
-        &self,
-        token_hash: String,
-        staff: String,
-        expires_at: i64,
-    ) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::OpenStaffSession {
-            token_hash,
-            staff,
-            expires_at,
-        })
-        .await
-        .map(|_| ())
-    }
-
-    pub async fn close_staff_session(&self, token_hash: String) -> Result<(), ShopError> {
-        self.ask_other(OtherChange::CloseStaffSession { token_hash })
+        self.ask_direct(DirectChange::AddBook(book))
             .await
             .map(|_| ())
     }
 
-    async fn ask_other(&self, change: OtherChange) -> Result<Done, ShopError> {
-        self.ask(Change::Other(change)).await
+    async fn ask_direct(&self, change: DirectChange) -> Result<Outcome, ShopError> {
+        self.ask(Change::Direct(change)).await
     }
 
-    async fn ask(&self, change: Change) -> Result<Done, ShopError> {
-        let (reply, answer) = oneshot::channel();
-        // The writer is gone only when the server is stopping.
-        self.changes
-            .send(Request { change, reply })
-            .await
-            .map_err(|_| ShopError::Unavailable)?;
-        answer.await.map_err(|_| ShopError::Unavailable)?
+    async fn ask(&self, change: Change) -> Result<Outcome, ShopError> {
+        self.writer.ask(change).await
     }
 }
 
-fn unexpected(done: Done) -> ShopError {
+fn unexpected(done: Outcome) -> ShopError {
     ShopError::from(StoreError::Corrupt(format!("unexpected outcome {done:?}")))
 }
 

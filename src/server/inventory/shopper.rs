@@ -1,5 +1,5 @@
 //! Who holds copies: a web shopper, known by a random session cookie (read
-//! by `web::cookies`), or a session of the Tornado book's protocol, named by
+//! by `web::cookies`), or a session of Burt's protocol, named by
 //! its own client.
 
 use std::fmt;
@@ -23,9 +23,9 @@ impl ShopperId {
     }
 }
 
-/// A session id of the book's protocol (its client sends a UUID).
+/// A session id of Burt's protocol (its client sends a UUID).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct BookSession(String);
+pub struct BurtsSession(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -37,10 +37,10 @@ pub enum SessionError {
     BadCharacters,
 }
 
-impl BookSession {
+impl BurtsSession {
     pub const MAX_LEN: usize = 128;
 
-    pub fn parse(raw: &str) -> Result<BookSession, SessionError> {
+    pub fn parse(raw: &str) -> Result<BurtsSession, SessionError> {
         if raw.is_empty() {
             return Err(SessionError::Empty);
         }
@@ -53,7 +53,7 @@ impl BookSession {
         {
             return Err(SessionError::BadCharacters);
         }
-        Ok(BookSession(raw.to_string()))
+        Ok(BurtsSession(raw.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -65,7 +65,7 @@ impl BookSession {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Shopper {
     Web(ShopperId),
-    Book(BookSession),
+    Burts(BurtsSession),
 }
 
 impl Shopper {
@@ -79,7 +79,9 @@ impl fmt::Display for Shopper {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Shopper::Web(id) => write!(f, "web:{}", id.0),
-            Shopper::Book(session) => write!(f, "book:{}", session.0),
+            // "book:" is what databases already hold for these sessions'
+            // holds; the prefix stays so an upgrade keeps them.
+            Shopper::Burts(session) => write!(f, "book:{}", session.0),
         }
     }
 }
@@ -100,16 +102,16 @@ mod tests {
     }
 
     #[test]
-    fn book_sessions_are_checked() {
-        assert!(BookSession::parse("0b6d3f2e-7c1a-4f7e-9a43-2a0c1d9e5b11").is_ok());
-        assert_eq!(BookSession::parse(""), Err(SessionError::Empty));
+    fn burts_sessions_are_checked() {
+        assert!(BurtsSession::parse("0b6d3f2e-7c1a-4f7e-9a43-2a0c1d9e5b11").is_ok());
+        assert_eq!(BurtsSession::parse(""), Err(SessionError::Empty));
         assert_eq!(
-            BookSession::parse(&"x".repeat(10 * 1024)),
+            BurtsSession::parse(&"x".repeat(10 * 1024)),
             Err(SessionError::TooLong { max: 128 })
         );
-        assert_eq!(BookSession::parse("a b"), Err(SessionError::BadCharacters));
+        assert_eq!(BurtsSession::parse("a b"), Err(SessionError::BadCharacters));
         assert_eq!(
-            BookSession::parse("caf\u{e9}"),
+            BurtsSession::parse("caf\u{e9}"),
             Err(SessionError::BadCharacters)
         );
     }
@@ -117,7 +119,7 @@ mod tests {
     #[test]
     fn the_two_kinds_of_shopper_never_share_a_key() {
         let web = Shopper::Web(ShopperId("0".repeat(32)));
-        let book = Shopper::Book(BookSession("0".repeat(32)));
+        let book = Shopper::Burts(BurtsSession("0".repeat(32)));
         assert_ne!(web.key(), book.key());
     }
 }

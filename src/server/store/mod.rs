@@ -22,7 +22,7 @@ use crate::shared::stock::{
 use crate::shared::ShopError;
 
 pub use import::{ImportError, ImportLine, Imported};
-pub use transaction::{HoldTimes, StockTransaction};
+pub use transaction::{HoldTimes, HoldWrites, StockTransaction};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -10,7 +10,6 @@ use super::{
     count, read_book, stock_from_rows, Backend, NewBook, StoreError, CHANGED_AT_VERSION,
     NOTIFY_VERSION, STOCK_CHANNEL,
 };
-use crate::server::inventory::shelf::ShelfWrites;
 use crate::shared::stock::{total_cents, Order, OrderLine, StockSnapshot};
 use crate::shared::ShopError;
 
@@ -22,6 +21,20 @@ pub struct HoldTimes {
     pub expires_at_ms: i64,
     /// How long after it was first taken a hold ends, however renewed.
     pub max_age_ms: i64,
+}
+
+/// What a run of reserves and returns changed, to be written in a handful of
+/// statements however long the run.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HoldWrites {
+    /// (shopper, book, copies now held), for holds that exist afterwards.
+    pub holds: Vec<(String, String, u32)>,
+    /// (shopper, book), for holds that no longer exist.
+    pub ended: Vec<(String, String)>,
+    /// (book, change in copies available).
+    pub available: Vec<(String, i64)>,
+    /// Shoppers whose every hold starts its time again.
+    pub renewed: Vec<String>,
 }
 
 /// What one run of the expiry clock ended.
@@ -163,7 +176,7 @@ impl StockTransaction {
     /// The available copies of `books` (those that exist) and every hold of
     /// `shoppers`. On PostgreSQL the books' rows stay locked until commit, so
     /// no other node decides on the same copies meanwhile.
-    pub async fn load_shelf(
+    pub async fn load_holds(
         &mut self,
         books: &[&str],
         shoppers: &[&str],
@@ -207,15 +220,15 @@ impl StockTransaction {
     /// oversell here even if a decision were wrong.
     /// A touched hold's deadline becomes `times.expires_at_ms`, but never
     /// later than `held_since + times.max_age_ms`.
-    pub async fn write_shelf(
+    pub async fn write_holds(
         &mut self,
-        writes: &ShelfWrites,
+        writes: &HoldWrites,
         times: HoldTimes,
     ) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            self.run(sqlite_shelf_writes(writes, times)).await?;
+            self.run(sqlite_hold_writes(writes, times)).await?;
         } else {
-            self.run(postgres_shelf_writes(writes, times)).await?;
+            self.run(postgres_hold_writes(writes, times)).await?;
         }
         if !writes.renewed.is_empty() {
             let least = if self.backend == Backend::Postgres {
@@ -587,7 +600,7 @@ fn json_arg(value: &impl serde::Serialize) -> Arg {
 
 /// A run's holds, ended holds and counts, on SQLite: each list one JSON
 /// parameter, so the statements' text does not depend on the lengths.
-fn sqlite_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
+fn sqlite_hold_writes(writes: &HoldWrites, times: HoldTimes) -> Batch {
     let mut batch = Batch::default();
     if !writes.holds.is_empty() {
         batch.push(
@@ -628,7 +641,7 @@ fn sqlite_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
 }
 
 /// The same on PostgreSQL, as multi-row statements.
-fn postgres_shelf_writes(writes: &ShelfWrites, times: HoldTimes) -> Batch {
+fn postgres_hold_writes(writes: &HoldWrites, times: HoldTimes) -> Batch {
     let HoldTimes {
         now_ms,
         expires_at_ms,

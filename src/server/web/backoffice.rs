@@ -10,9 +10,10 @@ use leptos::prelude::*;
 use leptos_axum::ResponseOptions;
 
 use super::client_address::ClientAddress;
+use super::cookies::{clear_staff_cookie, set_staff_cookie, staff_token};
 use super::forms::{answer_form, request, shelf_request, state, with_status};
 use crate::server::inventory::{new_book, BookId, MAX_COPIES};
-use crate::server::staff::{SessionToken, StaffError, StaffName};
+use crate::server::staff::{StaffError, StaffName};
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
 use crate::shared::views::AdminView;
@@ -55,7 +56,7 @@ pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
             .sign_in(&name, &password, from)
             .await
             .map_err(staff_error)?;
-        set_cookie(&token.set_cookie(state.cookies()));
+        set_cookie(&set_staff_cookie(&token, state.cookies()));
         tracing::info!(staff = %name, "staff signed in");
         Ok(())
     }
@@ -66,10 +67,10 @@ pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {
 pub async fn sign_out() -> Result<(), ShopError> {
     let result = async {
         let state = state()?;
-        if let Some(token) = SessionToken::from_headers(&request()?.headers, state.cookies()) {
+        if let Some(token) = staff_token(&request()?.headers, state.cookies()) {
             state.staff.sign_out(&token).await.map_err(staff_error)?;
         }
-        set_cookie(&SessionToken::clear_cookie(state.cookies()));
+        set_cookie(&clear_staff_cookie(state.cookies()));
         Ok(())
     }
     .await;
@@ -144,7 +145,7 @@ pub async fn add_book(
 }
 
 async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
-    let Some(token) = SessionToken::from_headers(&request()?.headers, state.cookies()) else {
+    let Some(token) = staff_token(&request()?.headers, state.cookies()) else {
         return Ok(None);
     };
     state

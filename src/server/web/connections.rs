@@ -42,8 +42,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::client_address::{ClientAddress, TrustedProxies};
+use super::client_address::TrustedProxies;
 use crate::server::metrics::{Metrics, Refused};
+use crate::server::network::address_group;
 
 /// Open files kept free for everything that is not a client connection:
 /// the database and its journal, the pool's and listener's connections,
@@ -186,7 +187,7 @@ impl OpenConnections {
             return Err(Refusal::Full);
         }
         if self.limits.per_address > 0 && !self.limits.trusted_proxies.trusts(peer) {
-            let group = ClientAddress::group(peer);
+            let group = address_group(peer);
             let mut by_address = self.lock_addresses();
             let n = by_address.entry(group).or_insert(0);
             if *n >= self.limits.per_address {
@@ -454,7 +455,7 @@ mod tests {
             TrustedProxies::default()
         } else {
             TrustedProxies::new(vec![
-                super::super::client_address::Network::parse(trusted).unwrap()
+                crate::server::network::Network::parse(trusted).unwrap()
             ])
         };
         Arc::new(OpenConnections {

@@ -1,20 +1,50 @@
 //! The shopper cookie: every visitor gets a shopper id, the one their cookie
-//! names or a new one set on the response. And how every cookie of the shop
+//! names or a new one set on the response. The staff cookie, which carries a
+//! signed-in staff session's token. And how every cookie of the shop
 //! is named and marked: served over HTTPS (the `behind_https` setting),
 //! cookies are `Secure` and take the `__Host-` prefix, so a browser never
 //! sends them over plain HTTP nor lets a sibling domain set them.
 
 use axum::extract::Request;
 use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use super::checkpoint::{Checkpoint, Exit};
 use crate::server::inventory::shopper::ShopperId;
+use crate::server::staff::{SessionToken, SESSION_HOURS};
 
 /// The cookie that names a web shopper.
 pub const SHOPPER_COOKIE: &str = "livecart_shopper";
 const COOKIE_MAX_AGE_SECS: u64 = 60 * 60 * 24 * 365;
+
+/// The cookie that carries a staff session's token: HttpOnly, SameSite=Strict,
+/// as long as a session lasts.
+pub const STAFF_COOKIE: &str = "livecart_staff";
+
+/// The staff session token in a request's cookies, if any looks like one.
+pub fn staff_token(headers: &HeaderMap, cookies: CookiePolicy) -> Option<String> {
+    cookies
+        .read(headers, STAFF_COOKIE)
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Sets the staff cookie to `token`.
+pub fn set_staff_cookie(token: &SessionToken, cookies: CookiePolicy) -> String {
+    cookies.set(
+        STAFF_COOKIE,
+        token.as_str(),
+        &format!(
+            "Max-Age={}; HttpOnly; SameSite=Strict",
+            SESSION_HOURS * 3600
+        ),
+    )
+}
+
+/// Ends the staff cookie (signing out).
+pub fn clear_staff_cookie(cookies: CookiePolicy) -> String {
+    cookies.set(STAFF_COOKIE, "", "Max-Age=0; HttpOnly; SameSite=Strict")
+}
 
 /// Names and marks the shop's cookies for how the shop is served.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,5 +1,5 @@
 //! The one place a refusal becomes a plain HTTP answer (the JSON API and the
-//! book's protocol): the status `ShopError::status` chooses, and its message
+//! Burt's protocol): the status `ShopError::status` chooses, and its message
 //! as short plain text. Server functions carry the same type and status as
 //! JSON (see `forms`).
 

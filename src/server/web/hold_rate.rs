@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::client_address::ClientAddress;
+use crate::server::network::address_group;
 use crate::shared::ShopError;
 
 /// Addresses remembered at most; a full table first forgets the buckets
@@ -59,7 +59,7 @@ impl HoldRate {
             .buckets
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let group = ClientAddress::group(from);
+        let group = address_group(from);
         if buckets.len() >= TRACKED && !buckets.contains_key(&group) {
             buckets.retain(|_, b| refill(b) < capacity);
             if buckets.len() >= TRACKED / 2 {

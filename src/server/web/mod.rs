@@ -1,9 +1,16 @@
 //! The HTTP edges: they read a request, ask the inventory (or the staff
-//! desk), and translate the answer. No rule is decided here.
+//! desk, or the notifier), and translate the answer. No rule is decided
+//! here. Every route is listed once, in `server/routes.rs`.
 //!
 //! - `storefront`, `backoffice`: the server side of the pages' server functions;
 //! - `forms`: how those answer (who asks, status, no-JavaScript redirects);
-//! - `api`: `/api/books`, `/metrics`, `/healthz`; `assets`: `/pkg`, precompressed;
+//! - `stock`: `/api/stock*`, every transport of the live stock (whole,
+//!   WebSocket, Server-Sent Events, long poll); `socket`: the upkeep every
+//!   WebSocket shares (ping, send deadline, 1001);
+//! - `burts`: Burt's protocol, the Tornado book's `/cart`, `/cart/status`
+//!   and `/burts-books`;
+//! - `catalog`: `/api/books`; `operator`: `/metrics`, `/healthz`, `/readyz`;
+//!   `assets`: `/pkg`, precompressed;
 //! - `error`: a refusal as a plain HTTP answer;
 //! - `checkpoint`: how a per-request check runs (in, then out), without
 //!   `from_fn`'s boxing;
@@ -15,9 +22,10 @@
 //!   deadline); `client_address`: who is asking, through trusted proxies;
 //! - `hold_rate`: how fast one address may take new holds.
 
-pub mod api;
 pub mod assets;
 pub mod backoffice;
+pub mod burts;
+pub mod catalog;
 pub mod checkpoint;
 pub mod client_address;
 pub mod connections;
@@ -27,5 +35,8 @@ pub mod forms;
 pub mod front_door;
 pub mod headers;
 pub mod hold_rate;
+pub mod operator;
 pub mod origin;
+pub mod socket;
+pub mod stock;
 pub mod storefront;

@@ -131,9 +131,9 @@ pub async fn reserve(book: String) -> Result<HoldingView, ShopError> {
     answer_form(result, Notice::Reserved, &book_page(&book), None)
 }
 
-pub async fn give_back(book: String) -> Result<HoldingView, ShopError> {
+pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
     let result = change(&book, |state, shopper, id| async move {
-        state.inventory.release(&shopper, &id).await
+        state.inventory.return_copy(&shopper, &id).await
     })
     .await;
     answer_form(result, Notice::Returned, &book_page(&book), None)

@@ -10,31 +10,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::shopper::Shopper;
 use super::{BookId, Rules};
+use crate::server::store::HoldWrites;
 use crate::shared::ShopError;
 
 /// The part of the stock one run needs.
 #[derive(Debug, Default)]
-pub struct Shelf {
+pub struct RunStock {
     /// Copies available now, and as loaded; books not here do not exist.
     available: HashMap<String, (i64, i64)>,
     /// Copies held now, as loaded, and whether a reserve renewed the hold.
     held: BTreeMap<(String, String), Hold>,
     /// Web shoppers who touched their cart: all their holds start again.
     renewed: BTreeSet<String>,
-}
-
-/// What a run of reserves and returns changed, to be written in a handful of
-/// statements however long the run.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ShelfWrites {
-    /// (shopper, book, copies now held), for holds that exist afterwards.
-    pub holds: Vec<(String, String, u32)>,
-    /// (shopper, book), for holds that no longer exist.
-    pub ended: Vec<(String, String)>,
-    /// (book, change in copies available).
-    pub available: Vec<(String, i64)>,
-    /// Shoppers whose every hold starts its time again.
-    pub renewed: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,9 +31,9 @@ struct Hold {
     renewed: bool,
 }
 
-impl Shelf {
-    pub fn new(available: Vec<(String, i64)>, held: Vec<(String, String, u32)>) -> Shelf {
-        Shelf {
+impl RunStock {
+    pub fn new(available: Vec<(String, i64)>, held: Vec<(String, String, u32)>) -> RunStock {
+        RunStock {
             available: available
                 .into_iter()
                 .map(|(book, n)| (book, (n, n)))
@@ -116,9 +103,9 @@ impl Shelf {
         u32::try_from(held).unwrap_or(u32::MAX)
     }
 
-    /// One of the shopper's copies of `book` back on the shelf. Returns the
+    /// One of the shopper's copies of `book` back on sale. Returns the
     /// copies they still hold.
-    pub fn release(&mut self, shopper: &Shopper, book: &BookId) -> Result<u32, ShopError> {
+    pub fn return_copy(&mut self, shopper: &Shopper, book: &BookId) -> Result<u32, ShopError> {
         let key = (shopper.key(), book.as_str().to_string());
         let Some((available, _)) = self.available.get_mut(book.as_str()) else {
             return Err(ShopError::UnknownBook);
@@ -133,7 +120,7 @@ impl Shelf {
         Ok(left)
     }
 
-    /// Touching the cart renews every hold in it. The book's protocol holds
+    /// Touching the cart renews every hold in it. Burt's protocol holds
     /// one book per session, so its sessions have nothing else to renew.
     fn touched(&mut self, shopper: &Shopper) {
         if let Shopper::Web(_) = shopper {
@@ -141,9 +128,9 @@ impl Shelf {
         }
     }
 
-    /// What to write so the database matches this shelf.
-    pub fn writes(&self) -> ShelfWrites {
-        let mut writes = ShelfWrites::default();
+    /// What to write so the database matches this run's stock.
+    pub fn writes(&self) -> HoldWrites {
+        let mut writes = HoldWrites::default();
         for ((shopper, book), hold) in &self.held {
             if hold.now > 0 && (hold.now != hold.loaded || hold.renewed) {
                 writes.holds.push((shopper.clone(), book.clone(), hold.now));
@@ -167,7 +154,7 @@ impl Shelf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::inventory::shopper::{BookSession, ShopperId};
+    use crate::server::inventory::shopper::{BurtsSession, ShopperId};
     use std::time::Duration;
 
     fn rules(limit: u32) -> Rules {
@@ -184,29 +171,29 @@ mod tests {
         let web = Shopper::Web(ShopperId::new_random());
         let other = Shopper::Web(ShopperId::new_random());
         let books = ["a", "b", "c", "d"];
-        let mut shelf = Shelf::new(books.iter().map(|b| (b.to_string(), 5)).collect(), vec![]);
+        let mut stock = RunStock::new(books.iter().map(|b| (b.to_string(), 5)).collect(), vec![]);
         for b in &books[..3] {
-            assert_eq!(shelf.reserve(&rules(2), &web, &book(b)), Ok(1));
+            assert_eq!(stock.reserve(&rules(2), &web, &book(b)), Ok(1));
         }
         assert_eq!(
-            shelf.reserve(&rules(2), &web, &book("d")),
+            stock.reserve(&rules(2), &web, &book("d")),
             Err(ShopError::CartFull(3))
         );
         assert_eq!(
-            shelf.reserve(&rules(2), &web, &book("a")),
+            stock.reserve(&rules(2), &web, &book("a")),
             Ok(2),
             "more of one held"
         );
         assert_eq!(
-            shelf.reserve(&rules(2), &other, &book("d")),
+            stock.reserve(&rules(2), &other, &book("d")),
             Ok(1),
             "another cart"
         );
         // A book given back makes room.
-        assert_eq!(shelf.release(&web, &book("b")), Ok(0));
-        assert_eq!(shelf.reserve(&rules(2), &web, &book("d")), Ok(1));
+        assert_eq!(stock.return_copy(&web, &book("b")), Ok(0));
+        assert_eq!(stock.reserve(&rules(2), &web, &book("d")), Ok(1));
         assert_eq!(
-            shelf
+            stock
                 .writes()
                 .available
                 .iter()
@@ -221,91 +208,91 @@ mod tests {
     }
 
     fn session(id: &str) -> Shopper {
-        Shopper::Book(BookSession::parse(id).unwrap())
+        Shopper::Burts(BurtsSession::parse(id).unwrap())
     }
 
     #[test]
     fn copies_go_until_none_is_left() {
-        let mut shelf = Shelf::new(vec![("b".into(), 2)], vec![]);
-        assert_eq!(shelf.reserve(&rules(1), &session("x"), &book("b")), Ok(1));
-        assert_eq!(shelf.reserve(&rules(1), &session("y"), &book("b")), Ok(1));
+        let mut stock = RunStock::new(vec![("b".into(), 2)], vec![]);
+        assert_eq!(stock.reserve(&rules(1), &session("x"), &book("b")), Ok(1));
+        assert_eq!(stock.reserve(&rules(1), &session("y"), &book("b")), Ok(1));
         assert_eq!(
-            shelf.reserve(&rules(1), &session("z"), &book("b")),
+            stock.reserve(&rules(1), &session("z"), &book("b")),
             Err(ShopError::SoldOut)
         );
-        assert_eq!(shelf.writes().available, vec![("b".to_string(), -2)]);
+        assert_eq!(stock.writes().available, vec![("b".to_string(), -2)]);
     }
 
     #[test]
     fn a_shopper_holds_at_most_the_limit_and_the_book_protocol_one() {
         let web = Shopper::Web(ShopperId::new_random());
-        let mut shelf = Shelf::new(vec![("b".into(), 10)], vec![]);
-        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(1));
-        assert_eq!(shelf.reserve(&rules(2), &web, &book("b")), Ok(2));
+        let mut stock = RunStock::new(vec![("b".into(), 10)], vec![]);
+        assert_eq!(stock.reserve(&rules(2), &web, &book("b")), Ok(1));
+        assert_eq!(stock.reserve(&rules(2), &web, &book("b")), Ok(2));
         assert_eq!(
-            shelf.reserve(&rules(2), &web, &book("b")),
+            stock.reserve(&rules(2), &web, &book("b")),
             Err(ShopError::LimitReached(2))
         );
-        assert_eq!(shelf.reserve(&rules(2), &session("s"), &book("b")), Ok(1));
+        assert_eq!(stock.reserve(&rules(2), &session("s"), &book("b")), Ok(1));
         assert_eq!(
-            shelf.reserve(&rules(2), &session("s"), &book("b")),
+            stock.reserve(&rules(2), &session("s"), &book("b")),
             Err(ShopError::LimitReached(1))
         );
     }
 
     #[test]
     fn a_shopper_at_the_limit_is_told_so_even_when_none_is_left() {
-        let mut shelf = Shelf::new(
+        let mut stock = RunStock::new(
             vec![("b".into(), 0)],
             vec![("book:s".into(), "b".into(), 1)],
         );
         assert_eq!(
-            shelf.reserve(&rules(1), &session("s"), &book("b")),
+            stock.reserve(&rules(1), &session("s"), &book("b")),
             Err(ShopError::LimitReached(1))
         );
         assert_eq!(
-            shelf.reserve(&rules(1), &session("t"), &book("b")),
+            stock.reserve(&rules(1), &session("t"), &book("b")),
             Err(ShopError::SoldOut)
         );
     }
 
     #[test]
     fn returns_need_a_held_copy_of_a_known_book() {
-        let mut shelf = Shelf::new(
+        let mut stock = RunStock::new(
             vec![("b".into(), 0)],
             vec![("book:s".into(), "b".into(), 1)],
         );
         assert_eq!(
-            shelf.release(&session("t"), &book("b")),
+            stock.return_copy(&session("t"), &book("b")),
             Err(ShopError::NotHeld)
         );
         assert_eq!(
-            shelf.release(&session("s"), &book("nope")),
+            stock.return_copy(&session("s"), &book("nope")),
             Err(ShopError::UnknownBook)
         );
         assert_eq!(
-            shelf.reserve(&rules(1), &session("t"), &book("nope")),
+            stock.reserve(&rules(1), &session("t"), &book("nope")),
             Err(ShopError::UnknownBook)
         );
-        assert_eq!(shelf.release(&session("s"), &book("b")), Ok(0));
+        assert_eq!(stock.return_copy(&session("s"), &book("b")), Ok(0));
         assert_eq!(
-            shelf.release(&session("s"), &book("b")),
+            stock.return_copy(&session("s"), &book("b")),
             Err(ShopError::NotHeld)
         );
-        let writes = shelf.writes();
+        let writes = stock.writes();
         assert_eq!(writes.ended, vec![("book:s".to_string(), "b".to_string())]);
         assert_eq!(writes.available, vec![("b".to_string(), 1)]);
     }
 
     #[test]
     fn a_run_writes_only_what_changed() {
-        let mut shelf = Shelf::new(
+        let mut stock = RunStock::new(
             vec![("b".into(), 5)],
             vec![("book:s".into(), "b".into(), 1)],
         );
-        shelf.release(&session("s"), &book("b")).unwrap();
-        shelf.reserve(&rules(1), &session("s"), &book("b")).unwrap();
-        let writes = shelf.writes();
+        stock.return_copy(&session("s"), &book("b")).unwrap();
+        stock.reserve(&rules(1), &session("s"), &book("b")).unwrap();
+        let writes = stock.writes();
         assert!(writes.available.is_empty(), "back where it started");
         assert_eq!(
             writes.holds,
@@ -323,7 +310,7 @@ mod tests {
         /// the book's sessions) on a few books, against a plain model: each
         /// step gives the model's answer, a refused step changes nothing,
         /// available never drops below 0, and available + held is what the
-        /// shelf started with; the writes, applied to what was loaded, give
+        /// stock started with; the writes, applied to what was loaded, give
         /// the model's final state.
         #[test]
         fn reserves_and_returns_follow_the_model(
@@ -341,7 +328,7 @@ mod tests {
                 session("s2"),
             ];
             let books = ["b0", "b1", "b2"];
-            let mut shelf = Shelf::new(
+            let mut stock = RunStock::new(
                 books.iter().zip(&start).map(|(b, n)| (b.to_string(), *n)).collect(),
                 vec![],
             );
@@ -362,10 +349,10 @@ mod tests {
                     } else {
                         Ok(mine + 1)
                     };
-                    (expected, shelf.reserve(&rules, shopper, &book))
+                    (expected, stock.reserve(&rules, shopper, &book))
                 } else {
                     let expected = if mine == 0 { Err(ShopError::NotHeld) } else { Ok(mine - 1) };
-                    (expected, shelf.release(shopper, &book))
+                    (expected, stock.return_copy(shopper, &book))
                 };
                 proptest::prop_assert_eq!(&got, &expected);
                 if let Ok(now) = got {
@@ -379,8 +366,8 @@ mod tests {
                     proptest::prop_assert_eq!(*n + i64::from(holding), start[*which]);
                 }
             }
-            // What would be written back takes the loaded shelf to the model's.
-            let writes = shelf.writes();
+            // What would be written back takes the loaded stock to the model's.
+            let writes = stock.writes();
             for (which, name) in books.iter().enumerate() {
                 let delta = writes.available.iter().find(|(b, _)| b == name).map_or(0, |(_, d)| *d);
                 proptest::prop_assert_eq!(start[which] + delta, available[&which]);

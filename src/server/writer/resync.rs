@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 
-use crate::server::live::notifier::Notifier;
 use crate::server::metrics::Metrics;
+use crate::server::notifier::Notifier;
 use crate::server::store::{Store, STOCK_CHANNEL};
 
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -31,10 +31,10 @@ const DEAF_AFTER: Duration = Duration::from_secs(3);
 
 /// The newest version this node's writer has committed (and publishes).
 #[derive(Clone, Default)]
-pub(super) struct CommittedHere(Arc<AtomicU64>);
+pub struct CommittedHere(Arc<AtomicU64>);
 
 impl CommittedHere {
-    pub(super) fn record(&self, version: u64) {
+    pub fn record(&self, version: u64) {
         self.0.fetch_max(version, Ordering::Relaxed);
     }
 
@@ -43,7 +43,7 @@ impl CommittedHere {
     }
 }
 
-pub(super) async fn follow_the_database(
+pub async fn follow_the_database(
     store: Store,
     notifier: Notifier,
     metrics: Metrics,
@@ -136,7 +136,7 @@ async fn listen(store: Store, notifier: Notifier, metrics: Metrics, committed_he
 }
 
 /// Publishes what changed since the version this server holds.
-pub(super) async fn catch_up(store: &Store, notifier: &Notifier, metrics: &Metrics) {
+pub async fn catch_up(store: &Store, notifier: &Notifier, metrics: &Metrics) {
     let held = notifier.version();
     match store.changes_since(held).await {
         Ok(changes) => {

@@ -17,9 +17,9 @@ use tokio::sync::watch;
 use tokio::time::{interval_at, Instant, Interval};
 use tokio_util::sync::CancellationToken;
 
-use super::notifier::{Notifier, Published};
 use super::Since;
 use crate::server::metrics::{Subscribed, Transport};
+use crate::server::notifier::{Notifier, Published};
 use crate::server::AppState;
 use crate::shared::ShopError;
 
@@ -67,17 +67,10 @@ pub async fn events(
         Some(version) if notifier.version() <= version => {
             (version, Bytes::from_static(SSE_RETRY.as_bytes()))
         }
-        Some(version) => {
-            let caught_up = notifier.catch_up(version);
-            let json = serde_json::to_string(&caught_up).unwrap_or_default();
-            let event = format!("{SSE_RETRY}id: {}\ndata: {json}\n\n", caught_up.version);
-            (caught_up.version, Bytes::from(event))
-        }
-        None => {
-            let version = notifier.version();
-            let json = notifier.whole_json();
-            let event = format!("{SSE_RETRY}id: {version}\ndata: {}\n\n", json.as_str());
-            (version, Bytes::from(event))
+        _ => {
+            let opening = notifier.opening(resume_from);
+            let event = [SSE_RETRY.as_bytes(), &opening.sse_event()].concat();
+            (opening.version(), Bytes::from(event))
         }
     };
     let stream = EventStream {

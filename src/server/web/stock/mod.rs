@@ -1,17 +1,15 @@
-//! Every way a snapshot leaves the server. The notifier holds the newest
-//! one; each transport hands it on in its own shape:
+//! `/api/stock*`: every way the stock leaves the server, each a transport
+//! of the notifier's messages in its own framing.
 //!
 //! - `GET /api/stock` (here): the newest snapshot, whole;
 //! - `websocket`: `/api/stock/ws`, the snapshot on open, then every newer one;
 //! - `sse`: `/api/stock/events`, Server-Sent Events resuming from Last-Event-ID;
-//! - `long_poll`: `/api/stock/poll`, the server function the pages poll with;
-//! - `book_protocol`: the Tornado book's `/cart` and `/cart/status`;
-//! - `socket`: the upkeep every WebSocket shares (ping, send deadline, 1001).
+//! - `poll`: `/api/stock/poll`, the server function the pages poll with.
+//!
+//! Burt's protocol has its own folder (`web/burts`); the upkeep
+//! every WebSocket shares is `web/socket`.
 
-pub mod book_protocol;
-pub mod long_poll;
-pub mod notifier;
-pub mod socket;
+pub mod poll;
 pub mod sse;
 pub mod websocket;
 

@@ -8,8 +8,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::response::Response;
 
-use super::{socket, Since};
+use super::Since;
 use crate::server::metrics::Transport;
+use crate::server::notifier::Published;
+use crate::server::web::socket;
 use crate::server::AppState;
 use crate::shared::ShopError;
 
@@ -27,21 +29,16 @@ pub async fn stock_socket(
     let notifier = state.notifier.clone();
     // Sent even when nothing changed after `since`: the page learns at once
     // that its socket gets through.
-    let (mut mine, first) = match since {
-        Some(since) => {
-            let caught_up = notifier.catch_up(since);
-            let json = serde_json::to_string(&caught_up).unwrap_or_default();
-            (caught_up.version.max(since), json.into())
-        }
-        None => (notifier.version(), notifier.whole_json()),
-    };
-    let pick = move |latest: &std::sync::Arc<super::notifier::Published>| {
+    let opening = notifier.opening(since);
+    let mut mine = opening.version().max(since.unwrap_or(0));
+    let first = opening.json();
+    let pick = move |latest: &std::sync::Arc<Published>| {
         let _counted = &counted;
         let message = notifier.next_for(mine, latest)?;
         mine = message.version();
         Some(message.json())
     };
-    // The socket's task is `push_updates` itself (see book_protocol.rs).
+    // The socket's task is `push_updates` itself (see `socket::push_updates`).
     Ok(socket::configure(upgrade)
         .on_upgrade(move |ws| socket::push_updates(ws, updates, Some(first), pick, upkeep)))
 }

@@ -1,6 +1,5 @@
-//! The catalog as JSON and the operator's endpoints.
+//! The operator's endpoints.
 //!
-//! - `GET /api/books`: every book (title, author, price, total, featured);
 //! - `GET /metrics`: Prometheus text (see `metrics`);
 //! - `GET /healthz`: 200 when the node can take changes (its writer runs and
 //!   the database answers within a second), else 503 and why;
@@ -11,15 +10,8 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 
 use crate::server::AppState;
-use crate::shared::stock::Book;
-use crate::shared::ShopError;
-
-pub async fn books(State(state): State<AppState>) -> Result<Json<Vec<Book>>, ShopError> {
-    Ok(Json(state.inventory.catalog().await?))
-}
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (

@@ -1,5 +1,6 @@
 //! `GET /api/stock/poll?since=V[&timeout=S]`: the long poll the pages fall
-//! back to, the server side of the `poll_stock` server function.
+//! back to, the server side of the `poll_stock` server function (declared
+//! in `app/api.rs`, served through the pages' server-function route).
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::notifier::Published;
+use crate::server::notifier::Published;
 
 /// The timings of socket upkeep, and the server's shutdown.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 //! The notifier: the newest version of the stock, what each version
 //! changed, and every book's count, for every subscriber (pages, sockets,
-//! long polls, the book's protocol).
+//! long polls, Burt's protocol).
 //!
 //! Latest-value semantics, and a cost per change that does not grow with
 //! the catalog: each version's change (only the books that moved) is
@@ -9,6 +9,8 @@
 //! older version) gets a catch-up computed for it from the counts held here,
 //! through an index of the books by the version they last changed at.
 //! Nothing is queued per subscriber: what it needs is one version number.
+
+mod featured;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +21,8 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::book_protocol::FeaturedCount;
+pub use featured::FeaturedCount;
+
 use crate::shared::stock::StockSnapshot;
 
 /// One version of the stock: what it changed, ready to send.
@@ -32,7 +35,7 @@ pub struct Published {
     pub json: Utf8Bytes,
     /// The same as one Server-Sent Event: `id: <version>` and the JSON.
     pub sse_event: Bytes,
-    /// The featured book as the Tornado book's protocol reports it, worked
+    /// The featured book as Burt's protocol reports it, worked
     /// out once per version like the rest.
     pub featured: FeaturedCount,
 }
@@ -43,12 +46,15 @@ impl Published {
     }
 }
 
-/// What one subscriber is sent next.
+/// What one subscriber is sent next. Every transport sends these, each in
+/// its own framing, so each message is serialized here and only here.
 pub enum Message {
     /// The newest version's change, shared by everyone who follows on.
     Shared(Arc<Published>),
     /// Everything a subscriber that fell behind has missed, made for it.
     CatchUp(StockSnapshot, Utf8Bytes),
+    /// The whole stock at a version, for a subscriber that names none.
+    Whole(u64, Utf8Bytes),
 }
 
 impl Message {
@@ -56,20 +62,22 @@ impl Message {
         match self {
             Message::Shared(published) => published.version(),
             Message::CatchUp(snapshot, _) => snapshot.version,
+            Message::Whole(version, _) => *version,
         }
     }
 
     pub fn json(&self) -> Utf8Bytes {
         match self {
             Message::Shared(published) => published.json.clone(),
-            Message::CatchUp(_, json) => json.clone(),
+            Message::CatchUp(_, json) | Message::Whole(_, json) => json.clone(),
         }
     }
 
+    /// The message as one Server-Sent Event.
     pub fn sse_event(&self) -> Bytes {
         match self {
             Message::Shared(published) => published.sse_event.clone(),
-            Message::CatchUp(snapshot, json) => sse_event(snapshot.version, json),
+            Message::CatchUp(_, json) | Message::Whole(_, json) => sse_event(self.version(), json),
         }
     }
 }
@@ -172,20 +180,38 @@ impl Notifier {
     /// The whole stock at the newest version as JSON (for tools and clients
     /// that ask without a version), serialized once per version.
     pub fn whole_json(&self) -> Utf8Bytes {
+        self.whole_at().1
+    }
+
+    /// The newest version and the whole stock at it, read under one lock.
+    fn whole_at(&self) -> (u64, Utf8Bytes) {
         let mut counts = self.locked();
-        match &counts.whole {
+        let json = match &counts.whole {
             Some((version, json)) if *version == counts.version => json.clone(),
             _ => {
                 let json = Utf8Bytes::from(to_json(&counts.whole()));
                 counts.whole = Some((counts.version, json.clone()));
                 json
             }
-        }
+        };
+        (counts.version, json)
     }
 
     /// The books that changed after `since`, at the newest version.
     pub fn catch_up(&self, since: u64) -> StockSnapshot {
         self.locked().catch_up(since)
+    }
+
+    /// What a new subscriber is sent first: what changed after the version
+    /// it holds, or without one the whole stock.
+    pub fn opening(&self, since: Option<u64>) -> Message {
+        match since {
+            Some(since) => catch_up_message(self.catch_up(since)),
+            None => {
+                let (version, json) = self.whole_at();
+                Message::Whole(version, json)
+            }
+        }
     }
 
     /// The counts of `books` (those that exist) at the newest version.
@@ -222,9 +248,7 @@ impl Notifier {
         if latest.change.since == Some(mine) {
             return Some(Message::Shared(latest.clone()));
         }
-        let catch_up = self.catch_up(mine);
-        let json = Utf8Bytes::from(to_json(&catch_up));
-        Some(Message::CatchUp(catch_up, json))
+        Some(catch_up_message(self.catch_up(mine)))
     }
 
     /// Waits until the newest version satisfies `wanted`, at most `wait`.
@@ -292,6 +316,12 @@ fn to_json(snapshot: &StockSnapshot) -> String {
     serde_json::to_string(snapshot).unwrap_or_else(|_| String::from("{}"))
 }
 
+fn catch_up_message(catch_up: StockSnapshot) -> Message {
+    let json = Utf8Bytes::from(to_json(&catch_up));
+    Message::CatchUp(catch_up, json)
+}
+
+/// The one place a Server-Sent Event is framed: `id:` is the version.
 fn sse_event(version: u64, json: &str) -> Bytes {
     Bytes::from(format!("id: {version}\ndata: {json}\n\n"))
 }
