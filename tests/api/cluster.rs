@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
-use crate::postgres::TestDatabase;
 
 /// Debian's nginx with the shipped config, in front of `nodes`.
 pub struct Balancer {

@@ -1,5 +1,7 @@
-//! Starting real livecart servers for tests: in-process on port 0 with a
-//! SQLite file of their own, or as a separate process that can be killed.
+//! Every helper the tests share: real livecart servers (in-process on port 0
+//! with a SQLite file of their own, or as a separate process that can be
+//! killed), the client calls that drive them, the inventory alone on a
+//! SQLite file, and throwaway PostgreSQL databases.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use livecart::server::store::Store;
 use livecart::server::Application;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 use serde_json::Value;
+use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
@@ -470,4 +473,98 @@ impl InventoryOnDisk {
 /// its runs that way.
 impl Drop for InventoryOnDisk {
     fn drop(&mut self) {}
+}
+
+// PostgreSQL: the tests that need it are #[ignore]d, and run when
+// LIVECART_TEST_POSTGRES names a server to create their databases on.
+
+const NEEDS_POSTGRES: &str = "LIVECART_TEST_POSTGRES must name a PostgreSQL server \
+     (e.g. postgres://postgres@127.0.0.1:5432/test): scripts/test.sh sets it when one answers";
+
+/// A database of the test's own on the test PostgreSQL, dropped on drop.
+pub struct TestDatabase {
+    pub admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let admin_url = std::env::var("LIVECART_TEST_POSTGRES").expect(NEEDS_POSTGRES);
+        let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL answers");
+        let name = format!("livecart_test_{:016x}", rand_suffix());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_string())
+            .unwrap_or(admin_url.clone());
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl TestDatabase {
+    /// A connection to the server's admin database, outside this one.
+    pub async fn admin(&self) -> sqlx::postgres::PgConnection {
+        sqlx::postgres::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("PostgreSQL answers")
+    }
+
+    /// Lets new connections into the database, or refuses them (those
+    /// open stay open), as a server that is restarting does.
+    pub async fn allow_connections(&self, allowed: bool) {
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {allowed}",
+            self.name
+        ))
+        .execute(&mut self.admin().await)
+        .await
+        .expect("ALTER DATABASE");
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the database even when the test failed, and even though the
+    /// test's servers still hold connections (FORCE ends them).
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut admin = sqlx::postgres::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
 }
