@@ -25,7 +25,7 @@ pub struct Balancer {
     _dir: tempfile::TempDir,
 }
 
-impl Shop for Balancer {
+impl RunningShop for Balancer {
     fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -460,7 +460,7 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
 /// A node's address, for the helpers that take a shop.
 struct Node(String);
 
-impl Shop for Node {
+impl RunningShop for Node {
     fn base(&self) -> String {
         self.0.clone()
     }

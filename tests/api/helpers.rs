@@ -140,18 +140,19 @@ impl Drop for TestApp {
     }
 }
 
-/// Anything with an address a test can talk to.
-pub trait Shop {
+/// A running shop a test can talk to: a server in the test process, a
+/// server process, nginx in front of nodes, or a node known by its address.
+pub trait RunningShop {
     fn base(&self) -> String;
 }
 
-impl Shop for TestApp {
+impl RunningShop for TestApp {
     fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
 }
 
-pub async fn stock(shop: &impl Shop) -> StockSnapshot {
+pub async fn stock(shop: &impl RunningShop) -> StockSnapshot {
     reqwest::get(format!("{}/api/stock", shop.base()))
         .await
         .expect("GET /api/stock")
@@ -179,7 +180,7 @@ pub fn merged(messages: impl IntoIterator<Item = StockSnapshot>) -> StockSnapsho
 
 /// The value of one series of `/metrics`, e.g.
 /// `livecart_subscribers{transport="Websocket"}`.
-pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {
+pub async fn gauge(shop: &impl RunningShop, series: &str) -> i64 {
     let text = reqwest::get(format!("{}/metrics", shop.base()))
         .await
         .expect("GET /metrics")
@@ -195,7 +196,12 @@ pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {
 }
 
 /// Waits until the series reads `want`; returns what it read last.
-pub async fn gauge_reaches(shop: &impl Shop, series: &str, want: i64, within: Duration) -> i64 {
+pub async fn gauge_reaches(
+    shop: &impl RunningShop,
+    series: &str,
+    want: i64,
+    within: Duration,
+) -> i64 {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let value = gauge(shop, series).await;
@@ -224,7 +230,7 @@ pub fn cards(html: &str) -> usize {
 }
 
 /// One book as `/api/books` lists it.
-pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
+pub async fn listed_book(shop: &impl RunningShop, id: &str) -> Value {
     listed_books(shop)
         .await
         .into_iter()
@@ -233,7 +239,7 @@ pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
 }
 
 /// Every book `/api/books` lists, in shelf order.
-pub async fn listed_books(shop: &impl Shop) -> Vec<Value> {
+pub async fn listed_books(shop: &impl RunningShop) -> Vec<Value> {
     let books: Value = reqwest::get(format!("{}/api/books", shop.base()))
         .await
         .expect("GET /api/books")
@@ -243,12 +249,12 @@ pub async fn listed_books(shop: &impl Shop) -> Vec<Value> {
     books.as_array().expect("a list").clone()
 }
 
-pub async fn available(shop: &impl Shop, book: &str) -> u32 {
+pub async fn available(shop: &impl RunningShop, book: &str) -> u32 {
     stock(shop).await.available(book).expect("book in stock")
 }
 
 /// `POST /cart` as the book's jQuery client sends it.
-pub async fn book_cart(shop: &impl Shop, session: &str, action: &str) -> reqwest::Response {
+pub async fn book_cart(shop: &impl RunningShop, session: &str, action: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(format!("{}/cart", shop.base()))
         .form(&[("session", session), ("action", action)])
@@ -258,21 +264,34 @@ pub async fn book_cart(shop: &impl Shop, session: &str, action: &str) -> reqwest
 }
 
 /// The storefront's Add to cart, as its script calls the server function.
-pub async fn reserve(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+pub async fn reserve(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    book: &str,
+) -> (u16, Value) {
     call(shop, client, "/api/cart/reserve", book).await
 }
 
-pub async fn give_back(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+pub async fn give_back(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    book: &str,
+) -> (u16, Value) {
     call(shop, client, "/api/cart/return", book).await
 }
 
-async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str) -> (u16, Value) {
+async fn call(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    path: &str,
+    book: &str,
+) -> (u16, Value) {
     post_form(shop, client, path, &[("book", book)]).await
 }
 
 /// The staff page's sign-in, as its script calls it.
 pub async fn sign_in(
-    shop: &impl Shop,
+    shop: &impl RunningShop,
     client: &reqwest::Client,
     name: &str,
     password: &str,
@@ -289,7 +308,7 @@ pub async fn sign_in(
 /// Calls a server function with a form, as its script does; the status and
 /// the JSON answer.
 pub async fn post_form(
-    shop: &impl Shop,
+    shop: &impl RunningShop,
     client: &reqwest::Client,
     path: &str,
     form: &[(&str, &str)],
@@ -305,7 +324,7 @@ pub async fn post_form(
     (status, body)
 }
 
-pub async fn open_socket(shop: &impl Shop, path: &str) -> Socket {
+pub async fn open_socket(shop: &impl RunningShop, path: &str) -> Socket {
     let url = format!("{}{path}", shop.base()).replacen("http://", "ws://", 1);
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
@@ -339,7 +358,7 @@ pub struct ServerProcess {
     pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-impl Shop for ServerProcess {
+impl RunningShop for ServerProcess {
     fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
