@@ -97,10 +97,6 @@ pub fn shopper_client() -> reqwest::Client {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     /// Adds a staff account straight in the shop's database, as
     /// `livecart staff add` does.
     pub async fn add_staff(&self, name: &str, password: &str) {
@@ -143,17 +139,23 @@ impl Drop for TestApp {
 /// A running shop a test can talk to: a server in the test process, a
 /// server process, nginx in front of nodes, or a node known by its address.
 pub trait RunningShop {
-    fn base(&self) -> String;
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr;
+
+    /// The URL of `path` on it: `shop.url("/api/stock")`.
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
 }
 
 impl RunningShop for TestApp {
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
 pub async fn stock(shop: &impl RunningShop) -> StockSnapshot {
-    reqwest::get(format!("{}/api/stock", shop.base()))
+    reqwest::get(shop.url("/api/stock"))
         .await
         .expect("GET /api/stock")
         .json()
@@ -181,7 +183,7 @@ pub fn merged(messages: impl IntoIterator<Item = StockSnapshot>) -> StockSnapsho
 /// The value of one series of `/metrics`, e.g.
 /// `livecart_subscribers{transport="Websocket"}`.
 pub async fn gauge(shop: &impl RunningShop, series: &str) -> i64 {
-    let text = reqwest::get(format!("{}/metrics", shop.base()))
+    let text = reqwest::get(shop.url("/metrics"))
         .await
         .expect("GET /metrics")
         .text()
@@ -240,7 +242,7 @@ pub async fn listed_book(shop: &impl RunningShop, id: &str) -> Value {
 
 /// Every book `/api/books` lists, in shelf order.
 pub async fn listed_books(shop: &impl RunningShop) -> Vec<Value> {
-    let books: Value = reqwest::get(format!("{}/api/books", shop.base()))
+    let books: Value = reqwest::get(shop.url("/api/books"))
         .await
         .expect("GET /api/books")
         .json()
@@ -256,7 +258,7 @@ pub async fn available(shop: &impl RunningShop, book: &str) -> u32 {
 /// `POST /cart` as the book's jQuery client sends it.
 pub async fn book_cart(shop: &impl RunningShop, session: &str, action: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}/cart", shop.base()))
+        .post(shop.url("/cart"))
         .form(&[("session", session), ("action", action)])
         .send()
         .await
@@ -314,7 +316,7 @@ pub async fn post_form(
     form: &[(&str, &str)],
 ) -> (u16, Value) {
     let response = client
-        .post(format!("{}{path}", shop.base()))
+        .post(shop.url(path))
         .form(form)
         .send()
         .await
@@ -325,7 +327,7 @@ pub async fn post_form(
 }
 
 pub async fn open_socket(shop: &impl RunningShop, path: &str) -> Socket {
-    let url = format!("{}{path}", shop.base()).replacen("http://", "ws://", 1);
+    let url = shop.url(path).replacen("http://", "ws://", 1);
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket opens");
@@ -359,8 +361,8 @@ pub struct ServerProcess {
 }
 
 impl RunningShop for ServerProcess {
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
