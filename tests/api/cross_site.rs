@@ -1,8 +1,44 @@
-//! Requests another site makes are refused (403) and change nothing:
-//! sockets and posts whose Origin is another site's, and changes the browser
-//! marks cross-site (Sec-Fetch-Site); the shop's own pages get in.
+//! Requests another site makes are refused (403) and change nothing: posts,
+//! staff changes and sockets whose Origin is another site's, and changes the
+//! browser marks cross-site (Sec-Fetch-Site); the shop's own pages get in.
 
 use crate::helpers::*;
+
+#[tokio::test]
+async fn a_post_from_another_site_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let before = stock(&app).await;
+    for path in ["/cart", "/api/cart/reserve"] {
+        let response = reqwest::Client::new()
+            .post(app.url(path))
+            .header("origin", "http://evil.example")
+            .form(&[("session", "abc"), ("action", "add"), ("book", FEATURED)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    assert_eq!(stock(&app).await, before);
+}
+
+#[tokio::test]
+async fn a_staff_change_from_another_site_is_refused_though_signed_in() {
+    let app = spawn_app().await;
+    let (name, password) = ("burt", "correct horse battery staple");
+    app.add_staff(name, password).await;
+    let before = stock(&app).await;
+    // Signed in, but the request comes from another site.
+    let staff = app.staff_client(name, password).await;
+    let response = staff
+        .post(app.url("/api/admin/restock"))
+        .header("origin", "http://evil.example")
+        .form(&[("book", FEATURED), ("copies", "5")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(stock(&app).await, before, "nothing changed");
+}
 
 #[tokio::test]
 async fn a_socket_from_another_site_is_refused() {
