@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::*;
-use crate::postgres::TestDatabase;
 
 /// Debian's nginx with the shipped config, in front of `nodes`.
 pub struct Balancer {
@@ -26,26 +25,20 @@ pub struct Balancer {
     _dir: tempfile::TempDir,
 }
 
-impl Shop for Balancer {
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
+impl RunningShop for Balancer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
 impl Balancer {
-    pub async fn start(nodes: &[String]) -> Balancer {
+    pub async fn start(nodes: &[SocketAddr]) -> Balancer {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let ports = nodes.iter().map(|base| {
-            base.rsplit(':')
-                .next()
-                .expect("a node's port")
-                .trim_end_matches('/')
-                .to_string()
-        });
+        let ports = nodes.iter().map(|node| node.port().to_string());
         let child =
             std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nginx.sh"))
                 .arg(dir.path())
@@ -220,7 +213,7 @@ async fn a_thousand_buyers_over_three_nodes_buy_exactly_ten_and_no_page_sees_the
     let start = stock(&nodes[0]).await;
     let mut pages: Vec<Page> = nodes
         .iter()
-        .map(|node| Page::follow(node.base(), "ws", start.clone(), FEATURED))
+        .map(|node| Page::follow(node.url(""), "ws", start.clone(), FEATURED))
         .collect();
     for node in &nodes {
         assert_eq!(
@@ -403,19 +396,18 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
     let env = [("LIVECART_DATABASE_URL", db.url.as_str())];
     let first = ServerProcess::start_with(&db_path(&dir), &env).await;
     let second = ServerProcess::start_with(&db_path(&dir), &env).await;
-    let balancer = Balancer::start(&[first.base(), second.base()]).await;
+    let balancer = Balancer::start(&[first.addr, second.addr]).await;
 
     // Three pages of each transport through nginx, spread over both nodes.
     let start = stock(&balancer).await;
     let mut pages: Vec<Page> = ["ws", "sse", "poll"]
         .iter()
         .flat_map(|t| std::iter::repeat_n(*t, 3))
-        .map(|t| Page::follow(balancer.base(), t, start.clone(), FEATURED))
+        .map(|t| Page::follow(balancer.url(""), t, start.clone(), FEATURED))
         .collect();
     let subscribed = |node: &ServerProcess| {
-        let node = node.base();
+        let node = Node(node.addr);
         async move {
-            let node = Node(node);
             gauge(&node, WEBSOCKETS).await
                 + gauge(&node, r#"livecart_subscribers{transport="Sse"}"#).await
                 + gauge(&node, LONG_POLLS).await
@@ -459,11 +451,11 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
 }
 
 /// A node's address, for the helpers that take a shop.
-struct Node(String);
+struct Node(SocketAddr);
 
-impl Shop for Node {
-    fn base(&self) -> String {
-        self.0.clone()
+impl RunningShop for Node {
+    fn addr(&self) -> SocketAddr {
+        self.0
     }
 }
 
@@ -474,7 +466,7 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
     let (a, b) = (pg_node(&db).await, pg_node(&db).await);
     listening(&[&a, &b]).await;
     let start = stock(&b).await;
-    let mut page = Page::follow(b.base(), "ws", start, FEATURED);
+    let mut page = Page::follow(b.url(""), "ws", start, FEATURED);
     assert_eq!(book_cart(&a, "kept", "add").await.status(), 200);
     page.shows(FEATURED, 9, Duration::from_secs(5)).await;
 
@@ -589,7 +581,7 @@ async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
     }
     let held_at = Instant::now();
     doomed.kill_hard().await;
-    let mut page = Page::follow(survivor.base(), "ws", stock(&survivor).await, FEATURED);
+    let mut page = Page::follow(survivor.url(""), "ws", stock(&survivor).await, FEATURED);
     page.shows(FEATURED, 0, Duration::from_secs(2)).await;
 
     // The deadline is in the database, and every node's clock reads it.

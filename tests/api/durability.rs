@@ -67,7 +67,7 @@ async fn a_kill_9_in_the_middle_of_a_stream_of_reservations_loses_no_acknowledge
     let dir = tempfile::tempdir().unwrap();
     let db = db_path(&dir);
     let shop = ServerProcess::start(&db).await;
-    let base = shop.base();
+    let base = shop.url("");
     let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     // Four clients, each adding fresh sessions one after the other, so that
     // requests are always in flight; each reports the sessions acknowledged.
@@ -142,10 +142,7 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
     next_text(&mut socket, std::time::Duration::from_secs(5))
         .await
         .unwrap();
-    let poll = tokio::spawn(reqwest::get(format!(
-        "{}/cart/status?session=waiting",
-        shop.base()
-    )));
+    let poll = tokio::spawn(reqwest::get(shop.url("/cart/status?session=waiting")));
     assert_eq!(
         gauge_reaches(&shop, BOOK_LONG_POLLS, 1, std::time::Duration::from_secs(5)).await,
         1

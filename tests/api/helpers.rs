@@ -1,5 +1,7 @@
-//! Starting real livecart servers for tests: in-process on port 0 with a
-//! SQLite file of their own, or as a separate process that can be killed.
+//! Every helper the tests share: real livecart servers (in-process on port 0
+//! with a SQLite file of their own, or as a separate process that can be
+//! killed), the client calls that drive them, the inventory alone on a
+//! SQLite file, and throwaway PostgreSQL databases.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use livecart::server::store::Store;
 use livecart::server::Application;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 use serde_json::Value;
+use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
@@ -94,10 +97,6 @@ pub fn shopper_client() -> reqwest::Client {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
     /// Adds a staff account straight in the shop's database, as
     /// `livecart staff add` does.
     pub async fn add_staff(&self, name: &str, password: &str) {
@@ -137,19 +136,26 @@ impl Drop for TestApp {
     }
 }
 
-/// Anything with an address a test can talk to.
-pub trait Shop {
-    fn base(&self) -> String;
-}
+/// A running shop a test can talk to: a server in the test process, a
+/// server process, nginx in front of nodes, or a node known by its address.
+pub trait RunningShop {
+    /// Where it listens.
+    fn addr(&self) -> SocketAddr;
 
-impl Shop for TestApp {
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
+    /// The URL of `path` on it: `shop.url("/api/stock")`.
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
     }
 }
 
-pub async fn stock(shop: &impl Shop) -> StockSnapshot {
-    reqwest::get(format!("{}/api/stock", shop.base()))
+impl RunningShop for TestApp {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+pub async fn stock(shop: &impl RunningShop) -> StockSnapshot {
+    reqwest::get(shop.url("/api/stock"))
         .await
         .expect("GET /api/stock")
         .json()
@@ -176,8 +182,8 @@ pub fn merged(messages: impl IntoIterator<Item = StockSnapshot>) -> StockSnapsho
 
 /// The value of one series of `/metrics`, e.g.
 /// `livecart_subscribers{transport="Websocket"}`.
-pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {
-    let text = reqwest::get(format!("{}/metrics", shop.base()))
+pub async fn gauge(shop: &impl RunningShop, series: &str) -> i64 {
+    let text = reqwest::get(shop.url("/metrics"))
         .await
         .expect("GET /metrics")
         .text()
@@ -192,7 +198,12 @@ pub async fn gauge(shop: &impl Shop, series: &str) -> i64 {
 }
 
 /// Waits until the series reads `want`; returns what it read last.
-pub async fn gauge_reaches(shop: &impl Shop, series: &str, want: i64, within: Duration) -> i64 {
+pub async fn gauge_reaches(
+    shop: &impl RunningShop,
+    series: &str,
+    want: i64,
+    within: Duration,
+) -> i64 {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let value = gauge(shop, series).await;
@@ -221,7 +232,7 @@ pub fn cards(html: &str) -> usize {
 }
 
 /// One book as `/api/books` lists it.
-pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
+pub async fn listed_book(shop: &impl RunningShop, id: &str) -> Value {
     listed_books(shop)
         .await
         .into_iter()
@@ -230,8 +241,8 @@ pub async fn listed_book(shop: &impl Shop, id: &str) -> Value {
 }
 
 /// Every book `/api/books` lists, in shelf order.
-pub async fn listed_books(shop: &impl Shop) -> Vec<Value> {
-    let books: Value = reqwest::get(format!("{}/api/books", shop.base()))
+pub async fn listed_books(shop: &impl RunningShop) -> Vec<Value> {
+    let books: Value = reqwest::get(shop.url("/api/books"))
         .await
         .expect("GET /api/books")
         .json()
@@ -240,14 +251,14 @@ pub async fn listed_books(shop: &impl Shop) -> Vec<Value> {
     books.as_array().expect("a list").clone()
 }
 
-pub async fn available(shop: &impl Shop, book: &str) -> u32 {
+pub async fn available(shop: &impl RunningShop, book: &str) -> u32 {
     stock(shop).await.available(book).expect("book in stock")
 }
 
 /// `POST /cart` as the book's jQuery client sends it.
-pub async fn book_cart(shop: &impl Shop, session: &str, action: &str) -> reqwest::Response {
+pub async fn book_cart(shop: &impl RunningShop, session: &str, action: &str) -> reqwest::Response {
     reqwest::Client::new()
-        .post(format!("{}/cart", shop.base()))
+        .post(shop.url("/cart"))
         .form(&[("session", session), ("action", action)])
         .send()
         .await
@@ -255,21 +266,34 @@ pub async fn book_cart(shop: &impl Shop, session: &str, action: &str) -> reqwest
 }
 
 /// The storefront's Add to cart, as its script calls the server function.
-pub async fn reserve(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+pub async fn reserve(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    book: &str,
+) -> (u16, Value) {
     call(shop, client, "/api/cart/reserve", book).await
 }
 
-pub async fn give_back(shop: &impl Shop, client: &reqwest::Client, book: &str) -> (u16, Value) {
+pub async fn give_back(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    book: &str,
+) -> (u16, Value) {
     call(shop, client, "/api/cart/return", book).await
 }
 
-async fn call(shop: &impl Shop, client: &reqwest::Client, path: &str, book: &str) -> (u16, Value) {
+async fn call(
+    shop: &impl RunningShop,
+    client: &reqwest::Client,
+    path: &str,
+    book: &str,
+) -> (u16, Value) {
     post_form(shop, client, path, &[("book", book)]).await
 }
 
 /// The staff page's sign-in, as its script calls it.
 pub async fn sign_in(
-    shop: &impl Shop,
+    shop: &impl RunningShop,
     client: &reqwest::Client,
     name: &str,
     password: &str,
@@ -286,13 +310,13 @@ pub async fn sign_in(
 /// Calls a server function with a form, as its script does; the status and
 /// the JSON answer.
 pub async fn post_form(
-    shop: &impl Shop,
+    shop: &impl RunningShop,
     client: &reqwest::Client,
     path: &str,
     form: &[(&str, &str)],
 ) -> (u16, Value) {
     let response = client
-        .post(format!("{}{path}", shop.base()))
+        .post(shop.url(path))
         .form(form)
         .send()
         .await
@@ -302,8 +326,8 @@ pub async fn post_form(
     (status, body)
 }
 
-pub async fn open_socket(shop: &impl Shop, path: &str) -> Socket {
-    let url = format!("{}{path}", shop.base()).replacen("http://", "ws://", 1);
+pub async fn open_socket(shop: &impl RunningShop, path: &str) -> Socket {
+    let url = shop.url(path).replacen("http://", "ws://", 1);
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket opens");
@@ -336,9 +360,9 @@ pub struct ServerProcess {
     pub log: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
-impl Shop for ServerProcess {
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
+impl RunningShop for ServerProcess {
+    fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
@@ -471,4 +495,98 @@ impl InventoryOnDisk {
 /// its runs that way.
 impl Drop for InventoryOnDisk {
     fn drop(&mut self) {}
+}
+
+// PostgreSQL: the tests that need it are #[ignore]d, and run when
+// LIVECART_TEST_POSTGRES names a server to create their databases on.
+
+const NEEDS_POSTGRES: &str = "LIVECART_TEST_POSTGRES must name a PostgreSQL server \
+     (e.g. postgres://postgres@127.0.0.1:5432/test): scripts/test.sh sets it when one answers";
+
+/// A database of the test's own on the test PostgreSQL, dropped on drop.
+pub struct TestDatabase {
+    pub admin_url: String,
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let admin_url = std::env::var("LIVECART_TEST_POSTGRES").expect(NEEDS_POSTGRES);
+        let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL answers");
+        let name = format!("livecart_test_{:016x}", rand_suffix());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_string())
+            .unwrap_or(admin_url.clone());
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl TestDatabase {
+    /// A connection to the server's admin database, outside this one.
+    pub async fn admin(&self) -> sqlx::postgres::PgConnection {
+        sqlx::postgres::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("PostgreSQL answers")
+    }
+
+    /// Lets new connections into the database, or refuses them (those
+    /// open stay open), as a server that is restarting does.
+    pub async fn allow_connections(&self, allowed: bool) {
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {allowed}",
+            self.name
+        ))
+        .execute(&mut self.admin().await)
+        .await
+        .expect("ALTER DATABASE");
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the database even when the test failed, and even though the
+    /// test's servers still hold connections (FORCE ends them).
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut admin = sqlx::postgres::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
 }

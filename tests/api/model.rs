@@ -1,9 +1,9 @@
 //! The inventory against a plain model: random sequences of reserve,
 //! return, expire, checkout, restock and set-total, run by the real
 //! inventory on a real SQLite file, each step compared with what a few maps
-//! say it should do. After every step the invariants of DESIGN.md hold on
-//! disk: available never below 0; available = total − held − sold; the
-//! version strictly increases with each change; a refused step changes
+//! say it should do. After every step the invariants of ARCHITECTURE.md
+//! hold on disk: available never below 0; available = total − held − sold;
+//! the version strictly increases with each change; a refused step changes
 //! nothing at all.
 
 use std::collections::BTreeMap as Map;
