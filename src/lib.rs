@@ -4,8 +4,11 @@
 //!
 //! What runs where is the first split: `shared` and `app` compile for the
 //! server and the browser; `server` only with the `ssr` feature. Arrows point
-//! one way: pages → shared, server → shared; only the composition root
-//! (`server/mod.rs`) names the pages, to render them.
+//! one way: pages → shared, server → shared. The pages name the server in one
+//! place only: each server function's body in `app/api.rs` (compiled with
+//! `ssr` alone) calls one function of `server::web`. On the server only the
+//! route table (`server/routes.rs`) names the pages, to render them.
+//! `ARCHITECTURE.md` draws the arrows between the server's folders.
 //!
 //! - `shared`: what both sides see: the stock's wire types (`stock`), each
 //!   page's view (`views`), and the one refusal type `ShopError` with its
@@ -15,23 +18,27 @@
 //!   function once; `live` is the browser's subscription (WebSocket, then
 //!   long poll) and the live count's island; `shelf` the search form and
 //!   pager `/` and `/admin` share.
-//! - `server`: the composition root (`mod.rs`: parts, routes, serving).
-//!   - `inventory`: the shop's rules and its only writer: the handle and
-//!     rules (`mod.rs`), the in-memory decisions (`shelf`), group commit
-//!     (`writer`), the clock ending lapsed holds (`expiry`), what others
-//!     wrote to the database (`resync`), and who holds copies (`shopper`).
+//! - `server`: the composition root (`mod.rs`: parts, serving) and the one
+//!   route table (`routes`). From the edges down:
+//!   - `web`: the HTTP edges that translate: the pages' server functions,
+//!     every transport of the live stock (`stock`), Burt's protocol
+//!     (`burts`), the catalog and operator endpoints, the cookies, error
+//!     answers, and the front door every request passes (client address,
+//!     Origin check, body limit, security headers).
+//!   - `inventory`: the shop's rules: the handle and book ids (`mod.rs`),
+//!     what each change does (`changes`), reserves and returns decided in
+//!     memory (`decide`), the clock ending lapsed holds (`expiry`), and who
+//!     holds copies (`shopper`).
+//!   - `staff`: passwords, sign-in throttle, staff sessions.
+//!   - `writer`: the database's one writer (group commit, publishing each
+//!     commit, following what others commit), beneath inventory and staff.
 //!   - `store`: persistence through sqlx (SQLite or PostgreSQL); its
 //!     conditional updates keep "no oversell" true across nodes.
-//!   - `live`: every way a snapshot leaves the server: the `notifier`,
-//!     `websocket`, `sse`, `long_poll`, Burt's protocol, socket upkeep.
-//!   - `web`: the HTTP edges that translate: the pages' server functions,
-//!     the JSON API, the shopper cookie, error answers, and the front door
-//!     every request passes (client address, Origin check, body limit,
-//!     security headers).
+//!   - `notifier`: the newest snapshot and every message, serialized once.
 //!   - `import`: reading a catalog CSV for `livecart books import`.
-//!   - `staff`: passwords, sign-in throttle, staff sessions.
 //!   - `book_details`: the upstream catalog client (timeout and cache).
-//!   - `config`, `metrics`, `clock`: settings, Prometheus, Unix-ms time.
+//!   - `network`, `config`, `metrics`, `clock`: address groups, settings,
+//!     Prometheus, Unix-ms time.
 
 pub mod app;
 pub mod shared;

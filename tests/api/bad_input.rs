@@ -24,7 +24,7 @@ fn assert_short_4xx(case: &str, (status, message): &(u16, String)) {
 }
 
 #[tokio::test]
-async fn the_book_protocol_refuses_bad_input_without_changing_anything() {
+async fn burts_protocol_refuses_bad_input_without_changing_anything() {
     let app = spawn_app().await;
     let before = stock(&app).await;
     let form = "application/x-www-form-urlencoded";

@@ -77,7 +77,7 @@ async fn a_socket_from_another_site_is_refused() {
         );
     }
     assert_eq!(
-        gauge_reaches(&app, BOOK_WEBSOCKETS, 1, std::time::Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_WEBSOCKETS, 1, std::time::Duration::from_secs(5)).await,
         1
     );
 }

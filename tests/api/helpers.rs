@@ -217,7 +217,7 @@ pub async fn gauge_reaches(
 pub const WEBSOCKETS: &str = r#"livecart_subscribers{transport="Websocket"}"#;
 pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
 pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BurtsLongPoll"}"#;
-pub const BOOK_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BurtsWebsocket"}"#;
+pub const BURTS_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BurtsWebsocket"}"#;
 
 /// A page's HTML, as the test app's shopper gets it (200 expected).
 pub async fn page_html(app: &TestApp, path: &str) -> String {

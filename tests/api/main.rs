@@ -4,7 +4,7 @@
 mod abuse;
 mod bad_input;
 mod book_details;
-mod book_protocol;
+mod burts_protocol;
 mod catalog;
 mod cluster;
 mod concurrency;

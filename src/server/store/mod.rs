@@ -6,7 +6,10 @@
 //! keeps a rule true across connections and nodes: a copy is taken only
 //! `WHERE available >= n`, so two writers can never both take the last one.
 
+mod books;
+mod holds;
 mod import;
+mod orders;
 mod staff;
 mod transaction;
 
@@ -21,8 +24,9 @@ use crate::shared::stock::{
 };
 use crate::shared::ShopError;
 
+pub use holds::{HoldTimes, HoldWrites, Released};
 pub use import::{ImportError, ImportLine, Imported};
-pub use transaction::{HoldTimes, HoldWrites, StockTransaction};
+pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -107,14 +111,36 @@ pub struct Store {
     notify: bool,
 }
 
+/// The channel's name, as a literal so the statements below can be built
+/// from it at compile time.
+macro_rules! stock_channel {
+    () => {
+        "livecart_stock"
+    };
+}
+
 /// The channel every commit that changes the stock notifies on PostgreSQL,
 /// with the new version as the payload (heartbeats: `heartbeat:<node>`).
-pub const STOCK_CHANNEL: &str = "livecart_stock";
+pub const STOCK_CHANNEL: &str = stock_channel!();
 
 /// The NOTIFY a committing transaction sends, read inside it so the payload
 /// is the version the commit makes.
-pub(crate) const NOTIFY_VERSION: &str =
-    "SELECT pg_notify('livecart_stock', CAST(version AS TEXT)) FROM stock_state WHERE id = 1";
+pub(crate) const NOTIFY_VERSION: &str = concat!(
+    "SELECT pg_notify('",
+    stock_channel!(),
+    "', CAST(version AS TEXT)) FROM stock_state WHERE id = 1"
+);
+
+/// The one statement that moves the stock to its next version, and the
+/// catalog's version with it when the catalog changed (every commit of the
+/// writer and every import).
+pub(crate) fn version_bump(catalog_changed: bool) -> &'static str {
+    if catalog_changed {
+        "UPDATE stock_state SET version = version + 1, catalog_version = version + 1 WHERE id = 1"
+    } else {
+        "UPDATE stock_state SET version = version + 1 WHERE id = 1"
+    }
+}
 
 impl Store {
     /// Connects, creating the SQLite file and its folder when missing, and

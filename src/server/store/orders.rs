@@ -1,0 +1,97 @@
+//! Checkout inside the writer's transaction: a shopper's live holds become
+//! one order, or nothing does.
+
+use sqlx::Row;
+
+use super::transaction::StockTransaction;
+use super::{count, StoreError};
+use crate::shared::stock::{total_cents, Order, OrderLine};
+use crate::shared::ShopError;
+
+impl StockTransaction {
+    /// Turns every live hold of the shopper into an order: the copies are
+    /// sold, and no deadline can put them back. Refused, with nothing
+    /// changed, when nothing is held or the total would not fit.
+    pub async fn place_order(
+        &mut self,
+        shopper: &str,
+        order_id: &str,
+        now_ms: i64,
+    ) -> Result<Result<Order, ShopError>, StoreError> {
+        // The total first, read-only: a refusal leaves the group's other
+        // changes and this shopper's holds as they were.
+        let priced = sqlx::query(
+            "SELECT b.price_cents, r.copies FROM reservations r JOIN books b ON b.id = r.book_id \
+             WHERE r.shopper = $1 AND r.expires_at > $2",
+        )
+        .bind(shopper)
+        .bind(now_ms)
+        .fetch_all(self.conn().await?)
+        .await?;
+        let mut prices = Vec::with_capacity(priced.len());
+        for row in &priced {
+            prices.push((count(row, "price_cents")?, count(row, "copies")?));
+        }
+        if prices.is_empty() {
+            return Ok(Err(ShopError::EmptyCart));
+        }
+        let Some(total_cents) = total_cents(prices) else {
+            return Ok(Err(ShopError::TotalTooLarge));
+        };
+        let held = sqlx::query(
+            "DELETE FROM reservations WHERE shopper = $1 AND expires_at > $2 RETURNING book_id, copies",
+        )
+        .bind(shopper)
+        .bind(now_ms)
+        .fetch_all(self.conn().await?)
+        .await?;
+        let mut lines = Vec::with_capacity(held.len());
+        for row in &held {
+            let book_id: String = row.try_get("book_id")?;
+            let copies = count(row, "copies")?;
+            let book = sqlx::query(
+                "UPDATE books SET sold = sold + $2 WHERE id = $1 RETURNING title, price_cents",
+            )
+            .bind(&book_id)
+            .bind(i64::from(copies))
+            .fetch_one(self.conn().await?)
+            .await?;
+            lines.push(OrderLine {
+                book_id,
+                title: book.try_get("title")?,
+                price_cents: count(&book, "price_cents")?,
+                copies,
+            });
+        }
+        lines.sort_by(|a, b| a.title.cmp(&b.title));
+        let total = i64::try_from(total_cents)
+            .map_err(|_| StoreError::Corrupt(format!("order total {total_cents}")))?;
+        sqlx::query(
+            "INSERT INTO orders (id, shopper, placed_at, total_cents) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(order_id)
+        .bind(shopper)
+        .bind(now_ms)
+        .bind(total)
+        .execute(self.conn().await?)
+        .await?;
+        for line in &lines {
+            sqlx::query(
+                "INSERT INTO order_lines (order_id, book_id, title, price_cents, copies) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(order_id)
+            .bind(&line.book_id)
+            .bind(&line.title)
+            .bind(i64::from(line.price_cents))
+            .bind(i64::from(line.copies))
+            .execute(self.conn().await?)
+            .await?;
+        }
+        Ok(Ok(Order {
+            id: order_id.to_string(),
+            placed_at_ms: now_ms,
+            lines,
+            total_cents,
+        }))
+    }
+}
