@@ -32,8 +32,8 @@ use super::AppState;
 use crate::app::{shell, App};
 use crate::shared::views::RenderedAt;
 
-/// The whole site: pages, server functions, the stock API, the book's
-/// protocol and static files.
+/// The whole site: pages, server functions, the stock API, Burt's protocol
+/// and static files.
 pub fn app(state: AppState) -> Router {
     let routes = route_list();
     let shell_options = state.leptos_options.clone();

@@ -7,7 +7,7 @@ use crate::shared::stock::FEATURED_BOOK;
 /// Puts the opening shelf on a shelf that has never held a book.
 pub async fn stock_opening_books(store: &Store) -> Result<(), StoreError> {
     let shelf = opening_shelf();
-    if store.stock_empty_shelf(&shelf).await? {
+    if store.stock_if_empty(&shelf).await? {
         tracing::info!(books = shelf.len(), "stocked the opening shelf");
     }
     Ok(())

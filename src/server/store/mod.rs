@@ -401,7 +401,7 @@ impl Store {
 
     /// Puts `books` on an empty shelf, in one transaction; a shelf that has
     /// ever held a book is left alone. Returns whether it stocked them.
-    pub async fn stock_empty_shelf(&self, books: &[NewBook]) -> Result<bool, StoreError> {
+    pub async fn stock_if_empty(&self, books: &[NewBook]) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         // Nodes started together on a new database stock it once: the
         // second waits for the first's commit, then sees its books.

@@ -20,6 +20,27 @@ impl StockTransaction {
     ) -> Result<Result<Order, ShopError>, StoreError> {
         // The total first, read-only: a refusal leaves the group's other
         // changes and this shopper's holds as they were.
+        let total_cents = match self.total_held(shopper, now_ms).await? {
+            Ok(total) => total,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let lines = self.sell_holds(shopper, now_ms).await?;
+        self.record_order(order_id, shopper, now_ms, total_cents, &lines)
+            .await?;
+        Ok(Ok(Order {
+            id: order_id.to_string(),
+            placed_at_ms: now_ms,
+            lines,
+            total_cents,
+        }))
+    }
+
+    /// What the shopper's live holds cost, or why they cannot be ordered.
+    async fn total_held(
+        &mut self,
+        shopper: &str,
+        now_ms: i64,
+    ) -> Result<Result<u64, ShopError>, StoreError> {
         let priced = sqlx::query(
             "SELECT b.price_cents, r.copies FROM reservations r JOIN books b ON b.id = r.book_id \
              WHERE r.shopper = $1 AND r.expires_at > $2",
@@ -35,9 +56,16 @@ impl StockTransaction {
         if prices.is_empty() {
             return Ok(Err(ShopError::EmptyCart));
         }
-        let Some(total_cents) = total_cents(prices) else {
-            return Ok(Err(ShopError::TotalTooLarge));
-        };
+        Ok(total_cents(prices).ok_or(ShopError::TotalTooLarge))
+    }
+
+    /// Ends the shopper's live holds and counts their copies sold; the
+    /// order's lines, by title.
+    async fn sell_holds(
+        &mut self,
+        shopper: &str,
+        now_ms: i64,
+    ) -> Result<Vec<OrderLine>, StoreError> {
         let held = sqlx::query(
             "DELETE FROM reservations WHERE shopper = $1 AND expires_at > $2 RETURNING book_id, copies",
         )
@@ -64,6 +92,17 @@ impl StockTransaction {
             });
         }
         lines.sort_by(|a, b| a.title.cmp(&b.title));
+        Ok(lines)
+    }
+
+    async fn record_order(
+        &mut self,
+        order_id: &str,
+        shopper: &str,
+        now_ms: i64,
+        total_cents: u64,
+        lines: &[OrderLine],
+    ) -> Result<(), StoreError> {
         let total = i64::try_from(total_cents)
             .map_err(|_| StoreError::Corrupt(format!("order total {total_cents}")))?;
         sqlx::query(
@@ -75,7 +114,7 @@ impl StockTransaction {
         .bind(total)
         .execute(self.conn().await?)
         .await?;
-        for line in &lines {
+        for line in lines {
             sqlx::query(
                 "INSERT INTO order_lines (order_id, book_id, title, price_cents, copies) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -87,11 +126,6 @@ impl StockTransaction {
             .execute(self.conn().await?)
             .await?;
         }
-        Ok(Ok(Order {
-            id: order_id.to_string(),
-            placed_at_ms: now_ms,
-            lines,
-            total_cents,
-        }))
+        Ok(())
     }
 }
