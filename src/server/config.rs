@@ -473,6 +473,200 @@ mod tests {
         assert!(!off.pg_notify);
     }
 
+    /// Every setting's environment variable, a value it refuses, and the
+    /// whole message it is refused with.
+    #[rustfmt::skip]
+    const BAD_VALUES: &[(&str, &str, &str)] = &[
+        ("LIVECART_DATABASE_URL", " ", "setting database_url: must not be empty"),
+        ("LIVECART_RESERVATION_TTL", "500ms", "setting reservation_ttl: \"500ms\" is shorter than one second"),
+        ("LIVECART_MAX_COPIES_PER_SHOPPER", "0", "setting max_copies_per_shopper: 0 is outside 1..=100"),
+        ("LIVECART_MAX_COPIES_PER_SHOPPER", "many", "setting max_copies_per_shopper: \"many\" is not a whole number"),
+        ("LIVECART_ALLOWED_ORIGINS", "https://a.example, ftp://b.example", "setting allowed_origins: \"ftp://b.example\" must start with http:// or https://"),
+        ("LIVECART_COVERS_URL", "", "setting covers_url: must not be empty"),
+        ("LIVECART_MAX_BODY_BYTES", "1023", "setting max_body_bytes: 1023 is below 1024"),
+        ("LIVECART_MAX_BODY_BYTES", "64k", "setting max_body_bytes: \"64k\" is not a whole number"),
+        ("LIVECART_WS_PING_INTERVAL", "0s", "setting ws_ping_interval: \"0s\" is shorter than one second"),
+        ("LIVECART_WS_SEND_TIMEOUT", "999ms", "setting ws_send_timeout: \"999ms\" is shorter than one second"),
+        ("LIVECART_SIGN_IN_CONCURRENCY", "257", "setting sign_in_concurrency: 257 is outside 1..=256"),
+        ("LIVECART_SOCKET_SEND_BUFFER", "4095", "setting socket_send_buffer: 4095 is outside 4096..=67108864"),
+        ("LIVECART_MAX_BOOKS_PER_CART", "1001", "setting max_books_per_cart: 1001 is outside 1..=1000"),
+        ("LIVECART_MAX_HOLD_AGE", "0s", "setting max_hold_age: \"0s\" is shorter than one second"),
+        ("LIVECART_SHUTDOWN_DEADLINE", "0s", "setting shutdown_deadline: \"0s\" is shorter than one second"),
+        ("LIVECART_PG_NOTIFY", "maybe", "setting pg_notify: \"maybe\" is not true or false"),
+        ("LIVECART_BEHIND_HTTPS", " yes ", "setting behind_https: \"yes\" is not true or false"),
+        ("LIVECART_MAX_CONNECTIONS", "15", "setting max_connections: 15 is outside 16..=10000000"),
+        ("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", "-1", "setting max_connections_per_address: \"-1\" is not a whole number"),
+        ("LIVECART_HEADER_READ_TIMEOUT", "0s", "setting header_read_timeout: \"0s\" is shorter than one second"),
+        ("LIVECART_TRUSTED_PROXIES", "127.0.0.1, nginx", "setting trusted_proxies: \"nginx\" is not an IP address or network"),
+        ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", " 1.5", "setting holds_per_minute_per_address: \" 1.5\" is not a whole number"),
+    ];
+
+    /// A line of `[livecart]` some setting refuses, and the message.
+    #[rustfmt::skip]
+    const BAD_FILE_VALUES: &[(&str, &str)] = &[
+        ("database_url = \"  \"", "setting database_url: must not be empty"),
+        ("reservation_ttl = \"0s\"", "setting reservation_ttl: \"0s\" is shorter than one second"),
+        ("max_copies_per_shopper = 101", "setting max_copies_per_shopper: 101 is outside 1..=100"),
+        ("allowed_origins = [\"a.example\"]", "setting allowed_origins: \"a.example\" must start with http:// or https://"),
+        ("max_body_bytes = 10", "setting max_body_bytes: 10 is below 1024"),
+        ("max_connections = 0", "setting max_connections: 0 is outside 16..=10000000"),
+        ("trusted_proxies = [\"10.0.0.0/33\"]", "setting trusted_proxies: \"10.0.0.0/33\": the prefix must be 0 to 32"),
+    ];
+
+    #[test]
+    fn each_setting_refuses_its_bad_values_with_the_same_message() {
+        for (var, value, message) in BAD_VALUES {
+            let err = Settings::from_sources(None, env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.to_string(), *message, "{var}={value:?}");
+        }
+        let err =
+            Settings::from_sources(None, env(&[("LIVECART_RESERVATION_TTL", "soon")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("setting reservation_ttl: \"soon\": "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_file_values_are_refused_like_environment_ones() {
+        for (line, message) in BAD_FILE_VALUES {
+            let file: LeptosToml = toml::from_str(&format!("[livecart]\n{line}\n")).unwrap();
+            let err = Settings::from_sources(Some(file.livecart), env(&[])).unwrap_err();
+            assert_eq!(err.to_string(), *message, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_refused_even_over_a_good_file_value() {
+        let file: LeptosToml = toml::from_str("[livecart]\nmax_body_bytes = 2048\n").unwrap();
+        let err = Settings::from_sources(
+            Some(file.livecart),
+            env(&[("LIVECART_MAX_BODY_BYTES", "lots")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "setting max_body_bytes: \"lots\" is not a whole number"
+        );
+    }
+
+    #[test]
+    fn the_first_bad_setting_in_reading_order_is_the_one_named() {
+        let err = Settings::from_sources(
+            None,
+            env(&[
+                ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", "x"),
+                ("LIVECART_PG_NOTIFY", "x"),
+                ("LIVECART_MAX_COPIES_PER_SHOPPER", "x"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("setting max_copies_per_shopper:"),
+            "{err}"
+        );
+    }
+
+    /// Each documented variable reaches its own setting.
+    #[test]
+    fn every_environment_variable_sets_its_setting() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("LIVECART_DATABASE_URL", " postgres://db/shop "),
+                ("LIVECART_RESERVATION_TTL", "2m"),
+                ("LIVECART_MAX_COPIES_PER_SHOPPER", " 3"),
+                (
+                    "LIVECART_ALLOWED_ORIGINS",
+                    " https://a.example,, http://b.example ",
+                ),
+                ("LIVECART_CATALOG_URL", " https://openlibrary.org// "),
+                ("LIVECART_COVERS_URL", "https://covers.example"),
+                ("LIVECART_MAX_BODY_BYTES", "1024"),
+                ("LIVECART_WS_PING_INTERVAL", "21s"),
+                ("LIVECART_WS_SEND_TIMEOUT", "11s"),
+                ("LIVECART_SIGN_IN_CONCURRENCY", "7"),
+                ("LIVECART_SOCKET_SEND_BUFFER", "65536"),
+                ("LIVECART_MAX_BOOKS_PER_CART", "5"),
+                ("LIVECART_MAX_HOLD_AGE", "2h"),
+                ("LIVECART_SHUTDOWN_DEADLINE", "3s"),
+                ("LIVECART_PG_NOTIFY", "0"),
+                ("LIVECART_BEHIND_HTTPS", "on"),
+                ("LIVECART_MAX_CONNECTIONS", "16"),
+                ("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+                ("LIVECART_HEADER_READ_TIMEOUT", "4s"),
+                ("LIVECART_TRUSTED_PROXIES", "10.0.0.0/8"),
+                ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://db/shop");
+        assert_eq!(s.reservation_ttl, Duration::from_secs(120));
+        assert_eq!(s.max_copies_per_shopper, 3);
+        assert_eq!(s.allowed_origins, ["https://a.example", "http://b.example"]);
+        assert_eq!(s.catalog_url.as_deref(), Some("https://openlibrary.org"));
+        assert_eq!(s.covers_url, "https://covers.example");
+        assert_eq!(s.max_body_bytes, 1024);
+        assert_eq!(s.ws_ping_interval, Duration::from_secs(21));
+        assert_eq!(s.ws_send_timeout, Duration::from_secs(11));
+        assert_eq!(s.sign_in_concurrency, 7);
+        assert_eq!(s.socket_send_buffer, Some(65536));
+        assert_eq!(s.max_books_per_cart, 5);
+        assert_eq!(s.max_hold_age, Duration::from_secs(7200));
+        assert_eq!(s.shutdown_deadline, Duration::from_secs(3));
+        assert!(!s.pg_notify);
+        assert!(s.behind_https);
+        assert_eq!(s.max_connections, Some(16));
+        assert_eq!(s.max_connections_per_address, 0);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(4));
+        assert_eq!(s.trusted_proxies, [Network::parse("10.0.0.0/8").unwrap()]);
+        assert_eq!(s.holds_per_minute_per_address, 0);
+
+        let blank = Settings::from_sources(None, env(&[("LIVECART_CATALOG_URL", " / ")])).unwrap();
+        assert_eq!(blank.catalog_url, None, "a blank catalog URL turns it off");
+    }
+
+    #[test]
+    fn every_file_key_sets_its_setting_and_unset_ones_keep_their_defaults() {
+        let file: LeptosToml = toml::from_str(
+            "[livecart]\n\
+             allowed_origins = [\"https://a.example\"]\n\
+             catalog_url = \"https://openlibrary.org/\"\n\
+             socket_send_buffer = 8192\n\
+             behind_https = true\n\
+             max_connections = 100\n\
+             max_connections_per_address = 5\n\
+             trusted_proxies = [\"::1\"]\n\
+             holds_per_minute_per_address = 9\n",
+        )
+        .unwrap();
+        let s = Settings::from_sources(Some(file.livecart), env(&[])).unwrap();
+        assert_eq!(s.allowed_origins, ["https://a.example"]);
+        assert_eq!(s.catalog_url.as_deref(), Some("https://openlibrary.org"));
+        assert_eq!(s.socket_send_buffer, Some(8192));
+        assert!(s.behind_https);
+        assert_eq!(s.max_connections, Some(100));
+        assert_eq!(s.max_connections_per_address, 5);
+        assert_eq!(s.trusted_proxies, [Network::parse("::1").unwrap()]);
+        assert_eq!(s.holds_per_minute_per_address, 9);
+        let d = Settings::default();
+        assert_eq!(s.database_url, "sqlite://data/livecart.db");
+        assert_eq!(s.reservation_ttl, Duration::from_secs(900));
+        assert_eq!(s.max_copies_per_shopper, 1);
+        assert_eq!(s.covers_url, "https://covers.openlibrary.org");
+        assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.ws_ping_interval, Duration::from_secs(20));
+        assert_eq!(s.ws_send_timeout, Duration::from_secs(10));
+        assert_eq!(s.sign_in_concurrency, d.sign_in_concurrency);
+        assert_eq!(s.max_books_per_cart, 20);
+        assert_eq!(s.max_hold_age, Duration::from_secs(3600));
+        assert_eq!(s.shutdown_deadline, Duration::from_secs(10));
+        assert!(s.pg_notify);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    }
+
     #[test]
     fn the_projects_leptos_toml_parses() {
         let text = include_str!("../../Leptos.toml");
