@@ -147,6 +147,19 @@ struct LeptosToml {
     livecart: FileSettings,
 }
 
+/// `Settings { key: setting(…), … }` for `key: check` pairs, each key read
+/// from `LIVECART_<KEY>`, else from the file's field of its name, else
+/// taken from the default's; a struct literal, so a setting left out (or a
+/// key with no file field) does not compile. Fields are evaluated in the
+/// order written.
+macro_rules! settings_from {
+    ($env:ident, $file:ident, $default:ident; { $($key:ident: $check:expr,)* }) => {
+        Ok(Settings {
+            $($key: setting(&$env, stringify!($key), $file.$key, $default.$key, $check)?,)*
+        })
+    };
+}
+
 impl Settings {
     /// Reads `LIVECART_CONFIG` (default `./Leptos.toml`, skipped when absent),
     /// then applies the environment.
@@ -170,161 +183,104 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         let file = file.unwrap_or_default();
-        let mut settings = Settings::default();
-
-        if let Some(url) = env("LIVECART_DATABASE_URL").or(file.database_url) {
-            settings.database_url = non_empty("database_url", url)?;
-        }
-        if let Some(ttl) = env("LIVECART_RESERVATION_TTL").or(file.reservation_ttl) {
-            settings.reservation_ttl = parse_duration("reservation_ttl", &ttl)?;
-        }
-        let max_copies = number(
-            &env,
-            "LIVECART_MAX_COPIES_PER_SHOPPER",
-            "max_copies_per_shopper",
-        )?
-        .or(file.max_copies_per_shopper);
-        if let Some(n) = max_copies {
-            settings.max_copies_per_shopper = within("max_copies_per_shopper", n, 1..=100)?;
-        }
-        if let Some(raw) = env("LIVECART_ALLOWED_ORIGINS") {
-            settings.allowed_origins = raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-        } else if let Some(list) = file.allowed_origins {
-            settings.allowed_origins = list;
-        }
-        for origin in &settings.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ConfigError::Invalid {
-                    key: "allowed_origins",
-                    message: format!("{origin:?} must start with http:// or https://"),
-                });
-            }
-        }
-        settings.catalog_url = env("LIVECART_CATALOG_URL")
-            .or(file.catalog_url)
-            .map(|s| s.trim().trim_end_matches('/').to_string())
-            .filter(|s| !s.is_empty());
-        if let Some(url) = env("LIVECART_COVERS_URL").or(file.covers_url) {
-            settings.covers_url = non_empty("covers_url", url)?;
-        }
-        let max_body =
-            number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
-        if let Some(n) = max_body {
-            if n < 1024 {
-                return Err(ConfigError::Invalid {
-                    key: "max_body_bytes",
-                    message: format!("{n} is below 1024"),
-                });
-            }
-            settings.max_body_bytes = n;
-        }
-        if let Some(raw) = env("LIVECART_WS_PING_INTERVAL").or(file.ws_ping_interval) {
-            settings.ws_ping_interval = parse_duration("ws_ping_interval", &raw)?;
-        }
-        if let Some(raw) = env("LIVECART_WS_SEND_TIMEOUT").or(file.ws_send_timeout) {
-            settings.ws_send_timeout = parse_duration("ws_send_timeout", &raw)?;
-        }
-        let concurrency = number(&env, "LIVECART_SIGN_IN_CONCURRENCY", "sign_in_concurrency")?
-            .or(file.sign_in_concurrency);
-        if let Some(n) = concurrency {
-            settings.sign_in_concurrency = within("sign_in_concurrency", n, 1..=256)?;
-        }
-        let send_buffer = number(&env, "LIVECART_SOCKET_SEND_BUFFER", "socket_send_buffer")?
-            .or(file.socket_send_buffer);
-        if let Some(n) = send_buffer {
-            settings.socket_send_buffer =
-                Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
-        }
-        let max_books = number(&env, "LIVECART_MAX_BOOKS_PER_CART", "max_books_per_cart")?
-            .or(file.max_books_per_cart);
-        if let Some(n) = max_books {
-            settings.max_books_per_cart = within("max_books_per_cart", n, 1..=1000)?;
-        }
-        if let Some(raw) = env("LIVECART_MAX_HOLD_AGE").or(file.max_hold_age) {
-            settings.max_hold_age = parse_duration("max_hold_age", &raw)?;
-        }
-        if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
-            settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;
-        }
-        if let Some(on) = switch(&env, "LIVECART_PG_NOTIFY", "pg_notify")?.or(file.pg_notify) {
-            settings.pg_notify = on;
-        }
-        if let Some(on) =
-            switch(&env, "LIVECART_BEHIND_HTTPS", "behind_https")?.or(file.behind_https)
-        {
-            settings.behind_https = on;
-        }
-        let max_connections =
-            number(&env, "LIVECART_MAX_CONNECTIONS", "max_connections")?.or(file.max_connections);
-        if let Some(n) = max_connections {
-            settings.max_connections = Some(within("max_connections", n, 16..=10_000_000)?);
-        }
-        let per_address = number(
-            &env,
-            "LIVECART_MAX_CONNECTIONS_PER_ADDRESS",
-            "max_connections_per_address",
-        )?
-        .or(file.max_connections_per_address);
-        if let Some(n) = per_address {
-            settings.max_connections_per_address = n;
-        }
-        if let Some(raw) = env("LIVECART_HEADER_READ_TIMEOUT").or(file.header_read_timeout) {
-            settings.header_read_timeout = parse_duration("header_read_timeout", &raw)?;
-        }
-        let proxies = match env("LIVECART_TRUSTED_PROXIES") {
-            Some(raw) => Some(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            ),
-            None => file.trusted_proxies,
-        };
-        if let Some(list) = proxies {
-            settings.trusted_proxies = list
-                .iter()
-                .map(|raw| Network::parse(raw))
-                .collect::<Result<_, _>>()
-                .map_err(|message| ConfigError::Invalid {
-                    key: "trusted_proxies",
-                    message,
-                })?;
-        }
-        let holds = number(
-            &env,
-            "LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS",
-            "holds_per_minute_per_address",
-        )?
-        .or(file.holds_per_minute_per_address);
-        if let Some(n) = holds {
-            settings.holds_per_minute_per_address = n;
-        }
-        Ok(settings)
+        let default = Settings::default();
+        // One line a setting: its key and the check its value must pass. The
+        // key names the field, the `[livecart]` key and `LIVECART_<KEY>`; its
+        // default is `Settings::default()`'s. Settings are read in this order,
+        // so the first bad one here is the one an error names.
+        settings_from!(env, file, default; {
+            database_url: non_empty,
+            reservation_ttl: duration,
+            max_copies_per_shopper: within(1..=100),
+            allowed_origins: web_origins,
+            catalog_url: optional_base_url,
+            covers_url: non_empty,
+            max_body_bytes: at_least(1024),
+            ws_ping_interval: duration,
+            ws_send_timeout: duration,
+            sign_in_concurrency: within(1..=256),
+            socket_send_buffer: some(within(4096..=64 * 1024 * 1024)),
+            max_books_per_cart: within(1..=1000),
+            max_hold_age: duration,
+            shutdown_deadline: duration,
+            pg_notify: any,
+            behind_https: any,
+            max_connections: some(within(16..=10_000_000)),
+            max_connections_per_address: any,
+            header_read_timeout: duration,
+            trusted_proxies: networks,
+            holds_per_minute_per_address: any,
+        })
     }
 }
 
-/// An on/off setting from the environment: true, false, on, off, 1 or 0.
-fn switch(
+/// One setting: `LIVECART_<KEY>` if set (read as its file value's type),
+/// else its file value if given, passed through `check`; else `default`.
+fn setting<R: FromEnv, T>(
     env: &impl Fn(&str) -> Option<String>,
-    var: &str,
     key: &'static str,
-) -> Result<Option<bool>, ConfigError> {
-    let Some(raw) = env(var) else {
-        return Ok(None);
-    };
-    match raw.trim() {
-        "true" | "on" | "1" => Ok(Some(true)),
-        "false" | "off" | "0" => Ok(Some(false)),
-        other => Err(ConfigError::Invalid {
-            key,
-            message: format!("{other:?} is not true or false"),
-        }),
+    file: Option<R>,
+    default: T,
+    check: impl FnOnce(&'static str, R) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let var = format!("LIVECART_{}", key.to_ascii_uppercase());
+    let from_env = env(&var).map(|raw| R::from_env(key, raw)).transpose()?;
+    match from_env.or(file) {
+        Some(raw) => check(key, raw),
+        None => Ok(default),
+    }
+}
+
+/// How an environment variable's text becomes the type the same key has in
+/// the file (where serde has already parsed it).
+trait FromEnv: Sized {
+    fn from_env(key: &'static str, raw: String) -> Result<Self, ConfigError>;
+}
+
+impl FromEnv for String {
+    fn from_env(_: &'static str, raw: String) -> Result<String, ConfigError> {
+        Ok(raw)
+    }
+}
+
+/// A whole number.
+macro_rules! whole_number_from_env {
+    ($($t:ty),*) => {$(
+        impl FromEnv for $t {
+            fn from_env(key: &'static str, raw: String) -> Result<$t, ConfigError> {
+                raw.trim().parse::<$t>().map_err(|_| ConfigError::Invalid {
+                    key,
+                    message: format!("{raw:?} is not a whole number"),
+                })
+            }
+        }
+    )*};
+}
+whole_number_from_env!(u32, usize);
+
+/// An on/off setting: true, false, on, off, 1 or 0.
+impl FromEnv for bool {
+    fn from_env(key: &'static str, raw: String) -> Result<bool, ConfigError> {
+        match raw.trim() {
+            "true" | "on" | "1" => Ok(true),
+            "false" | "off" | "0" => Ok(false),
+            other => Err(ConfigError::Invalid {
+                key,
+                message: format!("{other:?} is not true or false"),
+            }),
+        }
+    }
+}
+
+/// A list: comma-separated, blanks between commas skipped.
+impl FromEnv for Vec<String> {
+    fn from_env(_: &'static str, raw: String) -> Result<Vec<String>, ConfigError> {
+        Ok(raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 }
 
@@ -340,37 +296,54 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     Ok(parsed.livecart)
 }
 
-/// A whole number from the environment, if the variable is set.
-fn number<T: std::str::FromStr>(
-    env: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    key: &'static str,
-) -> Result<Option<T>, ConfigError> {
-    env(var)
-        .map(|raw| {
-            raw.trim().parse::<T>().map_err(|_| ConfigError::Invalid {
-                key,
-                message: format!("{raw:?} is not a whole number"),
-            })
-        })
-        .transpose()
+// The checks a setting's value passes, as `setting` calls them: with the
+// setting's key (for the error) and the value read.
+
+/// Any value the setting's type holds.
+fn any<T>(_: &'static str, value: T) -> Result<T, ConfigError> {
+    Ok(value)
 }
 
-/// `n`, if it lies in `range`.
-fn within<T>(key: &'static str, n: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+/// A number in `range`.
+fn within<T>(
+    range: std::ops::RangeInclusive<T>,
+) -> impl FnOnce(&'static str, T) -> Result<T, ConfigError>
 where
     T: PartialOrd + std::fmt::Display,
 {
-    if range.contains(&n) {
-        Ok(n)
-    } else {
-        Err(ConfigError::Invalid {
-            key,
-            message: format!("{n} is outside {}..={}", range.start(), range.end()),
-        })
+    move |key, n| {
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                message: format!("{n} is outside {}..={}", range.start(), range.end()),
+            })
+        }
     }
 }
 
+/// A number of at least `min`.
+fn at_least(min: usize) -> impl FnOnce(&'static str, usize) -> Result<usize, ConfigError> {
+    move |key, n| {
+        if n < min {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{n} is below {min}"),
+            });
+        }
+        Ok(n)
+    }
+}
+
+/// `check`'s value, for a setting whose default is None.
+fn some<R, T>(
+    check: impl FnOnce(&'static str, R) -> Result<T, ConfigError>,
+) -> impl FnOnce(&'static str, R) -> Result<Option<T>, ConfigError> {
+    move |key, raw| check(key, raw).map(Some)
+}
+
+/// Text, trimmed, that is not blank.
 fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     let value = value.trim().to_string();
     if value.is_empty() {
@@ -382,8 +355,34 @@ fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// A base URL without its trailing slashes; blank turns the feature off.
+fn optional_base_url(_: &'static str, url: String) -> Result<Option<String>, ConfigError> {
+    Ok(Some(url.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()))
+}
+
+/// Origins a browser sends: each starts with http:// or https://.
+fn web_origins(key: &'static str, origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    for origin in &origins {
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{origin:?} must start with http:// or https://"),
+            });
+        }
+    }
+    Ok(origins)
+}
+
+/// Addresses or networks (`10.0.0.0/8`); the first bad one is named.
+fn networks(key: &'static str, list: Vec<String>) -> Result<Vec<Network>, ConfigError> {
+    list.iter()
+        .map(|raw| Network::parse(raw))
+        .collect::<Result<_, _>>()
+        .map_err(|message| ConfigError::Invalid { key, message })
+}
+
 /// Accepts `2s`, `15m`, `1h` or any humantime duration of a second or more.
-fn parse_duration(key: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+fn duration(key: &'static str, raw: String) -> Result<Duration, ConfigError> {
     let duration = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
         key,
         message: format!("{raw:?}: {e}"),
