@@ -236,4 +236,42 @@ mod tests {
         drop(guard);
         assert_eq!(metrics.subscribers(Transport::LongPoll), 0);
     }
+
+    #[test]
+    fn every_metric_and_labelled_series_is_listed_from_the_start_in_order() {
+        let text = Metrics::new().render();
+        let kinds: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE livecart_"))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "subscribers gauge",
+                "changes counter",
+                "refusals counter",
+                "commits counter",
+                "commit_seconds histogram",
+                "stock_version gauge",
+                "listener_up gauge",
+                "resyncs counter",
+                "last_resync_unix_seconds gauge",
+                "holds_released counter",
+                "book_sessions gauge",
+                "connections_open gauge",
+                "connections_refused counter",
+            ]
+        );
+        for series in [
+            "livecart_subscribers{transport=\"Websocket\"} 0",
+            "livecart_subscribers{transport=\"Sse\"} 0",
+            "livecart_subscribers{transport=\"LongPoll\"} 0",
+            "livecart_subscribers{transport=\"BookWebsocket\"} 0",
+            "livecart_subscribers{transport=\"BookLongPoll\"} 0",
+            "livecart_connections_refused_total{reason=\"Full\"} 0",
+            "livecart_connections_refused_total{reason=\"PerAddress\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} is missing");
+        }
+    }
 }
