@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use livecart::server::config::Settings;
+use livecart::server::config::{ConfigError, Settings};
 use livecart::server::staff::{put_staff, StaffError, StaffName};
-use livecart::server::store::Store;
+use livecart::server::store::{Store, StoreError};
 use livecart::server::{leptos_options, Application};
 use tracing_subscriber::EnvFilter;
 
@@ -14,18 +14,43 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str =
-    "usage: livecart [serve]\n       livecart staff add NAME\n       livecart version\n\n\
-serve (the default) runs the shop. Settings come from Leptos.toml ([livecart])\n\
-and LIVECART_* environment variables; the address from LEPTOS_SITE_ADDR\n\
-(default 127.0.0.1:3000).\n\n\
-staff add NAME adds a staff account (or sets a new password for it). The\n\
-password is read without echo from the terminal, or as one line from stdin.\n\n\
-books import FILE.csv upserts books by id from a CSV file with a header row\n\
-naming its columns: id (optional: made from the title), title, author, isbn\n\
-(optional), price (like 20.00) and copies. The file is imported whole or not\n\
-at all; a bad line is named with its reason. A running shop publishes the\n\
-imported counts to its open pages within a second.";
+/// Every subcommand `run` accepts is on the first lines.
+const USAGE: &str = "usage: livecart [serve]
+       livecart staff add NAME
+       livecart books import FILE.csv
+       livecart version
+       livecart help
+
+serve (the default) runs the shop. Settings come from Leptos.toml ([livecart])
+and LIVECART_* environment variables; the address from LEPTOS_SITE_ADDR
+(default 127.0.0.1:3000).
+
+staff add NAME adds a staff account (or sets a new password for it). The
+password is read without echo from the terminal, or as one line from stdin.
+
+books import FILE.csv upserts books by id from a CSV file with a header row
+naming its columns: id (optional: made from the title), title, author, isbn
+(optional), price (like 20.00) and copies. The file is imported whole or not
+at all; a bad line is named with its reason. A running shop publishes the
+imported counts to its open pages within a second.
+
+version (or --version, -V) prints livecart's version and its SQLite's.
+help (or --help, -h) prints this.";
+
+/// Why a subcommand failed; printed after "livecart: ".
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error("cannot read the password: {0}")]
+    ReadPassword(std::io::Error),
+    #[error("the two passwords differ")]
+    PasswordsDiffer,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Staff(#[from] StaffError),
+}
 
 fn main() -> ExitCode {
     // Leptos names the site's files after LEPTOS_OUTPUT_NAME, which
@@ -169,12 +194,11 @@ async fn version() -> ExitCode {
 async fn add_staff(name: &str) -> ExitCode {
     let added = async {
         let name = StaffName::parse(name)?;
-        let password = read_password(&name)
-            .map_err(|e| StaffError::Hashing(format!("cannot read the password: {e}")))?;
-        let settings = Settings::load().map_err(|e| StaffError::Hashing(e.to_string()))?;
+        let password = read_password(&name)?;
+        let settings = Settings::load()?;
         let store = Store::open(&settings.database_url).await?;
         put_staff(&store, &name, &password).await?;
-        Ok::<_, StaffError>(name)
+        Ok::<_, CommandError>(name)
     };
     match added.await {
         Ok(name) => {
@@ -192,21 +216,22 @@ async fn add_staff(name: &str) -> ExitCode {
 }
 
 /// From the terminal without echo (typed twice), or one line from stdin.
-fn read_password(name: &StaffName) -> std::io::Result<String> {
+fn read_password(name: &StaffName) -> Result<String, CommandError> {
     use std::io::{BufRead, IsTerminal};
     if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("Password for {}: ", name.as_str()))?;
-        let again = rpassword::prompt_password("Again: ")?;
+        let first = rpassword::prompt_password(format!("Password for {}: ", name.as_str()))
+            .map_err(CommandError::ReadPassword)?;
+        let again = rpassword::prompt_password("Again: ").map_err(CommandError::ReadPassword)?;
         if first != again {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the two passwords differ",
-            ));
+            return Err(CommandError::PasswordsDiffer);
         }
         Ok(first)
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(CommandError::ReadPassword)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     }
 }
@@ -232,4 +257,26 @@ async fn stop_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::USAGE;
+
+    #[test]
+    fn the_usage_lines_name_every_subcommand() {
+        let lines = USAGE.split("\n\n").next().unwrap();
+        for command in [
+            "livecart [serve]",
+            "livecart staff add NAME",
+            "livecart books import FILE",
+            "livecart version",
+            "livecart help",
+        ] {
+            assert!(
+                lines.contains(command),
+                "{command} is missing from:\n{lines}"
+            );
+        }
+    }
 }

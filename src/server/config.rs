@@ -147,6 +147,19 @@ struct LeptosToml {
     livecart: FileSettings,
 }
 
+/// `Settings { key: setting(…), … }` for `key: check` pairs, each key read
+/// from `LIVECART_<KEY>`, else from the file's field of its name, else
+/// taken from the default's; a struct literal, so a setting left out (or a
+/// key with no file field) does not compile. Fields are evaluated in the
+/// order written.
+macro_rules! settings_from {
+    ($env:ident, $file:ident, $default:ident; { $($key:ident: $check:expr,)* }) => {
+        Ok(Settings {
+            $($key: setting(&$env, stringify!($key), $file.$key, $default.$key, $check)?,)*
+        })
+    };
+}
+
 impl Settings {
     /// Reads `LIVECART_CONFIG` (default `./Leptos.toml`, skipped when absent),
     /// then applies the environment.
@@ -170,161 +183,104 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         let file = file.unwrap_or_default();
-        let mut settings = Settings::default();
-
-        if let Some(url) = env("LIVECART_DATABASE_URL").or(file.database_url) {
-            settings.database_url = non_empty("database_url", url)?;
-        }
-        if let Some(ttl) = env("LIVECART_RESERVATION_TTL").or(file.reservation_ttl) {
-            settings.reservation_ttl = parse_duration("reservation_ttl", &ttl)?;
-        }
-        let max_copies = number(
-            &env,
-            "LIVECART_MAX_COPIES_PER_SHOPPER",
-            "max_copies_per_shopper",
-        )?
-        .or(file.max_copies_per_shopper);
-        if let Some(n) = max_copies {
-            settings.max_copies_per_shopper = within("max_copies_per_shopper", n, 1..=100)?;
-        }
-        if let Some(raw) = env("LIVECART_ALLOWED_ORIGINS") {
-            settings.allowed_origins = raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-        } else if let Some(list) = file.allowed_origins {
-            settings.allowed_origins = list;
-        }
-        for origin in &settings.allowed_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(ConfigError::Invalid {
-                    key: "allowed_origins",
-                    message: format!("{origin:?} must start with http:// or https://"),
-                });
-            }
-        }
-        settings.catalog_url = env("LIVECART_CATALOG_URL")
-            .or(file.catalog_url)
-            .map(|s| s.trim().trim_end_matches('/').to_string())
-            .filter(|s| !s.is_empty());
-        if let Some(url) = env("LIVECART_COVERS_URL").or(file.covers_url) {
-            settings.covers_url = non_empty("covers_url", url)?;
-        }
-        let max_body =
-            number(&env, "LIVECART_MAX_BODY_BYTES", "max_body_bytes")?.or(file.max_body_bytes);
-        if let Some(n) = max_body {
-            if n < 1024 {
-                return Err(ConfigError::Invalid {
-                    key: "max_body_bytes",
-                    message: format!("{n} is below 1024"),
-                });
-            }
-            settings.max_body_bytes = n;
-        }
-        if let Some(raw) = env("LIVECART_WS_PING_INTERVAL").or(file.ws_ping_interval) {
-            settings.ws_ping_interval = parse_duration("ws_ping_interval", &raw)?;
-        }
-        if let Some(raw) = env("LIVECART_WS_SEND_TIMEOUT").or(file.ws_send_timeout) {
-            settings.ws_send_timeout = parse_duration("ws_send_timeout", &raw)?;
-        }
-        let concurrency = number(&env, "LIVECART_SIGN_IN_CONCURRENCY", "sign_in_concurrency")?
-            .or(file.sign_in_concurrency);
-        if let Some(n) = concurrency {
-            settings.sign_in_concurrency = within("sign_in_concurrency", n, 1..=256)?;
-        }
-        let send_buffer = number(&env, "LIVECART_SOCKET_SEND_BUFFER", "socket_send_buffer")?
-            .or(file.socket_send_buffer);
-        if let Some(n) = send_buffer {
-            settings.socket_send_buffer =
-                Some(within("socket_send_buffer", n, 4096..=64 * 1024 * 1024)?);
-        }
-        let max_books = number(&env, "LIVECART_MAX_BOOKS_PER_CART", "max_books_per_cart")?
-            .or(file.max_books_per_cart);
-        if let Some(n) = max_books {
-            settings.max_books_per_cart = within("max_books_per_cart", n, 1..=1000)?;
-        }
-        if let Some(raw) = env("LIVECART_MAX_HOLD_AGE").or(file.max_hold_age) {
-            settings.max_hold_age = parse_duration("max_hold_age", &raw)?;
-        }
-        if let Some(raw) = env("LIVECART_SHUTDOWN_DEADLINE").or(file.shutdown_deadline) {
-            settings.shutdown_deadline = parse_duration("shutdown_deadline", &raw)?;
-        }
-        if let Some(on) = switch(&env, "LIVECART_PG_NOTIFY", "pg_notify")?.or(file.pg_notify) {
-            settings.pg_notify = on;
-        }
-        if let Some(on) =
-            switch(&env, "LIVECART_BEHIND_HTTPS", "behind_https")?.or(file.behind_https)
-        {
-            settings.behind_https = on;
-        }
-        let max_connections =
-            number(&env, "LIVECART_MAX_CONNECTIONS", "max_connections")?.or(file.max_connections);
-        if let Some(n) = max_connections {
-            settings.max_connections = Some(within("max_connections", n, 16..=10_000_000)?);
-        }
-        let per_address = number(
-            &env,
-            "LIVECART_MAX_CONNECTIONS_PER_ADDRESS",
-            "max_connections_per_address",
-        )?
-        .or(file.max_connections_per_address);
-        if let Some(n) = per_address {
-            settings.max_connections_per_address = n;
-        }
-        if let Some(raw) = env("LIVECART_HEADER_READ_TIMEOUT").or(file.header_read_timeout) {
-            settings.header_read_timeout = parse_duration("header_read_timeout", &raw)?;
-        }
-        let proxies = match env("LIVECART_TRUSTED_PROXIES") {
-            Some(raw) => Some(
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            ),
-            None => file.trusted_proxies,
-        };
-        if let Some(list) = proxies {
-            settings.trusted_proxies = list
-                .iter()
-                .map(|raw| Network::parse(raw))
-                .collect::<Result<_, _>>()
-                .map_err(|message| ConfigError::Invalid {
-                    key: "trusted_proxies",
-                    message,
-                })?;
-        }
-        let holds = number(
-            &env,
-            "LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS",
-            "holds_per_minute_per_address",
-        )?
-        .or(file.holds_per_minute_per_address);
-        if let Some(n) = holds {
-            settings.holds_per_minute_per_address = n;
-        }
-        Ok(settings)
+        let default = Settings::default();
+        // One line a setting: its key and the check its value must pass. The
+        // key names the field, the `[livecart]` key and `LIVECART_<KEY>`; its
+        // default is `Settings::default()`'s. Settings are read in this order,
+        // so the first bad one here is the one an error names.
+        settings_from!(env, file, default; {
+            database_url: non_empty,
+            reservation_ttl: duration,
+            max_copies_per_shopper: within(1..=100),
+            allowed_origins: web_origins,
+            catalog_url: optional_base_url,
+            covers_url: non_empty,
+            max_body_bytes: at_least(1024),
+            ws_ping_interval: duration,
+            ws_send_timeout: duration,
+            sign_in_concurrency: within(1..=256),
+            socket_send_buffer: some(within(4096..=64 * 1024 * 1024)),
+            max_books_per_cart: within(1..=1000),
+            max_hold_age: duration,
+            shutdown_deadline: duration,
+            pg_notify: any,
+            behind_https: any,
+            max_connections: some(within(16..=10_000_000)),
+            max_connections_per_address: any,
+            header_read_timeout: duration,
+            trusted_proxies: networks,
+            holds_per_minute_per_address: any,
+        })
     }
 }
 
-/// An on/off setting from the environment: true, false, on, off, 1 or 0.
-fn switch(
+/// One setting: `LIVECART_<KEY>` if set (read as its file value's type),
+/// else its file value if given, passed through `check`; else `default`.
+fn setting<R: FromEnv, T>(
     env: &impl Fn(&str) -> Option<String>,
-    var: &str,
     key: &'static str,
-) -> Result<Option<bool>, ConfigError> {
-    let Some(raw) = env(var) else {
-        return Ok(None);
-    };
-    match raw.trim() {
-        "true" | "on" | "1" => Ok(Some(true)),
-        "false" | "off" | "0" => Ok(Some(false)),
-        other => Err(ConfigError::Invalid {
-            key,
-            message: format!("{other:?} is not true or false"),
-        }),
+    file: Option<R>,
+    default: T,
+    check: impl FnOnce(&'static str, R) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    let var = format!("LIVECART_{}", key.to_ascii_uppercase());
+    let from_env = env(&var).map(|raw| R::from_env(key, raw)).transpose()?;
+    match from_env.or(file) {
+        Some(raw) => check(key, raw),
+        None => Ok(default),
+    }
+}
+
+/// How an environment variable's text becomes the type the same key has in
+/// the file (where serde has already parsed it).
+trait FromEnv: Sized {
+    fn from_env(key: &'static str, raw: String) -> Result<Self, ConfigError>;
+}
+
+impl FromEnv for String {
+    fn from_env(_: &'static str, raw: String) -> Result<String, ConfigError> {
+        Ok(raw)
+    }
+}
+
+/// A whole number.
+macro_rules! whole_number_from_env {
+    ($($t:ty),*) => {$(
+        impl FromEnv for $t {
+            fn from_env(key: &'static str, raw: String) -> Result<$t, ConfigError> {
+                raw.trim().parse::<$t>().map_err(|_| ConfigError::Invalid {
+                    key,
+                    message: format!("{raw:?} is not a whole number"),
+                })
+            }
+        }
+    )*};
+}
+whole_number_from_env!(u32, usize);
+
+/// An on/off setting: true, false, on, off, 1 or 0.
+impl FromEnv for bool {
+    fn from_env(key: &'static str, raw: String) -> Result<bool, ConfigError> {
+        match raw.trim() {
+            "true" | "on" | "1" => Ok(true),
+            "false" | "off" | "0" => Ok(false),
+            other => Err(ConfigError::Invalid {
+                key,
+                message: format!("{other:?} is not true or false"),
+            }),
+        }
+    }
+}
+
+/// A list: comma-separated, blanks between commas skipped.
+impl FromEnv for Vec<String> {
+    fn from_env(_: &'static str, raw: String) -> Result<Vec<String>, ConfigError> {
+        Ok(raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect())
     }
 }
 
@@ -340,37 +296,54 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
     Ok(parsed.livecart)
 }
 
-/// A whole number from the environment, if the variable is set.
-fn number<T: std::str::FromStr>(
-    env: &impl Fn(&str) -> Option<String>,
-    var: &str,
-    key: &'static str,
-) -> Result<Option<T>, ConfigError> {
-    env(var)
-        .map(|raw| {
-            raw.trim().parse::<T>().map_err(|_| ConfigError::Invalid {
-                key,
-                message: format!("{raw:?} is not a whole number"),
-            })
-        })
-        .transpose()
+// The checks a setting's value passes, as `setting` calls them: with the
+// setting's key (for the error) and the value read.
+
+/// Any value the setting's type holds.
+fn any<T>(_: &'static str, value: T) -> Result<T, ConfigError> {
+    Ok(value)
 }
 
-/// `n`, if it lies in `range`.
-fn within<T>(key: &'static str, n: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+/// A number in `range`.
+fn within<T>(
+    range: std::ops::RangeInclusive<T>,
+) -> impl FnOnce(&'static str, T) -> Result<T, ConfigError>
 where
     T: PartialOrd + std::fmt::Display,
 {
-    if range.contains(&n) {
-        Ok(n)
-    } else {
-        Err(ConfigError::Invalid {
-            key,
-            message: format!("{n} is outside {}..={}", range.start(), range.end()),
-        })
+    move |key, n| {
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                message: format!("{n} is outside {}..={}", range.start(), range.end()),
+            })
+        }
     }
 }
 
+/// A number of at least `min`.
+fn at_least(min: usize) -> impl FnOnce(&'static str, usize) -> Result<usize, ConfigError> {
+    move |key, n| {
+        if n < min {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{n} is below {min}"),
+            });
+        }
+        Ok(n)
+    }
+}
+
+/// `check`'s value, for a setting whose default is None.
+fn some<R, T>(
+    check: impl FnOnce(&'static str, R) -> Result<T, ConfigError>,
+) -> impl FnOnce(&'static str, R) -> Result<Option<T>, ConfigError> {
+    move |key, raw| check(key, raw).map(Some)
+}
+
+/// Text, trimmed, that is not blank.
 fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     let value = value.trim().to_string();
     if value.is_empty() {
@@ -382,8 +355,34 @@ fn non_empty(key: &'static str, value: String) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// A base URL without its trailing slashes; blank turns the feature off.
+fn optional_base_url(_: &'static str, url: String) -> Result<Option<String>, ConfigError> {
+    Ok(Some(url.trim().trim_end_matches('/').to_string()).filter(|s| !s.is_empty()))
+}
+
+/// Origins a browser sends: each starts with http:// or https://.
+fn web_origins(key: &'static str, origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    for origin in &origins {
+        if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("{origin:?} must start with http:// or https://"),
+            });
+        }
+    }
+    Ok(origins)
+}
+
+/// Addresses or networks (`10.0.0.0/8`); the first bad one is named.
+fn networks(key: &'static str, list: Vec<String>) -> Result<Vec<Network>, ConfigError> {
+    list.iter()
+        .map(|raw| Network::parse(raw))
+        .collect::<Result<_, _>>()
+        .map_err(|message| ConfigError::Invalid { key, message })
+}
+
 /// Accepts `2s`, `15m`, `1h` or any humantime duration of a second or more.
-fn parse_duration(key: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+fn duration(key: &'static str, raw: String) -> Result<Duration, ConfigError> {
     let duration = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError::Invalid {
         key,
         message: format!("{raw:?}: {e}"),
@@ -471,6 +470,200 @@ mod tests {
         assert!(Settings::from_sources(None, env(&[])).unwrap().pg_notify);
         let off = Settings::from_sources(None, env(&[("LIVECART_PG_NOTIFY", "off")])).unwrap();
         assert!(!off.pg_notify);
+    }
+
+    /// Every setting's environment variable, a value it refuses, and the
+    /// whole message it is refused with.
+    #[rustfmt::skip]
+    const BAD_VALUES: &[(&str, &str, &str)] = &[
+        ("LIVECART_DATABASE_URL", " ", "setting database_url: must not be empty"),
+        ("LIVECART_RESERVATION_TTL", "500ms", "setting reservation_ttl: \"500ms\" is shorter than one second"),
+        ("LIVECART_MAX_COPIES_PER_SHOPPER", "0", "setting max_copies_per_shopper: 0 is outside 1..=100"),
+        ("LIVECART_MAX_COPIES_PER_SHOPPER", "many", "setting max_copies_per_shopper: \"many\" is not a whole number"),
+        ("LIVECART_ALLOWED_ORIGINS", "https://a.example, ftp://b.example", "setting allowed_origins: \"ftp://b.example\" must start with http:// or https://"),
+        ("LIVECART_COVERS_URL", "", "setting covers_url: must not be empty"),
+        ("LIVECART_MAX_BODY_BYTES", "1023", "setting max_body_bytes: 1023 is below 1024"),
+        ("LIVECART_MAX_BODY_BYTES", "64k", "setting max_body_bytes: \"64k\" is not a whole number"),
+        ("LIVECART_WS_PING_INTERVAL", "0s", "setting ws_ping_interval: \"0s\" is shorter than one second"),
+        ("LIVECART_WS_SEND_TIMEOUT", "999ms", "setting ws_send_timeout: \"999ms\" is shorter than one second"),
+        ("LIVECART_SIGN_IN_CONCURRENCY", "257", "setting sign_in_concurrency: 257 is outside 1..=256"),
+        ("LIVECART_SOCKET_SEND_BUFFER", "4095", "setting socket_send_buffer: 4095 is outside 4096..=67108864"),
+        ("LIVECART_MAX_BOOKS_PER_CART", "1001", "setting max_books_per_cart: 1001 is outside 1..=1000"),
+        ("LIVECART_MAX_HOLD_AGE", "0s", "setting max_hold_age: \"0s\" is shorter than one second"),
+        ("LIVECART_SHUTDOWN_DEADLINE", "0s", "setting shutdown_deadline: \"0s\" is shorter than one second"),
+        ("LIVECART_PG_NOTIFY", "maybe", "setting pg_notify: \"maybe\" is not true or false"),
+        ("LIVECART_BEHIND_HTTPS", " yes ", "setting behind_https: \"yes\" is not true or false"),
+        ("LIVECART_MAX_CONNECTIONS", "15", "setting max_connections: 15 is outside 16..=10000000"),
+        ("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", "-1", "setting max_connections_per_address: \"-1\" is not a whole number"),
+        ("LIVECART_HEADER_READ_TIMEOUT", "0s", "setting header_read_timeout: \"0s\" is shorter than one second"),
+        ("LIVECART_TRUSTED_PROXIES", "127.0.0.1, nginx", "setting trusted_proxies: \"nginx\" is not an IP address or network"),
+        ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", " 1.5", "setting holds_per_minute_per_address: \" 1.5\" is not a whole number"),
+    ];
+
+    /// A line of `[livecart]` some setting refuses, and the message.
+    #[rustfmt::skip]
+    const BAD_FILE_VALUES: &[(&str, &str)] = &[
+        ("database_url = \"  \"", "setting database_url: must not be empty"),
+        ("reservation_ttl = \"0s\"", "setting reservation_ttl: \"0s\" is shorter than one second"),
+        ("max_copies_per_shopper = 101", "setting max_copies_per_shopper: 101 is outside 1..=100"),
+        ("allowed_origins = [\"a.example\"]", "setting allowed_origins: \"a.example\" must start with http:// or https://"),
+        ("max_body_bytes = 10", "setting max_body_bytes: 10 is below 1024"),
+        ("max_connections = 0", "setting max_connections: 0 is outside 16..=10000000"),
+        ("trusted_proxies = [\"10.0.0.0/33\"]", "setting trusted_proxies: \"10.0.0.0/33\": the prefix must be 0 to 32"),
+    ];
+
+    #[test]
+    fn each_setting_refuses_its_bad_values_with_the_same_message() {
+        for (var, value, message) in BAD_VALUES {
+            let err = Settings::from_sources(None, env(&[(var, value)])).unwrap_err();
+            assert_eq!(err.to_string(), *message, "{var}={value:?}");
+        }
+        let err =
+            Settings::from_sources(None, env(&[("LIVECART_RESERVATION_TTL", "soon")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("setting reservation_ttl: \"soon\": "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_file_values_are_refused_like_environment_ones() {
+        for (line, message) in BAD_FILE_VALUES {
+            let file: LeptosToml = toml::from_str(&format!("[livecart]\n{line}\n")).unwrap();
+            let err = Settings::from_sources(Some(file.livecart), env(&[])).unwrap_err();
+            assert_eq!(err.to_string(), *message, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_bad_environment_value_is_refused_even_over_a_good_file_value() {
+        let file: LeptosToml = toml::from_str("[livecart]\nmax_body_bytes = 2048\n").unwrap();
+        let err = Settings::from_sources(
+            Some(file.livecart),
+            env(&[("LIVECART_MAX_BODY_BYTES", "lots")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "setting max_body_bytes: \"lots\" is not a whole number"
+        );
+    }
+
+    #[test]
+    fn the_first_bad_setting_in_reading_order_is_the_one_named() {
+        let err = Settings::from_sources(
+            None,
+            env(&[
+                ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", "x"),
+                ("LIVECART_PG_NOTIFY", "x"),
+                ("LIVECART_MAX_COPIES_PER_SHOPPER", "x"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("setting max_copies_per_shopper:"),
+            "{err}"
+        );
+    }
+
+    /// Each documented variable reaches its own setting.
+    #[test]
+    fn every_environment_variable_sets_its_setting() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("LIVECART_DATABASE_URL", " postgres://db/shop "),
+                ("LIVECART_RESERVATION_TTL", "2m"),
+                ("LIVECART_MAX_COPIES_PER_SHOPPER", " 3"),
+                (
+                    "LIVECART_ALLOWED_ORIGINS",
+                    " https://a.example,, http://b.example ",
+                ),
+                ("LIVECART_CATALOG_URL", " https://openlibrary.org// "),
+                ("LIVECART_COVERS_URL", "https://covers.example"),
+                ("LIVECART_MAX_BODY_BYTES", "1024"),
+                ("LIVECART_WS_PING_INTERVAL", "21s"),
+                ("LIVECART_WS_SEND_TIMEOUT", "11s"),
+                ("LIVECART_SIGN_IN_CONCURRENCY", "7"),
+                ("LIVECART_SOCKET_SEND_BUFFER", "65536"),
+                ("LIVECART_MAX_BOOKS_PER_CART", "5"),
+                ("LIVECART_MAX_HOLD_AGE", "2h"),
+                ("LIVECART_SHUTDOWN_DEADLINE", "3s"),
+                ("LIVECART_PG_NOTIFY", "0"),
+                ("LIVECART_BEHIND_HTTPS", "on"),
+                ("LIVECART_MAX_CONNECTIONS", "16"),
+                ("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+                ("LIVECART_HEADER_READ_TIMEOUT", "4s"),
+                ("LIVECART_TRUSTED_PROXIES", "10.0.0.0/8"),
+                ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.database_url, "postgres://db/shop");
+        assert_eq!(s.reservation_ttl, Duration::from_secs(120));
+        assert_eq!(s.max_copies_per_shopper, 3);
+        assert_eq!(s.allowed_origins, ["https://a.example", "http://b.example"]);
+        assert_eq!(s.catalog_url.as_deref(), Some("https://openlibrary.org"));
+        assert_eq!(s.covers_url, "https://covers.example");
+        assert_eq!(s.max_body_bytes, 1024);
+        assert_eq!(s.ws_ping_interval, Duration::from_secs(21));
+        assert_eq!(s.ws_send_timeout, Duration::from_secs(11));
+        assert_eq!(s.sign_in_concurrency, 7);
+        assert_eq!(s.socket_send_buffer, Some(65536));
+        assert_eq!(s.max_books_per_cart, 5);
+        assert_eq!(s.max_hold_age, Duration::from_secs(7200));
+        assert_eq!(s.shutdown_deadline, Duration::from_secs(3));
+        assert!(!s.pg_notify);
+        assert!(s.behind_https);
+        assert_eq!(s.max_connections, Some(16));
+        assert_eq!(s.max_connections_per_address, 0);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(4));
+        assert_eq!(s.trusted_proxies, [Network::parse("10.0.0.0/8").unwrap()]);
+        assert_eq!(s.holds_per_minute_per_address, 0);
+
+        let blank = Settings::from_sources(None, env(&[("LIVECART_CATALOG_URL", " / ")])).unwrap();
+        assert_eq!(blank.catalog_url, None, "a blank catalog URL turns it off");
+    }
+
+    #[test]
+    fn every_file_key_sets_its_setting_and_unset_ones_keep_their_defaults() {
+        let file: LeptosToml = toml::from_str(
+            "[livecart]\n\
+             allowed_origins = [\"https://a.example\"]\n\
+             catalog_url = \"https://openlibrary.org/\"\n\
+             socket_send_buffer = 8192\n\
+             behind_https = true\n\
+             max_connections = 100\n\
+             max_connections_per_address = 5\n\
+             trusted_proxies = [\"::1\"]\n\
+             holds_per_minute_per_address = 9\n",
+        )
+        .unwrap();
+        let s = Settings::from_sources(Some(file.livecart), env(&[])).unwrap();
+        assert_eq!(s.allowed_origins, ["https://a.example"]);
+        assert_eq!(s.catalog_url.as_deref(), Some("https://openlibrary.org"));
+        assert_eq!(s.socket_send_buffer, Some(8192));
+        assert!(s.behind_https);
+        assert_eq!(s.max_connections, Some(100));
+        assert_eq!(s.max_connections_per_address, 5);
+        assert_eq!(s.trusted_proxies, [Network::parse("::1").unwrap()]);
+        assert_eq!(s.holds_per_minute_per_address, 9);
+        let d = Settings::default();
+        assert_eq!(s.database_url, "sqlite://data/livecart.db");
+        assert_eq!(s.reservation_ttl, Duration::from_secs(900));
+        assert_eq!(s.max_copies_per_shopper, 1);
+        assert_eq!(s.covers_url, "https://covers.openlibrary.org");
+        assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.ws_ping_interval, Duration::from_secs(20));
+        assert_eq!(s.ws_send_timeout, Duration::from_secs(10));
+        assert_eq!(s.sign_in_concurrency, d.sign_in_concurrency);
+        assert_eq!(s.max_books_per_cart, 20);
+        assert_eq!(s.max_hold_age, Duration::from_secs(3600));
+        assert_eq!(s.shutdown_deadline, Duration::from_secs(10));
+        assert!(s.pg_notify);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// How a subscriber is listening.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -20,9 +20,9 @@ pub enum Transport {
     Sse,
     /// `/api/stock/poll`, while it waits
     LongPoll,
-    /// The book's WebSocket on `/cart/status`
+    /// Burt's WebSocket on `/cart/status`
     BurtsWebsocket,
-    /// The book's long poll on `/cart/status`, while it waits
+    /// Burt's long poll on `/cart/status`, while it waits
     BurtsLongPoll,
 }
 
@@ -77,14 +77,63 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("livecart");
-        let subscribers = Family::<TransportLabel, Gauge>::default();
-        registry.register(
-            "subscribers",
-            "Open subscriptions to the live stock, by transport",
-            subscribers.clone(),
-        );
-        // Every series from the start, so a dashboard sees zeros, not gaps.
+        let mut r = Registering(Registry::with_prefix("livecart"));
+        // Registered in the order written, which is the order /metrics lists
+        // them in; each field's type says which kind of metric it is.
+        let metrics = Metrics {
+            subscribers: r.add_new(
+                "subscribers",
+                "Open subscriptions to the live stock, by transport",
+            ),
+            changes: r.add_new("changes", "Stock changes committed"),
+            refusals: r.add_new("refusals", "Requested changes the inventory refused"),
+            commits: r.add_new(
+                "commits",
+                "Transactions committed (each carries a group of changes)",
+            ),
+            commit_seconds: r.add(
+                "commit_seconds",
+                "Time to apply and commit one group of changes",
+                Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            ),
+            stock_version: r.add_new("stock_version", "Version of the newest stock snapshot"),
+            listener_up: r.add_new(
+                "listener_up",
+                "1 while the PostgreSQL stock listener is connected (0 on SQLite)",
+            ),
+            resyncs: r.add_new(
+                "resyncs",
+                "Reads of the stock's changes made elsewhere (other nodes, imports)",
+            ),
+            last_resync_seconds: r.add_new(
+                "last_resync_unix_seconds",
+                "When the stock's changes made elsewhere were last read",
+            ),
+            holds_released: r.add_new(
+                "holds_released",
+                "Lapsed holds this node's expiry clock ended and put back on the shelf",
+            ),
+            burts_sessions: r.add_new(
+                "burts_sessions",
+                "Sessions of Burt's long poll whose last answered version this node keeps",
+            ),
+            connections_open: r.add_new(
+                "connections_open",
+                "Client connections open now, WebSockets included",
+            ),
+            refused: r.add_new(
+                "connections_refused",
+                "Connections turned away at accept, by reason",
+            ),
+            registry: Arc::new(r.0),
+        };
+        metrics.create_every_labelled_series();
+        metrics
+    }
+
+    /// Every series of the labelled families from the start, so a dashboard
+    /// sees zeros, not gaps.
+    fn create_every_labelled_series(&self) {
         for transport in [
             Transport::Websocket,
             Transport::Sse,
@@ -92,94 +141,12 @@ impl Metrics {
             Transport::BurtsWebsocket,
             Transport::BurtsLongPoll,
         ] {
-            let _ = subscribers.get_or_create(&TransportLabel { transport });
+            let _ = self
+                .subscribers
+                .get_or_create(&TransportLabel { transport });
         }
-        let changes = Counter::default();
-        registry.register("changes", "Stock changes committed", changes.clone());
-        let refusals = Counter::default();
-        registry.register(
-            "refusals",
-            "Requested changes the inventory refused",
-            refusals.clone(),
-        );
-        let commits = Counter::default();
-        registry.register(
-            "commits",
-            "Transactions committed (each carries a group of changes)",
-            commits.clone(),
-        );
-        let commit_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
-        registry.register(
-            "commit_seconds",
-            "Time to apply and commit one group of changes",
-            commit_seconds.clone(),
-        );
-        let stock_version = Gauge::default();
-        registry.register(
-            "stock_version",
-            "Version of the newest stock snapshot",
-            stock_version.clone(),
-        );
-        let listener_up = Gauge::default();
-        registry.register(
-            "listener_up",
-            "1 while the PostgreSQL stock listener is connected (0 on SQLite)",
-            listener_up.clone(),
-        );
-        let resyncs = Counter::default();
-        registry.register(
-            "resyncs",
-            "Reads of the stock's changes made elsewhere (other nodes, imports)",
-            resyncs.clone(),
-        );
-        let last_resync_seconds = Gauge::default();
-        registry.register(
-            "last_resync_unix_seconds",
-            "When the stock's changes made elsewhere were last read",
-            last_resync_seconds.clone(),
-        );
-        let holds_released = Counter::default();
-        registry.register(
-            "holds_released",
-            "Lapsed holds this node's expiry clock ended and put back on the shelf",
-            holds_released.clone(),
-        );
-        let burts_sessions = Gauge::default();
-        registry.register(
-            "burts_sessions",
-            "Sessions of Burt's long poll whose last answered version this node keeps",
-            burts_sessions.clone(),
-        );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "Client connections open now, WebSockets included",
-            connections_open.clone(),
-        );
-        let refused = Family::<RefusedLabel, Counter>::default();
-        registry.register(
-            "connections_refused",
-            "Connections turned away at accept, by reason",
-            refused.clone(),
-        );
         for reason in [Refused::Full, Refused::PerAddress] {
-            let _ = refused.get_or_create(&RefusedLabel { reason });
-        }
-        Metrics {
-            registry: Arc::new(registry),
-            connections_open,
-            refused,
-            holds_released,
-            burts_sessions,
-            listener_up,
-            resyncs,
-            last_resync_seconds,
-            subscribers,
-            changes,
-            refusals,
-            commits,
-            commit_seconds,
-            stock_version,
+            let _ = self.refused.get_or_create(&RefusedLabel { reason });
         }
     }
 
@@ -212,6 +179,24 @@ impl Metrics {
     }
 }
 
+/// The registry a `Metrics` is made in. Each metric added is registered
+/// under its name, in the order added (the order /metrics lists them in),
+/// and handed back: its clones share its value, so what the shop updates
+/// through the handle is what /metrics shows.
+struct Registering(Registry);
+
+impl Registering {
+    fn add<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    /// A new metric of type `M` (the field's), added.
+    fn add_new<M: Metric + Clone + Default>(&mut self, name: &str, help: &str) -> M {
+        self.add(name, help, M::default())
+    }
+}
+
 /// One counted subscriber; uncounted on drop.
 pub struct Subscribed(Gauge);
 
@@ -235,5 +220,43 @@ mod tests {
             .contains("livecart_subscribers{transport=\"LongPoll\"} 1"));
         drop(guard);
         assert_eq!(metrics.subscribers(Transport::LongPoll), 0);
+    }
+
+    #[test]
+    fn every_metric_and_labelled_series_is_listed_from_the_start_in_order() {
+        let text = Metrics::new().render();
+        let kinds: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE livecart_"))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "subscribers gauge",
+                "changes counter",
+                "refusals counter",
+                "commits counter",
+                "commit_seconds histogram",
+                "stock_version gauge",
+                "listener_up gauge",
+                "resyncs counter",
+                "last_resync_unix_seconds gauge",
+                "holds_released counter",
+                "burts_sessions gauge",
+                "connections_open gauge",
+                "connections_refused counter",
+            ]
+        );
+        for series in [
+            "livecart_subscribers{transport=\"Websocket\"} 0",
+            "livecart_subscribers{transport=\"Sse\"} 0",
+            "livecart_subscribers{transport=\"LongPoll\"} 0",
+            "livecart_subscribers{transport=\"BurtsWebsocket\"} 0",
+            "livecart_subscribers{transport=\"BurtsLongPoll\"} 0",
+            "livecart_connections_refused_total{reason=\"Full\"} 0",
+            "livecart_connections_refused_total{reason=\"PerAddress\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} is missing");
+        }
     }
 }

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -170,6 +170,17 @@ impl Drop for Slot {
 }
 
 impl OpenConnections {
+    fn new(limits: ConnectionLimits, metrics: Metrics) -> Arc<OpenConnections> {
+        Arc::new(OpenConnections {
+            limits,
+            open: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+            by_address: Mutex::default(),
+            metrics,
+            all_closed: tokio::sync::Notify::new(),
+        })
+    }
+
     fn lock_addresses(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
         self.by_address
             .lock()
@@ -240,39 +251,11 @@ pub async fn serve(
     shutdown: CancellationToken,
     deadline: Duration,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .enable_connect_protocol();
-    let connections = Arc::new(OpenConnections {
-        limits,
-        open: AtomicUsize::new(0),
-        refusing: AtomicUsize::new(0),
-        by_address: Mutex::default(),
-        metrics,
-        all_closed: tokio::sync::Notify::new(),
-    });
+    let builder = connection_builder(limits.header_read_timeout);
+    let connections = OpenConnections::new(limits, metrics);
     let tasks = TaskTracker::new();
     let mut stop = std::pin::pin!(stop);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of files (EMFILE) or a connection reset before it
-                    // was taken: wait a little so the loop does not spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut stop => break,
-        };
+    while let Some((tcp, peer)) = next_connection(&listener, &mut stop).await {
         let slot = match connections.admit(peer.ip()) {
             Ok(slot) => slot,
             Err(refusal) => {
@@ -281,65 +264,128 @@ pub async fn serve(
             }
         };
         let limits = &connections.limits;
-        // Answers and pushes go out as written: with Nagle's algorithm a
-        // streamed page's second chunk waited for the client's delayed ACK
-        // (40 ms a page; see the README's page figures).
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        if let Some(bytes) = limits.send_buffer {
-            if let Err(e) = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes) {
-                tracing::debug!(error = %e, "cannot set the socket's send buffer");
-            }
-        }
+        tune_socket(&tcp, limits.send_buffer);
         let io = TokioIo::new(Connection::new(tcp, slot, limits.send_deadline));
-        let service = router
-            .clone()
-            .map_request(move |mut request: http::Request<Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                request
-            });
-        let service = TowerToHyperService::new(service);
-        let builder = builder.clone();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
-            tokio::select! {
-                served = conn.as_mut() => {
-                    if let Err(e) = served {
-                        tracing::trace!(error = %e, "connection ended");
-                    }
-                    return;
-                }
-                () = shutdown.cancelled() => {}
-            }
-            // Finish the request in flight, then close.
-            conn.as_mut().graceful_shutdown();
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended");
-            }
-        });
+        tasks.spawn(serve_connection(
+            builder.clone(),
+            io,
+            router.clone(),
+            peer,
+            shutdown.clone(),
+        ));
     }
     drop(listener);
     shutdown.cancel();
     tasks.close();
-    let everything_closed = async {
-        tasks.wait().await;
-        loop {
-            // Registered before the count is read, so a close in between
-            // still wakes it.
-            let closed = connections.all_closed.notified();
-            if connections.open.load(Ordering::SeqCst) == 0 {
-                break;
-            }
-            closed.await;
-        }
-    };
-    if timeout(deadline, everything_closed).await.is_err() {
+    if timeout(deadline, everything_closed(&connections, &tasks))
+        .await
+        .is_err()
+    {
         tracing::warn!(
             ?deadline,
             "connections still open at the shutdown deadline; closing them"
         );
+    }
+}
+
+/// The builder every connection is served with. Both protocols get a timer:
+/// HTTP/1's header_read_timeout needs one to run at all. HTTP/2 allows
+/// extended CONNECT, which WebSockets over HTTP/2 open with.
+fn connection_builder(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
+    builder
+}
+
+/// The next connection, or None once `stop` has resolved.
+async fn next_connection(
+    listener: &TcpListener,
+    stop: &mut Pin<&mut impl Future<Output = ()>>,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(e) => {
+                    // Out of files (EMFILE) or a connection reset before it
+                    // was taken: wait a little so the loop does not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = stop.as_mut() => return None,
+        }
+    }
+}
+
+/// Sets an admitted socket's options; one that cannot be set is logged and
+/// the connection served anyway.
+fn tune_socket(tcp: &TcpStream, send_buffer: Option<usize>) {
+    // Answers and pushes go out as written: with Nagle's algorithm a
+    // streamed page's second chunk waited for the client's delayed ACK
+    // (40 ms a page; see the README's page figures).
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    if let Some(bytes) = send_buffer {
+        if let Err(e) = socket2::SockRef::from(tcp).set_send_buffer_size(bytes) {
+            tracing::debug!(error = %e, "cannot set the socket's send buffer");
+        }
+    }
+}
+
+/// Serves one connection's requests with `router` (each carrying the peer's
+/// address as axum's `ConnectInfo`) until it ends; once `shutdown` is
+/// cancelled, finishes the request in flight and closes.
+async fn serve_connection(
+    builder: auto::Builder<TokioExecutor>,
+    io: TokioIo<Connection>,
+    router: Router,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let service = router.map_request(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    });
+    let service = TowerToHyperService::new(service);
+    let mut conn = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
+    tokio::select! {
+        served = conn.as_mut() => {
+            if let Err(e) = served {
+                tracing::trace!(error = %e, "connection ended");
+            }
+            return;
+        }
+        () = shutdown.cancelled() => {}
+    }
+    // Finish the request in flight, then close.
+    conn.as_mut().graceful_shutdown();
+    if let Err(e) = conn.await {
+        tracing::trace!(error = %e, "connection ended");
+    }
+}
+
+/// Resolves when the connection tasks have ended and every socket is closed:
+/// sockets that became WebSockets outlive their connection task, and only
+/// their slots tell when they have sent their 1001.
+async fn everything_closed(connections: &OpenConnections, tasks: &TaskTracker) {
+    tasks.wait().await;
+    loop {
+        // Registered before the count is read, so a close in between
+        // still wakes it.
+        let closed = connections.all_closed.notified();
+        if connections.open.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        closed.await;
     }
 }
 
@@ -458,8 +504,8 @@ mod tests {
                 crate::server::network::Network::parse(trusted).unwrap()
             ])
         };
-        Arc::new(OpenConnections {
-            limits: ConnectionLimits {
+        OpenConnections::new(
+            ConnectionLimits {
                 max_open,
                 per_address,
                 header_read_timeout: Duration::from_secs(10),
@@ -467,12 +513,8 @@ mod tests {
                 send_buffer: None,
                 trusted_proxies: Arc::new(trusted),
             },
-            open: AtomicUsize::new(0),
-            refusing: AtomicUsize::new(0),
-            by_address: Mutex::default(),
-            metrics: Metrics::new(),
-            all_closed: tokio::sync::Notify::new(),
-        })
+            Metrics::new(),
+        )
     }
 
     #[test]
