@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh --browser
 
+# The imports between folders run the way ARCHITECTURE.md draws them.
+echo "==> import arrows (scripts/arrows.py)" >&2
+python3 scripts/arrows.py
+
 # The PostgreSQL tests are marked #[ignore] (a plain `cargo test` reports
 # them as ignored, not as passed); they run here when a server answers
 # (trust auth, as on CI), or when LIVECART_TEST_POSTGRES names one.

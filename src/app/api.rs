@@ -1,6 +1,6 @@
 //! Every server function the pages call, declared once. Each is a thin
 //! declaration: its body runs on the server, in `server::web` (the pages'
-//! answers, and the long poll in `web::stock::poll`); the browser gets a
+//! answers, and the long poll in `web::live::poll`); the browser gets a
 //! typed stub.
 
 use leptos::prelude::*;
@@ -51,7 +51,7 @@ pub async fn reserve_copy(book: String) -> Result<HoldingView, ShopError> {
     crate::server::web::storefront::reserve(book).await
 }
 
-/// Puts one of this shopper's copies of `book` back on the shelf.
+/// Puts one of this shopper's copies of `book` back on sale.
 #[server(endpoint = "cart/return")]
 pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
     crate::server::web::storefront::return_copy(book).await
@@ -73,7 +73,7 @@ pub async fn poll_stock(
     since: u64,
     timeout: Option<u64>,
 ) -> Result<Option<StockSnapshot>, ShopError> {
-    crate::server::web::stock::poll::poll_stock(since, timeout).await
+    crate::server::web::live::poll::poll_stock(since, timeout).await
 }
 
 /// The long poll's answer on the wire: the snapshot as JSON, or an empty body
@@ -128,7 +128,7 @@ pub async fn sign_out() -> Result<(), ShopError> {
     crate::server::web::backoffice::sign_out().await
 }
 
-/// Adds `copies` new copies of `book` to the shelf.
+/// Adds `copies` new copies of `book` for sale.
 #[server(endpoint = "admin/restock")]
 pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
     crate::server::web::backoffice::restock(book, copies).await

@@ -32,10 +32,10 @@ use inventory::{Inventory, Rules};
 use metrics::Metrics;
 use notifier::Notifier;
 use store::{Store, StoreError};
-use web::burts::sessions::AnsweredVersions;
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
-use web::socket::Upkeep;
+use web::live::burts::sessions::AnsweredVersions;
+use web::live::socket::Upkeep;
 
 pub use routes::app;
 
@@ -73,7 +73,7 @@ pub struct Shop {
     pub metrics: Metrics,
     pub staff: staff::StaffDesk,
     pub catalog: book_details::CatalogClient,
-    /// The book's long-poll sessions and the version each was last told.
+    /// Burt's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
     /// Shared by every WebSocket: one pointer each instead of a copy.
     pub upkeep: Arc<Upkeep>,
@@ -134,8 +134,15 @@ impl Application {
         let metrics = Metrics::new();
         let hold_rate = web::hold_rate::HoldRate::new(settings.holds_per_minute_per_address);
         let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
-        let (inventory, sessions) =
-            Inventory::start(store.clone(), notifier.clone(), rules, metrics.clone());
+        // The database's one writer, beneath the two parts that ask it for
+        // changes: the inventory (with its rules) and the staff desk.
+        let (writer, sessions) = writer::start(
+            store.clone(),
+            notifier.clone(),
+            rules.clone(),
+            metrics.clone(),
+        );
+        let inventory = Inventory::new(store.clone(), rules, writer);
         let addr = leptos_options.site_addr;
         let listener = TcpListener::bind(addr)
             .await

@@ -5,13 +5,13 @@
 //! | URL | handler |
 //! |---|---|
 //! | `/`, `/books/{id}`, `/cart`, `/orders/{id}`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
-//! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*`, `/api/stock/poll` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice`, `web::stock::poll` |
-//! | `GET /api/stock` | `web::stock::stock` |
-//! | `GET /api/stock/ws` | `web::stock::websocket` |
-//! | `GET /api/stock/events` | `web::stock::sse` |
+//! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*`, `/api/stock/poll` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice`, `web::live::poll` |
+//! | `GET /api/stock` | `web::live::stock` |
+//! | `GET /api/stock/ws` | `web::live::websocket` |
+//! | `GET /api/stock/events` | `web::live::sse` |
 //! | `GET /api/books` | `web::catalog` |
-//! | `POST /cart`, `GET /cart/status` | `web::burts` (Burt's protocol) |
-//! | `GET /burts-books` | `web::burts::page` |
+//! | `POST /cart`, `GET /cart/status` | `web::live::burts` (Burt's protocol) |
+//! | `GET /burts-books` | `web::live::burts::page` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | `web::operator` |
 //! | `/pkg/*` | `web::assets` (the built site, precompressed) |
 //! | anything else | files under `public/` (`/burts-books/*.js` among them), else the pages' 404 |
@@ -51,13 +51,13 @@ pub fn app(state: AppState) -> Router {
     let origins = OriginPolicy::new(state.settings.allowed_origins.clone());
     let body_limit = state.settings.max_body_bytes;
     let router = pages
-        .route("/api/stock", get(web::stock::stock))
-        .route("/api/stock/ws", get(web::stock::websocket::stock_socket))
-        .route("/api/stock/events", get(web::stock::sse::events))
+        .route("/api/stock", get(web::live::stock))
+        .route("/api/stock/ws", get(web::live::websocket::stock_socket))
+        .route("/api/stock/events", get(web::live::sse::events))
         .route("/api/books", get(web::catalog::books))
-        .route("/cart", post(web::burts::post_cart))
-        .route("/cart/status", get(web::burts::cart_status))
-        .route("/burts-books", get(web::burts::page::book_page))
+        .route("/cart", post(web::live::burts::post_cart))
+        .route("/cart/status", get(web::live::burts::cart_status))
+        .route("/burts-books", get(web::live::burts::page::burts_page))
         .route("/metrics", get(web::operator::metrics))
         .route("/healthz", get(web::operator::healthz))
         .route("/readyz", get(web::operator::readyz))

@@ -24,7 +24,6 @@ use crate::server::store::{Store, StoreError};
 use crate::server::writer::{SessionChange, SessionWriter};
 use crate::shared::ShopError;
 
-/// The cookie that carries a staff session.
 /// How long a staff session lasts.
 pub const SESSION_HOURS: i64 = 12;
 pub const MIN_PASSWORD_CHARS: usize = 10;

@@ -204,7 +204,7 @@ async fn an_sse_client_that_stops_reading_is_dropped_within_the_send_deadline() 
     let mut changes = 0;
     while gauge(&app, sse).await == 1 {
         for action in ["add", "remove"] {
-            assert_eq!(book_cart(&app, "churn", action).await.status(), 200);
+            assert_eq!(burts_cart(&app, "churn", action).await.status(), 200);
             changes += 1;
         }
         assert!(
@@ -217,7 +217,7 @@ async fn an_sse_client_that_stops_reading_is_dropped_within_the_send_deadline() 
         started.elapsed()
     );
     // The shop goes on for everyone else.
-    assert_eq!(book_cart(&app, "after", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "after", "add").await.status(), 200);
     drop(stream);
 }
 
@@ -421,7 +421,7 @@ async fn an_order_past_four_billion_cents_is_charged_exactly() {
     let page = page_html(&app, &format!("/orders/{}", order["id"].as_str().unwrap())).await;
     assert!(page.contains("Total paid: $49999999.50"), "{page}");
     // The writer is alive: the next change goes through.
-    assert_eq!(book_cart(&app, "after", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "after", "add").await.status(), 200);
 }
 
 #[tokio::test]
@@ -435,14 +435,14 @@ async fn a_cart_past_its_books_is_refused_with_429_and_nothing_changes() {
     assert_eq!(body, serde_json::json!({"CartFull": 2}));
     let after = stock(&app).await;
     assert_eq!(after.version, before.version, "nothing changed");
-    // Another cart, and the book's protocol, are not held back by it.
+    // Another cart, and Burt's protocol, are not held back by it.
     assert_eq!(
         reserve(&app, &shopper_client(), "the-pragmatic-programmer")
             .await
             .0,
         200
     );
-    assert_eq!(book_cart(&app, "session", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "session", "add").await.status(), 200);
 }
 
 #[tokio::test]

@@ -125,7 +125,7 @@ async fn page_does_not_wait_for(behaves: Upstream) {
     let meanwhile = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let started = Instant::now();
-        assert_eq!(book_cart(&app, "meanwhile", "add").await.status(), 200);
+        assert_eq!(burts_cart(&app, "meanwhile", "add").await.status(), 200);
         let snapshot = stock(&app).await;
         (started.elapsed(), snapshot)
     };

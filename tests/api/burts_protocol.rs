@@ -1,4 +1,4 @@
-//! The Tornado book's protocol, exactly: `POST /cart`, the long poll and the
+//! Burt's protocol (the Tornado book's), exactly: `POST /cart`, the long poll and the
 //! WebSocket on `/cart/status`, all on the same inventory as the pages.
 
 use std::time::Duration;
@@ -8,11 +8,11 @@ use crate::helpers::*;
 #[tokio::test]
 async fn add_and_remove_are_one_copy_per_session_and_idempotent() {
     let app = spawn_app().await;
-    let response = book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add").await;
+    let response = burts_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), r#"{"inventoryCount":"9"}"#);
     assert_eq!(
-        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add")
+        burts_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "add")
             .await
             .status(),
         200
@@ -24,13 +24,13 @@ async fn add_and_remove_are_one_copy_per_session_and_idempotent() {
     );
 
     assert_eq!(
-        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
+        burts_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
             .await
             .status(),
         200
     );
     assert_eq!(
-        book_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
+        burts_cart(&app, "7f1c0c9e-2b0a-4e0e-8d8b-6c1d7d2a9f10", "remove")
             .await
             .status(),
         200
@@ -43,7 +43,7 @@ async fn add_with_nothing_left_answers_409_and_changes_nothing() {
     let app = spawn_app().await;
     for i in 0..10 {
         assert_eq!(
-            book_cart(&app, &format!("session-{i}"), "add")
+            burts_cart(&app, &format!("session-{i}"), "add")
                 .await
                 .status(),
             200
@@ -51,11 +51,11 @@ async fn add_with_nothing_left_answers_409_and_changes_nothing() {
     }
     let before = stock(&app).await;
     assert_eq!(before.available(FEATURED), Some(0));
-    let response = book_cart(&app, "one-too-many", "add").await;
+    let response = burts_cart(&app, "one-too-many", "add").await;
     assert_eq!(response.status(), 409);
     assert_eq!(stock(&app).await, before);
     // A session that holds a copy may still "add" it again: that is no change.
-    assert_eq!(book_cart(&app, "session-0", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "session-0", "add").await.status(), 200);
     assert_eq!(stock(&app).await, before);
 }
 
@@ -64,7 +64,7 @@ async fn the_long_poll_answers_when_the_featured_count_next_changes() {
     let app = spawn_app().await;
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=watcher")));
     assert_eq!(
-        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
     assert!(!poll.is_finished(), "held until the count changes");
@@ -73,9 +73,9 @@ async fn the_long_poll_answers_when_the_featured_count_next_changes() {
     // answered by it, the answer below would say 10.
     let (status, _) = reserve(&app, &app.http, "the-pragmatic-programmer").await;
     assert_eq!(status, 200);
-    assert_eq!(gauge(&app, BOOK_LONG_POLLS).await, 1, "still held");
+    assert_eq!(gauge(&app, BURTS_LONG_POLLS).await, 1, "still held");
 
-    book_cart(&app, "buyer", "add").await;
+    burts_cart(&app, "buyer", "add").await;
     let response = tokio::time::timeout(Duration::from_secs(5), poll)
         .await
         .unwrap()
@@ -91,14 +91,14 @@ async fn the_websocket_pushes_the_exact_json_on_every_change() {
     let mut with_session = open_socket(&app, "/cart/status?session=watcher").await;
     let mut like_the_book = open_socket(&app, "/cart/status").await;
 
-    book_cart(&app, "buyer", "add").await;
+    burts_cart(&app, "buyer", "add").await;
     for socket in [&mut with_session, &mut like_the_book] {
         assert_eq!(
             next_text(socket, Duration::from_secs(5)).await.as_deref(),
             Some(r#"{"inventoryCount":"9"}"#)
         );
     }
-    book_cart(&app, "buyer", "remove").await;
+    burts_cart(&app, "buyer", "remove").await;
     for socket in [&mut with_session, &mut like_the_book] {
         assert_eq!(
             next_text(socket, Duration::from_secs(5)).await.as_deref(),
@@ -113,7 +113,7 @@ async fn the_books_client_and_the_storefront_see_each_others_changes() {
     // The storefront reserves the featured book; the book's long poll hears it.
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=old-client")));
     assert_eq!(
-        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
     let (status, _) = reserve(&app, &app.http, FEATURED).await;
@@ -130,7 +130,7 @@ async fn the_books_client_and_the_storefront_see_each_others_changes() {
     next_text(&mut socket, Duration::from_secs(5))
         .await
         .unwrap();
-    book_cart(&app, "old-client", "add").await;
+    burts_cart(&app, "old-client", "add").await;
     let pushed = next_text(&mut socket, Duration::from_secs(5))
         .await
         .unwrap();
@@ -161,10 +161,10 @@ async fn viewing_the_books_page_remembers_nothing_answering_a_poll_does() {
     assert_eq!(gauge(&app, "livecart_burts_sessions").await, 0);
     let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=remembered")));
     assert_eq!(
-        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
-    assert_eq!(book_cart(&app, "buyer", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "buyer", "add").await.status(), 200);
     assert_eq!(poll.await.unwrap().unwrap().status(), 200);
     assert_eq!(gauge(&app, "livecart_burts_sessions").await, 1);
 }

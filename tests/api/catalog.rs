@@ -25,7 +25,7 @@ async fn changes_since_a_version_are_exactly_the_books_changed_after_it() {
         "nothing changed after the current version"
     );
 
-    assert_eq!(book_cart(&app, "s1", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "s1", "add").await.status(), 200);
     let v1 = stock(&app).await.version;
     assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
     let v2 = stock(&app).await.version;
@@ -90,7 +90,7 @@ async fn the_published_stock_always_equals_the_stock_on_disk() {
             async move {
                 let book = [FEATURED, SICP, PRAGMATIC][(i + round) % 3];
                 if (i + round) % 4 == 3 {
-                    give_back(app, shopper, book).await.0
+                    return_copy(app, shopper, book).await.0
                 } else {
                     reserve(app, shopper, book).await.0
                 }
@@ -246,7 +246,7 @@ async fn a_file_with_a_bad_line_imports_nothing_and_names_the_line() {
 #[tokio::test]
 async fn an_import_refuses_a_total_below_the_copies_held_and_sold() {
     let app = spawn_app().await;
-    assert_eq!(book_cart(&app, "holder", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "holder", "add").await.status(), 200);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("books.csv");
     std::fs::write(
@@ -321,7 +321,7 @@ async fn with_fifty_thousand_books_a_change_is_pushed_in_under_200_bytes() {
 async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
     let app = spawn_app().await;
     let v0 = stock(&app).await.version;
-    assert_eq!(book_cart(&app, "s1", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "s1", "add").await.status(), 200);
     let v1 = stock(&app).await.version;
     assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
     let now = stock(&app).await;
@@ -452,12 +452,12 @@ async fn a_poll_from_a_version_this_server_has_not_reached_waits_for_it() {
         1
     );
     for action in ["add", "remove"] {
-        assert_eq!(book_cart(&app, "ahead", action).await.status(), 200);
+        assert_eq!(burts_cart(&app, "ahead", action).await.status(), 200);
     }
     assert_eq!(stock(&app).await.version, ahead);
     assert_eq!(gauge(&app, LONG_POLLS).await, 1, "still waiting at {ahead}");
     assert!(!poll.is_finished());
-    assert_eq!(book_cart(&app, "ahead", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "ahead", "add").await.status(), 200);
     let answer = tokio::time::timeout(Duration::from_secs(5), poll)
         .await
         .unwrap()

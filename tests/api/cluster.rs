@@ -225,7 +225,7 @@ async fn a_thousand_buyers_over_three_nodes_buy_exactly_ten_and_no_page_sees_the
     let buyers = (0..1000).map(|i| {
         let node = &nodes[i % 3];
         async move {
-            book_cart(node, &format!("buyer-{i}"), "add")
+            burts_cart(node, &format!("buyer-{i}"), "add")
                 .await
                 .status()
                 .as_u16()
@@ -351,7 +351,7 @@ async fn every_lapsed_hold_is_released_by_exactly_one_of_three_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
-async fn a_legacy_re_poll_that_reaches_another_node_is_answered_at_once() {
+async fn a_burts_re_poll_that_reaches_another_node_is_answered_at_once() {
     let db = TestDatabase::create().await;
     let (a, b) = (pg_node(&db).await, pg_node(&db).await);
     listening(&[&a, &b]).await;
@@ -366,16 +366,16 @@ async fn a_legacy_re_poll_that_reaches_another_node_is_answered_at_once() {
     browser.get(a.url("/burts-books")).send().await.unwrap();
     let first = tokio::spawn(status(&a));
     assert_eq!(
-        gauge_reaches(&a, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&a, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
-    assert_eq!(book_cart(&b, "buyer-1", "add").await.status(), 200);
+    assert_eq!(burts_cart(&b, "buyer-1", "add").await.status(), 200);
     let answer = first.await.unwrap().expect("answered on the change");
     assert_eq!(answer.text().await.unwrap(), r#"{"inventoryCount":"9"}"#);
 
     // A change before the client polls again, and its re-poll lands on B,
     // which never answered it: it learns of the change at once.
-    assert_eq!(book_cart(&a, "buyer-2", "add").await.status(), 200);
+    assert_eq!(burts_cart(&a, "buyer-2", "add").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     let answer = status(&b).await.expect("answered at once, not after 3 s");
@@ -426,7 +426,7 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
         on_first > 0 && on_first < 9,
         "both nodes serve pages ({on_first} on the first)"
     );
-    assert_eq!(book_cart(&balancer, "before", "add").await.status(), 200);
+    assert_eq!(burts_cart(&balancer, "before", "add").await.status(), 200);
     for page in &mut pages {
         page.shows(FEATURED, 9, Duration::from_secs(5)).await;
     }
@@ -434,7 +434,7 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
     first.kill_hard().await;
     // Acknowledged through nginx after the kill: the next POST may reach
     // the dead node first; nginx passes it on to the live one.
-    assert_eq!(book_cart(&balancer, "after", "add").await.status(), 200);
+    assert_eq!(burts_cart(&balancer, "after", "add").await.status(), 200);
     let changed = Instant::now();
     for page in &mut pages {
         page.shows(FEATURED, 8, Duration::from_secs(5)).await;
@@ -467,7 +467,7 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
     listening(&[&a, &b]).await;
     let start = stock(&b).await;
     let mut page = Page::follow(b.url(""), "ws", start, FEATURED);
-    assert_eq!(book_cart(&a, "kept", "add").await.status(), 200);
+    assert_eq!(burts_cart(&a, "kept", "add").await.status(), 200);
     page.shows(FEATURED, 9, Duration::from_secs(5)).await;
 
     // First the database stops answering without going away: an operator's
@@ -509,7 +509,7 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
         .await
         .unwrap();
     let asked = Instant::now();
-    let refused = book_cart(&a, "during", "add").await;
+    let refused = burts_cart(&a, "during", "add").await;
     let waited = asked.elapsed();
     assert_eq!(refused.status(), 503, "a clear 503");
     assert!(
@@ -542,7 +542,7 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
             back.elapsed() < Duration::from_secs(10),
             "changes work again"
         );
-        status = book_cart(&a, "after", "add").await.status().as_u16();
+        status = burts_cart(&a, "after", "add").await.status().as_u16();
     }
     listening(&[&a, &b]).await;
     assert_eq!(health("/healthz").await, 200);
@@ -577,7 +577,7 @@ async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
     listening(&[&survivor]).await;
     for i in 0..10 {
         let session = format!("doomed-{i}");
-        assert_eq!(book_cart(&doomed, &session, "add").await.status(), 200);
+        assert_eq!(burts_cart(&doomed, &session, "add").await.status(), 200);
     }
     let held_at = Instant::now();
     doomed.kill_hard().await;
@@ -601,7 +601,7 @@ async fn the_holds_of_a_node_that_died_are_released_by_another_on_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
-async fn nodes_started_together_on_a_new_database_stock_the_opening_shelf_once() {
+async fn nodes_started_together_on_a_new_database_stock_the_opening_books_once() {
     let db = TestDatabase::create().await;
     // As scripts/cluster.sh starts them: at once, on a database just made.
     let dir = tempfile::tempdir().unwrap();
@@ -610,7 +610,7 @@ async fn nodes_started_together_on_a_new_database_stock_the_opening_shelf_once()
     let nodes = join_all((0..4).map(|_| ServerProcess::start_with(&file, &env))).await;
     for node in &nodes {
         let books = listed_books(node).await;
-        assert_eq!(books.len(), 7, "the opening shelf, once");
+        assert_eq!(books.len(), 7, "the opening books, once");
         assert_eq!(available(node, FEATURED).await, 10);
     }
 }

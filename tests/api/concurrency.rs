@@ -58,7 +58,7 @@ fn assert_pushes_were_sane(pushes: &[StockSnapshot], book: &str, copies: u32) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hundred_book_clients_race_for_ten_copies() {
+async fn two_hundred_burts_clients_race_for_ten_copies() {
     let app = spawn_app().await;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let recorder = tokio::spawn(record_snapshots(

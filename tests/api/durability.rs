@@ -14,7 +14,9 @@ async fn acknowledged_reservations_survive_kill_9() {
     // Acknowledged one after the other, then killed at once.
     for i in 0..7 {
         assert_eq!(
-            book_cart(&shop, &format!("kept-{i}"), "add").await.status(),
+            burts_cart(&shop, &format!("kept-{i}"), "add")
+                .await
+                .status(),
             200
         );
     }
@@ -32,9 +34,9 @@ async fn acknowledged_reservations_survive_kill_9() {
     );
 
     // The holds are the same shoppers', not just the same counts.
-    assert_eq!(book_cart(&shop, "kept-0", "remove").await.status(), 200);
+    assert_eq!(burts_cart(&shop, "kept-0", "remove").await.status(), 200);
     assert_eq!(available(&shop, FEATURED).await, 4);
-    assert_eq!(give_back(&shop, &web_shopper, book).await.0, 200);
+    assert_eq!(return_copy(&shop, &web_shopper, book).await.0, 200);
 
     // The next change after the restart gets a greater version.
     assert!(stock(&shop).await.version > acknowledged.version);
@@ -48,7 +50,7 @@ async fn a_burst_of_concurrent_reservations_survives_kill_9() {
     let shop = ServerProcess::start(&db).await;
     let shop_ref = &shop;
     let acks = futures::future::join_all((0..10).map(|i| async move {
-        book_cart(shop_ref, &format!("burst-{i}"), "add")
+        burts_cart(shop_ref, &format!("burst-{i}"), "add")
             .await
             .status()
     }));
@@ -137,14 +139,20 @@ async fn a_clean_restart_keeps_everything_and_closes_sockets_with_1001() {
     let dir = tempfile::tempdir().unwrap();
     let db = db_path(&dir);
     let shop = ServerProcess::start(&db).await;
-    book_cart(&shop, "stays", "add").await;
+    burts_cart(&shop, "stays", "add").await;
     let mut socket = open_socket(&shop, "/api/stock/ws").await;
     next_text(&mut socket, std::time::Duration::from_secs(5))
         .await
         .unwrap();
     let poll = tokio::spawn(reqwest::get(shop.url("/cart/status?session=waiting")));
     assert_eq!(
-        gauge_reaches(&shop, BOOK_LONG_POLLS, 1, std::time::Duration::from_secs(5)).await,
+        gauge_reaches(
+            &shop,
+            BURTS_LONG_POLLS,
+            1,
+            std::time::Duration::from_secs(5)
+        )
+        .await,
         1
     );
 
@@ -188,7 +196,7 @@ async fn a_request_that_never_finishes_cannot_hold_up_shutdown() {
     )
     .await
     .unwrap();
-    assert_eq!(book_cart(&server, "kept", "add").await.status(), 200);
+    assert_eq!(burts_cart(&server, "kept", "add").await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let asked = std::time::Instant::now();

@@ -216,7 +216,7 @@ pub async fn gauge_reaches(
 
 pub const WEBSOCKETS: &str = r#"livecart_subscribers{transport="Websocket"}"#;
 pub const LONG_POLLS: &str = r#"livecart_subscribers{transport="LongPoll"}"#;
-pub const BOOK_LONG_POLLS: &str = r#"livecart_subscribers{transport="BurtsLongPoll"}"#;
+pub const BURTS_LONG_POLLS: &str = r#"livecart_subscribers{transport="BurtsLongPoll"}"#;
 pub const BURTS_WEBSOCKETS: &str = r#"livecart_subscribers{transport="BurtsWebsocket"}"#;
 
 /// A page's HTML, as the test app's shopper gets it (200 expected).
@@ -256,7 +256,7 @@ pub async fn available(shop: &impl RunningShop, book: &str) -> u32 {
 }
 
 /// `POST /cart` as the book's jQuery client sends it.
-pub async fn book_cart(shop: &impl RunningShop, session: &str, action: &str) -> reqwest::Response {
+pub async fn burts_cart(shop: &impl RunningShop, session: &str, action: &str) -> reqwest::Response {
     reqwest::Client::new()
         .post(shop.url("/cart"))
         .form(&[("session", session), ("action", action)])
@@ -274,7 +274,7 @@ pub async fn reserve(
     call(shop, client, "/api/cart/reserve", book).await
 }
 
-pub async fn give_back(
+pub async fn return_copy(
     shop: &impl RunningShop,
     client: &reqwest::Client,
     book: &str,
@@ -447,7 +447,7 @@ pub fn db_path(dir: &TempDir) -> PathBuf {
 }
 
 /// The inventory alone, without a server, on a fresh SQLite file with the
-/// opening shelf: for tests of the writer and the rules themselves. Borrow
+/// opening books: for tests of the writer and the rules themselves. Borrow
 /// its parts (`&shop.inventory`); it cannot be taken apart (see `Drop`).
 pub struct InventoryOnDisk {
     pub inventory: Inventory,

@@ -21,11 +21,11 @@ async fn the_rules_hold_on_postgresql() {
     let (status, body) = reserve(&app, &app.http, FEATURED).await;
     assert_eq!((status, body["copies"].as_u64()), (200, Some(1)));
     assert_eq!(reserve(&app, &app.http, FEATURED).await.0, 409, "the limit");
-    assert_eq!(book_cart(&app, "s1", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "s1", "add").await.status(), 200);
     assert_eq!(available(&app, FEATURED).await, 8);
     let (status, order) = post_form(&app, &app.http, "/api/cart/checkout", &[]).await;
     assert_eq!(status, 200, "{order}");
-    assert_eq!(book_cart(&app, "s1", "remove").await.status(), 200);
+    assert_eq!(burts_cart(&app, "s1", "remove").await.status(), 200);
     let after = stock(&app).await;
     assert_eq!(after.available(FEATURED), Some(9));
     assert!(after.version > before.version);
@@ -51,7 +51,7 @@ async fn two_servers_on_one_database_never_oversell() {
     let buyers = (0..200).map(|i| {
         let shop = if i % 2 == 0 { &first } else { &second };
         async move {
-            book_cart(shop, &format!("node-buyer-{i}"), "add")
+            burts_cart(shop, &format!("node-buyer-{i}"), "add")
                 .await
                 .status()
                 .as_u16()
@@ -70,7 +70,7 @@ async fn two_servers_on_one_database_never_oversell() {
     let winners: Vec<usize> = (0..200).filter(|i| statuses[*i] == 200).collect();
     let back = |i: usize| format!("node-buyer-{i}");
     assert_eq!(
-        book_cart(&first, &back(winners[0]), "remove")
+        burts_cart(&first, &back(winners[0]), "remove")
             .await
             .text()
             .await
@@ -79,7 +79,7 @@ async fn two_servers_on_one_database_never_oversell() {
     );
     assert_eq!(stock(&first).await.available(FEATURED), Some(1));
     assert_eq!(
-        book_cart(&second, &back(winners[1]), "remove")
+        burts_cart(&second, &back(winners[1]), "remove")
             .await
             .text()
             .await
@@ -93,7 +93,7 @@ async fn two_servers_on_one_database_never_oversell() {
     let copies = stock(&first).await.available(sicp).unwrap();
     assert_eq!(reserve(&first, &first.http, sicp).await.0, 200);
     assert_eq!(
-        book_cart(&second, &back(winners[1]), "add").await.status(),
+        burts_cart(&second, &back(winners[1]), "add").await.status(),
         200
     );
     assert_eq!(
@@ -129,7 +129,7 @@ async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_co
     livecart::server::inventory::stock_opening_books(&first)
         .await
         .unwrap();
-    // load_shelf answers (available copies by book, holds): the one book's.
+    // load_holds answers (available copies by book, holds): the one book's.
     let copies = |(available, _): (Vec<(String, i64)>, _)| available[0].1;
 
     let mut deciding = first.begin().await.unwrap();
@@ -230,7 +230,7 @@ async fn a_change_on_one_node_reaches_the_pages_of_the_others() {
         1
     );
 
-    assert_eq!(book_cart(&a, "across", "add").await.status(), 200);
+    assert_eq!(burts_cart(&a, "across", "add").await.status(), 200);
     next_change(&mut socket, &mut held).await;
     assert_eq!(
         held.available(FEATURED),
@@ -323,7 +323,7 @@ async fn a_node_whose_listener_is_cut_catches_up_by_itself() {
     );
     for i in 0..3 {
         assert_eq!(
-            book_cart(&a, &format!("gap-{i}"), "add").await.status(),
+            burts_cart(&a, &format!("gap-{i}"), "add").await.status(),
             200
         );
     }
@@ -389,7 +389,7 @@ async fn a_node_whose_listener_goes_silent_notices_by_its_heartbeat() {
     let stopped = Stopped(listeners.iter().map(|(pid,)| *pid).collect());
     Stopped::signal(&stopped.0, "-STOP");
     let changed = Instant::now();
-    assert_eq!(book_cart(&a, "unheard", "add").await.status(), 200);
+    assert_eq!(burts_cart(&a, "unheard", "add").await.status(), 200);
     let truth = stock(&a).await;
     let heard = tokio::time::timeout(Duration::from_secs(8), async {
         while held.version < truth.version {

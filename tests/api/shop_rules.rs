@@ -21,7 +21,7 @@ async fn a_hold_lapses_after_its_ttl_and_subscribers_are_told() {
     )
     .unwrap();
 
-    assert_eq!(book_cart(&app, "forgetful", "add").await.status(), 200);
+    assert_eq!(burts_cart(&app, "forgetful", "add").await.status(), 200);
     assert_eq!(reserve(&app, &app.http, SICP).await.0, 200);
     let reserved_at = Instant::now();
     assert_eq!(available(&app, FEATURED).await, 9);

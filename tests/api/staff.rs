@@ -39,7 +39,7 @@ async fn signed_in_staff_change_the_shop_and_every_page_hears_it() {
         Some(15)
     );
 
-    book_cart(&app, "holder", "add").await;
+    burts_cart(&app, "holder", "add").await;
     assert_eq!(
         next_snapshot(&mut socket).await.available(FEATURED),
         Some(14)

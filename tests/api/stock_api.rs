@@ -48,7 +48,7 @@ async fn the_socket_sends_the_snapshot_on_open_then_every_newer_one() {
     .unwrap();
     assert_eq!(first, stock(&app).await);
 
-    book_cart(&app, "s1", "add").await;
+    burts_cart(&app, "s1", "add").await;
     let second: StockSnapshot = serde_json::from_str(
         &next_text(&mut socket, Duration::from_secs(5))
             .await
@@ -58,7 +58,7 @@ async fn the_socket_sends_the_snapshot_on_open_then_every_newer_one() {
     assert!(second.version > first.version);
     assert_eq!(second.available(FEATURED), Some(9));
 
-    book_cart(&app, "s1", "remove").await;
+    burts_cart(&app, "s1", "remove").await;
     let third: StockSnapshot = serde_json::from_str(
         &next_text(&mut socket, Duration::from_secs(5))
             .await

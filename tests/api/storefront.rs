@@ -81,7 +81,7 @@ async fn reserve_and_return_move_the_count_and_the_cart() {
         "the cart lists the book"
     );
 
-    let (status, body) = give_back(&app, &app.http, RUST_BOOK).await;
+    let (status, body) = return_copy(&app, &app.http, RUST_BOOK).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["copies"], 0);
     assert_eq!(available(&app, RUST_BOOK).await, start);
@@ -136,7 +136,7 @@ async fn reserving_at_zero_is_refused_and_changes_nothing() {
 async fn returning_a_copy_not_held_is_refused() {
     let app = spawn_app().await;
     let before = stock(&app).await;
-    let (status, body) = give_back(&app, &app.http, RUST_BOOK).await;
+    let (status, body) = return_copy(&app, &app.http, RUST_BOOK).await;
     assert_eq!(status, 409);
     assert_eq!(body, serde_json::json!("NotHeld"));
     assert_eq!(stock(&app).await, before);
@@ -251,7 +251,7 @@ async fn requests_and_commits_are_traced_when_the_log_asks_for_them() {
         &[("LIVECART_LOG", "info,tower_http=debug,livecart=debug")],
     )
     .await;
-    assert_eq!(book_cart(&shop, "traced", "add").await.status(), 200);
+    assert_eq!(burts_cart(&shop, "traced", "add").await.status(), 200);
     let request = shop
         .logged(
             &["method=POST", "uri=/cart", "status=200", "latency="],
@@ -263,7 +263,7 @@ async fn requests_and_commits_are_traced_when_the_log_asks_for_them() {
 
     // The default filter (info) traces neither.
     let mut quiet = ServerProcess::start(&db_path(&dir)).await;
-    assert_eq!(book_cart(&quiet, "traced", "remove").await.status(), 200);
+    assert_eq!(burts_cart(&quiet, "traced", "remove").await.status(), 200);
     assert_eq!(
         quiet
             .logged(&["status=200"], std::time::Duration::from_millis(500))
@@ -278,7 +278,7 @@ async fn each_commit_group_has_a_span_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
     let mut shop =
         ServerProcess::start_with(&db_path(&dir), &[("LIVECART_LOG", "info,livecart=debug")]).await;
-    assert_eq!(book_cart(&shop, "spanned", "add").await.status(), 200);
+    assert_eq!(burts_cart(&shop, "spanned", "add").await.status(), 200);
     let version = stock(&shop).await.version;
     let commit = shop
         .logged(

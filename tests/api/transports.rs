@@ -48,7 +48,7 @@ async fn a_poll_at_the_current_version_waits_for_the_next() {
         1
     );
     assert!(!waiting.is_finished(), "held, not answered");
-    book_cart(&app, "buyer", "add").await;
+    burts_cart(&app, "buyer", "add").await;
     let response = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
         .unwrap()
@@ -114,7 +114,7 @@ async fn a_thousand_long_polls_dropped_leave_no_waiter_behind() {
             .unwrap();
         clients.push(stream);
     }
-    let (api, book) = (LONG_POLLS, BOOK_LONG_POLLS);
+    let (api, book) = (LONG_POLLS, BURTS_LONG_POLLS);
     assert_eq!(
         gauge_reaches(&app, api, 500, Duration::from_secs(10)).await,
         500
@@ -219,7 +219,7 @@ async fn server_sent_events_carry_versions_and_resume_from_last_event_id() {
         .next_event(Duration::from_millis(400))
         .await
         .is_none());
-    book_cart(&app, "buyer", "add").await;
+    burts_cart(&app, "buyer", "add").await;
     let (id, snapshot) = current
         .next_event(Duration::from_secs(5))
         .await
@@ -340,21 +340,21 @@ async fn versions_never_go_backwards_on_any_transport() {
 }
 
 #[tokio::test]
-async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
+async fn a_burts_client_that_re_polls_slowly_still_ends_on_the_right_count() {
     let app = spawn_app().await;
     let url = app.url("/cart/status?session=slow-reader");
     let first = tokio::spawn(reqwest::get(url.clone()));
     assert_eq!(
-        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
-    book_cart(&app, "a", "add").await;
+    burts_cart(&app, "a", "add").await;
     let answer = first.await.unwrap().unwrap().text().await.unwrap();
     assert_eq!(answer, r#"{"inventoryCount":"9"}"#);
 
     // Two more copies go while the client is not polling (the book's hole).
-    book_cart(&app, "b", "add").await;
-    book_cart(&app, "c", "add").await;
+    burts_cart(&app, "b", "add").await;
+    burts_cart(&app, "c", "add").await;
     let started = Instant::now();
     let answer = reqwest::get(url.clone())
         .await
@@ -371,11 +371,11 @@ async fn a_book_client_that_re_polls_slowly_still_ends_on_the_right_count() {
     // Up to date again: the next poll waits for the next change.
     let next = tokio::spawn(reqwest::get(url));
     assert_eq!(
-        gauge_reaches(&app, BOOK_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
         1
     );
     assert!(!next.is_finished(), "held until the next change");
-    book_cart(&app, "a", "remove").await;
+    burts_cart(&app, "a", "remove").await;
     let answer = next.await.unwrap().unwrap().text().await.unwrap();
     assert_eq!(answer, r#"{"inventoryCount":"8"}"#);
 }
@@ -415,7 +415,7 @@ async fn a_socket_that_stops_answering_pings_is_dropped() {
         "the silent one is gone"
     );
     let (mut healthy, _) = reader.await.unwrap();
-    book_cart(&app, "buyer", "add").await;
+    burts_cart(&app, "buyer", "add").await;
     let pushed = next_text(&mut healthy, Duration::from_secs(5)).await;
     assert!(pushed.is_some_and(|t| t.contains(&format!("\"{FEATURED}\":9"))));
     let _ = healthy.close(None).await;

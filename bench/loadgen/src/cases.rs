@@ -357,7 +357,7 @@ const WARM_UP_ROUNDS: usize = 5;
 /// Which door a reservation comes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {
-    /// The book's protocol: `POST /cart` with a session and an action (every
+    /// Burt's protocol: `POST /cart` with a session and an action (every
     /// server here speaks it).
     BookProtocol,
     /// The pages' server functions, as a hydrated page calls them:

@@ -155,7 +155,7 @@ impl Case {
 
     fn servers(self, chosen: &[Kind]) -> Vec<Kind> {
         match self {
-            // The peers speak only the book's protocol and have no staff.
+            // The peers speak only Burt's protocol and have no staff.
             Case::FanOut { api: true, .. }
             | Case::ReserveReturn {
                 via: Via::ServerFunctions,

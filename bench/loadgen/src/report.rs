@@ -208,7 +208,7 @@ pub fn chart(rows: &[Row], path: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc("subscribers (WebSockets, the book's protocol)")
+        .x_desc("subscribers (WebSockets, Burt's protocol)")
         .y_desc("latency, ms")
         .draw()
         .map_err(|e| e.to_string())?;

@@ -1,4 +1,4 @@
-// The Tornado book's protocol in Node.js, as most people would write it:
+// Burt's protocol (the Tornado book's) in Node.js, as most people would write it:
 // node's http module and the `ws` package, the stock in memory. A peer for
 // livecart's benchmark (bench/run.sh), not part of the shop.
 //

@@ -72,7 +72,7 @@ pub enum Outcome {
     Ordered(Order),
     /// Saved, with no count or catalog change (renewed holds).
     Saved,
-    /// Holds that lapsed were ended, and their copies went back on the shelf.
+    /// Holds that lapsed were ended, and their copies went back on sale.
     Expired {
         holds: u32,
         copies: u32,

@@ -224,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn a_shopper_holds_at_most_the_limit_and_the_book_protocol_one() {
+    fn a_shopper_holds_at_most_the_limit_and_a_burts_session_one() {
         let web = Shopper::Web(ShopperId::new_random());
         let mut stock = RunStock::new(vec![("b".into(), 10)], vec![]);
         assert_eq!(stock.reserve(&rules(2), &web, &book("b")), Ok(1));
@@ -307,7 +307,7 @@ mod tests {
 
     proptest::proptest! {
         /// Random runs of reserves and returns by a few shoppers (web and
-        /// the book's sessions) on a few books, against a plain model: each
+        /// Burt's sessions) on a few books, against a plain model: each
         /// step gives the model's answer, a refused step changes nothing,
         /// available never drops below 0, and available + held is what the
         /// stock started with; the writes, applied to what was loaded, give

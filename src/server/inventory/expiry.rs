@@ -36,19 +36,15 @@ pub(super) async fn end_lapsed_holds(store: Store, writer: WeakWriter<Rules>) {
             tokio::time::sleep(wait.min(LOOK_EVERY)).await;
             continue;
         }
-        // Held only while asking: the clock never keeps the writer alive.
-        let Some(writer) = writer.upgrade() else {
-            return;
-        };
-        let answer = writer.ask(Change::Direct(DirectChange::Expire)).await;
-        drop(writer);
-        match answer {
-            Ok(Outcome::Expired { holds, copies }) if holds > 0 => {
+        // Asked through a weak handle: the clock never keeps the writer
+        // alive, and stops once it is gone.
+        match writer.ask(Change::Direct(DirectChange::Expire)).await {
+            None => return,
+            Some(Ok(Outcome::Expired { holds, copies })) if holds > 0 => {
                 tracing::info!(holds, copies, "lapsed holds ended")
             }
-            Ok(_) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,
-            // A stopping writer answers so too; the next look finds it gone.
-            Err(e) => {
+            Some(Ok(_)) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "lapsed holds could not be ended");
                 tokio::time::sleep(LOOK_EVERY).await;
             }

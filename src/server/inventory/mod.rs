@@ -165,10 +165,22 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Starts the database's writer with the inventory's rules (it
-    /// publishes every commit through `notifier`, already holding the stock
-    /// as the store has it) and the clock that ends lapsed holds. Returns the
-    /// inventory and the writer's door for staff sessions.
+    /// The inventory, asking `writer` (the database's one writer, started
+    /// with these rules) for every change; starts the clock that ends lapsed
+    /// holds.
+    pub fn new(store: Store, rules: Rules, writer: Writer<Rules>) -> Inventory {
+        tokio::spawn(expiry::end_lapsed_holds(store.clone(), writer.downgrade()));
+        Inventory {
+            store,
+            rules: Arc::new(rules),
+            writer,
+        }
+    }
+
+    /// Starts the database's writer with these rules and an inventory on it
+    /// (the writer's door for staff sessions comes back beside it): for an
+    /// inventory on its own, as the model tests run it. The shop starts the
+    /// writer itself (`Application::build`).
     pub fn start(
         store: Store,
         notifier: Notifier,
@@ -176,13 +188,7 @@ impl Inventory {
         metrics: Metrics,
     ) -> (Inventory, SessionWriter) {
         let (writer, sessions) = writer::start(store.clone(), notifier, rules.clone(), metrics);
-        tokio::spawn(expiry::end_lapsed_holds(store.clone(), writer.downgrade()));
-        let inventory = Inventory {
-            store,
-            rules: Arc::new(rules),
-            writer,
-        };
-        (inventory, sessions)
+        (Inventory::new(store, rules, writer), sessions)
     }
 
     pub fn rules(&self) -> &Rules {

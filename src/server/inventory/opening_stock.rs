@@ -1,21 +1,21 @@
 //! The books a new shop opens with: the Tornado book's featured title and its
-//! ten copies, and a shelf of others. Stocked once, on the first start.
+//! ten copies, and a dozen others. Stocked once, on the first start.
 
 use crate::server::store::{NewBook, Store, StoreError};
 use crate::shared::stock::FEATURED_BOOK;
 
-/// Puts the opening shelf on a shelf that has never held a book.
+/// Stocks the opening books in a shop that has never held a book.
 pub async fn stock_opening_books(store: &Store) -> Result<(), StoreError> {
-    let shelf = opening_shelf();
-    if store.stock_if_empty(&shelf).await? {
-        tracing::info!(books = shelf.len(), "stocked the opening shelf");
+    let books = opening_books();
+    if store.stock_if_empty(&books).await? {
+        tracing::info!(books = books.len(), "stocked the opening books");
     }
     Ok(())
 }
 
-/// The opening shelf, in shelf order.
-fn opening_shelf() -> Vec<NewBook> {
-    SHELF
+/// The opening books, in the catalog's order.
+fn opening_books() -> Vec<NewBook> {
+    OPENING_BOOKS
         .iter()
         .map(|&(id, title, author, isbn, price_cents, copies)| NewBook {
             id: id.to_string(),
@@ -30,7 +30,7 @@ fn opening_shelf() -> Vec<NewBook> {
 }
 
 /// (id, title, author, ISBN, price in cents, copies)
-type ShelfEntry = (
+type OpeningBook = (
     &'static str,
     &'static str,
     &'static str,
@@ -39,7 +39,7 @@ type ShelfEntry = (
     u32,
 );
 
-const SHELF: &[ShelfEntry] = &[
+const OPENING_BOOKS: &[OpeningBook] = &[
     (
         FEATURED_BOOK,
         "The Definitive Guide to the Internet",

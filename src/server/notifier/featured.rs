@@ -8,12 +8,12 @@ use axum::extract::ws::Utf8Bytes;
 use crate::shared::stock::StockSnapshot;
 
 /// The featured book's count and the version at which it last changed, so the
-/// book's long poll can wait for a change of this count and no other.
+/// Burt's long poll can wait for a change of this count and no other.
 #[derive(Clone, Debug)]
 pub struct FeaturedCount {
     pub count: u32,
     pub changed_at: u64,
-    /// `{"inventoryCount":"N"}`, exactly as the book's server writes it.
+    /// `{"inventoryCount":"N"}`, exactly as Burt's server writes it.
     pub json: Utf8Bytes,
 }
 

@@ -40,7 +40,7 @@ impl StockTransaction {
     }
 
     /// Sets how many copies the shop owns (sold ones included); the
-    /// difference goes on or off the shelf. False when the book is unknown or
+    /// difference goes on or off sale. False when the book is unknown or
     /// the new total is below the copies held and sold.
     pub async fn set_total(&mut self, book: &str, total: u32) -> Result<bool, StoreError> {
         let done = sqlx::query(
@@ -54,7 +54,7 @@ impl StockTransaction {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Adds `copies` new copies to the shelf. False when the book is unknown.
+    /// Adds `copies` new copies for sale. False when the book is unknown.
     pub async fn restock(&mut self, book: &str, copies: u32) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE books SET total = total + $2, available = available + $2 WHERE id = $1",

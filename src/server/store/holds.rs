@@ -128,7 +128,7 @@ impl StockTransaction {
         Ok(())
     }
 
-    /// Puts `n` copies back on the shelf.
+    /// Puts `n` copies back on sale.
     pub async fn put_back_copies(&mut self, book: &str, n: u32) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE books SET available = available + $2 WHERE id = $1 AND available + sold + $2 <= total",

@@ -36,7 +36,7 @@ pub enum ImportError {
 }
 
 impl Store {
-    /// Upserts `books` by id in one transaction: new ids go on the shelf
+    /// Upserts `books` by id in one transaction: new ids go on sale
     /// (after every book there) with `copies` copies; known ids take the
     /// line's title, author, ISBN and price, and `copies` as their new total.
     /// A total below the copies held and sold refuses the whole file, naming

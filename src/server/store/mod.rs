@@ -78,7 +78,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// A book to put on the shelf.
+/// A book to put on sale.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBook {
     pub id: String,

@@ -7,7 +7,7 @@
 //! shop itself, inline ones only with this render's nonce (Leptos puts it on
 //! its hydration bootstrap and streamed-resource scripts), and wasm
 //! compilation for the shop's own module. Other answers run no script, and
-//! the book's jQuery page keeps the book's inline script, so they keep the
+//! Burt's jQuery page keeps Burt's inline script, so they keep the
 //! shared policy.
 
 use axum::http::header::{

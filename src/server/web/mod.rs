@@ -4,11 +4,10 @@
 //!
 //! - `storefront`, `backoffice`: the server side of the pages' server functions;
 //! - `forms`: how those answer (who asks, status, no-JavaScript redirects);
-//! - `stock`: `/api/stock*`, every transport of the live stock (whole,
-//!   WebSocket, Server-Sent Events, long poll); `socket`: the upkeep every
-//!   WebSocket shares (ping, send deadline, 1001);
-//! - `burts`: Burt's protocol, the Tornado book's `/cart`, `/cart/status`
-//!   and `/burts-books`;
+//! - `live`: every transport of the live stock, together: `/api/stock*`
+//!   (whole, WebSocket, Server-Sent Events, long poll), Burt's protocol
+//!   (`live/burts`: the Tornado book's `/cart`, `/cart/status` and
+//!   `/burts-books`), and the upkeep every WebSocket shares (`live/socket`);
 //! - `catalog`: `/api/books`; `operator`: `/metrics`, `/healthz`, `/readyz`;
 //!   `assets`: `/pkg`, precompressed;
 //! - `error`: a refusal as a plain HTTP answer;
@@ -24,7 +23,6 @@
 
 pub mod assets;
 pub mod backoffice;
-pub mod burts;
 pub mod catalog;
 pub mod checkpoint;
 pub mod client_address;
@@ -35,8 +33,7 @@ pub mod forms;
 pub mod front_door;
 pub mod headers;
 pub mod hold_rate;
+pub mod live;
 pub mod operator;
 pub mod origin;
-pub mod socket;
-pub mod stock;
 pub mod storefront;

@@ -2,7 +2,7 @@
 //! Origin is another site are refused with 403, as Tornado's `check_origin`
 //! does, and so are those a browser marks `Sec-Fetch-Site: cross-site`
 //! (some send no Origin on a cross-site form post of their own making).
-//! Requests without either header (the book's scripts, CLI clients) are
+//! Requests without either header (Burt's scripts, CLI clients) are
 //! allowed; so are the origins the operator lists.
 
 use std::sync::Arc;

@@ -128,7 +128,7 @@ pub async fn reserve(book: String) -> Result<HoldingView, ShopError> {
         state.inventory.reserve(&shopper, &id).await
     })
     .await;
-    answer_form(result, Notice::Reserved, &book_page(&book), None)
+    answer_form(result, Notice::Reserved, &burts_page(&book), None)
 }
 
 pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
@@ -136,10 +136,10 @@ pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
         state.inventory.return_copy(&shopper, &id).await
     })
     .await;
-    answer_form(result, Notice::Returned, &book_page(&book), None)
+    answer_form(result, Notice::Returned, &burts_page(&book), None)
 }
 
-fn book_page(book: &str) -> String {
+fn burts_page(book: &str) -> String {
     match BookId::parse(book) {
         Ok(id) => format!("/books/{}", id.as_str()),
         Err(_) => "/".to_string(),

@@ -31,6 +31,9 @@ use crate::shared::ShopError;
 
 /// The most changes one commit carries.
 pub const MAX_GROUP: usize = 512;
+/// The most staff sessions one commit carries besides (sign-ins are few:
+/// argon2 lets a handful through a second).
+const MAX_SESSIONS: usize = 64;
 
 /// How a group of one part's changes applies inside the writer's
 /// transaction. The inventory implements it with its rules.
@@ -119,8 +122,15 @@ pub struct WeakWriter<C: Changes> {
 }
 
 impl<C: Changes> WeakWriter<C> {
-    pub fn upgrade(&self) -> Option<Writer<C>> {
-        self.queue.upgrade().map(|queue| Writer { queue })
+    /// Asks for one change while the writer runs for others: None when it
+    /// has stopped (or stops before answering). The strong handle is held
+    /// only while the change is handed over, never while it is waited for.
+    pub async fn ask(&self, change: C::Change) -> Option<Result<C::Outcome, ShopError>> {
+        let (reply, answer) = oneshot::channel();
+        let queue = self.queue.upgrade()?;
+        queue.send(Request { change, reply }).await.ok()?;
+        drop(queue);
+        answer.await.ok()
     }
 }
 
@@ -137,7 +147,7 @@ pub fn start<C: Changes>(
         .stock_version
         .set(i64::try_from(notifier.latest().version()).unwrap_or(i64::MAX));
     let (queue, requests) = mpsc::channel(4 * MAX_GROUP);
-    let (sessions, session_requests) = mpsc::channel(64);
+    let (sessions, session_requests) = mpsc::channel(MAX_SESSIONS);
     let committed_here = resync::CommittedHere::default();
     tokio::spawn(resync::follow_the_database(
         store.clone(),
@@ -229,22 +239,26 @@ impl<C: Changes> Task<C> {
             changes: Vec::with_capacity(MAX_GROUP),
             sessions: Vec::new(),
         };
-        let mut sessions_open = true;
-        loop {
-            // The changes' queue closing ends the writer (the server is
-            // stopping); the sessions' queue closing only stops its reads.
+        let (mut changes_open, mut sessions_open) = (true, true);
+        // Runs while anyone can still ask: the inventory for changes, the
+        // staff desk for sessions.
+        while changes_open || sessions_open {
             tokio::select! {
-                n = requests.recv_many(&mut group.changes, MAX_GROUP) => if n == 0 {
-                    return;
+                n = requests.recv_many(&mut group.changes, MAX_GROUP), if changes_open => if n == 0 {
+                    changes_open = false;
+                    continue;
                 },
-                n = session_requests.recv_many(&mut group.sessions, MAX_GROUP), if sessions_open => if n == 0 {
+                n = session_requests.recv_many(&mut group.sessions, MAX_SESSIONS), if sessions_open => if n == 0 {
                     sessions_open = false;
                     continue;
                 },
             }
             gather_arrivals(&mut requests, &mut group.changes).await;
-            while let Ok(request) = session_requests.try_recv() {
-                group.sessions.push(request);
+            while group.sessions.len() < MAX_SESSIONS {
+                match session_requests.try_recv() {
+                    Ok(request) => group.sessions.push(request),
+                    Err(_) => break,
+                }
             }
             self.commit(&mut group).await;
         }
@@ -274,8 +288,9 @@ impl<C: Changes> Task<C> {
         metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        // Sessions are changes too (always made once the group commits).
         let done = outcomes.iter().filter(|r| r.is_ok()).count() as u64;
-        metrics.changes.inc_by(done);
+        metrics.changes.inc_by(done + sessions.len() as u64);
         metrics.refusals.inc_by(outcomes.len() as u64 - done);
         // Counted before the snapshot is published, so /metrics never lags
         // behind what a page already shows.
@@ -334,6 +349,7 @@ impl<C: Changes> Task<C> {
     async fn apply_group(&self, group: &Group<C>) -> Result<Outcomes<C>, StoreError> {
         let mut tx = self.store.begin().await?;
         let now = now_ms();
+        // Sessions first: no stock change depends on them, nor they on it.
         let mut sessions = Vec::with_capacity(group.sessions.len());
         for request in &group.sessions {
             match &request.change {

@@ -1,4 +1,4 @@
-//! The floor peer of livecart's benchmark: the Tornado book's protocol
+//! The floor peer of livecart's benchmark: Burt's protocol (the Tornado book's)
 //! (`POST /cart`, long poll and WebSocket on `/cart/status`) on bare tokio and
 //! tungstenite, with small buffers, no framework and the stock in memory. It
 //! shows what the kernel and the WebSocket framing alone cost.

@@ -11,7 +11,7 @@ use axum::response::Response;
 use super::Since;
 use crate::server::metrics::Transport;
 use crate::server::notifier::Published;
-use crate::server::web::socket;
+use crate::server::web::live::socket;
 use crate::server::AppState;
 use crate::shared::ShopError;
 

@@ -3,7 +3,7 @@
 //! inventory as the pages. (It is called "Burt's" throughout, so it is never
 //! read as a book of the catalog.)
 //!
-//! - `GET /burts-books`: the book's own page (`page`);
+//! - `GET /burts-books`: Burt's own page (`page`);
 //! - `POST /cart` with `session=<id>&action=add|remove`: one copy per
 //!   session, idempotent; 409 when none is left.
 //! - `GET /cart/status?session=<id>`: a long poll answered with
@@ -11,10 +11,10 @@
 //!   once, when it changed since this session's last answer).
 //! - a WebSocket on the same path pushes that JSON on every change.
 //!
-//! Behind a load balancer the book's client re-polls whichever node it
+//! Behind a load balancer Burt's client re-polls whichever node it
 //! reaches, so "the version this session was last told" cannot live in one
 //! node's memory alone. It travels with the client instead: every answer
-//! (and the book's page) sets the cookie `livecart_featured_seen` to the
+//! (and Burt's page) sets the cookie `livecart_featured_seen` to the
 //! featured count's version, which is the database's and so the same on
 //! every node; the browser sends it with the next poll wherever that lands.
 //! Kept in PostgreSQL it would cost a write per answered poll; routed by
@@ -40,7 +40,7 @@ use crate::server::metrics::Transport;
 use crate::server::notifier::Published;
 use crate::server::web::client_address::ClientAddress;
 use crate::server::web::cookies::CookiePolicy;
-use crate::server::web::socket;
+use crate::server::web::live::socket;
 use crate::server::AppState;
 use crate::shared::ShopError;
 use sessions::FORGET_AFTER;
@@ -101,7 +101,7 @@ pub struct StatusQuery {
     session: Option<String>,
 }
 
-/// `/cart/status`: the book's WebSocket client and its long poll share the
+/// `/cart/status`: Burt's WebSocket client and its long poll share the
 /// path; the upgrade header tells them apart.
 pub async fn cart_status(
     State(state): State<AppState>,
@@ -109,7 +109,7 @@ pub async fn cart_status(
     request: Request,
 ) -> Result<Response, ShopError> {
     let Query(query) = query?;
-    // The book's WebSocket client sends no session; its long poll always does.
+    // Burt's WebSocket client sends no session; its long poll always does.
     let session = match query.session.as_deref() {
         Some(raw) => {
             Some(BurtsSession::parse(raw).map_err(|e| ShopError::BadInput(e.to_string()))?)
@@ -126,7 +126,7 @@ pub async fn cart_status(
     Ok(status_poll(state, session, &parts.headers).await)
 }
 
-/// The book's WebSocket: `{"inventoryCount":"N"}` on every change of the
+/// Burt's WebSocket: `{"inventoryCount":"N"}` on every change of the
 /// featured count.
 fn status_socket(state: AppState, upgrade: WebSocketUpgrade) -> Response {
     let updates = state.notifier.subscribe();
@@ -147,14 +147,14 @@ fn status_socket(state: AppState, upgrade: WebSocketUpgrade) -> Response {
         .on_upgrade(move |ws| socket::push_updates(ws, updates, None, pick, upkeep))
 }
 
-/// The book's long poll: answered when the featured count next changes, at
+/// Burt's long poll: answered when the featured count next changes, at
 /// once when it changed since this session's last answer.
 async fn status_poll(
     state: AppState,
     session: Option<BurtsSession>,
     headers: &axum::http::HeaderMap,
 ) -> Response {
-    // The book's client re-polls after each answer; a change made between an
+    // Burt's client re-polls after each answer; a change made between an
     // answer and the next poll would be missed, so each session's last
     // answered version is remembered (in its cookie, and by this node) and a
     // stale poller is answered at once.
@@ -174,7 +174,7 @@ async fn status_poll(
             &state.shutdown,
         )
         .await
-        // Past the limit or at shutdown the book's client gets the count as
+        // Past the limit or at shutdown Burt's client gets the count as
         // it stands; it shows it and polls again, exactly as after a change.
         .unwrap_or_else(|| state.notifier.latest());
     if let Some(session) = session {
@@ -203,8 +203,8 @@ fn seen_cookie(cookies: CookiePolicy, version: u64) -> [(header::HeaderName, Str
     )]
 }
 
-/// How long the book's long poll is held at most. Proxies and browsers cut
-/// idle requests after a minute or two; answering first keeps the book's
+/// How long Burt's long poll is held at most. Proxies and browsers cut
+/// idle requests after a minute or two; answering first keeps Burt's
 /// client (which re-polls only after an answer) alive.
 const BURTS_POLL_LIMIT: Duration = Duration::from_secs(50);
 

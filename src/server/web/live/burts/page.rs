@@ -1,4 +1,4 @@
-//! `GET /burts-books`: the book's own page (its `DetailHandler` and
+//! `GET /burts-books`: Burt's own page (its `DetailHandler` and
 //! `index.html`), with a fresh session and the current count. The HTML is
 //! the book's, kept beside this file (`page.html`) so it reads as HTML.
 
@@ -12,7 +12,7 @@ use super::seen_cookie;
 use crate::server::AppState;
 use crate::shared::ShopError;
 
-/// The book's page, with `{script}`, `{session}` and `{count}` to fill in.
+/// Burt's page, with `{script}`, `{session}` and `{count}` to fill in.
 const PAGE: &str = include_str!("page.html");
 
 #[derive(Debug, Deserialize)]
@@ -20,9 +20,9 @@ pub struct PageQuery {
     transport: Option<String>,
 }
 
-/// `?transport=websocket` serves the book's WebSocket client instead of
+/// `?transport=websocket` serves Burt's WebSocket client instead of
 /// its long poll.
-pub async fn book_page(
+pub async fn burts_page(
     State(state): State<AppState>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, ShopError> {
@@ -54,7 +54,7 @@ pub async fn book_page(
         .into_response())
 }
 
-/// A random UUID (version 4), as the book's server makes with `uuid4()`.
+/// A random UUID (version 4), as Burt's server makes with `uuid4()`.
 fn uuid4() -> String {
     let mut bytes: [u8; 16] = rand::random();
     bytes[6] = (bytes[6] & 0x0f) | 0x40;

@@ -1,15 +1,17 @@
-//! `/api/stock*`: every way the stock leaves the server, each a transport
-//! of the notifier's messages in its own framing.
+//! Every transport of the live stock, in one folder: each hands on the
+//! notifier's messages in its own framing.
 //!
 //! - `GET /api/stock` (here): the newest snapshot, whole;
 //! - `websocket`: `/api/stock/ws`, the snapshot on open, then every newer one;
 //! - `sse`: `/api/stock/events`, Server-Sent Events resuming from Last-Event-ID;
-//! - `poll`: `/api/stock/poll`, the server function the pages poll with.
-//!
-//! Burt's protocol has its own folder (`web/burts`); the upkeep
-//! every WebSocket shares is `web/socket`.
+//! - `poll`: `/api/stock/poll`, the server function the pages poll with;
+//! - `burts`: Burt's protocol (`/cart`, `/cart/status`, `/burts-books`),
+//!   the featured count pushed by WebSocket or long poll;
+//! - `socket`: the upkeep every WebSocket shares (ping, send deadline, 1001).
 
+pub mod burts;
 pub mod poll;
+pub mod socket;
 pub mod sse;
 pub mod websocket;
 

@@ -82,7 +82,7 @@ impl AnsweredVersions {
             sessions.last_sweep = now;
             sessions.sweeps += 1;
         }
-        // Full of live sessions: this one gets the book's plain behaviour.
+        // Full of live sessions: this one gets Burt's plain behaviour.
         if sessions.by_session.len() < self.capacity || sessions.by_session.contains_key(&session) {
             sessions.by_session.insert(session, (version, now));
         }
