@@ -305,16 +305,42 @@ fn site_is_hashed(options: &LeptosOptions) -> bool {
         return false;
     };
     let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    hashed_files_present(&hashes, &pkg, &options.output_name)
+}
+
+/// Whether `pkg` holds the JS, wasm and CSS that `hashes` (cargo-leptos's
+/// `js: <hash>` lines) names.
+fn hashed_files_present(hashes: &str, pkg: &std::path::Path, output_name: &str) -> bool {
     let mut named = 0;
     for (ext, hash) in hashes.lines().filter_map(|line| line.split_once(':')) {
         let (ext, hash) = (ext.trim(), hash.trim());
         if matches!(ext, "js" | "wasm" | "css") {
-            let file = pkg.join(format!("{}.{hash}.{ext}", options.output_name));
-            if !file.is_file() {
+            if !pkg.join(format!("{output_name}.{hash}.{ext}")).is_file() {
                 return false;
             }
             named += 1;
         }
     }
     named > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hashed_files_present;
+
+    #[test]
+    fn a_hash_file_is_believed_only_while_the_site_has_its_files() {
+        let pkg = tempfile::tempdir().unwrap();
+        let hashes = "js: aaa\nwasm: bbb\ncss: ccc\n";
+        assert!(!hashed_files_present(hashes, pkg.path(), "livecart"));
+        for name in ["livecart.aaa.js", "livecart.bbb.wasm"] {
+            std::fs::write(pkg.path().join(name), "").unwrap();
+        }
+        // An unhashed build since: its CSS under the plain name.
+        std::fs::write(pkg.path().join("livecart.css"), "").unwrap();
+        assert!(!hashed_files_present(hashes, pkg.path(), "livecart"));
+        std::fs::write(pkg.path().join("livecart.ccc.css"), "").unwrap();
+        assert!(hashed_files_present(hashes, pkg.path(), "livecart"));
+        assert!(!hashed_files_present("", pkg.path(), "livecart"));
+    }
 }
