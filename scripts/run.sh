@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-cargo leptos build --release --precompress
+# Hashed names (cached for a year) in release only: Cargo.toml leaves
+# hash-files off for `cargo leptos watch`.
+LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
 exec "${CARGO_TARGET_DIR:-target}/release/livecart" "$@"

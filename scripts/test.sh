@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every test: the cargo tests (unit and
-# integration, against real servers on port 0 with their own SQLite files)
-# and the Playwright suite in Debian's Chromium against the release build.
+# integration, against real servers on port 0 with their own SQLite files),
+# the Playwright suite in Debian's Chromium against the release build, and
+# scripts/dev-check.sh (`cargo leptos watch`: edits reach an open tab).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh --browser
@@ -44,8 +45,11 @@ for name in "${alone[@]}"; do
 done
 
 echo "==> release build (server and wasm)" >&2
-cargo leptos build --release --precompress
+LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
 
 echo "==> end-to-end tests (Playwright, /usr/bin/chromium)" >&2
 export LIVECART_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/livecart"
 (cd end2end && npx playwright test)
+
+echo "==> the development loop (cargo leptos watch, in a scratch copy)" >&2
+./scripts/dev-check.sh

@@ -224,14 +224,64 @@ pub fn leptos_options() -> Result<LeptosOptions, StartError> {
     let mut options = leptos::config::get_configuration(None)
         .map(|conf| conf.leptos_options)
         .map_err(|e| StartError::Leptos(e.to_string()))?;
-    // A release build by cargo-leptos names the site's files by their hash
-    // and writes the hashes beside the binary; a binary started without
-    // cargo-leptos's environment (scripts/run.sh, the tests) finds them there.
+    // A release build with LEPTOS_HASH_FILES=true names the site's files by
+    // their hash and writes the hashes beside the binary; a binary started
+    // without cargo-leptos's environment (scripts/run.sh, the tests) finds
+    // them there. `cargo leptos watch` says LEPTOS_HASH_FILES=false itself.
     if std::env::var_os("LEPTOS_HASH_FILES").is_none() {
-        let beside_binary = std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())));
-        options.hash_files = beside_binary.is_some_and(|file| file.is_file());
+        options.hash_files = site_is_hashed(&options);
     }
     Ok(options)
+}
+
+/// Whether the hash file beside the binary names files the site has. A later
+/// build without hashes leaves an earlier one's file behind: believed, it
+/// would link every page to files that are gone.
+fn site_is_hashed(options: &LeptosOptions) -> bool {
+    let Some(hashes) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(options.hash_file.as_ref())))
+        .and_then(|file| std::fs::read_to_string(file).ok())
+    else {
+        return false;
+    };
+    let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    hashed_files_present(&hashes, &pkg, &options.output_name)
+}
+
+/// Whether `pkg` holds the JS, wasm and CSS that `hashes` (cargo-leptos's
+/// `js: <hash>` lines) names.
+fn hashed_files_present(hashes: &str, pkg: &std::path::Path, output_name: &str) -> bool {
+    let mut named = 0;
+    for (ext, hash) in hashes.lines().filter_map(|line| line.split_once(':')) {
+        let (ext, hash) = (ext.trim(), hash.trim());
+        if matches!(ext, "js" | "wasm" | "css") {
+            if !pkg.join(format!("{output_name}.{hash}.{ext}")).is_file() {
+                return false;
+            }
+            named += 1;
+        }
+    }
+    named > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hashed_files_present;
+
+    #[test]
+    fn a_hash_file_is_believed_only_while_the_site_has_its_files() {
+        let pkg = tempfile::tempdir().unwrap();
+        let hashes = "js: aaa\nwasm: bbb\ncss: ccc\n";
+        assert!(!hashed_files_present(hashes, pkg.path(), "livecart"));
+        for name in ["livecart.aaa.js", "livecart.bbb.wasm"] {
+            std::fs::write(pkg.path().join(name), "").unwrap();
+        }
+        // An unhashed build since: its CSS under the plain name.
+        std::fs::write(pkg.path().join("livecart.css"), "").unwrap();
+        assert!(!hashed_files_present(hashes, pkg.path(), "livecart"));
+        std::fs::write(pkg.path().join("livecart.ccc.css"), "").unwrap();
+        assert!(hashed_files_present(hashes, pkg.path(), "livecart"));
+        assert!(!hashed_files_present("", pkg.path(), "livecart"));
+    }
 }

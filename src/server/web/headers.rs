@@ -23,7 +23,10 @@ const POLICY: &str =
     "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'";
 
 /// A rendered page's policy: the shared one, and scripts by origin, nonce
-/// and wasm.
+/// and wasm. Under `cargo leptos watch` the page also carries Leptos's
+/// live-reload script (inline, with this nonce), which opens a WebSocket to
+/// `reload-port`, another origin: a `connect-src` added here must allow it
+/// there, or style edits stop reaching open tabs (scripts/dev-check.sh).
 pub fn page_policy(nonce: &str) -> String {
     format!("{POLICY}; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'")
 }
