@@ -4,7 +4,7 @@
 //!
 //! | URL | handler |
 //! |---|---|
-//! | `/`, `/books/{id}`, `/cart`, `/orders/{id}`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
+//! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
 //! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*`, `/api/stock/poll` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice`, `web::live::poll` |
 //! | `GET /api/stock` | `web::live::stock` |
 //! | `GET /api/stock/ws` | `web::live::websocket` |
