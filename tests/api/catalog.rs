@@ -354,12 +354,9 @@ async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
         (now.version, Some(now.version))
     );
     assert!(change.stock.is_empty());
-    let refused = tokio_tungstenite::connect_async(
-        app.url("/api/stock/ws?since=abc")
-            .replacen("http://", "ws://", 1),
-    )
-    .await
-    .expect_err("a since that is not a version");
+    let refused = tokio_tungstenite::connect_async(app.ws_url("/api/stock/ws?since=abc"))
+        .await
+        .expect_err("a since that is not a version");
     match refused {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
             assert_eq!(response.status(), 400)

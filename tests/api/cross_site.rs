@@ -44,7 +44,7 @@ async fn a_staff_change_from_another_site_is_refused_though_signed_in() {
 async fn a_socket_from_another_site_is_refused() {
     let app = spawn_app().await;
     for path in ["/api/stock/ws", "/cart/status", "/cart/status?session=abc"] {
-        let url = app.url(path).replacen("http://", "ws://", 1);
+        let url = app.ws_url(path);
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
                 .unwrap();
@@ -64,7 +64,7 @@ async fn a_socket_from_another_site_is_refused() {
     // The same sockets from the shop's own pages open.
     let mut open = Vec::new();
     for path in ["/api/stock/ws", "/cart/status"] {
-        let url = app.url(path).replacen("http://", "ws://", 1);
+        let url = app.ws_url(path);
         let mut request =
             tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
                 .unwrap();

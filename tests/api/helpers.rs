@@ -146,6 +146,11 @@ pub trait RunningShop {
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr())
     }
+
+    /// The WebSocket URL of `path` on it: `shop.ws_url("/api/stock/ws")`.
+    fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr())
+    }
 }
 
 impl RunningShop for TestApp {
@@ -327,7 +332,7 @@ pub async fn post_form(
 }
 
 pub async fn open_socket(shop: &impl RunningShop, path: &str) -> Socket {
-    let url = shop.url(path).replacen("http://", "ws://", 1);
+    let url = shop.ws_url(path);
     let (socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket opens");

@@ -438,7 +438,7 @@ async fn a_socket_that_stops_reading_is_dropped_within_the_send_timeout() {
     let tcp = tokio::net::TcpSocket::new_v4().unwrap();
     tcp.set_recv_buffer_size(4096).unwrap();
     let stream = tcp.connect(app.addr).await.unwrap();
-    let url = app.url("/api/stock/ws").replacen("http://", "ws://", 1);
+    let url = app.ws_url("/api/stock/ws");
     let (_stalled, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     assert_eq!(
         gauge_reaches(&app, WEBSOCKETS, 1, Duration::from_secs(5)).await,

@@ -29,7 +29,7 @@ pub enum Change {
 pub enum DirectChange {
     Checkout { shopper: Shopper },
     Renew { shopper: Shopper },
-    Expire,
+    ReleaseLapsed,
     Restock { book: BookId, copies: u32 },
     SetTotal { book: BookId, total: u32 },
     SetPrice { book: BookId, price_cents: u32 },
@@ -73,7 +73,7 @@ pub enum Outcome {
     /// Saved, with no count or catalog change (renewed holds).
     Saved,
     /// Holds that lapsed were ended, and their copies went back on sale.
-    Expired {
+    LapsedReleased {
         holds: u32,
         copies: u32,
     },
@@ -110,7 +110,7 @@ async fn apply_group(
         outcomes: Vec::with_capacity(group.len()),
         moved: Moved::Nothing,
         touched: BTreeSet::new(),
-        holds_ended: 0,
+        holds_released: 0,
     };
     let mut next = 0;
     while next < group.len() {
@@ -135,8 +135,8 @@ async fn apply_group(
                 let (outcome, moved) = apply(tx, change, times, &mut applied.touched).await?;
                 if let Ok(done) = &outcome {
                     applied.moved = applied.moved.max(moved);
-                    if let Outcome::Expired { holds, .. } = done {
-                        applied.holds_ended += holds;
+                    if let Outcome::LapsedReleased { holds, .. } = done {
+                        applied.holds_released += holds;
                     }
                 }
                 applied.outcomes.push(outcome);
@@ -212,14 +212,14 @@ async fn apply(
             tx.write_holds(&renewal, times).await?;
             (Ok(Outcome::Saved), Moved::Nothing)
         }
-        DirectChange::Expire => {
-            let released = tx.release_expired(now).await?;
+        DirectChange::ReleaseLapsed => {
+            let released = tx.release_lapsed(now).await?;
             let effect = if released.copies > 0 {
                 Moved::Stock
             } else {
                 Moved::Nothing
             };
-            let done = Outcome::Expired {
+            let done = Outcome::LapsedReleased {
                 holds: released.holds,
                 copies: released.copies,
             };
@@ -228,11 +228,7 @@ async fn apply(
         }
         DirectChange::Restock { book, copies } => {
             let done = tx.restock(book.as_str(), *copies).await?;
-            (
-                done.then_some(Outcome::BookChanged)
-                    .ok_or(ShopError::UnknownBook),
-                Moved::Stock,
-            )
+            (book_changed(done, ShopError::UnknownBook), Moved::Stock)
         }
         DirectChange::SetTotal { book, total } => {
             let result = if tx.set_total(book.as_str(), *total).await? {
@@ -246,25 +242,22 @@ async fn apply(
         }
         DirectChange::SetPrice { book, price_cents } => {
             let done = tx.set_price(book.as_str(), *price_cents).await?;
-            (
-                done.then_some(Outcome::BookChanged)
-                    .ok_or(ShopError::UnknownBook),
-                Moved::Catalog,
-            )
+            (book_changed(done, ShopError::UnknownBook), Moved::Catalog)
         }
         DirectChange::AddBook(book) => {
             let done = tx.add_book(book).await?;
-            (
-                done.then_some(Outcome::BookChanged)
-                    .ok_or(ShopError::BookExists),
-                Moved::Catalog,
-            )
+            (book_changed(done, ShopError::BookExists), Moved::Catalog)
         }
     };
     if let (Ok(Outcome::BookChanged), Some(book)) = (&applied.0, change.book()) {
         touched.insert(book.to_string());
     }
     Ok(applied)
+}
+
+/// A catalog write's outcome: the book changed, or why it could not.
+fn book_changed(done: bool, otherwise: ShopError) -> Result<Outcome, ShopError> {
+    done.then_some(Outcome::BookChanged).ok_or(otherwise)
 }
 
 fn new_order_id() -> String {

@@ -3,7 +3,7 @@
 //! every hold past it, so freed copies are published like any other change.
 //! With several nodes on one PostgreSQL every node runs this clock; the
 //! store's claim splits the lapsed holds between them (see
-//! `StockTransaction::release_expired`), so a hold is released once, and
+//! `StockTransaction::release_lapsed`), so a hold is released once, and
 //! still within the half second while any one node is alive.
 
 use std::time::Duration;
@@ -15,7 +15,7 @@ use crate::server::store::Store;
 use crate::server::writer::WeakWriter;
 
 /// The clock: ends holds whose deadline has passed, within half a second.
-pub(super) async fn end_lapsed_holds(store: Store, writer: WeakWriter<Rules>) {
+pub(super) async fn release_lapsed_holds(store: Store, writer: WeakWriter<Rules>) {
     const LOOK_EVERY: Duration = Duration::from_millis(500);
     // When another node's clock has claimed the lapsed holds and not yet
     // committed, the soonest deadline still looks past: look again shortly
@@ -38,9 +38,12 @@ pub(super) async fn end_lapsed_holds(store: Store, writer: WeakWriter<Rules>) {
         }
         // Asked through a weak handle: the clock never keeps the writer
         // alive, and stops once it is gone.
-        match writer.ask(Change::Direct(DirectChange::Expire)).await {
+        match writer
+            .ask(Change::Direct(DirectChange::ReleaseLapsed))
+            .await
+        {
             None => return,
-            Some(Ok(Outcome::Expired { holds, copies })) if holds > 0 => {
+            Some(Ok(Outcome::LapsedReleased { holds, copies })) if holds > 0 => {
                 tracing::info!(holds, copies, "lapsed holds ended")
             }
             Some(Ok(_)) => tokio::time::sleep(CLAIMED_ELSEWHERE).await,

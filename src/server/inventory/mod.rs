@@ -169,7 +169,10 @@ impl Inventory {
     /// with these rules) for every change; starts the clock that ends lapsed
     /// holds.
     pub fn new(store: Store, rules: Rules, writer: Writer<Rules>) -> Inventory {
-        tokio::spawn(expiry::end_lapsed_holds(store.clone(), writer.downgrade()));
+        tokio::spawn(expiry::release_lapsed_holds(
+            store.clone(),
+            writer.downgrade(),
+        ));
         Inventory {
             store,
             rules: Arc::new(rules),

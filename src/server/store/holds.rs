@@ -150,7 +150,7 @@ impl StockTransaction {
     /// queueing on each other, and each hold is deleted, and its copies put
     /// back, by exactly one of them. The books are then updated in id order,
     /// once each, so two clocks never wait on each other in a cycle.
-    pub async fn release_expired(&mut self, now_ms: i64) -> Result<Released, StoreError> {
+    pub async fn release_lapsed(&mut self, now_ms: i64) -> Result<Released, StoreError> {
         let claim = if self.backend == Backend::Postgres {
             "DELETE FROM reservations r USING ( \
                  SELECT shopper, book_id FROM reservations WHERE expires_at <= $1 \

@@ -61,7 +61,7 @@ pub struct Applied<O> {
     /// The books whose count or catalog fields the group changed.
     pub touched: BTreeSet<String>,
     /// Lapsed holds the group ended (for `/metrics`).
-    pub holds_ended: u32,
+    pub holds_released: u32,
 }
 
 /// Which versions a change moves: none (a renewal, a session), the stock's
@@ -270,7 +270,7 @@ impl<C: Changes> Task<C> {
         let span = tracing::debug_span!("commit", changes = group.len());
         let before = self.notifier.latest().version();
         let result = self.apply_with_retries(group).instrument(span).await;
-        let (outcomes, sessions, holds_ended, snapshot) = match result {
+        let (outcomes, sessions, holds_released, snapshot) = match result {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 tracing::error!(error = %e, "a group of changes was rolled back");
@@ -294,7 +294,7 @@ impl<C: Changes> Task<C> {
         metrics.refusals.inc_by(outcomes.len() as u64 - done);
         // Counted before the snapshot is published, so /metrics never lags
         // behind what a page already shows.
-        metrics.holds_released.inc_by(u64::from(holds_ended));
+        metrics.holds_released.inc_by(u64::from(holds_released));
         if let Some(change) = snapshot {
             self.committed_here.record(change.version);
             metrics
@@ -373,7 +373,7 @@ impl<C: Changes> Task<C> {
                 outcomes: Vec::new(),
                 moved: Moved::Nothing,
                 touched: BTreeSet::new(),
-                holds_ended: 0,
+                holds_released: 0,
             }
         } else {
             self.changes.apply(&mut tx, &changes, now).await?
@@ -393,7 +393,7 @@ impl<C: Changes> Task<C> {
             version = snapshot.as_ref().map(|s| s.version),
             "committed"
         );
-        Ok((applied.outcomes, sessions, applied.holds_ended, snapshot))
+        Ok((applied.outcomes, sessions, applied.holds_released, snapshot))
     }
 }
 
