@@ -8,7 +8,11 @@ must then fail. The breaks are applied in a throwaway git worktree of HEAD
     scripts/break-checks.py                 # every break
     scripts/break-checks.py pragma-normal   # some, by name
 
-PostgreSQL tests run when LIVECART_TEST_POSTGRES names a server.
+Each named test first runs once on the unchanged tree: a test that fails
+there proves nothing about its break, so the check is reported as broken
+(and the script fails) instead of as caught. Entries whose test needs
+PostgreSQL (`postgres::`, `cluster::`) run only when LIVECART_TEST_POSTGRES
+names a server; without one they are reported as not run, never as caught.
 """
 import os
 import subprocess
@@ -106,9 +110,38 @@ def main():
         'BREAKS_TARGET_DIR', os.path.join(tempfile.gettempdir(), 'livecart-breaks-target')))
     only = sys.argv[1:]
     red = True
+    postgres = bool(os.environ.get('LIVECART_TEST_POSTGRES'))
+
+    def run_test(test):
+        # "lib:NAME" is a unit test; anything else one of tests/api.
+        target = ['--lib'] if test.startswith('lib:') else ['--test', 'api']
+        run = subprocess.run(['cargo', 'test', '--features', 'ssr', *target, '--',
+                              '--include-ignored', '--exact', test.removeprefix('lib:')],
+                             cwd=work, env=env, capture_output=True, text=True)
+        out = run.stdout + run.stderr
+        if 'test result: FAILED' in out:
+            return 'failed'
+        if 'could not compile' in out:
+            return 'does not compile'
+        if 'test result: ok. 1 passed' in out:
+            return 'passed'
+        return 'did not run'
+
+    baseline = {}
     try:
         for name, path, old, new, test in BREAKS:
             if only and name not in only:
+                continue
+            if test.split('::')[0] in ('postgres', 'cluster') and not postgres:
+                print(f'{name:32} {test}: not run (needs LIVECART_TEST_POSTGRES)', flush=True)
+                continue
+            # The test must pass as the tree is, or its failure below says nothing.
+            if test not in baseline:
+                baseline[test] = run_test(test)
+            if baseline[test] != 'passed':
+                print(f'{name:32} {test}: BROKEN CHECK: on the unchanged tree the test {baseline[test]}',
+                      flush=True)
+                red = False
                 continue
             file = os.path.join(work, path)
             text = open(file).read()
@@ -121,20 +154,15 @@ def main():
             for o, n in zip(olds, news):
                 text = text.replace(o, n)
             open(file, 'w').write(text)
-            # "lib:NAME" is a unit test; anything else one of tests/api.
-            target = ['--lib'] if test.startswith('lib:') else ['--test', 'api']
-            run = subprocess.run(['cargo', 'test', '--features', 'ssr', *target, '--',
-                                  '--include-ignored', '--exact', test.removeprefix('lib:')],
-                                 cwd=work, env=env, capture_output=True, text=True)
+            outcome = run_test(test)
             subprocess.run(['git', 'checkout', '--', path], cwd=work, check=True)
-            out = run.stdout + run.stderr
-            if 'test result: FAILED' in out:
+            if outcome == 'failed':
                 verdict = 'red, as it must be'
-            elif 'could not compile' in out:
+            elif outcome == 'does not compile':
                 verdict = 'the break does not compile'
                 red = False
             else:
-                verdict = 'GREEN: the test did not catch it'
+                verdict = f'GREEN: the test did not catch it ({outcome})'
                 red = False
             print(f'{name:32} {test}: {verdict}', flush=True)
     finally:
