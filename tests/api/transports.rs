@@ -143,14 +143,22 @@ struct EventReader {
 
 impl EventReader {
     async fn open(app: &TestApp, last_event_id: Option<u64>) -> EventReader {
+        EventReader::open_at(app, "/api/stock/events", last_event_id).await
+    }
+
+    /// The stream at `path` (with its query), resuming from `last_event_id`.
+    async fn open_at(app: &TestApp, path: &str, last_event_id: Option<u64>) -> EventReader {
         let mut stream = TcpStream::connect(app.addr).await.unwrap();
         let resume = last_event_id
             .map(|id| format!("Last-Event-ID: {id}\r\n"))
             .unwrap_or_default();
         stream
             .write_all(
-                format!("GET /api/stock/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{resume}\r\n", app.addr)
-                    .as_bytes(),
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n{resume}\r\n",
+                    app.addr
+                )
+                .as_bytes(),
             )
             .await
             .unwrap();
@@ -235,6 +243,56 @@ async fn server_sent_events_carry_versions_and_resume_from_last_event_id() {
         .get(app.url("/api/stock/events"))
         .header("last-event-id", "yesterday")
         .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+/// A first connection (EventSource cannot set Last-Event-ID) names the
+/// version it holds in `?since=`: it is sent only what changed after it, a
+/// current one waits, and a reconnect's Last-Event-ID wins over it.
+#[tokio::test]
+async fn server_sent_events_start_from_since_on_a_first_connection() {
+    let app = spawn_app().await;
+    let before = stock(&app).await;
+    burts_cart(&app, "buyer", "add").await;
+    let events = |since: u64| format!("/api/stock/events?since={since}");
+
+    let mut behind = EventReader::open_at(&app, &events(before.version), None).await;
+    let (id, change) = behind
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("what changed since, at once");
+    assert!(id > before.version);
+    assert_eq!(change.since, Some(before.version));
+    assert_eq!(
+        change.stock.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![FEATURED],
+        "only the book that changed"
+    );
+    assert_eq!(change.available(FEATURED), Some(9));
+
+    let mut current = EventReader::open_at(&app, &events(id), None).await;
+    assert!(current
+        .next_event(Duration::from_millis(400))
+        .await
+        .is_none());
+    burts_cart(&app, "buyer", "remove").await;
+    let (next, change) = current
+        .next_event(Duration::from_secs(5))
+        .await
+        .expect("the next change");
+    assert!(next > id);
+    assert_eq!(change.available(FEATURED), Some(10));
+
+    // A reconnect names its version in Last-Event-ID; ?since= is its first.
+    let mut reconnect = EventReader::open_at(&app, &events(before.version), Some(next)).await;
+    assert!(reconnect
+        .next_event(Duration::from_millis(400))
+        .await
+        .is_none());
+
+    let bad = reqwest::get(app.url("/api/stock/events?since=yesterday"))
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
