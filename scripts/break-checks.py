@@ -98,6 +98,7 @@ BREAKS = [
  ('group-not-gathered','src/server/writer/mod.rs','            gather_arrivals(&mut requests, &mut group.changes).await;\n','','concurrency::changes_asked_for_in_the_same_moment_share_one_commit'),
  ('sqlite-release-keeps-hold','src/server/store/holds.rs','"DELETE FROM reservations WHERE (shopper, book_id) IN \\\n','"DELETE FROM reservations WHERE 0 AND (shopper, book_id) IN \\\n','model::the_inventory_follows_a_plain_model'),
  ('sse-since-ignored','src/server/web/live/sse.rs','        None => since,','        None => None::<u64>.filter(|_| since.is_some()),','transports::server_sent_events_start_from_since_on_a_first_connection'),
+ ('import-no-notify','src/server/store/import.rs','        stock.notify_version().await?;','        let _ = stock.conn().await?;','postgres::an_import_reaches_the_open_pages_of_every_node'),
 ]
 
 

@@ -410,3 +410,58 @@ async fn a_node_whose_listener_goes_silent_notices_by_its_heartbeat() {
         "heard through the heartbeat's reconnect, not the stopped listener: {took:?}"
     );
 }
+
+/// `livecart books import` beside a running cluster: its commit NOTIFYs
+/// like the writers' do, so every node's open pages show what it wrote
+/// within a second of the import's end (plus 0.5 s for scheduling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn an_import_reaches_the_open_pages_of_every_node() {
+    use std::time::{Duration, Instant};
+    let db = TestDatabase::create().await;
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(spawn_app_with(|s| s.database_url = db.url.clone()).await);
+    }
+    let mut pages = Vec::new();
+    for node in &nodes {
+        assert_eq!(
+            gauge_reaches(node, "livecart_listener_up", 1, Duration::from_secs(5)).await,
+            1
+        );
+        let mut held = stock(node).await;
+        let mut socket = open_socket(node, &format!("/api/stock/ws?since={}", held.version)).await;
+        next_change(&mut socket, &mut held).await; // the empty change on open
+        pages.push((socket, held));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog.csv");
+    std::fs::write(
+        &file,
+        "id,title,author,isbn,price,copies\ndune,Dune,Frank Herbert,,9.99,4\n",
+    )
+    .unwrap();
+    let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
+        .args(["books", "import"])
+        .arg(&file)
+        .env("LIVECART_DATABASE_URL", &db.url)
+        .env("LIVECART_LOG", "warn")
+        .output()
+        .await
+        .expect("livecart books import runs");
+    assert!(import.status.success(), "{import:?}");
+    let imported = Instant::now();
+
+    let deadline = Duration::from_millis(1_500);
+    for (node, (socket, held)) in pages.iter_mut().enumerate() {
+        while held.available("dune").is_none() {
+            let left = deadline.saturating_sub(imported.elapsed());
+            let text = next_text(socket, left).await.unwrap_or_else(|| {
+                panic!("node {node}'s page did not show the import within {deadline:?}")
+            });
+            held.absorb(serde_json::from_str(&text).unwrap());
+        }
+        assert_eq!(held.available("dune"), Some(4), "node {node}");
+    }
+}
