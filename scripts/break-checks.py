@@ -99,6 +99,7 @@ BREAKS = [
  ('sqlite-release-keeps-hold','src/server/store/holds.rs','"DELETE FROM reservations WHERE (shopper, book_id) IN \\\n','"DELETE FROM reservations WHERE 0 AND (shopper, book_id) IN \\\n','model::the_inventory_follows_a_plain_model'),
  ('sse-since-ignored','src/server/web/live/sse.rs','        None => since,','        None => None::<u64>.filter(|_| since.is_some()),','transports::server_sent_events_start_from_since_on_a_first_connection'),
  ('import-no-notify','src/server/store/import.rs','        stock.notify_version().await?;','        let _ = stock.conn().await?;','postgres::an_import_reaches_the_open_pages_of_every_node'),
+ ('per-address-21','src/server/staff.rs','    const PER_ADDRESS: usize = 20;','    const PER_ADDRESS: usize = 21;','abuse::twenty_failures_from_one_address_slow_it_down_whatever_the_accounts'),
 ]
 
 

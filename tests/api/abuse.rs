@@ -247,6 +247,46 @@ async fn failed_sign_ins_slow_their_address_down_and_lock_nobody_out() {
     assert_eq!(sign_in(&app, &attacker, BURT, PASSWORD).await.0, 200);
 }
 
+/// Twenty failures from one address, over any accounts, are free; the next
+/// attempt from it must wait, even with the right password on an account it
+/// never guessed at. Four guesses at each of five names keep every
+/// (account, address) pair under its own limit of five.
+#[tokio::test]
+async fn twenty_failures_from_one_address_slow_it_down_whatever_the_accounts() {
+    let app = spawn_app().await;
+    app.add_staff(BURT, PASSWORD).await;
+    let attacker = client_from([127, 0, 0, 7]);
+    for account in 0..5 {
+        for guess in 0..4 {
+            let (status, _) = sign_in(
+                &app,
+                &attacker,
+                &format!("nobody{account}"),
+                "guess guess guess",
+            )
+            .await;
+            assert_eq!(
+                status,
+                401,
+                "failure {} of 20 is free",
+                account * 4 + guess + 1
+            );
+        }
+    }
+    assert_eq!(
+        sign_in(&app, &attacker, BURT, PASSWORD).await,
+        (429, serde_json::json!("TooManyAttempts")),
+        "the 21st attempt from the address must wait"
+    );
+    assert_eq!(
+        sign_in(&app, &client_from([127, 0, 0, 8]), BURT, PASSWORD)
+            .await
+            .0,
+        200,
+        "another address signs in as usual"
+    );
+}
+
 #[tokio::test]
 async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     let app = spawn_app_with(|s| {
