@@ -124,14 +124,7 @@ async fn the_published_stock_always_equals_the_stock_on_disk() {
 
 /// `livecart books import FILE` against the shop's database.
 async fn import(app: &TestApp, file: &std::path::Path) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
-        .args(["books", "import"])
-        .arg(file)
-        .env("LIVECART_DATABASE_URL", &app.database_url)
-        .env("LIVECART_LOG", "warn")
-        .output()
-        .await
-        .expect("livecart books import runs")
+    import_books(&app.database_url, file).await
 }
 
 async fn book_ids(app: &TestApp) -> Vec<String> {

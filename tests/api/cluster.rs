@@ -270,14 +270,7 @@ async fn every_lapsed_hold_is_released_by_exactly_one_of_three_nodes() {
         csv.push_str(&format!("{book},Title {book},Author,9.99,50\n"));
     }
     std::fs::write(&file, csv).unwrap();
-    let imported = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
-        .args(["books", "import"])
-        .arg(&file)
-        .env("LIVECART_DATABASE_URL", &db.url)
-        .env("LIVECART_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
+    let imported = import_books(&db.url, &file).await;
     assert!(imported.status.success(), "{imported:?}");
 
     let ttl = Duration::from_secs(2);

@@ -595,3 +595,16 @@ fn rand_suffix() -> u64 {
     );
     h.finish()
 }
+
+/// `livecart books import FILE` against the database at `database_url`, as
+/// an operator runs it beside the shop.
+pub async fn import_books(database_url: &str, file: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
+        .args(["books", "import"])
+        .arg(file)
+        .env("LIVECART_DATABASE_URL", database_url)
+        .env("LIVECART_LOG", "warn")
+        .output()
+        .await
+        .expect("livecart books import runs")
+}

@@ -442,14 +442,7 @@ async fn an_import_reaches_the_open_pages_of_every_node() {
         "id,title,author,isbn,price,copies\ndune,Dune,Frank Herbert,,9.99,4\n",
     )
     .unwrap();
-    let import = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
-        .args(["books", "import"])
-        .arg(&file)
-        .env("LIVECART_DATABASE_URL", &db.url)
-        .env("LIVECART_LOG", "warn")
-        .output()
-        .await
-        .expect("livecart books import runs");
+    let import = import_books(&db.url, &file).await;
     assert!(import.status.success(), "{import:?}");
     let imported = Instant::now();
 
