@@ -100,6 +100,7 @@ BREAKS = [
  ('sse-since-ignored','src/server/web/live/sse.rs','        None => since,','        None => None::<u64>.filter(|_| since.is_some()),','transports::server_sent_events_start_from_since_on_a_first_connection'),
  ('import-no-notify','src/server/store/import.rs','        stock.notify_version().await?;','        let _ = stock.conn().await?;','postgres::an_import_reaches_the_open_pages_of_every_node'),
  ('per-address-21','src/server/staff.rs','    const PER_ADDRESS: usize = 20;','    const PER_ADDRESS: usize = 21;','abuse::twenty_failures_from_one_address_slow_it_down_whatever_the_accounts'),
+ ('max-waiting-unbounded','src/server/staff.rs','        const MAX_WAITING: usize = 32;','        const MAX_WAITING: usize = usize::MAX;','abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once'),
 ]
 
 

@@ -398,6 +398,53 @@ async fn two_hundred_wrong_sign_ins_at_once_get_no_more_guesses_than_five() {
     assert_eq!(verified + refused, 200);
 }
 
+/// Past 32 sign-ins waiting for a verification, more are refused with 429
+/// at once instead of queueing. Forty at once, each from its own address and
+/// for its own account (so no throttle refuses them), with one verification
+/// at a time: one verifies, 32 wait, and the rest are refused while the
+/// first is still being verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_thirty_two_waiting_sign_ins_more_are_refused_at_once() {
+    const AT_ONCE: u8 = 40;
+    let app = spawn_app_with(|s| s.sign_in_concurrency = 1).await;
+    let started = std::time::Instant::now();
+    let attempts = (0..AT_ONCE).map(|i| {
+        let app = &app;
+        async move {
+            let answer = sign_in(
+                app,
+                &client_from([127, 0, 2, i + 1]),
+                &format!("nobody{i}"),
+                "guess guess guess",
+            )
+            .await;
+            (answer, started.elapsed())
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(answer, _)| *answer == (429, serde_json::json!("TooManyAttempts")))
+        .map(|(_, after)| *after)
+        .collect();
+    let verified = answers
+        .iter()
+        .filter(|((status, _), _)| *status == 401)
+        .count();
+    println!("{AT_ONCE} sign-ins at once: {verified} verified, refused after {refused:?}");
+    assert_eq!(verified + refused.len(), usize::from(AT_ONCE));
+    assert!(
+        (1..=usize::from(AT_ONCE) - 33).contains(&refused.len()),
+        "{} refused: at most one verifying and 32 waiting are let in",
+        refused.len()
+    );
+    let slowest_refusal = refused.iter().max().unwrap();
+    assert!(
+        *slowest_refusal < Duration::from_millis(1500),
+        "refused at once, not after a wait: {slowest_refusal:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_new_password_signs_out_every_session_of_the_account() {
     let app = spawn_app().await;
