@@ -36,7 +36,11 @@ fi
 # Tests that bound a delay run on their own afterwards: the suite runs tests
 # two at a time, and a neighbour starting three nodes or importing 50,000
 # books would be measured with them.
-alone=(staff::a_burst_of_sign_ins_does_not_stall_live_updates abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once)
+alone=(
+  staff::a_burst_of_sign_ins_does_not_stall_live_updates
+  abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once
+  abuse::slow_headers_and_idle_keep_alives_are_closed_after_the_header_timeout
+)
 skips=()
 for name in "${alone[@]}"; do skips+=(--skip "$name"); done
 cargo test --features ssr -- "${ignored[@]}" "${skips[@]}"
