@@ -102,6 +102,7 @@ BREAKS = [
  ('per-address-21','src/server/staff.rs','    const PER_ADDRESS: usize = 20;','    const PER_ADDRESS: usize = 21;','abuse::twenty_failures_from_one_address_slow_it_down_whatever_the_accounts'),
  ('max-waiting-unbounded','src/server/staff.rs','        const MAX_WAITING: usize = 32;','        const MAX_WAITING: usize = usize::MAX;','abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once'),
  ('header-timeout-x3','src/server/web/connections.rs','        .header_read_timeout(header_read_timeout);','        .header_read_timeout(header_read_timeout * 3);','abuse::slow_headers_and_idle_keep_alives_are_closed_after_the_header_timeout'),
+ ('shutdown-deadline-x3','src/server/web/connections.rs','    if timeout(deadline, everything_closed(&connections, &tasks))','    if timeout(deadline * 3, everything_closed(&connections, &tasks))','durability::a_request_that_never_finishes_cannot_hold_up_shutdown'),
 ]
 
 

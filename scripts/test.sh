@@ -40,6 +40,7 @@ alone=(
   staff::a_burst_of_sign_ins_does_not_stall_live_updates
   abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once
   abuse::slow_headers_and_idle_keep_alives_are_closed_after_the_header_timeout
+  durability::a_request_that_never_finishes_cannot_hold_up_shutdown
 )
 skips=()
 for name in "${alone[@]}"; do skips+=(--skip "$name"); done

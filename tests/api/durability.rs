@@ -203,8 +203,11 @@ async fn a_request_that_never_finishes_cannot_hold_up_shutdown() {
     let status = server.stop().await;
     let took = asked.elapsed();
     assert!(status.success(), "{status:?}");
+    println!("stopped {took:?} after it was asked to");
+    // The deadline (1 s) plus at most 0.5 s for scheduling and the process's
+    // exit: scripts/test.sh runs this test alone.
     assert!(
-        took < std::time::Duration::from_secs(4),
+        took <= std::time::Duration::from_millis(1500),
         "stopped by the 1 s deadline, not held up by the stalled request: {took:?}"
     );
     // The change acknowledged before the stop is there after it.
