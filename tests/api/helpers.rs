@@ -15,6 +15,7 @@ use livecart::server::inventory::{stock_opening_books, Inventory, Rules};
 use livecart::server::metrics::Metrics;
 use livecart::server::notifier::Notifier;
 use livecart::server::store::Store;
+use livecart::server::writer;
 use livecart::server::Application;
 use livecart::shared::stock::{StockSnapshot, FEATURED_BOOK};
 use serde_json::Value;
@@ -480,8 +481,14 @@ impl InventoryOnDisk {
         };
         let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
         let metrics = Metrics::new();
-        let (inventory, _staff_sessions) =
-            Inventory::start(store, notifier.clone(), rules.clone(), metrics.clone());
+        // As the shop starts it (Application::build), without a staff desk.
+        let (writer, _staff_sessions) = writer::start(
+            store.clone(),
+            notifier.clone(),
+            rules.clone(),
+            metrics.clone(),
+        );
+        let inventory = Inventory::new(store, rules.clone(), writer);
         InventoryOnDisk {
             inventory,
             notifier,

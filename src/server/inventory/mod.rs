@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::server::metrics::Metrics;
-use crate::server::notifier::Notifier;
 use crate::server::store::{NewBook, Search, Store, StoreError};
-use crate::server::writer::{self, SessionWriter, Writer};
+use crate::server::writer::Writer;
 use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
 use crate::shared::views::PAGE_SIZE;
 use crate::shared::ShopError;
@@ -178,20 +177,6 @@ impl Inventory {
             rules: Arc::new(rules),
             writer,
         }
-    }
-
-    /// Starts the database's writer with these rules and an inventory on it
-    /// (the writer's door for staff sessions comes back beside it): for an
-    /// inventory on its own, as the model tests run it. The shop starts the
-    /// writer itself (`Application::build`).
-    pub fn start(
-        store: Store,
-        notifier: Notifier,
-        rules: Rules,
-        metrics: Metrics,
-    ) -> (Inventory, SessionWriter) {
-        let (writer, sessions) = writer::start(store.clone(), notifier, rules.clone(), metrics);
-        (Inventory::new(store, rules, writer), sessions)
     }
 
     pub fn rules(&self) -> &Rules {
