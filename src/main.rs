@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
+use livecart::server::clock::now_ms;
 use livecart::server::config::{ConfigError, Settings};
+use livecart::server::inventory::lines::parse_opening;
+use livecart::server::inventory::BookId;
 use livecart::server::staff::{put_staff, StaffError, StaffName};
 use livecart::server::store::{Store, StoreError};
-use livecart::server::{leptos_options, Application};
+use livecart::server::{leptos_options, open_inventory, Application};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc gives memory back after thousands of connections close at once
@@ -18,6 +21,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const USAGE: &str = "usage: livecart [serve]
        livecart staff add NAME
        livecart books import FILE.csv
+       livecart lines launch BOOK --copies N --at TIME
+       livecart lines list
+       livecart lines show BOOK
        livecart version
        livecart help
 
@@ -33,6 +39,13 @@ naming its columns: id (optional: made from the title), title, author, isbn
 (optional), price (like 20.00) and copies. The file is imported whole or not
 at all; a bad line is named with its reason. A running shop publishes the
 imported counts to its open pages within a second.
+
+lines launch BOOK --copies N --at TIME schedules a launch as the staff page
+does: N more copies of BOOK, all for its line, which opens at TIME (RFC 3339
+in UTC such as 2026-12-24T10:00:00Z, or a wait such as +30s). Everyone who
+joins before the opening is put in a random order then. lines list prints
+the newest lines; lines show BOOK prints a book's line, its draw and what
+became of each place.
 
 version (or --version, -V) prints livecart's version and its SQLite's.
 help (or --help, -h) prints this.";
@@ -93,6 +106,9 @@ async fn run() -> ExitCode {
         ["staff", "add", name] => add_staff(name).await,
         ["version" | "--version" | "-V"] => version().await,
         ["books", "import", file] => import_books(file).await,
+        ["lines", "launch", book, "--copies", copies, "--at", at] => launch(book, copies, at).await,
+        ["lines", "list"] => list_lines().await,
+        ["lines", "show", book] => show_line(book).await,
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -178,6 +194,127 @@ async fn import_books(file: &str) -> ExitCode {
 }
 
 /// The version, and the SQLite it carries (its durability depends on it).
+async fn launch(book: &str, copies: &str, at: &str) -> ExitCode {
+    let launched = async {
+        let book = BookId::parse(book).map_err(|e| e.to_string())?;
+        let copies: u32 = copies
+            .parse()
+            .map_err(|_| format!("--copies {copies:?} is not a whole number"))?;
+        let opens_at = parse_opening(at, now_ms())?;
+        let settings = Settings::load().map_err(|e| e.to_string())?;
+        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        inventory
+            .launch(&book, copies, opens_at)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((book, opens_at))
+    };
+    match launched.await {
+        Ok((book, opens_at)) => {
+            println!(
+                "{}: a launch of {copies} copies opens at {} UTC",
+                book.as_str(),
+                livecart::app::utc_time(opens_at)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn list_lines() -> ExitCode {
+    let listed = async {
+        let settings = Settings::load().map_err(|e| e.to_string())?;
+        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        inventory.lines(100).await.map_err(|e| e.to_string())
+    };
+    match listed.await {
+        Ok(lines) => {
+            println!("book\tkind\tstate\topens (UTC)\tserving\twaiting\toffered\tcopies left");
+            for (line, _title) in lines {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    line.book_id,
+                    line.kind,
+                    format!("{:?}", line.state).to_lowercase(),
+                    livecart::app::utc_time(line.opens_at),
+                    line.serving,
+                    line.waiting,
+                    line.offers_open,
+                    line.copies_left
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn show_line(book: &str) -> ExitCode {
+    let shown = async {
+        let id = BookId::parse(book).map_err(|e| e.to_string())?;
+        let settings = Settings::load().map_err(|e| e.to_string())?;
+        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        let line = inventory
+            .lines(u32::MAX)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(line, _)| line)
+            .find(|line| line.book_id == id.as_str())
+            .ok_or_else(|| format!("{book} has never had a line"))?;
+        let (places, counts) = inventory
+            .line_places(&line, u32::MAX)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((line, places, counts))
+    };
+    match shown.await {
+        Ok((line, places, counts)) => {
+            let drawn = line
+                .drawn_at
+                .map_or("not yet".to_string(), livecart::app::utc_time);
+            println!(
+                "{}: {} line, {}; opens {} UTC, drawn {drawn}; serving {}, {} waiting, {} offered, {} copies left",
+                line.book_id,
+                line.kind,
+                format!("{:?}", line.state).to_lowercase(),
+                livecart::app::utc_time(line.opens_at),
+                line.serving,
+                line.waiting,
+                line.offers_open,
+                line.copies_left
+            );
+            let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            println!("places: {}", counts.join(", "));
+            println!("place\tshopper\tjoined (UTC)\tstate\toffered until (UTC)");
+            for place in places {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    place.place.map_or("-".to_string(), |p| p.to_string()),
+                    place.shopper,
+                    livecart::app::utc_time(place.joined_at),
+                    place.state,
+                    place
+                        .offer_until
+                        .map_or("-".to_string(), livecart::app::utc_time)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn version() -> ExitCode {
     match livecart::server::store::sqlite_version().await {
         Ok(sqlite) => {

@@ -4,12 +4,15 @@
 
 use leptos_router::hooks::use_query_map;
 
-use super::api::{get_admin, AddBook, Restock, SetPrice, SetTotal, SignIn, SignOut};
+use super::api::{
+    get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
+};
 use super::live::LiveStockLine;
 use super::shelf::{Pager, SearchForm};
-use super::{query_notice, FormNotice, Notice};
+use super::{query_notice, utc_time, FormNotice, Notice};
+use crate::shared::lines::LineStatus;
 use crate::shared::stock::LedgerLine;
-use crate::shared::views::AdminView;
+use crate::shared::views::{AdminView, LineSummary};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -21,6 +24,8 @@ pub fn AdminPage() -> impl IntoView {
     let set_total = ServerAction::<SetTotal>::new();
     let set_price = ServerAction::<SetPrice>::new();
     let add_book = ServerAction::<AddBook>::new();
+    let launch = ServerAction::<LaunchLine>::new();
+    let end_line = ServerAction::<EndLine>::new();
     let query = use_query_map();
     let search = move || query.read().get("q").filter(|q| !q.trim().is_empty());
     let page = move || query.read().get("page").and_then(|p| p.parse::<u32>().ok());
@@ -39,7 +44,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), ledger, version, shelf }) => view! {
+                    Ok(AdminView { staff: Some(name), ledger, version, shelf, lines }) => view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong></p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
                         <SearchForm action="/admin" search=shelf.search.clone()/>
@@ -55,6 +60,7 @@ pub fn AdminPage() -> impl IntoView {
                             </tbody>
                         </table>
                         <Pager shelf base="/admin"/>
+                        <Lines lines launch end_line/>
                         <AddBookForm add_book/>
                     }.into_any(),
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
@@ -132,5 +138,64 @@ fn AddBookForm(add_book: ServerAction<AddBook>) -> impl IntoView {
             <label>"Copies " <input type="number" name="copies" min="0" value="1" required/></label>
             <button type="submit">"Add book"</button>
         </ActionForm>
+    }
+}
+
+/// Lines: schedule a launch, and each line's counts, its draw, and End.
+#[component]
+fn Lines(
+    lines: Vec<LineSummary>,
+    launch: ServerAction<LaunchLine>,
+    end_line: ServerAction<EndLine>,
+) -> impl IntoView {
+    view! {
+        <h2>"Lines"</h2>
+        <ActionForm action=launch attr:class="launch">
+            <label>"Book id " <input type="text" name="book" placeholder="the-book-slug" required/></label>
+            <label>"Copies " <input type="number" name="copies" min="0" value="100" required/></label>
+            <label>"Opens at (UTC, or +30s) " <input type="text" name="opens_at" placeholder="2026-12-24T10:00:00Z" required/></label>
+            <button type="submit">"Schedule the launch"</button>
+        </ActionForm>
+        <table class="lines">
+            <thead><tr>
+                <th>"Book"</th><th>"Line"</th><th>"State"</th><th>"Opens (UTC)"</th><th>"Serving"</th>
+                <th>"Copies left"</th><th>"Places"</th><th>"Draw"</th><th></th>
+            </tr></thead>
+            <tbody>
+                {lines.into_iter().map(|summary| {
+                    let LineSummary { book_id, title, kind, line, places, draw } = summary;
+                    let live = line.state != LineStatus::Ended;
+                    let end_id = book_id.clone();
+                    let places = places.iter().map(|(state, n)| format!("{n} {state}")).collect::<Vec<_>>().join(", ");
+                    view! {
+                        <tr class="line" data-book=book_id.clone()>
+                            <td>{title}</td>
+                            <td>{kind}</td>
+                            <td class="line-state">{format!("{:?}", line.state).to_lowercase()}</td>
+                            <td>{utc_time(line.opens_at)}</td>
+                            <td>{line.serving}</td>
+                            <td>{line.copies_left} " (" {line.offers_open} " offered)"</td>
+                            <td class="line-places">{places}</td>
+                            <td>
+                                <details>
+                                    <summary>"Places"</summary>
+                                    <ol class="draw">
+                                        {draw.into_iter().map(|(place, who, state)| view! {
+                                            <li>{place.map_or("–".to_string(), |p| p.to_string())} " · " {who} " · " {state}</li>
+                                        }).collect_view()}
+                                    </ol>
+                                </details>
+                            </td>
+                            <td>{live.then(|| view! {
+                                <ActionForm action=end_line>
+                                    <input type="hidden" name="book" value=end_id.clone()/>
+                                    <button type="submit" class="return">"End the line"</button>
+                                </ActionForm>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use server_fn::codec::{GetUrl, Post};
 use server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
 
+use crate::shared::lines::{LineView, Offer};
 use crate::shared::stock::{BookDetails, Order, StockSnapshot};
 use crate::shared::views::{AdminView, BookView, CartView, CatalogView, HoldingView};
 use crate::shared::ShopError;
@@ -61,6 +62,32 @@ pub async fn return_copy(book: String) -> Result<HoldingView, ShopError> {
 #[server(endpoint = "cart/checkout")]
 pub async fn checkout() -> Result<Order, ShopError> {
     crate::server::web::storefront::checkout().await
+}
+
+// Lines.
+
+/// Takes a place in `book`'s line (starting one when it is sold out).
+#[server(endpoint = "lines/join")]
+pub async fn join_line(book: String) -> Result<LineView, ShopError> {
+    crate::server::web::lines::join(book).await
+}
+
+/// Gives up this shopper's place in `book`'s line, or the copy it holds for them.
+#[server(endpoint = "lines/leave")]
+pub async fn leave_line(book: String) -> Result<LineView, ShopError> {
+    crate::server::web::lines::leave(book).await
+}
+
+/// `book`'s line and this shopper's place in it; None when it has none.
+#[server(endpoint = "pages/line", input = GetUrl)]
+pub async fn get_line(book: String) -> Result<Option<LineView>, ShopError> {
+    crate::server::web::lines::line_for_page(book).await
+}
+
+/// The copies lines hold for this shopper now.
+#[server(endpoint = "pages/offers", input = GetUrl)]
+pub async fn get_offers() -> Result<Vec<Offer>, ShopError> {
+    crate::server::web::lines::offers().await
 }
 
 // The live stock.
@@ -144,6 +171,19 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
 #[server(endpoint = "admin/price")]
 pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
     crate::server::web::backoffice::set_price(book, price).await
+}
+
+/// Schedules a launch of `book`: `copies` more copies for its line, which
+/// opens at `opens_at` (RFC 3339 in UTC, or a wait such as `+30s`).
+#[server(endpoint = "admin/launch")]
+pub async fn launch_line(book: String, copies: u32, opens_at: String) -> Result<(), ShopError> {
+    crate::server::web::backoffice::launch(book, copies, opens_at).await
+}
+
+/// Ends `book`'s line.
+#[server(endpoint = "admin/end-line")]
+pub async fn end_line(book: String) -> Result<(), ShopError> {
+    crate::server::web::backoffice::end_line(book).await
 }
 
 #[server(endpoint = "admin/books")]

@@ -5,11 +5,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::api::{get_book, get_book_details, ReserveCopy, ReturnCopy};
+use super::api::{
+    get_book, get_book_details, get_line, JoinLine, LeaveLine, ReserveCopy, ReturnCopy,
+};
 use super::live::{follow_catalog, LiveStock, StockLine};
-use super::{form_notice, query_notice, FormNotice, NotFound, PostForm};
+use super::{action_notice, query_notice, utc_time, Clock, FormNotice, NotFound, PostForm};
+use crate::shared::lines::{LineState, LineStatus, LineView, Place};
 use crate::shared::stock::BookDetails;
 use crate::shared::views::{AsJson, BookView};
+use crate::shared::Notice;
 use crate::shared::ShopError;
 
 #[component]
@@ -32,8 +36,14 @@ pub fn BookPage() -> impl IntoView {
                         Ok(view) => {
                             let (id, title, author) =
                                 (view.book.id.clone(), view.book.title.clone(), view.book.author.clone());
+                            // Without JavaScript, a page in a line shows it
+                            // live by loading itself again every few seconds.
+                            let refresh = view.line.is_some().then(|| view! {
+                                <noscript><meta http-equiv="refresh" content="5"/></noscript>
+                            });
                             view! {
                                 <Title text=title.clone()/>
+                                {refresh}
                                 <article class="book-detail" data-book=id>
                                     <h1>{title}</h1>
                                     <p class="author">{author}</p>
@@ -78,15 +88,25 @@ fn Details(details: BookDetails) -> impl IntoView {
 }
 
 /// A book's price, live count, what this shopper holds, and Add to cart /
-/// Return. Held copies come back with each answer; the price is fetched
-/// again when staff change the catalog.
+/// Return; while the book has a line, the line instead: join it, your place
+/// and your turn. Held copies come back with each answer; the price is
+/// fetched again when staff change the catalog. The line's state comes with
+/// the live stock (one broadcast for every page in it); the page works out
+/// its own place and turn from it, and asks for its own offer only when its
+/// turn has come.
 #[island]
 fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView {
     let AsJson(view) = view;
     let live = LiveStock::expect();
+    let clock = Clock::expect();
     let reserve = ServerAction::<ReserveCopy>::new();
     let return_copy = ServerAction::<ReturnCopy>::new();
+    let join = ServerAction::<JoinLine>::new();
+    let leave = ServerAction::<LeaveLine>::new();
     let id = view.book.id.clone();
+    let skew = clock.skew_from(view.now_ms);
+    let server_now = view.now_ms;
+    let rendered_line = view.line.clone();
     let shown = follow_catalog(view, |v| v.catalog_version, {
         let id = id.clone();
         move || get_book(id.clone())
@@ -104,11 +124,58 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
                 .unwrap_or(v.available)
         })
     });
+    // The line: the newest the page heard of, else the one a join or leave
+    // answered, else the one it was rendered with.
+    let answered = RwSignal::new(None::<LineView>);
+    let mine = RwSignal::new(rendered_line.as_ref().and_then(|l| l.you));
+    for answer in [join.value(), leave.value()] {
+        Effect::new(move |_| {
+            if let Some(Ok(view)) = answer.get() {
+                mine.set(view.you);
+                answered.set(Some(view));
+            }
+        });
+    }
+    let line = Memo::new({
+        let id = id.clone();
+        move |_| {
+            let version = shown.with(|v| v.version);
+            match live.line_after(&id, version) {
+                Some(heard) => heard,
+                None => answered
+                    .with(|a| a.as_ref().map(|a| a.line))
+                    .or(rendered_line.as_ref().map(|l| l.line)),
+            }
+            .filter(|l| l.state != LineStatus::Ended)
+        }
+    });
+    follow_my_turn(id.clone(), line, mine);
     let held = move || shown.with(|v| v.held);
     let at_limit = move || shown.with(|v| v.held >= v.limit);
-    let busy = move || reserve.pending().get() || return_copy.pending().get();
-    let notice = form_notice(reserve, return_copy, notice);
+    let busy = move || {
+        reserve.pending().get()
+            || return_copy.pending().get()
+            || join.pending().get()
+            || leave.pending().get()
+    };
+    let holds = |a: ServerAction<ReserveCopy>| {
+        Signal::derive(move || a.value().get().map(|r| r.map(|_| ())))
+    };
+    let returns = Signal::derive(move || return_copy.value().get().map(|r| r.map(|_| ())));
+    let joins = Signal::derive(move || join.value().get().map(|r| r.map(|_| ())));
+    let leaves = Signal::derive(move || leave.value().get().map(|r| r.map(|_| ())));
+    let notice = action_notice(
+        vec![
+            (holds(reserve), Notice::Reserved),
+            (returns, Notice::Returned),
+            (joins, Notice::Joined),
+            (leaves, Notice::Left),
+        ],
+        notice,
+    );
+    let now = move || clock.now_ms().map_or(server_now as f64, |t| t + skew);
     let return_id = id.clone();
+    let line_id = id.clone();
     view! {
         <p class="price">{move || shown.with(|v| v.book.display_price())}</p>
         <StockLine count/>
@@ -117,29 +184,188 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             1 => "You hold 1 copy.".to_string(),
             n => format!("You hold {n} copies."),
         }}</p>
-        <div class="actions">
-            <PostForm action=reserve input={
-                let book = id.clone();
-                move || ReserveCopy { book: book.clone() }
-            }>
-                <input type="hidden" name="book" value=id/>
-                <button type="submit" class="add" disabled=move || busy() || at_limit() || count.get() == 0>
-                    "Add to cart"
-                </button>
-            </PostForm>
-            {move || (held() > 0).then(|| {
-                let book = return_id.clone();
+        {move || match line.get() {
+            Some(state) => view! {
+                <LineBox book=line_id.clone() state mine=mine.get() now=now() join leave busy/>
+            }.into_any(),
+            None => {
+                let id = id.clone();
+                let tell_id = id.clone();
+                let return_id = return_id.clone();
                 view! {
-                    <PostForm action=return_copy input={
-                        let book = book.clone();
-                        move || ReturnCopy { book: book.clone() }
-                    }>
-                        <input type="hidden" name="book" value=book/>
-                        <button type="submit" class="return" disabled=busy>"Return"</button>
-                    </PostForm>
-                }
-            })}
-        </div>
+                    <div class="actions">
+                        {move || (count.get() > 0 || held() > 0).then(|| {
+                            let id = id.clone();
+                            view! {
+                            <PostForm action=reserve input={
+                                let book = id.clone();
+                                move || ReserveCopy { book: book.clone() }
+                            }>
+                                <input type="hidden" name="book" value=id.clone()/>
+                                <button type="submit" class="add" disabled=move || busy() || at_limit() || count.get() == 0>
+                                    "Add to cart"
+                                </button>
+                            </PostForm>
+                        }})}
+                        {move || (count.get() == 0 && held() == 0).then(|| view! {
+                            <JoinForm book=tell_id.clone() join busy label="Tell me when it's back"/>
+                        })}
+                        {move || (held() > 0).then(|| {
+                            let book = return_id.clone();
+                            view! {
+                                <PostForm action=return_copy input={
+                                    let book = book.clone();
+                                    move || ReturnCopy { book: book.clone() }
+                                }>
+                                    <input type="hidden" name="book" value=book/>
+                                    <button type="submit" class="return" disabled=busy>"Return"</button>
+                                </PostForm>
+                            }
+                        })}
+                    </div>
+                }.into_any()
+            }
+        }}
         <FormNotice notice/>
+    }
+}
+
+/// Asks for this shopper's own place once when it can have changed in a way
+/// the broadcast cannot tell: the draw at the opening (a number is given),
+/// and the broadcast reaching its number (a copy is offered). Spread over
+/// half a second at the opening, when every page in the line asks at once.
+fn follow_my_turn(book: String, line: Memo<Option<LineState>>, mine: RwSignal<Option<Place>>) {
+    Effect::new(move |asked: Option<Option<(u32, LineStatus)>>| {
+        let asked = asked.flatten();
+        let (Some(state), Some(place)) = (line.get(), mine.get()) else {
+            return asked;
+        };
+        let due = match place.place {
+            None => state.state != LineStatus::Scheduled,
+            Some(number) => place.offer_until.is_none() && state.has_reached(number),
+        };
+        let key = (state.serving, state.state);
+        if !due || asked == Some(key) {
+            return asked;
+        }
+        let book = book.clone();
+        leptos::task::spawn_local(async move {
+            #[cfg(feature = "hydrate")]
+            if place.place.is_none() {
+                let jitter = (js_sys::Math::random() * 500.0) as u32;
+                gloo_timers::future::TimeoutFuture::new(jitter).await;
+            }
+            if let Ok(Some(view)) = get_line(book).await {
+                mine.set(view.you);
+            }
+        });
+        Some(key)
+    });
+}
+
+/// The line as one shopper sees it: before the opening a countdown; then
+/// their place and how many are ahead, the copies left, a rough wait; their
+/// turn; or that no copy is left for now.
+#[component]
+fn LineBox(
+    book: String,
+    state: LineState,
+    mine: Option<Place>,
+    now: f64,
+    join: ServerAction<JoinLine>,
+    leave: ServerAction<LeaveLine>,
+    busy: impl Fn() -> bool + Send + Sync + Copy + 'static,
+) -> impl IntoView {
+    let counts = format!(
+        "{} waiting · {} {} left, {} being offered",
+        state.waiting,
+        state.copies_left,
+        if state.copies_left == 1 {
+            "copy"
+        } else {
+            "copies"
+        },
+        state.offers_open
+    );
+    let place_line = match (state.state, mine) {
+        (_, Some(Place { offer_until: Some(until), .. })) => view! {
+            <p class="your-turn">"A copy is held for you until " {utc_time(until)} " UTC: "
+                <a href="/cart">"check out"</a></p>
+        }.into_any(),
+        (LineStatus::Scheduled, Some(_)) => view! {
+            <p class="your-place">"You are in the line. Places are drawn at random at the opening: joining early is worth nothing, and nothing is lost by joining later before it."</p>
+        }.into_any(),
+        (_, Some(Place { place: Some(number), ahead, .. })) => {
+            let ahead = ahead.min(state.ahead_of(number));
+            let closed = (state.state == LineStatus::Closed).then(|| view! {
+                <p class="line-closed">"Sold out: no copy is left for the line now. You keep your place if one comes back."</p>
+            });
+            view! {
+                <p class="your-place">"Your place: " <strong class="place">{number}</strong> " · "
+                    <span class="ahead">{ahead}</span> " ahead of you"</p>
+                {closed}
+            }.into_any()
+        }
+        (_, Some(_)) => view! { <p class="your-place">"You are in the line; your place is being drawn."</p> }.into_any(),
+        (LineStatus::Closed, None) => view! {
+            <p class="line-closed">"Sold out: no copy is left for the line now."</p>
+        }.into_any(),
+        (_, None) => ().into_any(),
+    };
+    let countdown = (state.state == LineStatus::Scheduled).then(|| {
+        let left = ((state.opens_at as f64 - now) / 1000.0).max(0.0) as i64;
+        view! {
+            <p class="countdown">"Launch at " {utc_time(state.opens_at)} " UTC · opens in "
+                <span class="time-left">{format!("{}:{:02}:{:02}", left / 3600, left / 60 % 60, left % 60)}</span></p>
+        }
+    });
+    let label = if state.state == LineStatus::Scheduled {
+        "Join the line"
+    } else if state.copies_left == 0 {
+        "Tell me when it's back"
+    } else {
+        "Join the line"
+    };
+    view! {
+        <section class="line" data-line-state=format!("{:?}", state.state).to_lowercase()>
+            {countdown}
+            <p class="line-counts">{counts}</p>
+            <div aria-live="polite">{place_line}</div>
+            <div class="actions">
+                {match mine {
+                    None => view! { <JoinForm book=book.clone() join busy label/> }.into_any(),
+                    Some(place) => {
+                        let label = if place.offer_until.is_some() { "Decline the copy" } else { "Leave the line" };
+                        view! {
+                            <PostForm action=leave input={
+                                let book = book.clone();
+                                move || LeaveLine { book: book.clone() }
+                            }>
+                                <input type="hidden" name="book" value=book.clone()/>
+                                <button type="submit" class="return" disabled=busy>{label}</button>
+                            </PostForm>
+                        }.into_any()
+                    }
+                }}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn JoinForm(
+    book: String,
+    join: ServerAction<JoinLine>,
+    busy: impl Fn() -> bool + Send + Sync + 'static,
+    label: &'static str,
+) -> impl IntoView {
+    view! {
+        <PostForm action=join input={
+            let book = book.clone();
+            move || JoinLine { book: book.clone() }
+        }>
+            <input type="hidden" name="book" value=book/>
+            <button type="submit" class="join" disabled=busy>{label}</button>
+        </PostForm>
     }
 }

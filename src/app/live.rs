@@ -1,6 +1,7 @@
 //! Live stock in the browser: one context every count on the page reads, fed
 //! by one subscription to the server.
 
+use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::{stock_phrase, Absorbed, StockSnapshot};
 use crate::shared::ShopError;
 use leptos::prelude::*;
@@ -136,6 +137,15 @@ impl LiveStock {
             s.as_ref()
                 .filter(|s| s.version > since)
                 .and_then(|s| s.available(book))
+        })
+    }
+
+    /// `book`'s line as the page last heard of it, if it heard of a version
+    /// newer than `since` that carried it: Some(None) once it ended.
+    pub fn line_after(&self, book: &str, since: u64) -> Option<Option<LineState>> {
+        self.snapshot.with(|s| {
+            let line = s.as_ref().filter(|s| s.version > since)?.line(book)?;
+            Some((line.state != LineStatus::Ended).then_some(*line))
         })
     }
 

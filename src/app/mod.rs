@@ -65,6 +65,7 @@ pub fn App() -> impl IntoView {
                 </nav>
                 <live::ConnectionBadge rendered_at/>
             </header>
+            <OfferBanner/>
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=catalog::CatalogPage ssr=SsrMode::Async/>
@@ -75,6 +76,30 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
         </Router>
+    }
+}
+
+/// On every page, the copies lines hold for this shopper: a copy offered
+/// is bought by checking out before its deadline.
+#[component]
+fn OfferBanner() -> impl IntoView {
+    let offers = Resource::new(|| (), |_| api::get_offers());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match offers.await {
+                    Ok(offers) if !offers.is_empty() => view! {
+                        <aside class="offer-banner" role="status">
+                            {offers.into_iter().map(|offer| view! {
+                                <p>"A copy of " <strong>{offer.title}</strong> " is held for you until "
+                                    {utc_time(offer.offer_until)} " UTC: " <a href="/cart">"check out"</a></p>
+                            }).collect_view()}
+                        </aside>
+                    }.into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 
@@ -222,5 +247,37 @@ impl Clock {
         self.0.set(Some(js_sys::Date::now()));
         gloo_timers::callback::Interval::new(1000, move || self.0.set(Some(js_sys::Date::now())))
             .forget();
+    }
+}
+
+/// "2026-12-24 10:00:00" for a Unix time in milliseconds, in UTC.
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_print_in_utc() {
+        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc_time(1_798_106_400_000), "2026-12-24 10:00:00");
+        assert_eq!(super::utc_time(951_782_400_000), "2000-02-29 00:00:00");
     }
 }

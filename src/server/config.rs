@@ -80,6 +80,11 @@ pub struct Settings {
     /// New holds one address may take per minute (a burst of as many, then
     /// as many per minute); 0 for no limit.
     pub holds_per_minute_per_address: u32,
+    /// How long a copy a line offers is held for the shopper whose turn it is.
+    pub line_offer_ttl: Duration,
+    /// Places one address (IPv6: one /64) may hold in one book's line; 0 for
+    /// no cap.
+    pub line_places_per_address: u32,
 }
 
 impl Default for Settings {
@@ -110,6 +115,8 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
             holds_per_minute_per_address: 600,
+            line_offer_ttl: Duration::from_secs(10 * 60),
+            line_places_per_address: 4,
         }
     }
 }
@@ -139,6 +146,8 @@ struct FileSettings {
     header_read_timeout: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     holds_per_minute_per_address: Option<u32>,
+    line_offer_ttl: Option<String>,
+    line_places_per_address: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +219,8 @@ impl Settings {
             header_read_timeout: duration,
             trusted_proxies: networks,
             holds_per_minute_per_address: any,
+            line_offer_ttl: duration,
+            line_places_per_address: any,
         })
     }
 }

@@ -108,6 +108,30 @@ pub enum StartError {
     Leptos(String),
 }
 
+/// The shop's rules, as the settings give them.
+fn rules(settings: &Settings) -> Rules {
+    Rules {
+        max_copies_per_shopper: settings.max_copies_per_shopper,
+        max_books_per_cart: settings.max_books_per_cart,
+        reservation_ttl: settings.reservation_ttl,
+        max_hold_age: settings.max_hold_age,
+        line_offer_ttl: settings.line_offer_ttl,
+        line_places_per_address: settings.line_places_per_address,
+    }
+}
+
+/// The inventory without a server, for a command (`livecart lines …`): its
+/// changes go through a writer of its own, committed like a node's, and
+/// every running node publishes them within a second (as it does an import).
+pub async fn open_inventory(settings: &Settings) -> Result<Inventory, StartError> {
+    let store = Store::open(&settings.database_url).await?;
+    inventory::stock_opening_books(&store).await?;
+    let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
+    let rules = rules(settings);
+    let (writer, _sessions) = writer::start(store.clone(), notifier, rules.clone(), Metrics::new());
+    Ok(Inventory::new(store, rules, writer))
+}
+
 /// A built server: its database open, its port bound.
 pub struct Application {
     listener: TcpListener,
@@ -125,12 +149,7 @@ impl Application {
         }
         inventory::stock_opening_books(&store).await?;
         let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
-        let rules = Rules {
-            max_copies_per_shopper: settings.max_copies_per_shopper,
-            max_books_per_cart: settings.max_books_per_cart,
-            reservation_ttl: settings.reservation_ttl,
-            max_hold_age: settings.max_hold_age,
-        };
+        let rules = rules(&settings);
         let metrics = Metrics::new();
         let hold_rate = web::hold_rate::HoldRate::new(settings.holds_per_minute_per_address);
         let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));

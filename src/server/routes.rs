@@ -10,6 +10,7 @@
 //! | `GET /api/stock/ws` | `web::live::websocket` |
 //! | `GET /api/stock/events` | `web::live::sse` |
 //! | `GET /api/books` | `web::catalog` |
+//! | `POST /api/lines/join`, `/api/lines/leave` (server functions), `GET /api/lines/:book` | `web::lines` |
 //! | `POST /cart`, `GET /cart/status` | `web::live::burts` (Burt's protocol) |
 //! | `GET /burts-books` | `web::live::burts::page` |
 //! | `GET /metrics`, `/healthz`, `/readyz` | `web::operator` |
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock/ws", get(web::live::websocket::stock_socket))
         .route("/api/stock/events", get(web::live::sse::events))
         .route("/api/books", get(web::catalog::books))
+        .route("/api/lines/{book}", get(web::lines::line))
         .route("/cart", post(web::live::burts::post_cart))
         .route("/cart/status", get(web::live::burts::cart_status))
         .route("/burts-books", get(web::live::burts::page::burts_page))

@@ -37,6 +37,16 @@ pub enum ShopError {
     WrongPassword,
     #[error("Too many failed sign-ins; try again in a few minutes.")]
     TooManyAttempts,
+    #[error("This book has a line: join it, and a copy comes to you in your turn.")]
+    InLine,
+    #[error("Copies are on the shelf: reserve one instead of joining a line.")]
+    OnTheShelf,
+    #[error("You have no place in this book's line.")]
+    NotInLine,
+    #[error("That book has no line.")]
+    NoLine,
+    #[error("Your address already holds {0} places in this line, the most one address may hold.")]
+    PlacesPerAddress(u32),
     #[error("{0}")]
     BadInput(String),
     #[error("Requests from other sites are refused.")]
@@ -58,12 +68,16 @@ impl ShopError {
             | ShopError::NotHeld
             | ShopError::EmptyCart
             | ShopError::BookExists
-            | ShopError::BelowHeldAndSold => 409,
-            ShopError::UnknownBook | ShopError::UnknownOrder => 404,
+            | ShopError::BelowHeldAndSold
+            | ShopError::InLine
+            | ShopError::OnTheShelf
+            | ShopError::NotInLine => 409,
+            ShopError::UnknownBook | ShopError::UnknownOrder | ShopError::NoLine => 404,
             ShopError::NotSignedIn | ShopError::WrongPassword => 401,
-            ShopError::TooManyAttempts | ShopError::CartFull(_) | ShopError::ReservingTooFast => {
-                429
-            }
+            ShopError::TooManyAttempts
+            | ShopError::CartFull(_)
+            | ShopError::ReservingTooFast
+            | ShopError::PlacesPerAddress(_) => 429,
             ShopError::BadInput(_) => 400,
             ShopError::TotalTooLarge => 422,
             ShopError::CrossOrigin => 403,
@@ -106,6 +120,8 @@ pub enum Notice {
     Saved,
     SignedIn,
     SignedOut,
+    Joined,
+    Left,
     Refused(ShopError),
 }
 
@@ -122,6 +138,9 @@ const REFUSAL_CODES: &[(&str, ShopError)] = &[
     ("wrong-password", ShopError::WrongPassword),
     ("too-many", ShopError::TooManyAttempts),
     ("too-fast", ShopError::ReservingTooFast),
+    ("in-line", ShopError::InLine),
+    ("on-the-shelf", ShopError::OnTheShelf),
+    ("not-in-line", ShopError::NotInLine),
     ("unavailable", ShopError::Unavailable),
 ];
 
@@ -131,12 +150,15 @@ const SUCCESS_CODES: &[(&str, Notice)] = &[
     ("saved", Notice::Saved),
     ("signed-in", Notice::SignedIn),
     ("signed-out", Notice::SignedOut),
+    ("joined", Notice::Joined),
+    ("left", Notice::Left),
 ];
 
 impl Notice {
     pub fn code(&self) -> String {
         match self {
             Notice::Refused(ShopError::LimitReached(n)) => format!("limit-{n}"),
+            Notice::Refused(ShopError::PlacesPerAddress(n)) => format!("places-{n}"),
             Notice::Refused(ShopError::BadInput(_)) => "bad-input".into(),
             Notice::Refused(ShopError::Network(_)) => "unavailable".into(),
             Notice::Refused(e) => REFUSAL_CODES
@@ -164,6 +186,11 @@ impl Notice {
                 "That request was not understood.".into(),
             )));
         }
+        if let Some(n) = code.strip_prefix("places-") {
+            return Some(Notice::Refused(ShopError::PlacesPerAddress(
+                n.parse().ok()?,
+            )));
+        }
         let n = code.strip_prefix("limit-")?.parse().ok()?;
         Some(Notice::Refused(ShopError::LimitReached(n)))
     }
@@ -175,6 +202,8 @@ impl Notice {
             Notice::Saved => "Saved.".into(),
             Notice::SignedIn => "Signed in.".into(),
             Notice::SignedOut => "Signed out.".into(),
+            Notice::Joined => "You are in the line: your place is kept for you.".into(),
+            Notice::Left => "You left the line.".into(),
             Notice::Refused(e) => e.to_string(),
         }
     }
@@ -207,6 +236,10 @@ mod tests {
             "empty-cart",
             "wrong-password",
             "too-many",
+            "joined",
+            "left",
+            "in-line",
+            "places-4",
         ];
         for code in codes.into_iter().chain(more) {
             assert_eq!(

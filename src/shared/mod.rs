@@ -3,6 +3,7 @@
 //! the page. Compiled for both sides, so one Rust type is the JSON on both.
 
 pub mod error;
+pub mod lines;
 pub mod stock;
 pub mod views;
 

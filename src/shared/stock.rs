@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use super::lines::LineState;
+
 /// The id of the Tornado book's featured title; Burt's protocol sells it.
 pub const FEATURED_BOOK: &str = "definitive-guide-to-the-internet";
 
@@ -26,6 +28,10 @@ pub struct StockSnapshot {
     #[serde(default)]
     pub catalog_version: u64,
     pub stock: BTreeMap<String, u32>,
+    /// The line of every book that has one (in a change: of the books in
+    /// `stock` whose line changed, `ended` when it is over).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lines: BTreeMap<String, LineState>,
 }
 
 /// What taking a message did to what a client holds.
@@ -57,6 +63,9 @@ impl StockSnapshot {
                 self.version = next.version;
                 self.catalog_version = self.catalog_version.max(next.catalog_version);
                 self.stock.extend(next.stock);
+                // An ended line is kept as ended: a page that rendered the
+                // line learns it is over.
+                self.lines.extend(next.lines);
             }
         }
         Absorbed::Applied
@@ -64,6 +73,12 @@ impl StockSnapshot {
 
     pub fn available(&self, book: &str) -> Option<u32> {
         self.stock.get(book).copied()
+    }
+
+    /// The book's line as this state last heard of it (`ended` once it is
+    /// over); None when it heard nothing of one.
+    pub fn line(&self, book: &str) -> Option<&LineState> {
+        self.lines.get(book)
     }
 }
 
@@ -240,12 +255,14 @@ mod tests {
     #[test]
     fn changes_are_merged_only_when_they_follow_on() {
         let whole = StockSnapshot {
+            lines: Default::default(),
             version: 5,
             since: None,
             catalog_version: 2,
             stock: BTreeMap::from([("a".into(), 3), ("b".into(), 4)]),
         };
         let change = |since, version, a| StockSnapshot {
+            lines: Default::default(),
             version,
             since: Some(since),
             catalog_version: 2,

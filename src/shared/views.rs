@@ -5,6 +5,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::lines::{LineState, LineView};
 use super::stock::{Book, CartLine, LedgerLine, StockSnapshot};
 
 /// The stock version a page was rendered at: the server provides it to
@@ -100,6 +101,11 @@ pub struct BookView {
     /// Copies this shopper holds, and the most they may.
     pub held: u32,
     pub limit: u32,
+    /// The book's line and this shopper's place in it, while it has one.
+    pub line: Option<LineView>,
+    /// The server's clock when the view was made (Unix ms): countdowns and
+    /// offers' deadlines are shown against it.
+    pub now_ms: i64,
 }
 
 /// What a shopper holds of a book after Add or Return.
@@ -125,6 +131,23 @@ pub struct AdminView {
     pub ledger: Vec<LedgerLine>,
     pub version: u64,
     pub shelf: ShelfPage,
+    /// The newest lines, what became of their places, and their draws.
+    pub lines: Vec<LineSummary>,
+}
+
+/// A line as staff see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineSummary {
+    pub book_id: String,
+    pub title: String,
+    /// `launch` or `notify`.
+    pub kind: String,
+    pub line: LineState,
+    /// How many places are in each state (`waiting`, `offered`, `bought`,
+    /// `lapsed`, `declined`, `left`).
+    pub places: Vec<(String, u32)>,
+    /// The first places in order: (place, the shopper's id shortened, state).
+    pub draw: Vec<(Option<u32>, String, String)>,
 }
 
 #[cfg(test)]

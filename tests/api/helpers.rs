@@ -478,6 +478,8 @@ impl InventoryOnDisk {
             max_books_per_cart: books_per_cart,
             reservation_ttl: Duration::from_secs(900),
             max_hold_age: Duration::from_secs(3600),
+            line_offer_ttl: Duration::from_secs(600),
+            line_places_per_address: 4,
         };
         let notifier = Notifier::new(store.stock().await.unwrap(), FEATURED_BOOK);
         let metrics = Metrics::new();

@@ -13,6 +13,7 @@ mod durability;
 mod health;
 mod helpers;
 mod https;
+mod lines;
 mod model;
 mod postgres;
 mod security_headers;

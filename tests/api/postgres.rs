@@ -129,8 +129,8 @@ async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_co
     livecart::server::inventory::stock_opening_books(&first)
         .await
         .unwrap();
-    // load_holds answers (available copies by book, holds): the one book's.
-    let copies = |(available, _): (Vec<(String, i64)>, _)| available[0].1;
+    // load_holds answers available copies by book (and holds): the one book's.
+    let copies = |loaded: livecart::server::store::LoadedHolds| loaded.available[0].1;
 
     let mut deciding = first.begin().await.unwrap();
     let before = copies(deciding.load_holds(&[FEATURED], &["nobody"]).await.unwrap());

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 
 use super::decide::RunStock;
+use super::lines::{self, LineChange};
 use super::shopper::Shopper;
 use super::{BookId, Holding, Rules};
 use crate::server::store::{HoldTimes, HoldWrites, NewBook, StockTransaction, StoreError};
@@ -34,6 +35,7 @@ pub enum DirectChange {
     SetTotal { book: BookId, total: u32 },
     SetPrice { book: BookId, price_cents: u32 },
     AddBook(NewBook),
+    Line(LineChange),
 }
 
 #[derive(Debug)]
@@ -78,6 +80,8 @@ pub enum Outcome {
         copies: u32,
     },
     BookChanged,
+    /// A line changed (a place taken or given up, a launch scheduled or ended).
+    LineChanged,
 }
 
 /// The inventory's rules are how the writer applies its changes.
@@ -112,6 +116,8 @@ async fn apply_group(
         touched: BTreeSet::new(),
         holds_released: 0,
     };
+    // Books whose line may move: the group ends by moving them, in order.
+    let mut lines = BTreeSet::new();
     let mut next = 0;
     while next < group.len() {
         match group[next] {
@@ -124,7 +130,8 @@ async fn apply_group(
                         Change::Direct(_) => None,
                     })
                     .collect();
-                let decided = decide_run(tx, rules, &run, times, &mut applied.touched).await?;
+                let decided =
+                    decide_run(tx, rules, &run, times, &mut applied.touched, &mut lines).await?;
                 if decided.iter().any(Result::is_ok) {
                     applied.moved = applied.moved.max(Moved::Stock);
                 }
@@ -132,7 +139,8 @@ async fn apply_group(
                 next += run.len();
             }
             Change::Direct(change) => {
-                let (outcome, moved) = apply(tx, change, times, &mut applied.touched).await?;
+                let (outcome, moved) =
+                    apply(tx, rules, change, times, &mut applied.touched, &mut lines).await?;
                 if let Ok(done) = &outcome {
                     applied.moved = applied.moved.max(moved);
                     if let Outcome::LapsedReleased { holds, .. } = done {
@@ -141,6 +149,15 @@ async fn apply_group(
                 }
                 applied.outcomes.push(outcome);
                 next += 1;
+            }
+        }
+    }
+    if !lines.is_empty() {
+        let candidates: Vec<&str> = lines.iter().map(String::as_str).collect();
+        for book in tx.books_in_line(&candidates).await? {
+            if lines::advance(tx, rules, &book, now_ms).await? {
+                applied.moved = applied.moved.max(Moved::Stock);
+                applied.touched.insert(book);
             }
         }
     }
@@ -155,6 +172,7 @@ async fn decide_run(
     run: &[&HoldChange],
     times: HoldTimes,
     touched: &mut BTreeSet<String>,
+    lines: &mut BTreeSet<String>,
 ) -> Result<Vec<Result<Outcome, ShopError>>, StoreError> {
     let mut books = BTreeSet::new();
     let mut shoppers = BTreeSet::new();
@@ -165,8 +183,8 @@ async fn decide_run(
     }
     let books: Vec<&str> = books.into_iter().collect();
     let shopper_keys: Vec<&str> = shoppers.iter().map(String::as_str).collect();
-    let (available, held) = tx.load_holds(&books, &shopper_keys).await?;
-    let mut stock = RunStock::new(available, held);
+    let loaded = tx.load_holds(&books, &shopper_keys).await?;
+    let mut stock = RunStock::new(loaded.available, loaded.held).with_lines(loaded.in_line);
     let decided = run
         .iter()
         .map(|change| {
@@ -184,6 +202,7 @@ async fn decide_run(
         .collect();
     let writes = stock.writes();
     touched.extend(writes.available.iter().map(|(book, _)| book.clone()));
+    lines.extend(stock.freed_in_line());
     tx.write_holds(&writes, times).await?;
     Ok(decided)
 }
@@ -194,14 +213,20 @@ type AppliedOne = (Result<Outcome, ShopError>, Moved);
 /// whose count or catalog fields it changed to `touched`.
 async fn apply(
     tx: &mut StockTransaction,
+    rules: &Rules,
     change: &DirectChange,
     times: HoldTimes,
     touched: &mut BTreeSet<String>,
+    lines: &mut BTreeSet<String>,
 ) -> Result<AppliedOne, StoreError> {
     let now = times.now_ms;
     let applied = match change {
         DirectChange::Checkout { shopper } => {
             let order = tx.place_order(&shopper.key(), &new_order_id(), now).await?;
+            if let Ok(order) = &order {
+                // A copy a line offered is bought: its line counts it.
+                lines.extend(order.lines.iter().map(|line| line.book_id.clone()));
+            }
             (order.map(Outcome::Ordered), Moved::Stock)
         }
         DirectChange::Renew { shopper } => {
@@ -223,6 +248,7 @@ async fn apply(
                 holds: released.holds,
                 copies: released.copies,
             };
+            lines.extend(released.books.iter().cloned());
             touched.extend(released.books);
             (Ok(done), effect)
         }
@@ -248,7 +274,15 @@ async fn apply(
             let done = tx.add_book(book).await?;
             (book_changed(done, ShopError::BookExists), Moved::Catalog)
         }
+        DirectChange::Line(change) => (
+            lines::apply(tx, rules, change, now, lines).await?,
+            Moved::Nothing,
+        ),
     };
+    // Copies a restock or a new total put on the shelf go to the book's line.
+    if let (Ok(Outcome::BookChanged), Some(book)) = (&applied.0, change.book()) {
+        lines.insert(book.to_string());
+    }
     if let (Ok(Outcome::BookChanged), Some(book)) = (&applied.0, change.book()) {
         touched.insert(book.to_string());
     }

@@ -22,6 +22,8 @@ pub struct RunStock {
     held: BTreeMap<(String, String), Hold>,
     /// Web shoppers who touched their cart: all their holds start again.
     renewed: BTreeSet<String>,
+    /// Books that have a line: no copy of them is taken outside it.
+    in_line: BTreeSet<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -52,18 +54,39 @@ impl RunStock {
                 })
                 .collect(),
             renewed: BTreeSet::new(),
+            in_line: BTreeSet::new(),
         }
     }
 
-    /// One more copy of `book` into the shopper's hands: refused when they
-    /// already hold as many as they may, when none is left, or when there is
-    /// no such book. Returns the copies they hold now.
+    /// The same, knowing which of its books have a line.
+    pub fn with_lines(mut self, in_line: impl IntoIterator<Item = String>) -> RunStock {
+        self.in_line.extend(in_line);
+        self
+    }
+
+    /// The books with a line that this run gave copies back to: their next
+    /// places are offered them.
+    pub fn freed_in_line(&self) -> Vec<String> {
+        self.available
+            .iter()
+            .filter(|(book, (now, loaded))| now > loaded && self.in_line.contains(*book))
+            .map(|(book, _)| book.clone())
+            .collect()
+    }
+
+    /// One more copy of `book` into the shopper's hands: refused when the
+    /// book has a line (its copies go to the line's places, in order), when
+    /// they already hold as many as they may, when none is left, or when
+    /// there is no such book. Returns the copies they hold now.
     pub fn reserve(
         &mut self,
         rules: &Rules,
         shopper: &Shopper,
         book: &BookId,
     ) -> Result<u32, ShopError> {
+        if self.in_line.contains(book.as_str()) {
+            return Err(ShopError::InLine);
+        }
         let key = (shopper.key(), book.as_str().to_string());
         let limit = rules.copies_allowed(shopper);
         let hold = self.held.get(&key).copied().unwrap_or_default();
@@ -163,6 +186,8 @@ mod tests {
             max_books_per_cart: 3,
             reservation_ttl: Duration::from_secs(60),
             max_hold_age: Duration::from_secs(3600),
+            line_offer_ttl: Duration::from_secs(600),
+            line_places_per_address: 4,
         }
     }
 
@@ -209,6 +234,26 @@ mod tests {
 
     fn session(id: &str) -> Shopper {
         Shopper::Burts(BurtsSession::parse(id).unwrap())
+    }
+
+    #[test]
+    fn a_book_with_a_line_is_not_reserved_outside_it_and_its_returns_go_to_the_line() {
+        let mut stock = RunStock::new(
+            vec![("lined".into(), 3), ("free".into(), 3)],
+            vec![("book:s".into(), "lined".into(), 1)],
+        )
+        .with_lines(["lined".to_string()]);
+        assert_eq!(
+            stock.reserve(&rules(2), &session("t"), &book("lined")),
+            Err(ShopError::InLine)
+        );
+        assert_eq!(
+            stock.reserve(&rules(2), &session("t"), &book("free")),
+            Ok(1)
+        );
+        assert!(stock.freed_in_line().is_empty(), "nothing given back yet");
+        assert_eq!(stock.return_copy(&session("s"), &book("lined")), Ok(0));
+        assert_eq!(stock.freed_in_line(), vec!["lined".to_string()]);
     }
 
     #[test]

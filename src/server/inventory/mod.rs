@@ -11,6 +11,7 @@
 mod changes;
 mod decide;
 mod expiry;
+pub mod lines;
 mod opening_stock;
 pub mod shopper;
 
@@ -18,12 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::server::metrics::Metrics;
+use crate::server::store::{LineRecord, PlaceRecord};
 use crate::server::store::{NewBook, Search, Store, StoreError};
 use crate::server::writer::Writer;
+use crate::shared::lines::{LineStatus, LineView, Offer, Place};
 use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
 use crate::shared::views::PAGE_SIZE;
 use crate::shared::ShopError;
 use changes::{Change, DirectChange, HoldChange, Outcome};
+use lines::LineChange;
 pub use opening_stock::stock_opening_books;
 use shopper::Shopper;
 
@@ -137,6 +141,10 @@ pub struct Rules {
     /// How long a hold lasts at most after it was first taken, however often
     /// it is renewed.
     pub max_hold_age: Duration,
+    /// How long a copy a line offers is held for the shopper whose turn it is.
+    pub line_offer_ttl: Duration,
+    /// Places one address group may hold in one book's line; 0 for no cap.
+    pub line_places_per_address: u32,
 }
 
 impl Rules {
@@ -172,6 +180,7 @@ impl Inventory {
             store.clone(),
             writer.downgrade(),
         ));
+        tokio::spawn(lines::open_due_lines(store.clone(), writer.downgrade()));
         Inventory {
             store,
             rules: Arc::new(rules),
@@ -318,6 +327,125 @@ impl Inventory {
         self.ask_direct(DirectChange::AddBook(book))
             .await
             .map(|_| ())
+    }
+
+    /// Takes a place in the book's line for the shopper (starting one when
+    /// the book is sold out), at most `line_places_per_address` from one
+    /// `address` group. Joining twice changes nothing.
+    pub async fn join_line(
+        &self,
+        shopper: &Shopper,
+        book: &BookId,
+        address: String,
+    ) -> Result<(), ShopError> {
+        self.ask_line(LineChange::Join {
+            shopper: shopper.clone(),
+            book: book.clone(),
+            address,
+        })
+        .await
+    }
+
+    /// Gives up the shopper's place in the book's line, or the copy it
+    /// offers them.
+    pub async fn leave_line(&self, shopper: &Shopper, book: &BookId) -> Result<(), ShopError> {
+        self.ask_line(LineChange::Leave {
+            shopper: shopper.clone(),
+            book: book.clone(),
+        })
+        .await
+    }
+
+    /// Schedules a launch: `copies` more copies of the book, all for its
+    /// line, which opens at `opens_at` (Unix ms).
+    pub async fn launch(&self, book: &BookId, copies: u32, opens_at: i64) -> Result<(), ShopError> {
+        if copies > MAX_COPIES {
+            return Err(ShopError::BadInput(format!(
+                "copies must be at most {MAX_COPIES}"
+            )));
+        }
+        self.ask_line(LineChange::Launch {
+            book: book.clone(),
+            copies,
+            opens_at,
+        })
+        .await
+    }
+
+    /// Ends the book's line: its copies on the shelf are sold first come again.
+    pub async fn end_line(&self, book: &BookId) -> Result<(), ShopError> {
+        self.ask_line(LineChange::End { book: book.clone() }).await
+    }
+
+    async fn ask_line(&self, change: LineChange) -> Result<(), ShopError> {
+        self.ask_direct(DirectChange::Line(change))
+            .await
+            .map(|_| ())
+    }
+
+    /// The book's line as the shopper sees it; None when it has none.
+    pub async fn line_view(
+        &self,
+        shopper: Option<&Shopper>,
+        book: &BookId,
+    ) -> Result<Option<LineView>, ShopError> {
+        let Some(line) = self.store.line_of(book.as_str()).await? else {
+            return Ok(None);
+        };
+        if line.state == LineStatus::Ended {
+            return Ok(None);
+        }
+        let you = match shopper {
+            Some(shopper) => self.store.place(line.id, &shopper.key()).await?,
+            None => None,
+        };
+        let you = you
+            .filter(|(place, _)| matches!(place.state.as_str(), "waiting" | "offered"))
+            .map(|(place, ahead)| Place {
+                place: place.place,
+                ahead,
+                offer_until: (place.state == "offered")
+                    .then_some(place.offer_until)
+                    .flatten(),
+            });
+        Ok(Some(LineView {
+            book: line.book_id.clone(),
+            line: line.state(),
+            you,
+        }))
+    }
+
+    /// Copies lines hold for the shopper now.
+    pub async fn offers(&self, shopper: &Shopper) -> Result<Vec<Offer>, ShopError> {
+        let offers = self
+            .store
+            .offers(&shopper.key(), crate::server::clock::now_ms())
+            .await?;
+        Ok(offers
+            .into_iter()
+            .map(|(book_id, title, offer_until)| Offer {
+                book_id,
+                title,
+                offer_until,
+            })
+            .collect())
+    }
+
+    /// The newest lines (at most `limit`), with their books' titles.
+    pub async fn lines(&self, limit: u32) -> Result<Vec<(LineRecord, String)>, ShopError> {
+        Ok(self.store.lines(limit).await?)
+    }
+
+    /// A line's first `limit` places, in order, and how many places are in
+    /// each state.
+    pub async fn line_places(
+        &self,
+        line: &LineRecord,
+        limit: u32,
+    ) -> Result<(Vec<PlaceRecord>, Vec<(String, u32)>), ShopError> {
+        let places = self.store.places(line.id, limit).await?;
+        let counts = self.store.place_counts(line.id).await?;
+        Ok((places, counts))
     }
 
     async fn ask_direct(&self, change: DirectChange) -> Result<Outcome, ShopError> {

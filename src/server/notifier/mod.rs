@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use featured::FeaturedCount;
 
+use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::StockSnapshot;
 
 /// One version of the stock: what it changed, ready to send.
@@ -90,6 +91,10 @@ struct Counts {
     books: BTreeMap<String, (u32, u64)>,
     /// (version, book), so "changed after V" is a range.
     by_change: BTreeSet<(u64, String)>,
+    /// Each book's line, as of the version its count last changed at (a line
+    /// changes only in a commit that touches its book). Ended lines stay,
+    /// so a catch-up tells a page that held one that it is over.
+    lines: BTreeMap<String, LineState>,
     /// The whole stock as JSON, made on demand once per version.
     whole: Option<(u64, Utf8Bytes)>,
 }
@@ -100,12 +105,17 @@ impl Counts {
             .by_change
             .range((since.saturating_add(1), String::new())..)
             .filter_map(|(_, book)| Some((book.clone(), self.books.get(book)?.0)))
+            .collect::<BTreeMap<_, _>>();
+        let lines = stock
+            .keys()
+            .filter_map(|book| Some((book.clone(), *self.lines.get(book)?)))
             .collect();
         StockSnapshot {
             version: self.version,
             since: Some(since.min(self.version)),
             catalog_version: self.catalog_version,
             stock,
+            lines,
         }
     }
 
@@ -119,7 +129,20 @@ impl Counts {
                 .iter()
                 .map(|(book, (count, _))| (book.clone(), *count))
                 .collect(),
+            lines: self.live_lines(self.lines.keys()),
         }
+    }
+
+    /// The lines of `books` that are not over.
+    fn live_lines<'a>(
+        &self,
+        books: impl IntoIterator<Item = &'a String>,
+    ) -> BTreeMap<String, LineState> {
+        books
+            .into_iter()
+            .filter_map(|book| Some((book.clone(), *self.lines.get(book)?)))
+            .filter(|(_, line)| line.state != LineStatus::Ended)
+            .collect()
     }
 }
 
@@ -132,7 +155,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// Starts from the whole stock as it stands.
-    pub fn new(first: StockSnapshot, featured_book: &str) -> Notifier {
+    pub fn new(mut first: StockSnapshot, featured_book: &str) -> Notifier {
         let version = first.version;
         let books: BTreeMap<String, (u32, u64)> = first
             .stock
@@ -144,8 +167,12 @@ impl Notifier {
             catalog_version: first.catalog_version,
             by_change: books.keys().map(|b| (version, b.clone())).collect(),
             books,
+            lines: first.lines.clone(),
             whole: None,
         };
+        first
+            .lines
+            .retain(|_, line| line.state != LineStatus::Ended);
         let featured = FeaturedCount::of(&first, featured_book, None);
         let published = published(first, featured);
         let (latest, _) = watch::channel(Arc::new(published));
@@ -217,15 +244,27 @@ impl Notifier {
     /// The counts of `books` (those that exist) at the newest version.
     pub fn counts<'a>(&self, books: impl IntoIterator<Item = &'a str>) -> StockSnapshot {
         let counts = self.locked();
+        let stock: BTreeMap<String, u32> = books
+            .into_iter()
+            .filter_map(|book| Some((book.to_string(), counts.books.get(book)?.0)))
+            .collect();
         StockSnapshot {
             version: counts.version,
             since: None,
             catalog_version: counts.catalog_version,
-            stock: books
-                .into_iter()
-                .filter_map(|book| Some((book.to_string(), counts.books.get(book)?.0)))
-                .collect(),
+            lines: counts.live_lines(stock.keys()),
+            stock,
         }
+    }
+
+    /// One book's line at the newest version, while it has one.
+    pub fn line(&self, book: &str) -> Option<LineState> {
+        let counts = self.locked();
+        counts
+            .lines
+            .get(book)
+            .filter(|line| line.state != LineStatus::Ended)
+            .copied()
     }
 
     /// One book's count, with the version and catalog version it is at.
@@ -293,6 +332,10 @@ impl Notifier {
             }
             counts.books.insert(book.clone(), (*count, version));
             counts.by_change.insert((version, book.clone()));
+            match change.lines.get(book) {
+                Some(line) => counts.lines.insert(book.clone(), *line),
+                None => counts.lines.remove(book),
+            };
         }
         counts.version = version;
         counts.catalog_version = counts.catalog_version.max(change.catalog_version);
@@ -342,6 +385,7 @@ mod tests {
 
     fn whole(version: u64, featured: u32, other: u32) -> StockSnapshot {
         StockSnapshot {
+            lines: Default::default(),
             version,
             since: None,
             catalog_version: 1,
@@ -351,6 +395,7 @@ mod tests {
 
     fn change(version: u64, book: &str, count: u32) -> StockSnapshot {
         StockSnapshot {
+            lines: Default::default(),
             version,
             since: None,
             catalog_version: 1,
@@ -452,6 +497,7 @@ mod tests {
             looks in proptest::collection::vec(proptest::collection::vec(proptest::bool::ANY, 60), 1..6),
         ) {
             let first = StockSnapshot {
+                lines: Default::default(),
                 version: 10,
                 since: None,
                 catalog_version: 1,
@@ -463,6 +509,7 @@ mod tests {
             for (step, moved) in changes.iter().enumerate() {
                 let after = notifier.version();
                 let change = StockSnapshot {
+                    lines: Default::default(),
                     version: after + 1 + (step as u64 % 3),
                     since: None,
                     catalog_version: 1,

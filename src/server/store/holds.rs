@@ -32,6 +32,17 @@ pub struct HoldWrites {
     pub renewed: Vec<String>,
 }
 
+/// What a run of reserves and returns starts from.
+#[derive(Debug, Default)]
+pub struct LoadedHolds {
+    /// (book, copies available) of the books that exist.
+    pub available: Vec<(String, i64)>,
+    /// (shopper, book, copies held).
+    pub held: Vec<(String, String, u32)>,
+    /// The books that have a line that is not over.
+    pub in_line: Vec<String>,
+}
+
 /// What one run of the expiry clock ended.
 #[derive(Debug, Default)]
 pub struct Released {
@@ -42,18 +53,22 @@ pub struct Released {
 }
 
 impl StockTransaction {
-    /// The available copies of `books` (those that exist) and every hold of
-    /// `shoppers`. On PostgreSQL the books' rows stay locked until commit, so
-    /// no other node decides on the same copies meanwhile.
+    /// The available copies of `books` (those that exist), every hold of
+    /// `shoppers`, and which of the books have a line that is not over. On
+    /// PostgreSQL the books' rows stay locked until commit, so no other node
+    /// decides on the same copies meanwhile.
     pub async fn load_holds(
         &mut self,
         books: &[&str],
         shoppers: &[&str],
-    ) -> Result<(Vec<(String, i64)>, Vec<(String, String, u32)>), StoreError> {
+    ) -> Result<LoadedHolds, StoreError> {
         let (books_in, books_args) = self.in_list(books);
         let (shoppers_in, holds_args) = self.in_list(shoppers);
         let books_sql = format!(
-            "SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({books_in})"
+            "SELECT 'book' AS kind, id AS a, \
+             CASE WHEN line_id IS NOT NULL AND EXISTS (SELECT 1 FROM lines l \
+                 WHERE l.id = books.line_id AND l.state <> 'ended') THEN 'line' ELSE '' END AS b, \
+             available AS n FROM books WHERE id IN ({books_in})"
         );
         let holds_sql = format!(
             "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({shoppers_in})"
@@ -71,17 +86,21 @@ impl StockTransaction {
             ))
             .await?
         };
-        let (mut available, mut held) = (Vec::new(), Vec::new());
+        let mut loaded = LoadedHolds::default();
         for row in &rows {
             let kind: String = row.try_get("kind")?;
             let a: String = row.try_get("a")?;
+            let b: String = row.try_get("b")?;
             if kind == "book" {
-                available.push((a, row.try_get::<i64, _>("n")?));
+                if b == "line" {
+                    loaded.in_line.push(a.clone());
+                }
+                loaded.available.push((a, row.try_get::<i64, _>("n")?));
             } else {
-                held.push((a, row.try_get("b")?, count(row, "n")?));
+                loaded.held.push((a, b, count(row, "n")?));
             }
         }
-        Ok((available, held))
+        Ok(loaded)
     }
 
     /// Writes a run's changes: on SQLite in one round trip to its worker,
@@ -108,7 +127,8 @@ impl StockTransaction {
             let renewed: Vec<&str> = writes.renewed.iter().map(String::as_str).collect();
             let (shoppers_in, shoppers) = self.in_list(&renewed);
             // Only live holds: one past its deadline is the clock's to end,
-            // even if the clock has not come round to it yet.
+            // even if the clock has not come round to it yet. A line's offer
+            // ends when the offer does, however often the cart is touched.
             let mut args = vec![
                 Arg::Int(times.expires_at_ms),
                 Arg::Int(times.max_age_ms),
@@ -119,7 +139,7 @@ impl StockTransaction {
                 format!(
                     "UPDATE reservations SET expires_at = \
                      {least}(CAST(? AS BIGINT), held_since + CAST(? AS BIGINT)) \
-                     WHERE expires_at > CAST(? AS BIGINT) AND shopper IN ({shoppers_in})"
+                     WHERE expires_at > CAST(? AS BIGINT) AND line_offer = 0 AND shopper IN ({shoppers_in})"
                 ),
                 args,
             ))

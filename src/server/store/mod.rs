@@ -9,6 +9,7 @@
 mod books;
 mod holds;
 mod import;
+mod lines;
 mod orders;
 mod staff;
 mod transaction;
@@ -24,8 +25,9 @@ use crate::shared::stock::{
 };
 use crate::shared::ShopError;
 
-pub use holds::{HoldTimes, HoldWrites, Released};
+pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
+pub use lines::{LineRecord, PlaceRecord};
 pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
@@ -436,20 +438,32 @@ impl Store {
 const BOOK_COLUMNS: &str =
     "SELECT id, title, author, isbn, price_cents, total, featured FROM books";
 
-const STOCK_QUERY: &str =
-    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
-     LEFT JOIN books b ON 1 = 1 WHERE s.id = 1";
+/// A book's count and its current line, if any, as every stock read below
+/// selects them.
+macro_rules! stock_columns {
+    () => {
+        "SELECT s.version, s.catalog_version, b.id, b.available, l.state AS line_state, \
+         l.opens_at, l.serving, l.waiting, l.copies_left, l.offers_open FROM stock_state s "
+    };
+}
+
+const STOCK_QUERY: &str = concat!(
+    stock_columns!(),
+    "LEFT JOIN books b ON 1 = 1 LEFT JOIN lines l ON l.id = b.line_id WHERE s.id = 1"
+);
 
 /// The books changed at the current version (the commit that made it), with
 /// the version: one statement on the index of `changed_at`.
-const CHANGED_AT_VERSION: &str =
-    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
-     LEFT JOIN books b ON b.changed_at = s.version WHERE s.id = 1";
+const CHANGED_AT_VERSION: &str = concat!(
+    stock_columns!(),
+    "LEFT JOIN books b ON b.changed_at = s.version LEFT JOIN lines l ON l.id = b.line_id WHERE s.id = 1"
+);
 
 /// The books changed after a version ($1), with the current version.
-const CHANGED_SINCE: &str =
-    "SELECT s.version, s.catalog_version, b.id, b.available FROM stock_state s \
-     LEFT JOIN books b ON b.changed_at > $1 WHERE s.id = 1";
+const CHANGED_SINCE: &str = concat!(
+    stock_columns!(),
+    "LEFT JOIN books b ON b.changed_at > $1 LEFT JOIN lines l ON l.id = b.line_id WHERE s.id = 1"
+);
 
 async fn read_stock<'e, E>(executor: E) -> Result<StockSnapshot, StoreError>
 where
@@ -466,6 +480,7 @@ fn stock_from_rows(rows: &[AnyRow]) -> Result<StockSnapshot, StoreError> {
         since: None,
         catalog_version: 0,
         stock: BTreeMap::new(),
+        lines: BTreeMap::new(),
     };
     for row in rows {
         snapshot.version = version(row, "version")?;
@@ -473,6 +488,9 @@ fn stock_from_rows(rows: &[AnyRow]) -> Result<StockSnapshot, StoreError> {
         let id: Option<String> = row.try_get("id")?;
         if let Some(id) = id {
             let available = count(row, "available")?;
+            if let Some(line) = lines::line_state(row)? {
+                snapshot.lines.insert(id.clone(), line);
+            }
             snapshot.stock.insert(id, available);
         }
     }

@@ -12,11 +12,13 @@ use leptos_axum::ResponseOptions;
 use super::client_address::ClientAddress;
 use super::cookies::{clear_staff_cookie, set_staff_cookie, staff_token};
 use super::forms::{answer_form, request, shelf_request, state, with_status};
+use crate::server::clock::now_ms;
+use crate::server::inventory::lines::parse_opening;
 use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{StaffError, StaffName};
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
-use crate::shared::views::AdminView;
+use crate::shared::views::{AdminView, LineSummary};
 use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
@@ -31,6 +33,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             ledger: Vec::new(),
             version,
             shelf,
+            lines: Vec::new(),
         });
     };
     let (ledger, has_next) = state
@@ -44,7 +47,49 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         ledger,
         version,
         shelf,
+        lines: line_summaries(&state).await.map_err(with_status)?,
     })
+}
+
+/// The newest lines as staff see them: counts by state and the first
+/// places of each draw.
+async fn line_summaries(state: &AppState) -> Result<Vec<LineSummary>, ShopError> {
+    const LINES: u32 = 10;
+    const PLACES: u32 = 50;
+    let mut summaries = Vec::new();
+    for (line, title) in state.inventory.lines(LINES).await? {
+        let (places, counts) = state.inventory.line_places(&line, PLACES).await?;
+        summaries.push(LineSummary {
+            book_id: line.book_id.clone(),
+            title,
+            kind: line.kind.clone(),
+            line: line.state(),
+            places: counts,
+            draw: places
+                .into_iter()
+                .map(|p| (p.place, p.shopper.chars().take(8).collect(), p.state))
+                .collect(),
+        });
+    }
+    Ok(summaries)
+}
+
+/// Schedules a launch: `copies` more copies of `book`, all for its line,
+/// which opens at `opens_at` (RFC 3339 in UTC, or a wait such as `+30s`).
+pub async fn launch(book: String, copies: u32, opens_at: String) -> Result<(), ShopError> {
+    change_book(&book, |state, id| async move {
+        let at = parse_opening(&opens_at, now_ms()).map_err(ShopError::BadInput)?;
+        state.inventory.launch(&id, copies, at).await
+    })
+    .await
+}
+
+/// Ends a book's line: its copies on the shelf are sold first come again.
+pub async fn end_line(book: String) -> Result<(), ShopError> {
+    change_book(&book, |state, id| async move {
+        state.inventory.end_line(&id).await
+    })
+    .await
 }
 
 pub async fn sign_in(name: String, password: String) -> Result<(), ShopError> {

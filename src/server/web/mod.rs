@@ -19,7 +19,8 @@
 //! - `cookies`: the shopper cookie (a checkpoint of the pages' routes);
 //! - `connections`: the serve loop and its limits (timeouts, caps, send
 //!   deadline); `client_address`: who is asking, through trusted proxies;
-//! - `hold_rate`: how fast one address may take new holds.
+//! - `hold_rate`: how fast one address may take new holds;
+//! - `lines`: `/api/lines/*`, joining and leaving a book's line.
 
 pub mod assets;
 pub mod backoffice;
@@ -33,6 +34,7 @@ pub mod forms;
 pub mod front_door;
 pub mod headers;
 pub mod hold_rate;
+pub mod lines;
 pub mod live;
 pub mod operator;
 pub mod origin;

@@ -47,6 +47,11 @@ pub async fn book(id: String) -> Result<BookView, ShopError> {
         .held(&shopper, &id)
         .await
         .map_err(with_status)?;
+    let line = state
+        .inventory
+        .line_view(Some(&shopper), &id)
+        .await
+        .map_err(with_status)?;
     Ok(BookView {
         available: available.unwrap_or(0),
         version,
@@ -54,6 +59,8 @@ pub async fn book(id: String) -> Result<BookView, ShopError> {
         held,
         limit: state.inventory.rules().copies_allowed(&shopper),
         book,
+        line,
+        now_ms: now_ms(),
     })
 }
 

@@ -1,0 +1,118 @@
+//! Lines over HTTP: `POST /api/lines/join` and `/api/lines/leave` (server
+//! functions, so a page's form works without JavaScript too) and
+//! `GET /api/lines/<book>`, each answering the line as the asking shopper
+//! sees it. Who asks and from which address is read here; what a join or a
+//! leave does is the inventory's (`inventory::lines`).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+
+use super::client_address::ClientAddress;
+use super::cookies::SHOPPER_COOKIE;
+use super::forms::{answer_form, request, shopper, state, with_status};
+use crate::server::inventory::shopper::{Shopper, ShopperId};
+use crate::server::inventory::BookId;
+use crate::server::network::address_group;
+use crate::server::AppState;
+use crate::shared::lines::{LineView, Offer};
+use crate::shared::{Notice, ShopError};
+
+pub async fn join(book: String) -> Result<LineView, ShopError> {
+    let result = async {
+        let state = state()?;
+        let shopper = shopper()?;
+        let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
+        // The cap counts places by address group (IPv6: a /64), behind
+        // trusted proxies the client's.
+        let address = address_group(ClientAddress::of(&request()?)).to_string();
+        state.inventory.join_line(&shopper, &id, address).await?;
+        seen_by(&state, &shopper, &id).await
+    }
+    .await;
+    answer_form(result, Notice::Joined, &book_page(&book), None)
+}
+
+pub async fn leave(book: String) -> Result<LineView, ShopError> {
+    let result = async {
+        let state = state()?;
+        let shopper = shopper()?;
+        let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
+        state.inventory.leave_line(&shopper, &id).await?;
+        match state.inventory.line_view(Some(&shopper), &id).await? {
+            Some(view) => Ok(view),
+            // The line ended as the shopper left it (nobody else waited).
+            None => Ok(LineView {
+                book: id.as_str().to_string(),
+                line: crate::shared::lines::LineState {
+                    state: crate::shared::lines::LineStatus::Ended,
+                    opens_at: 0,
+                    serving: 0,
+                    waiting: 0,
+                    copies_left: 0,
+                    offers_open: 0,
+                },
+                you: None,
+            }),
+        }
+    }
+    .await;
+    answer_form(result, Notice::Left, &book_page(&book), None)
+}
+
+/// The book's line as the asking shopper sees it (their page asks when
+/// their turn may have come); None when the book has none.
+pub async fn line_for_page(book: String) -> Result<Option<LineView>, ShopError> {
+    let state = state()?;
+    let shopper = shopper()?;
+    let id = BookId::parse(&book).map_err(|_| with_status(ShopError::UnknownBook))?;
+    state
+        .inventory
+        .line_view(Some(&shopper), &id)
+        .await
+        .map_err(with_status)
+}
+
+/// The copies lines hold for this shopper now (the banner on every page).
+pub async fn offers() -> Result<Vec<Offer>, ShopError> {
+    let state = state()?;
+    let shopper = shopper()?;
+    state.inventory.offers(&shopper).await
+}
+
+/// `GET /api/lines/<book>`: the book's line, with the asking shopper's
+/// place when their cookie names one. 404 when the book has no line.
+pub async fn line(
+    State(state): State<AppState>,
+    Path(book): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<LineView>, ShopError> {
+    let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
+    let shopper = state
+        .cookies()
+        .read(&headers, SHOPPER_COOKIE)
+        .and_then(|value| ShopperId::parse(&value))
+        .map(Shopper::Web);
+    if let Some(view) = state.inventory.line_view(shopper.as_ref(), &id).await? {
+        return Ok(Json(view));
+    }
+    match state.inventory.book(&id).await? {
+        Some(_) => Err(ShopError::NoLine),
+        None => Err(ShopError::UnknownBook),
+    }
+}
+
+async fn seen_by(state: &AppState, shopper: &Shopper, id: &BookId) -> Result<LineView, ShopError> {
+    state
+        .inventory
+        .line_view(Some(shopper), id)
+        .await?
+        .ok_or(ShopError::NoLine)
+}
+
+fn book_page(book: &str) -> String {
+    match BookId::parse(book) {
+        Ok(id) => format!("/books/{}", id.as_str()),
+        Err(_) => "/".to_string(),
+    }
+}

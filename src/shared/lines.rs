@@ -1,0 +1,80 @@
+//! A line's wire types: what every page in a line is told (one broadcast for
+//! all of them, in the live stock stream), and what one shopper's own place
+//! looks like. A page works out its place and its turn from the broadcast
+//! and the number it was given, so nothing is sent per shopper.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineStatus {
+    /// Before the opening: anyone may join; the draw orders them at the opening.
+    Scheduled,
+    /// Copies are left (on the shelf for the line, or offered to someone).
+    Open,
+    /// No copy can reach anyone still waiting now; a copy that comes back
+    /// opens the line again for the people still in it.
+    Closed,
+    /// The line is over: the book is sold first come again. Sent only in
+    /// changes, so a page drops the line it held.
+    Ended,
+}
+
+/// A book's line as every page sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineState {
+    pub state: LineStatus,
+    /// The opening, in Unix milliseconds.
+    pub opens_at: i64,
+    /// The greatest place offered a copy so far ("now serving").
+    pub serving: u32,
+    /// Places still waiting for a copy.
+    pub waiting: u32,
+    /// Copies not sold yet: on the shelf for the line, or offered.
+    pub copies_left: u32,
+    /// Copies offered and not yet bought, declined or lapsed.
+    pub offers_open: u32,
+}
+
+impl LineState {
+    /// Whether a shopper with place `place` has had their turn: every place
+    /// up to `serving` has been offered a copy (or had left).
+    pub fn has_reached(&self, place: u32) -> bool {
+        self.state != LineStatus::Scheduled && place <= self.serving
+    }
+
+    /// Places in front of `place` that have not been served yet, at most
+    /// (some of them may have left).
+    pub fn ahead_of(&self, place: u32) -> u32 {
+        place.saturating_sub(self.serving).saturating_sub(1)
+    }
+}
+
+/// One shopper's place in a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Place {
+    /// None before the draw (everyone who joined before the opening).
+    pub place: Option<u32>,
+    /// Places still waiting in front of this one.
+    pub ahead: u32,
+    /// Set while a copy is held for this shopper: until when, Unix ms.
+    pub offer_until: Option<i64>,
+}
+
+/// `GET /api/lines/<book>`, and the answer to joining or leaving.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineView {
+    pub book: String,
+    #[serde(flatten)]
+    pub line: LineState,
+    /// None without a place.
+    pub you: Option<Place>,
+}
+
+/// A copy held for a shopper by a line, as the banner on every page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub book_id: String,
+    pub title: String,
+    pub offer_until: i64,
+}

@@ -1,0 +1,516 @@
+//! Lines over HTTP on one node: a launch drawn at its opening, copies offered
+//! in place order, "tell me when it's back", the per-address cap, and what a
+//! shopper without a place (or an old client) is told.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::helpers::*;
+use livecart::shared::lines::LineStatus;
+use livecart::shared::stock::StockSnapshot;
+
+/// A staff client, signed in.
+async fn staff(app: &TestApp) -> reqwest::Client {
+    app.add_staff("ada", "correct horse battery staple").await;
+    app.staff_client("ada", "correct horse battery staple")
+        .await
+}
+
+/// Staff set a book's total, as the staff page does.
+async fn set_total(app: &TestApp, staff: &reqwest::Client, book: &str, total: u32) {
+    let (status, body) = post_form(
+        app,
+        staff,
+        "/api/admin/total",
+        &[("book", book), ("total", &total.to_string())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Staff schedule a launch, as the staff page does.
+async fn launch(app: &TestApp, staff: &reqwest::Client, book: &str, copies: u32, at: &str) {
+    let (status, body) = post_form(
+        app,
+        staff,
+        "/api/admin/launch",
+        &[
+            ("book", book),
+            ("copies", &copies.to_string()),
+            ("opens_at", at),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn join(app: &TestApp, shopper: &reqwest::Client, book: &str) -> (u16, Value) {
+    post_form(app, shopper, "/api/lines/join", &[("book", book)]).await
+}
+
+async fn line(app: &TestApp, shopper: &reqwest::Client, book: &str) -> (u16, Value) {
+    let response = shopper
+        .get(app.url(&format!("/api/lines/{book}")))
+        .send()
+        .await
+        .expect("GET /api/lines");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn checkout(app: &TestApp, shopper: &reqwest::Client) -> (u16, Value) {
+    post_form(app, shopper, "/api/cart/checkout", &[]).await
+}
+
+fn place(seen: &Value) -> Option<u64> {
+    seen["you"]["place"].as_u64()
+}
+
+fn offered(seen: &Value) -> bool {
+    seen["you"]["offer_until"].as_i64().is_some()
+}
+
+/// A crowd of shoppers, each its own cookie, over one client: 10,000
+/// clients with a cookie jar each would keep 10,000 connections open, past
+/// what one process may (the server runs in this one too).
+struct Crowd {
+    http: reqwest::Client,
+}
+
+impl Crowd {
+    fn new() -> Crowd {
+        Crowd {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn post(
+        &self,
+        app: &TestApp,
+        who: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .post(app.url(path))
+            .header("cookie", format!("livecart_shopper={who}"))
+            .form(form)
+            .send()
+            .await
+            .expect("server function call");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn join(&self, app: &TestApp, who: &str) -> (u16, Value) {
+        self.post(app, who, "/api/lines/join", &[("book", FEATURED)])
+            .await
+    }
+
+    async fn checkout(&self, app: &TestApp, who: &str) -> (u16, Value) {
+        self.post(app, who, "/api/cart/checkout", &[]).await
+    }
+
+    async fn line(&self, app: &TestApp, who: &str) -> Value {
+        self.http
+            .get(app.url(&format!("/api/lines/{FEATURED}")))
+            .header("cookie", format!("livecart_shopper={who}"))
+            .send()
+            .await
+            .expect("GET /api/lines")
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    async fn line_until(&self, app: &TestApp, who: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self.line(app, who).await;
+            if check(&seen) {
+                return seen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the line never got there: {seen}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn new_shopper() -> String {
+    livecart::server::inventory::shopper::ShopperId::new_random()
+        .as_str()
+        .to_string()
+}
+
+/// The issue's launch on one node: 10,000 shoppers join a launch of 100
+/// copies before its opening. At the opening they are drawn into places
+/// 1..10,000; the first 100 are offered a copy. The first ten let theirs
+/// lapse, so the copies go on to places 101-110; everyone offered but them
+/// buys. Exactly 100 are sold, offers go in place order, late arrivals are
+/// numbered in order of arrival behind the draw, and every open page ends
+/// on "closed".
+#[tokio::test]
+async fn ten_thousand_join_a_launch_of_a_hundred_and_exactly_a_hundred_are_sold_in_order() {
+    const SHOPPERS: usize = 10_000;
+    const COPIES: u32 = 100;
+    const LAPSING: usize = 10;
+    let app = spawn_app_with(|s| {
+        // Everyone here comes from 127.0.0.1, as a crowd behind one NAT.
+        s.line_places_per_address = 0;
+        // Long enough to check every offer before any lapses.
+        s.line_offer_ttl = Duration::from_secs(10);
+    })
+    .await;
+    let staff = staff(&app).await;
+    set_total(&app, &staff, FEATURED, 0).await;
+    // The opening is far enough ahead for every join to land before it;
+    // the test says so if they did not.
+    let opens_in = Duration::from_secs(40);
+    launch(
+        &app,
+        &staff,
+        FEATURED,
+        COPIES,
+        &format!("+{}s", opens_in.as_secs()),
+    )
+    .await;
+    let opening = tokio::time::Instant::now() + opens_in;
+
+    // Nobody takes a copy outside the line, even with 100 on the shelf.
+    let (status, body) = reserve(&app, &shopper_client(), FEATURED).await;
+    assert_eq!((status, body.as_str()), (409, Some("InLine")), "{body}");
+
+    let crowd = Crowd::new();
+    let shoppers: Vec<String> = (0..SHOPPERS).map(|_| new_shopper()).collect();
+    let started = std::time::Instant::now();
+    let joined: Vec<(u16, Value)> = futures::stream::iter(&shoppers)
+        .map(|who| crowd.join(&app, who))
+        .buffered(32)
+        .collect()
+        .await;
+    println!("{SHOPPERS} joined in {:?}", started.elapsed());
+    assert!(
+        tokio::time::Instant::now() < opening,
+        "the joins took longer than the {opens_in:?} before the opening"
+    );
+    for (status, body) in &joined {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["state"], "scheduled");
+        assert!(
+            body["you"]["place"].is_null(),
+            "no number before the draw: {body}"
+        );
+    }
+    let (_, again) = crowd.join(&app, &shoppers[0]).await;
+    assert_eq!(
+        again["waiting"], SHOPPERS,
+        "joining twice is a no-op: {again}"
+    );
+
+    // Pages watching the stock over WebSocket, to see the line close.
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        sockets.push(open_socket(&app, "/api/stock/ws").await);
+    }
+
+    // The opening: everyone has a place, each number once.
+    tokio::time::sleep_until(opening).await;
+    let first = crowd
+        .line_until(&app, &shoppers[0], |v| v["state"] == "open")
+        .await;
+    assert_eq!(
+        first["serving"], COPIES,
+        "the first 100 places offered: {first}"
+    );
+    // Every place, as stored: the draw staff can show afterwards.
+    let store = livecart::server::store::Store::open(&app.database_url)
+        .await
+        .expect("store");
+    let line_id = store.line_of(FEATURED).await.unwrap().expect("the line").id;
+    let places = store.places(line_id, u32::MAX).await.unwrap();
+    let index: std::collections::HashMap<&str, usize> = shoppers
+        .iter()
+        .enumerate()
+        .map(|(i, who)| (who.as_str(), i))
+        .collect();
+    let mut by_place: Vec<(u64, usize)> = places
+        .iter()
+        .map(|p| {
+            let who = index[p.shopper.strip_prefix("web:").expect("a web shopper")];
+            (u64::from(p.place.expect("a place after the draw")), who)
+        })
+        .collect();
+    by_place.sort_unstable();
+    assert_eq!(
+        by_place.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        (1..=SHOPPERS as u64).collect::<Vec<_>>(),
+        "places 1..10,000, each once"
+    );
+    let in_arrival_order = by_place.windows(2).filter(|w| w[0].1 < w[1].1).count();
+    assert!(
+        in_arrival_order < SHOPPERS * 6 / 10,
+        "the draw is not the order of arrival ({in_arrival_order} of {SHOPPERS} in order)"
+    );
+    // Each shopper's page says the same: the first 100 have a copy held.
+    for (p, who) in by_place.iter().take(150).chain(by_place.iter().step_by(97)) {
+        let seen = crowd.line(&app, &shoppers[*who]).await;
+        assert_eq!(place(&seen), Some(*p), "{seen}");
+        assert_eq!(
+            offered(&seen),
+            *p <= u64::from(COPIES),
+            "place {p} is offered a copy exactly when it is among the first 100: {seen}"
+        );
+    }
+
+    // Late arrivals go to the back, in order of arrival.
+    let late: Vec<String> = (0..3).map(|_| new_shopper()).collect();
+    for (i, who) in late.iter().enumerate() {
+        let (status, body) = crowd.join(&app, who).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(place(&body), Some((SHOPPERS + 1 + i) as u64), "{body}");
+    }
+
+    // A shopper without a place cannot take an offered copy.
+    let (status, body) = crowd
+        .post(&app, &late[0], "/api/cart/reserve", &[("book", FEATURED)])
+        .await;
+    assert_eq!((status, body.as_str()), (409, Some("InLine")));
+    let (status, _) = crowd.checkout(&app, &late[0]).await;
+    assert_eq!(status, 409, "nothing held to check out");
+
+    // Places 11..100 buy; 1..10 let their offer lapse.
+    for (p, who) in &by_place[LAPSING..COPIES as usize] {
+        let (status, body) = crowd.checkout(&app, &shoppers[*who]).await;
+        assert_eq!(status, 200, "place {p}: {body}");
+    }
+    // The lapsed copies go on to places 101..110, and they buy.
+    for (p, who) in &by_place[COPIES as usize..COPIES as usize + LAPSING] {
+        crowd.line_until(&app, &shoppers[*who], offered).await;
+        let (status, body) = crowd.checkout(&app, &shoppers[*who]).await;
+        assert_eq!(status, 200, "place {p}: {body}");
+    }
+    for (p, who) in &by_place[..LAPSING] {
+        let seen = crowd.line(&app, &shoppers[*who]).await;
+        assert!(seen["you"].is_null(), "place {p} lapsed and is out: {seen}");
+    }
+    let next = crowd
+        .line(&app, &shoppers[by_place[COPIES as usize + LAPSING].1])
+        .await;
+    assert!(!offered(&next), "place 111 gets nothing: none is left");
+
+    let closed = crowd
+        .line_until(&app, &shoppers[0], |v| v["state"] == "closed")
+        .await;
+    assert_eq!(
+        (
+            closed["copies_left"].as_u64(),
+            closed["offers_open"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let ledger = listed_book(&app, FEATURED).await;
+    assert_eq!(ledger["total"], COPIES, "{ledger}");
+    let sold = app_sold(&app).await;
+    assert_eq!(sold, COPIES, "exactly the copies of the launch are sold");
+
+    // Every page watching ends on "closed".
+    for mut socket in sockets {
+        let mut messages = Vec::new();
+        let ends_closed = |messages: &[StockSnapshot]| {
+            merged(messages.iter().cloned())
+                .line(FEATURED)
+                .is_some_and(|l| l.state == LineStatus::Closed)
+        };
+        while !ends_closed(&messages) {
+            let text = next_text(&mut socket, Duration::from_secs(5))
+                .await
+                .expect("the page is told the line closed");
+            messages.push(serde_json::from_str(&text).expect("a snapshot"));
+        }
+    }
+}
+
+/// The copies sold of the featured book, as the staff's ledger counts them.
+async fn app_sold(app: &TestApp) -> u32 {
+    let store = livecart::server::store::Store::open(&app.database_url)
+        .await
+        .expect("store");
+    let (lines, _) = store.shelf_page(None, 0, 100).await.expect("ledger");
+    lines
+        .into_iter()
+        .find(|l| l.book.id == FEATURED)
+        .map(|l| l.sold)
+        .expect("the featured book")
+}
+
+/// 200 cookies from one address get 4 places (the default cap), and the
+/// 201st asks changes nothing; another book's line counts apart.
+#[tokio::test]
+async fn a_script_with_two_hundred_cookies_from_one_address_gets_four_places() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    set_total(&app, &staff, FEATURED, 0).await;
+    let mut answers = Vec::new();
+    for _ in 0..200 {
+        answers.push(join(&app, &shopper_client(), FEATURED).await);
+    }
+    let taken = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!((taken, refused.len()), (4, 196), "{:?}", &answers[..6]);
+    assert!(
+        refused[0].1["PlacesPerAddress"].as_u64() == Some(4),
+        "{:?}",
+        refused[0]
+    );
+    let (_, seen) = line(&app, &shopper_client(), FEATURED).await;
+    assert_eq!(seen["waiting"], 4, "refused joins changed nothing: {seen}");
+}
+
+/// "Tell me when it's back": joining a sold-out book starts its line; a
+/// copy that comes back goes to the head of the line, not to whoever
+/// clicks first; reloading keeps the place; leaving gives it up; and a
+/// book with copies on the shelf and no line is reserved, not joined.
+#[tokio::test]
+async fn a_returned_copy_goes_to_whoever_asked_to_be_told_not_the_fastest_click() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    set_total(&app, &staff, FEATURED, 1).await;
+    let holder = shopper_client();
+    let (first, second, fast) = (shopper_client(), shopper_client(), shopper_client());
+
+    let (status, body) = join(&app, &first, FEATURED).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (409, Some("OnTheShelf")),
+        "a copy is on the shelf: reserve it"
+    );
+    assert_eq!(reserve(&app, &holder, FEATURED).await.0, 200);
+    let (status, _) = line(&app, &first, FEATURED).await;
+    assert_eq!(status, 404, "no line yet");
+
+    let (status, body) = join(&app, &first, FEATURED).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (place(&body), body["state"].as_str()),
+        (Some(1), Some("closed"))
+    );
+    let (_, body) = join(&app, &second, FEATURED).await;
+    assert_eq!(place(&body), Some(2));
+    // A reload (a new request with the same cookie) keeps the place.
+    let html = page_html_as(&app, &second, &format!("/books/{FEATURED}")).await;
+    assert!(
+        html.contains(r#"<strong class="place">2</strong>"#),
+        "{html}"
+    );
+
+    // The copy comes back: the first in line gets it, the fast click 409.
+    assert_eq!(return_copy(&app, &holder, FEATURED).await.0, 200);
+    let (status, body) = reserve(&app, &fast, FEATURED).await;
+    assert_eq!((status, body.as_str()), (409, Some("InLine")), "{body}");
+    let (_, mine) = line(&app, &first, FEATURED).await;
+    assert!(offered(&mine), "{mine}");
+    let (_, theirs) = line(&app, &second, FEATURED).await;
+    assert_eq!(
+        (theirs["serving"].as_u64(), offered(&theirs)),
+        (Some(1), false)
+    );
+
+    // Declining passes it on to the second.
+    let (status, body) = post_form(&app, &first, "/api/lines/leave", &[("book", FEATURED)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["you"].is_null(), "{body}");
+    let (_, theirs) = line(&app, &second, FEATURED).await;
+    assert!(offered(&theirs), "{theirs}");
+    assert_eq!(checkout(&app, &second).await.0, 200);
+
+    // Nobody waits and nothing is offered: the line is over, and the book is
+    // sold first come again.
+    let (status, _) = line(&app, &first, FEATURED).await;
+    assert_eq!(status, 404, "the line ended");
+    set_total(&app, &staff, FEATURED, 3).await;
+    assert_eq!(reserve(&app, &fast, FEATURED).await.0, 200);
+}
+
+/// Burt's protocol cannot join a line: its `add` on a book in line gets 409.
+#[tokio::test]
+async fn an_old_client_is_refused_while_the_book_has_a_line() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    launch(&app, &staff, FEATURED, 5, "+1h").await;
+    let response = burts_cart(&app, "old-client", "add").await;
+    assert_eq!(response.status(), 409);
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("line"), "{text}");
+}
+
+/// Bad input to the line API gets a short 4xx and changes nothing.
+#[tokio::test]
+async fn bad_line_requests_are_refused_with_a_reason() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    let shopper = shopper_client();
+    for (path, form, status) in [
+        ("/api/lines/join", vec![("book", "no-such-book")], 404),
+        ("/api/lines/join", vec![("book", "NOT A SLUG")], 404),
+        ("/api/lines/join", vec![], 400),
+        ("/api/lines/leave", vec![("book", FEATURED)], 409),
+        (
+            "/api/admin/launch",
+            vec![("book", FEATURED), ("copies", "5"), ("opens_at", "soon")],
+            400,
+        ),
+        (
+            "/api/admin/launch",
+            vec![
+                ("book", "no-such-book"),
+                ("copies", "5"),
+                ("opens_at", "+1h"),
+            ],
+            404,
+        ),
+        ("/api/admin/end-line", vec![("book", FEATURED)], 409),
+    ] {
+        let client = if path.starts_with("/api/admin") {
+            &staff
+        } else {
+            &shopper
+        };
+        let (got, body) = post_form(&app, client, path, &form).await;
+        assert_eq!(got, status, "{path} {form:?}: {body}");
+    }
+    let (status, _) = line(&app, &shopper, FEATURED).await;
+    assert_eq!(status, 404, "no line was started");
+    let (status, _) = line(&app, &shopper, "no-such-book").await;
+    assert_eq!(status, 404);
+    // A launch needs a signed-in staff member.
+    let (status, _) = post_form(
+        &app,
+        &shopper,
+        "/api/admin/launch",
+        &[("book", FEATURED), ("copies", "5"), ("opens_at", "+1h")],
+    )
+    .await;
+    assert_eq!(status, 401);
+}
+
+/// The page as one shopper's browser gets it.
+async fn page_html_as(app: &TestApp, shopper: &reqwest::Client, path: &str) -> String {
+    shopper
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html")
+}
