@@ -64,25 +64,40 @@ impl StockTransaction {
     ) -> Result<LoadedHolds, StoreError> {
         let (books_in, books_args) = self.in_list(books);
         let (shoppers_in, holds_args) = self.in_list(shoppers);
+        let (lined_in, lined_args) = self.in_list(books);
         let books_sql = format!(
-            "SELECT 'book' AS kind, id AS a, \
-             CASE WHEN line_id IS NOT NULL AND EXISTS (SELECT 1 FROM lines l \
-                 WHERE l.id = books.line_id AND l.state <> 'ended') THEN 'line' ELSE '' END AS b, \
-             available AS n FROM books WHERE id IN ({books_in})"
+            "SELECT 'book' AS kind, id AS a, '' AS b, available AS n FROM books WHERE id IN ({books_in})"
         );
         let holds_sql = format!(
             "SELECT 'hold' AS kind, shopper AS a, book_id AS b, copies AS n FROM reservations WHERE shopper IN ({shoppers_in})"
+        );
+        // Read after the lock on PostgreSQL: a line another node started
+        // while this waited is seen (the locking statement itself would see
+        // the lines as they were when it began).
+        let lined_sql = format!(
+            "SELECT 'line' AS kind, b.id AS a, '' AS b, 0 AS n FROM books b JOIN lines l ON l.id = b.line_id \
+             WHERE l.state <> 'ended' AND b.id IN ({lined_in})"
         );
         let rows = if self.backend == Backend::Postgres {
             let mut rows = self
                 .fetch(Batch::one(format!("{books_sql} FOR UPDATE"), books_args))
                 .await?;
-            rows.extend(self.fetch(Batch::one(holds_sql, holds_args)).await?);
+            rows.extend(
+                self.fetch(Batch::one(
+                    format!("{holds_sql} UNION ALL {lined_sql}"),
+                    holds_args.into_iter().chain(lined_args).collect(),
+                ))
+                .await?,
+            );
             rows
         } else {
             self.fetch(Batch::one(
-                format!("{books_sql} UNION ALL {holds_sql}"),
-                books_args.into_iter().chain(holds_args).collect(),
+                format!("{books_sql} UNION ALL {holds_sql} UNION ALL {lined_sql}"),
+                books_args
+                    .into_iter()
+                    .chain(holds_args)
+                    .chain(lined_args)
+                    .collect(),
             ))
             .await?
         };
@@ -92,10 +107,9 @@ impl StockTransaction {
             let a: String = row.try_get("a")?;
             let b: String = row.try_get("b")?;
             if kind == "book" {
-                if b == "line" {
-                    loaded.in_line.push(a.clone());
-                }
                 loaded.available.push((a, row.try_get::<i64, _>("n")?));
+            } else if kind == "line" {
+                loaded.in_line.push(a);
             } else {
                 loaded.held.push((a, b, count(row, "n")?));
             }

@@ -145,25 +145,35 @@ impl StockTransaction {
         &mut self,
         book: &str,
     ) -> Result<Option<(i64, Option<LineRecord>)>, StoreError> {
+        // The book's row first, locked; then its line, read by a statement
+        // of its own so that on PostgreSQL it sees whatever the transaction
+        // that held the lock committed (a join in the locking statement
+        // would read the line as it was when that statement began).
         let lock = if self.backend == Backend::Postgres {
-            " FOR UPDATE OF b"
+            " FOR UPDATE"
         } else {
             ""
         };
-        let sql = format!(
-            "SELECT b.available AS shelf, {LINE_COLUMNS} FROM books b \
-             LEFT JOIN lines l ON l.id = b.line_id WHERE b.id = $1{lock}"
-        );
-        let Some(row) = sqlx::query(&sql)
-            .bind(book)
-            .fetch_optional(self.conn().await?)
-            .await?
+        let Some(row) = sqlx::query(&format!(
+            "SELECT available, line_id FROM books WHERE id = $1{lock}"
+        ))
+        .bind(book)
+        .fetch_optional(self.conn().await?)
+        .await?
         else {
             return Ok(None);
         };
-        let shelf: i64 = row.try_get("shelf")?;
-        let line = match row.try_get::<Option<i64>, _>("id")? {
-            Some(_) => Some(line_from_row(&row)?),
+        let shelf: i64 = row.try_get("available")?;
+        let line = match row.try_get::<Option<i64>, _>("line_id")? {
+            Some(id) => {
+                let row = sqlx::query(&format!(
+                    "SELECT {LINE_COLUMNS} FROM lines l WHERE l.id = $1"
+                ))
+                .bind(id)
+                .fetch_one(self.conn().await?)
+                .await?;
+                Some(line_from_row(&row)?)
+            }
             None => None,
         };
         Ok(Some((shelf, line)))
