@@ -10,6 +10,8 @@
 #   bench/run.sh --quick         # small sizes, to try the harness
 #   bench/run.sh --only fan-out  # one family of cases
 #   CATALOGS="0 50000" bench/run.sh --only reserve   # 7 and 50,007 books, same run
+#   bench/run.sh launch [--pages N] [--copies N]
+#                                # a launch on one node (lines)
 #   bench/run.sh cluster [--subscribers N] [--seconds S] [--only TEXT]
 #                                # only the cross-node family: livecart nodes
 #                                # on PostgreSQL (BENCH_POSTGRES, default
@@ -38,6 +40,15 @@ cluster() {
 if [ "${1:-}" = "cluster" ]; then
   shift
   cluster "$@"
+  exit
+fi
+# bench/run.sh launch [--pages N] [--copies N]: a launch on one node
+# (10,000 waiting pages, 100 copies; see bench/loadgen/src/launch.rs).
+if [ "${1:-}" = "launch" ]; then
+  shift
+  BENCH_STAMP="$stamp" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" launch \
+    --out bench/results --repeat "${REPEAT:-3}" --core 0 \
+    --livecart "$CARGO_TARGET_DIR/release/livecart" "$@"
   exit
 fi
 # CATALOGS="0 50000" runs everything once per catalog size (books imported

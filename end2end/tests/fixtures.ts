@@ -72,6 +72,17 @@ export class Shop {
     if (code !== 0) throw new Error(`books import exited with ${code}`);
   }
 
+  /** `livecart lines launch BOOK --copies N --at TIME`, as staff would run it. */
+  async launch(book: string, copies: number, at: string): Promise<void> {
+    const child = spawn(binary, ['lines', 'launch', book, '--copies', String(copies), '--at', at], {
+      cwd: root,
+      env: { ...process.env, LIVECART_DATABASE_URL: `sqlite://${path.join(this.dir, 'shop.db')}`, ...this.env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    if (code !== 0) throw new Error(`lines launch exited with ${code}`);
+  }
+
   /** One series of `/metrics`, e.g. `livecart_subscribers{transport="BurtsLongPoll"}`. */
   async gauge(series: string): Promise<number> {
     const text = await (await fetch(`${this.baseURL}/metrics`)).text();

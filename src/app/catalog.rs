@@ -8,8 +8,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::api::get_catalog;
-use super::live::{follow_catalog, live_count, StockLine};
+use super::live::{follow_catalog, live_count, LiveStock, StockLine};
 use super::shelf::{Pager, SearchForm};
+use super::utc_time;
+use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::Book;
 use crate::shared::views::{AsJson, CatalogView};
 
@@ -68,7 +70,8 @@ fn Shelf(view: AsJson<CatalogView>) -> impl IntoView {
             {move || shown.with(|CatalogView { books, stock, .. }| {
                 books.iter().map(|book| {
                     let available = stock.available(&book.id).unwrap_or(0);
-                    view! { <BookCard book=book.clone() available version=stock.version/> }
+                    let line = stock.line(&book.id).copied();
+                    view! { <BookCard book=book.clone() available line version=stock.version/> }
                 }).collect_view()
             })}
         </ul>
@@ -76,8 +79,16 @@ fn Shelf(view: AsJson<CatalogView>) -> impl IntoView {
 }
 
 #[component]
-fn BookCard(book: Book, available: u32, version: u64) -> impl IntoView {
+fn BookCard(book: Book, available: u32, line: Option<LineState>, version: u64) -> impl IntoView {
     let count = live_count(book.id.clone(), available, version);
+    let live = LiveStock::expect();
+    let id_for_line = book.id.clone();
+    // The book's line as the page last heard of it, else as rendered.
+    let line = Memo::new(move |_| {
+        live.line_after(&id_for_line, version)
+            .unwrap_or(line)
+            .filter(|l| l.state != LineStatus::Ended)
+    });
     let href = format!("/books/{}", book.id);
     let price = book.display_price();
     let Book {
@@ -93,6 +104,12 @@ fn BookCard(book: Book, available: u32, version: u64) -> impl IntoView {
             <p class="author">{author}</p>
             <p class="price">{price}</p>
             <StockLine count/>
+            {move || line.get().map(|l| view! {
+                <p class="line-badge">{match l.state {
+                    LineStatus::Scheduled => format!("Launch at {} UTC · {} waiting", utc_time(l.opens_at), l.waiting),
+                    _ => format!("In line: {} waiting", l.waiting),
+                }}</p>
+            })}
         </li>
     }
 }

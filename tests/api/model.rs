@@ -1,10 +1,12 @@
 //! The inventory against a plain model: random sequences of reserve,
-//! return, expire, checkout, restock and set-total, run by the real
-//! inventory on a real SQLite file, each step compared with what a few maps
-//! say it should do. After every step the invariants of ARCHITECTURE.md
-//! hold on disk: available never below 0; available = total − held − sold;
-//! the version strictly increases with each change; a refused step changes
-//! nothing at all.
+//! return, expire, checkout, restock and set-total, and of lines (join,
+//! leave, a launch, its opening, an offer that lapses or is declined), run
+//! by the real inventory on a real SQLite file, each step compared with
+//! what a few maps say it should do. After every step the invariants of
+//! ARCHITECTURE.md hold on disk: available never below 0; available = total
+//! − held − sold; the version strictly increases with each change; a refused
+//! step changes nothing at all; every place of a line is in the state the
+//! model says, and copies are offered in place order.
 
 use std::collections::BTreeMap as Map;
 use std::time::Duration;
@@ -33,6 +35,12 @@ enum Step {
     Checkout(usize),
     Restock(usize, u32),
     SetTotal(usize, u32),
+    Join(usize, usize),
+    Leave(usize, usize),
+    /// Staff schedule a launch of the book, with this many more copies.
+    Launch(usize, u32),
+    /// Every scheduled launch's opening comes.
+    Open,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -43,6 +51,10 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0usize..4).prop_map(Step::Checkout),
         1 => (0usize..3, 1u32..3).prop_map(|(b, n)| Step::Restock(b, n)),
         2 => (0usize..3, 0u32..5).prop_map(|(b, n)| Step::SetTotal(b, n)),
+        4 => (0usize..4, 0usize..3).prop_map(|(w, b)| Step::Join(w, b)),
+        2 => (0usize..4, 0usize..3).prop_map(|(w, b)| Step::Leave(w, b)),
+        1 => (0usize..3, 0u32..3).prop_map(|(b, n)| Step::Launch(b, n)),
+        1 => Just(Step::Open),
     ]
 }
 
@@ -52,6 +64,38 @@ struct Model {
     total: Map<usize, u32>,
     sold: Map<usize, u32>,
     held: Map<(usize, usize), u32>,
+    /// Each book's line, while it has one.
+    lines: Map<usize, Line>,
+}
+
+/// A line as the model keeps it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Line {
+    launch: bool,
+    scheduled: bool,
+    /// Who joined before the draw, in order of arrival.
+    undrawn: Vec<usize>,
+    /// (who, state) in place order once drawn.
+    places: Vec<(usize, &'static str)>,
+}
+
+impl Line {
+    fn state_of(&self, who: usize) -> Option<&'static str> {
+        if self.undrawn.contains(&who) {
+            return Some("waiting");
+        }
+        self.places
+            .iter()
+            .rev()
+            .find(|(w, _)| *w == who)
+            .map(|(_, s)| *s)
+    }
+
+    fn set(&mut self, who: usize, to: &'static str) {
+        if let Some(place) = self.places.iter_mut().rev().find(|(w, _)| *w == who) {
+            place.1 = to;
+        }
+    }
 }
 
 impl Model {
@@ -70,6 +114,10 @@ impl Model {
     /// The answer the step must get, and the model after it.
     fn apply(&mut self, step: &Step, rules: &Rules, shoppers: &[Shopper]) -> Result<(), ShopError> {
         match *step {
+            Step::Reserve(who, book) if self.lines.contains_key(&book) => {
+                let _ = who;
+                Err(ShopError::InLine)
+            }
             Step::Reserve(who, book) => {
                 let mine = self.held.get(&(who, book)).copied().unwrap_or(0);
                 let allowed = rules.copies_allowed(&shoppers[who]);
@@ -89,6 +137,7 @@ impl Model {
                 None => Err(ShopError::NotHeld),
                 Some(1) => {
                     self.held.remove(&(who, book));
+                    self.hold_ended(who, book, "declined");
                     Ok(())
                 }
                 Some(n) => {
@@ -97,7 +146,16 @@ impl Model {
                 }
             },
             Step::Expire(who) => {
+                let books: Vec<usize> = self
+                    .held
+                    .keys()
+                    .filter(|(w, _)| *w == who)
+                    .map(|(_, b)| *b)
+                    .collect();
                 self.held.retain(|(w, _), _| *w != who);
+                for book in books {
+                    self.hold_ended(who, book, "lapsed");
+                }
                 Ok(())
             }
             Step::Checkout(who) => {
@@ -113,6 +171,7 @@ impl Model {
                 for (book, n) in lines {
                     *self.sold.get_mut(&book).unwrap() += n;
                     self.held.remove(&(who, book));
+                    self.hold_ended(who, book, "bought");
                 }
                 Ok(())
             }
@@ -127,6 +186,96 @@ impl Model {
                     self.total.insert(book, n);
                     Ok(())
                 }
+            }
+            Step::Join(who, book) => {
+                if !self.lines.contains_key(&book) {
+                    if self.available(book) > 0 {
+                        return Err(ShopError::OnTheShelf);
+                    }
+                    self.lines.insert(book, Line::default());
+                }
+                let line = self.lines.get_mut(&book).unwrap();
+                match line.state_of(who) {
+                    Some("waiting" | "offered") => {}
+                    _ if line.scheduled => line.undrawn.push(who),
+                    _ => line.places.push((who, "waiting")),
+                }
+                Ok(())
+            }
+            Step::Leave(who, book) => {
+                let Some(line) = self.lines.get_mut(&book) else {
+                    return Err(ShopError::NotInLine);
+                };
+                match line.state_of(who) {
+                    Some("waiting") if line.undrawn.contains(&who) => {
+                        line.undrawn.retain(|w| *w != who);
+                    }
+                    Some("waiting") => line.set(who, "left"),
+                    Some("offered") => {
+                        line.set(who, "declined");
+                        self.held.remove(&(who, book));
+                    }
+                    _ => return Err(ShopError::NotInLine),
+                }
+                Ok(())
+            }
+            Step::Launch(book, n) => {
+                if self.lines.contains_key(&book) {
+                    return Err(ShopError::BadInput(
+                        "that book already has a line; end it first".into(),
+                    ));
+                }
+                *self.total.get_mut(&book).unwrap() += n;
+                self.lines.insert(
+                    book,
+                    Line {
+                        launch: true,
+                        scheduled: true,
+                        ..Line::default()
+                    },
+                );
+                Ok(())
+            }
+            // The draw is random: the run applies it from what was stored.
+            Step::Open => Ok(()),
+        }
+    }
+
+    /// A hold of a book with a line ended: an offer it was is settled.
+    fn hold_ended(&mut self, who: usize, book: usize, how: &'static str) {
+        if let Some(line) = self.lines.get_mut(&book) {
+            if line.state_of(who) == Some("offered") {
+                line.set(who, how);
+            }
+        }
+    }
+
+    /// Every line after a step: copies on the shelf go to the first places
+    /// waiting; a "tell me" line nobody waits in, with no offer open, ends.
+    fn advance(&mut self) {
+        let books: Vec<usize> = self.lines.keys().copied().collect();
+        for book in books {
+            let mut available = self.available(book);
+            let line = self.lines.get_mut(&book).unwrap();
+            if !line.scheduled {
+                for (who, state) in line.places.iter_mut() {
+                    if available == 0 {
+                        break;
+                    }
+                    if *state == "waiting" {
+                        *state = "offered";
+                        *self.held.entry((*who, book)).or_default() += 1;
+                        available -= 1;
+                    }
+                }
+            }
+            let open = line
+                .places
+                .iter()
+                .any(|(_, s)| matches!(*s, "waiting" | "offered"))
+                || !line.undrawn.is_empty();
+            if !line.launch && !open {
+                self.lines.remove(&book);
             }
         }
     }
@@ -199,6 +348,42 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
             Step::Checkout(who) => inventory.checkout(&shoppers[who]).await.map(|_| ()),
             Step::Restock(book, n) => inventory.restock(&books[book], n).await,
             Step::SetTotal(book, n) => inventory.set_total(&books[book], n).await,
+            Step::Join(who, book) => {
+                inventory
+                    .join_line(&shoppers[who], &books[book], "model".into())
+                    .await
+            }
+            Step::Leave(who, book) => inventory.leave_line(&shoppers[who], &books[book]).await,
+            Step::Launch(book, n) => {
+                let in_an_hour = livecart::server::clock::now_ms() + 3_600_000;
+                inventory.launch(&books[book], n, in_an_hour).await
+            }
+            Step::Open => {
+                // The openings come (as the clock would see them), then the
+                // inventory's own clock draws each line.
+                sqlx::query("UPDATE lines SET opens_at = 0 WHERE state = 'scheduled'")
+                    .execute(&mut db)
+                    .await
+                    .unwrap();
+                let mut waited = Duration::ZERO;
+                loop {
+                    let (count,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM lines WHERE state = 'scheduled'")
+                            .fetch_one(&mut db)
+                            .await
+                            .unwrap();
+                    if count == 0 {
+                        break;
+                    }
+                    prop_assert!(
+                        waited < Duration::from_secs(3),
+                        "the clock did not open the line"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    waited += Duration::from_millis(20);
+                }
+                Ok(())
+            }
             Step::Expire(who) => {
                 // Its deadlines pass (as the clock would see them), then the
                 // inventory's own clock ends the holds.
@@ -208,6 +393,14 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
                     .execute(&mut db)
                     .await
                     .unwrap();
+                // An offer's hold ends when the offer does.
+                sqlx::query(
+                    "UPDATE line_places SET offer_until = 0 WHERE shopper = ? AND state = 'offered'",
+                )
+                .bind(&key)
+                .execute(&mut db)
+                .await
+                .unwrap();
                 let mut waited = Duration::ZERO;
                 loop {
                     let (count,): (i64,) =
@@ -235,6 +428,29 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
             prop_assert_eq!(&after, &before, "a refused {:?} changed nothing", step);
         } else {
             model.apply(step, rules, &shoppers).unwrap();
+            if let Step::Open = step {
+                // The draw as stored: who joined before the opening, in the
+                // order drawn, each numbered once after every place given.
+                for (book, line) in model.lines.iter_mut().filter(|(_, l)| l.scheduled) {
+                    let drawn = places_on_disk(&mut db, BOOKS[*book], &shoppers).await;
+                    let mut order: Vec<(i64, usize)> = drawn
+                        .iter()
+                        .filter(|(who, _, _)| line.undrawn.contains(who))
+                        .map(|(who, place, _)| (place.expect("drawn"), *who))
+                        .collect();
+                    order.sort_unstable();
+                    let mut expected = line.undrawn.clone();
+                    let mut got: Vec<usize> = order.iter().map(|(_, who)| *who).collect();
+                    expected.sort_unstable();
+                    got.sort_unstable();
+                    prop_assert_eq!(got, expected, "everyone who joined is drawn, once");
+                    line.places
+                        .extend(order.iter().map(|(_, who)| (*who, "waiting")));
+                    line.undrawn.clear();
+                    line.scheduled = false;
+                }
+            }
+            model.advance();
             let changed = after.0 != before.0
                 || after.1.len() != before.1.len()
                 || after
@@ -268,8 +484,78 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
             notifier.version() >= published_before,
             "the published version never goes back"
         );
+        // Each line's places are in the states the model says, and copies
+        // went in place order: every place ever offered is ahead of every
+        // place still waiting.
+        for (i, book) in BOOKS.iter().enumerate() {
+            let places = places_on_disk(&mut db, book, &shoppers).await;
+            let line = model.lines.get(&i);
+            for who in 0..shoppers.len() {
+                let on_disk = places
+                    .iter()
+                    .find(|(w, _, _)| *w == who)
+                    .map(|(_, _, s)| s.as_str());
+                let modelled = line.and_then(|l| l.state_of(who));
+                let left_before_the_draw = modelled.is_none() && on_disk == Some("left");
+                prop_assert!(
+                    line.is_none() || modelled == on_disk || left_before_the_draw,
+                    "book {} shopper {}: {:?} on disk, {:?} in the model, after {:?}",
+                    i,
+                    who,
+                    on_disk,
+                    modelled,
+                    step
+                );
+            }
+            let offered = places
+                .iter()
+                .filter(|(_, _, s)| {
+                    matches!(s.as_str(), "offered" | "bought" | "lapsed" | "declined")
+                })
+                .filter_map(|(_, p, _)| *p)
+                .max();
+            let waiting = places
+                .iter()
+                .filter(|(_, _, s)| s == "waiting")
+                .filter_map(|(_, p, _)| *p)
+                .min();
+            if let (Some(offered), Some(waiting)) = (offered, waiting) {
+                prop_assert!(
+                    offered < waiting,
+                    "book {}: place {} offered before {}",
+                    i,
+                    waiting,
+                    offered
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// The places of the book's current line that is not over: (who, place, state).
+async fn places_on_disk(
+    db: &mut sqlx::SqliteConnection,
+    book: &str,
+    shoppers: &[Shopper],
+) -> Vec<(usize, Option<i64>, String)> {
+    let rows: Vec<(String, Option<i64>, String)> = sqlx::query_as(
+        "SELECT p.shopper, p.place, p.state FROM books b JOIN lines l ON l.id = b.line_id \
+         JOIN line_places p ON p.line_id = l.id WHERE b.id = ? AND l.state <> 'ended'",
+    )
+    .bind(book)
+    .fetch_all(&mut *db)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(key, place, state)| {
+            let who = shoppers
+                .iter()
+                .position(|s| s.key() == key)
+                .expect("a shopper of the model");
+            (who, place, state)
+        })
+        .collect()
 }
 
 proptest! {

@@ -6,6 +6,7 @@
 mod cases;
 mod catalog;
 mod cluster;
+mod launch;
 mod net;
 mod report;
 mod server;
@@ -22,6 +23,7 @@ const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers live
   [--catalog N (books imported into livecart before each run)]
   --livecart PATH  --floor PATH  --node-script PATH   (defaults: built paths under CARGO_TARGET_DIR)
        loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)
+       loadgen launch [--pages N] [--copies N] [--repeat N] [--core N] [--livecart PATH] [--out DIR]
        loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--core-b N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
                         (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)";
 
@@ -470,6 +472,9 @@ async fn main() {
     if args.first().map(String::as_str) == Some("cluster") {
         return cluster_suite(&args[1..]).await;
     }
+    if args.first().map(String::as_str) == Some("launch") {
+        return launch_case(&args[1..]).await;
+    }
     let options = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -585,6 +590,85 @@ fn recorded(outcome: std::io::Result<Value>) -> (Value, Option<String>) {
             (Value::Null, Some(e.to_string()))
         }
     }
+}
+
+/// `loadgen launch`: a launch on one node (see launch.rs), `--repeat` runs
+/// each in a fresh server; prints each run and writes them, with the
+/// medians, to `<out>/<stamp>-launch.json` and `.md`.
+async fn launch_case(args: &[String]) {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let mut bins = Binaries {
+        livecart: PathBuf::from(&target).join("release/livecart"),
+        floor: PathBuf::new(),
+        node_script: PathBuf::new(),
+        core: Some(0),
+        catalog: 0,
+    };
+    let (mut pages, mut copies, mut repeat, mut out) = (10_000usize, 100u32, 3usize, PathBuf::from("bench/results"));
+    let mut it = args.iter();
+    let fail = |message: String| -> ! {
+        eprintln!("{message}\n{USAGE}");
+        std::process::exit(2);
+    };
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .cloned()
+            .unwrap_or_else(|| fail(format!("{flag} needs a value")));
+        let number = |v: &str| v.parse::<usize>().unwrap_or_else(|_| fail(format!("{flag} takes a number")));
+        match flag.as_str() {
+            "--pages" => pages = number(&value),
+            "--copies" => copies = number(&value) as u32,
+            "--repeat" => repeat = number(&value),
+            "--core" => bins.core = Some(number(&value)),
+            "--livecart" => bins.livecart = value.into(),
+            "--out" => out = value.into(),
+            other => fail(format!("unknown flag {other}")),
+        }
+    }
+    let mut runs = Vec::new();
+    for run in 1..=repeat {
+        eprintln!("==> launch: {pages} waiting pages, {copies} copies (run {run} of {repeat})");
+        match launch::launch(&bins, pages, copies).await {
+            Ok(result) => {
+                let value = serde_json::to_value(&result).unwrap_or(Value::Null);
+                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+                runs.push(value);
+            }
+            Err(e) => {
+                eprintln!("launch run {run} failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let median = |pointer: &str| {
+        let mut values: Vec<f64> = runs.iter().filter_map(|r| r.pointer(pointer)?.as_f64()).collect();
+        values.sort_by(|a, b| a.total_cmp(b));
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let all = |pointer: &str| runs.iter().map(|r| r.pointer(pointer).cloned().unwrap_or(Value::Null).to_string()).collect::<Vec<_>>().join(", ");
+    let table = format!(
+        "| launch: {pages} waiting pages, {copies} copies, one node (median of {repeat}) | target | livecart |\n|---|---|---|\n\
+         | joins per second at the opening | 2,000 | {:.0} |\n\
+         | join p99 ms | ≤ 50 | {:.1} |\n\
+         | copy freed → next page shows its turn, p99 ms | ≤ 500 | {:.1} |\n\
+         | last copy sold → every page shows closed, p99 ms | ≤ 1,000 | {:.1} |\n\
+         | server memory per waiting page, bytes | ≤ 3,072 | {:.0} |\n\
+         | oversold (each run) | 0 | {} |\n\
+         | offers in place order (each run) | yes | {} |\n",
+        median("/joins_per_s"),
+        median("/join/p99_ms"),
+        median("/turn_after_freed/p99_ms"),
+        median("/closed_after_last_sale/p99_ms"),
+        median("/rss_per_waiting_page_bytes"),
+        all("/oversold"),
+        all("/offers_in_place_order"),
+    );
+    println!("{table}");
+    let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "launch".into());
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join(format!("{stamp}-launch.json")), serde_json::to_string_pretty(&runs).unwrap_or_default());
+    let _ = std::fs::write(out.join(format!("{stamp}-launch.md")), table);
 }
 
 /// `loadgen cluster`: the cross-node family (see cluster.rs).

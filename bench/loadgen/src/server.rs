@@ -67,6 +67,10 @@ pub const LIVECART_ENV: &[(&str, &str)] = &[
     ("LIVECART_LOG", "warn"),
     ("LIVECART_MAX_CONNECTIONS_PER_ADDRESS", "0"),
     ("LIVECART_HOLDS_PER_MINUTE_PER_ADDRESS", "0"),
+    // The launch case: every page joins from 127.0.0.1, and offers are
+    // held 15 s so lapses happen within the run (no other case has a line).
+    ("LIVECART_LINE_PLACES_PER_ADDRESS", "0"),
+    ("LIVECART_LINE_OFFER_TTL", "15s"),
 ];
 
 pub const STAFF: &str = "bench";

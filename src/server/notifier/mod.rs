@@ -257,6 +257,14 @@ impl Notifier {
         }
     }
 
+    /// Whether any line has a copy offered now (else no shopper can hold one).
+    pub fn any_offer_open(&self) -> bool {
+        self.locked()
+            .lines
+            .values()
+            .any(|line| line.offers_open > 0)
+    }
+
     /// One book's line at the newest version, while it has one.
     pub fn line(&self, book: &str) -> Option<LineState> {
         let counts = self.locked();

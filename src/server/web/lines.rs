@@ -76,6 +76,11 @@ pub async fn line_for_page(book: String) -> Result<Option<LineView>, ShopError> 
 /// The copies lines hold for this shopper now (the banner on every page).
 pub async fn offers() -> Result<Vec<Offer>, ShopError> {
     let state = state()?;
+    // Every page asks; while no line has an offer open (most of the time)
+    // no shopper can hold one, and the database is not asked.
+    if !state.notifier.any_offer_open() {
+        return Ok(Vec::new());
+    }
     let shopper = shopper()?;
     state.inventory.offers(&shopper).await
 }

@@ -47,11 +47,15 @@ pub async fn book(id: String) -> Result<BookView, ShopError> {
         .held(&shopper, &id)
         .await
         .map_err(with_status)?;
-    let line = state
-        .inventory
-        .line_view(Some(&shopper), &id)
-        .await
-        .map_err(with_status)?;
+    // Only a book the notifier knows has a line is looked up (most have none).
+    let line = match state.notifier.line(id.as_str()) {
+        Some(_) => state
+            .inventory
+            .line_view(Some(&shopper), &id)
+            .await
+            .map_err(with_status)?,
+        None => None,
+    };
     Ok(BookView {
         available: available.unwrap_or(0),
         version,
