@@ -5,9 +5,18 @@ import { test, expect, waitUntilLive } from './fixtures';
 const BOOK = 'a-signed-edition';
 
 // A sold-out signed edition, and a launch of one copy opening in `seconds`.
-async function launchOfOne(shop: { importBooks(l: string[]): Promise<void>; launch(b: string, n: number, at: string): Promise<void> }, seconds: number) {
+async function launchOfOne(
+  shop: { baseURL: string; importBooks(l: string[]): Promise<void>; launch(b: string, n: number, at: string): Promise<void> },
+  seconds: number,
+) {
   await shop.importBooks(['id,title,author,isbn,price,copies', `${BOOK},A Signed Edition,Ann Author,,30.00,0`]);
   await shop.launch(BOOK, 1, `+${seconds}s`);
+  // The running shop publishes what the command wrote within a second.
+  await expect
+    .poll(async () => (await (await fetch(`${shop.baseURL}/api/stock`)).json()).lines?.[BOOK]?.state, {
+      timeout: 5_000,
+    })
+    .toBe('scheduled');
 }
 
 async function shopperOn(browser: Browser, url: string): Promise<Page> {

@@ -174,6 +174,29 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
         notice,
     );
     let now = move || clock.now_ms().map_or(server_now as f64, |t| t + skew);
+    // A rough wait, from the admissions this page has watched: places
+    // served since it first saw the line open, over the time since.
+    let first_seen = StoredValue::new(None::<(u32, f64)>);
+    let rough_wait = move || {
+        let state = line.get().filter(|l| l.state == LineStatus::Open)?;
+        let number = mine.get()?.place?;
+        let now = now();
+        let Some((serving, since)) = first_seen.get_value() else {
+            first_seen.set_value(Some((state.serving, now)));
+            return None;
+        };
+        let served = state.serving.saturating_sub(serving);
+        let seconds = (now - since) / 1000.0;
+        if served == 0 || seconds < 5.0 || state.has_reached(number) {
+            return None;
+        }
+        let wait = f64::from(state.ahead_of(number) + 1) * seconds / f64::from(served);
+        Some(match wait {
+            w if w < 90.0 => "about a minute".to_string(),
+            w if w < 5400.0 => format!("about {} minutes", (w / 60.0).round()),
+            w => format!("about {} hours", (w / 3600.0).round()),
+        })
+    };
     let return_id = id.clone();
     let line_id = id.clone();
     view! {
@@ -186,7 +209,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
         }}</p>
         {move || match line.get() {
             Some(state) => view! {
-                <LineBox book=line_id.clone() state mine=mine.get() now=now() join leave busy/>
+                <LineBox book=line_id.clone() state mine=mine.get() now wait=rough_wait join leave busy/>
             }.into_any(),
             None => {
                 let id = id.clone();
@@ -194,7 +217,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
                 let return_id = return_id.clone();
                 view! {
                     <div class="actions">
-                        {move || (count.get() > 0 || held() > 0).then(|| {
+                        {move || {
                             let id = id.clone();
                             view! {
                             <PostForm action=reserve input={
@@ -206,7 +229,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
                                     "Add to cart"
                                 </button>
                             </PostForm>
-                        }})}
+                        }}}
                         {move || (count.get() == 0 && held() == 0).then(|| view! {
                             <JoinForm book=tell_id.clone() join busy label="Tell me when it's back"/>
                         })}
@@ -271,7 +294,11 @@ fn LineBox(
     book: String,
     state: LineState,
     mine: Option<Place>,
-    now: f64,
+    /// The clock, for the countdown: only the countdown's text follows it,
+    /// so the polite live region is not announced on every tick.
+    now: impl Fn() -> f64 + Send + Sync + Copy + 'static,
+    /// A rough wait for this shopper's turn, once the page has seen some.
+    wait: impl Fn() -> Option<String> + Send + Sync + Copy + 'static,
     join: ServerAction<JoinLine>,
     leave: ServerAction<LeaveLine>,
     busy: impl Fn() -> bool + Send + Sync + Copy + 'static,
@@ -312,11 +339,15 @@ fn LineBox(
         }.into_any(),
         (_, None) => ().into_any(),
     };
+    let opens_at = state.opens_at;
     let countdown = (state.state == LineStatus::Scheduled).then(|| {
-        let left = ((state.opens_at as f64 - now) / 1000.0).max(0.0) as i64;
+        let left = move || {
+            let left = ((opens_at as f64 - now()) / 1000.0).max(0.0) as i64;
+            format!("{}:{:02}:{:02}", left / 3600, left / 60 % 60, left % 60)
+        };
         view! {
-            <p class="countdown">"Launch at " {utc_time(state.opens_at)} " UTC · opens in "
-                <span class="time-left">{format!("{}:{:02}:{:02}", left / 3600, left / 60 % 60, left % 60)}</span></p>
+            <p class="countdown">"Launch at " {utc_time(opens_at)} " UTC · opens in "
+                <span class="time-left">{left}</span></p>
         }
     });
     let label = if state.state == LineStatus::Scheduled {
@@ -329,7 +360,7 @@ fn LineBox(
     view! {
         <section class="line" data-line-state=format!("{:?}", state.state).to_lowercase()>
             {countdown}
-            <p class="line-counts">{counts}</p>
+            <p class="line-counts">{counts} <span class="wait">{move || wait().map(|w| format!(" · your turn in {w}"))}</span></p>
             <div aria-live="polite">{place_line}</div>
             <div class="actions">
                 {match mine {

@@ -719,3 +719,40 @@ async fn staff_on(node: &impl RunningShop) -> reqwest::Client {
     assert_eq!(status, 200, "{body}");
     client
 }
+
+/// Staff end a launch's line: every open page is told it is over (the line
+/// comes once as "ended"), and the book is sold first come again.
+#[tokio::test]
+async fn when_staff_end_a_line_its_pages_are_told_and_the_book_is_sold_first_come() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    launch(&app, &staff, FEATURED, 2, "+1h").await;
+    let mut held = stock(&app).await;
+    assert_eq!(
+        held.line(FEATURED).map(|l| l.state),
+        Some(LineStatus::Scheduled)
+    );
+    let mut page = open_socket(&app, &format!("/api/stock/ws?since={}", held.version)).await;
+    let shopper = shopper_client();
+    assert_eq!(reserve(&app, &shopper, FEATURED).await.0, 409);
+
+    let (status, body) =
+        post_form(&app, &staff, "/api/admin/end-line", &[("book", FEATURED)]).await;
+    assert_eq!(status, 200, "{body}");
+    while held
+        .line(FEATURED)
+        .is_some_and(|l| l.state != LineStatus::Ended)
+    {
+        let text = next_text(&mut page, Duration::from_secs(2))
+            .await
+            .expect("the page is told the line ended");
+        held.absorb(serde_json::from_str(&text).unwrap());
+    }
+    assert_eq!(
+        held.available(FEATURED),
+        Some(12),
+        "the launch's copies are on sale"
+    );
+    assert_eq!(reserve(&app, &shopper, FEATURED).await.0, 200);
+    assert_eq!(line(&app, &shopper, FEATURED).await.0, 404);
+}

@@ -274,10 +274,19 @@ async fn apply(
             let done = tx.add_book(book).await?;
             (book_changed(done, ShopError::BookExists), Moved::Catalog)
         }
-        DirectChange::Line(change) => (
-            lines::apply(tx, rules, change, now, lines).await?,
-            Moved::Nothing,
-        ),
+        DirectChange::Line(change) => {
+            let outcome = lines::apply(tx, rules, change, now, lines).await?;
+            // Published even when the line has nothing left to move (a line
+            // staff ended): its pages learn of it in the same delta.
+            let moved = match (&outcome, change.book()) {
+                (Ok(_), Some(book)) => {
+                    touched.insert(book.as_str().to_string());
+                    Moved::Stock
+                }
+                _ => Moved::Nothing,
+            };
+            (outcome, moved)
+        }
     };
     // Copies a restock or a new total put on the shelf go to the book's line.
     if let (Ok(Outcome::BookChanged), Some(book)) = (&applied.0, change.book()) {

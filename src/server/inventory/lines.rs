@@ -94,7 +94,8 @@ pub(super) async fn apply(
 }
 
 impl LineChange {
-    fn book(&self) -> Option<&BookId> {
+    /// The one book this change is about, if it is about one.
+    pub(super) fn book(&self) -> Option<&BookId> {
         match self {
             LineChange::Join { book, .. }
             | LineChange::Leave { book, .. }
