@@ -1,6 +1,6 @@
 import { test, expect, waitUntilLive, FEATURED } from './fixtures';
 
-test('every page loads with a clean console and a favicon', async ({ shop, browser }) => {
+test('every page loads with a clean console, its title and a favicon', async ({ shop, browser }) => {
   const page = await (await browser.newContext()).newPage();
   const problems: string[] = [];
   page.on('console', (m) => {
@@ -17,9 +17,14 @@ test('every page loads with a clean console and a favicon', async ({ shop, brows
     ['/admin', 200],
     ['/no-such-page', 404],
   ] as const) {
-    const answer = await page.goto(`${shop.baseURL}${path}`);
-    expect(answer!.status(), path).toBe(status);
-    await waitUntilLive(page);
+    // Each several times: in-order streaming once sent the head before
+    // the page set its title, on one render in two.
+    for (let i = 0; i < 4; i++) {
+      const answer = await page.goto(`${shop.baseURL}${path}`);
+      expect(answer!.status(), path).toBe(status);
+      await waitUntilLive(page);
+      expect(await page.title(), `${path}'s title`).toMatch(/livecart$/);
+    }
   }
   await page.goto(`${shop.baseURL}/burts-books`);
   await page.waitForLoadState('load');

@@ -27,7 +27,17 @@ pub fn BookPage() -> impl IntoView {
     // upstream catalog: the details stream in when they come.
     let details = Resource::new(id, get_book_details);
     let notice = query_notice();
+    // The title from the blocking resource, read outside the suspense: it
+    // is resolved before the head goes out, so the head always has it. Set
+    // inside the suspense, in-order streaming sent the head without it on
+    // about one render in four.
+    let title = move || match page.get() {
+        Some(Ok(view)) => view.book.title,
+        Some(Err(ShopError::UnknownBook)) => "Not found".to_string(),
+        _ => String::new(),
+    };
     view! {
+        <Title text=title/>
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
             {move || {
                 let notice = notice.clone();
@@ -42,7 +52,6 @@ pub fn BookPage() -> impl IntoView {
                                 <noscript><meta http-equiv="refresh" content="5"/></noscript>
                             });
                             view! {
-                                <Title text=title.clone()/>
                                 {refresh}
                                 <article class="book-detail" data-book=id>
                                     <h1>{title}</h1>

@@ -65,7 +65,6 @@ pub fn App() -> impl IntoView {
                 </nav>
                 <live::ConnectionBadge rendered_at/>
             </header>
-            <OfferBanner/>
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=catalog::CatalogPage ssr=SsrMode::Async/>
@@ -75,31 +74,37 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
+            // After the page in the document: in-order streaming runs each
+            // suspense in document order, and a banner before the page let
+            // the head go out before the page had set its title.
+            <OfferBanner/>
         </Router>
     }
 }
 
 /// On every page, the copies lines hold for this shopper: a copy offered
-/// is bought by checking out before its deadline.
-#[component]
+/// is bought by checking out before its deadline. Asked for by the browser
+/// once the page is live, never during the server's render: a resource
+/// beside the page's own let the streamed head go out before the page had
+/// set its title. Without JavaScript the offer shows on the book's page and
+/// in the cart.
+#[island]
 fn OfferBanner() -> impl IntoView {
-    let offers = Resource::new(|| (), |_| api::get_offers());
+    let offers = RwSignal::new(Vec::<crate::shared::lines::Offer>::new());
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(held) = api::get_offers().await {
+                offers.set(held);
+            }
+        });
+    });
     view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match offers.await {
-                    Ok(offers) if !offers.is_empty() => view! {
-                        <aside class="offer-banner" role="status">
-                            {offers.into_iter().map(|offer| view! {
-                                <p>"A copy of " <strong>{offer.title}</strong> " is held for you until "
-                                    {utc_time(offer.offer_until)} " UTC: " <a href="/cart">"check out"</a></p>
-                            }).collect_view()}
-                        </aside>
-                    }.into_any(),
-                    _ => ().into_any(),
-                }
-            })}
-        </Suspense>
+        <aside class="offer-banner" role="status" class:empty=move || offers.with(Vec::is_empty)>
+            {move || offers.get().into_iter().map(|offer| view! {
+                <p>"A copy of " <strong>{offer.title}</strong> " is held for you until "
+                    {utc_time(offer.offer_until)} " UTC: " <a href="/cart">"check out"</a></p>
+            }).collect_view()}
+        </aside>
     }
 }
 
