@@ -99,7 +99,7 @@ fn OfferBanner() -> impl IntoView {
         });
     });
     view! {
-        <aside class="offer-banner" role="status" class:empty=move || offers.with(Vec::is_empty)>
+        <aside class="offer-banner" role="status" hidden=move || offers.with(Vec::is_empty)>
             {move || offers.get().into_iter().map(|offer| view! {
                 <p>"A copy of " <strong>{offer.title}</strong> " is held for you until "
                     {utc_time(offer.offer_until)} " UTC: " <a href="/cart">"check out"</a></p>
