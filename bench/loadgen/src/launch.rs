@@ -37,6 +37,9 @@ pub struct Launch {
     pub closed_after_last_sale: Latency,
     pub pages_told_closed: usize,
     pub rss_per_waiting_page_bytes: f64,
+    /// Stock versions published while the pages joined (each one a message
+    /// to every waiting page).
+    pub versions_during_joins: u64,
     pub sold: usize,
     pub oversold: i64,
     pub offers_in_place_order: bool,
@@ -55,7 +58,12 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
     let addr = server.addr;
     let staff = staff_cookie(addr).await?;
     let cookies: Vec<String> = (0..pages)
-        .map(|i| format!("livecart_shopper={:032x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15))
+        .map(|i| {
+            format!(
+                "livecart_shopper={:032x}",
+                (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15
+            )
+        })
         .collect();
 
     // The waiting pages: a socket each, read all along.
@@ -84,12 +92,17 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
         )
         .await?;
     if scheduled.status != 200 {
-        return Err(io::Error::other(format!("launch answered {}", scheduled.status)));
+        return Err(io::Error::other(format!(
+            "launch answered {}",
+            scheduled.status
+        )));
     }
     let opening = Instant::now() + opens_in;
 
     // Joins, paced at 2,000 a second over 64 connections.
+    let version_before = crate::cases::stock_version(&server).await?;
     let (join_times, joins_per_s) = join_all(addr, &cookies, join_rate).await?;
+    let versions_during_joins = crate::cases::stock_version(&server).await? - version_before;
     server.settle_memory().await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let during = server.rss_kib();
@@ -108,7 +121,12 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
             async move {
                 let mut http = Http::open(addr).await?;
                 let answer = http
-                    .request("GET", &format!("/api/lines/{FEATURED_BOOK}"), &[("cookie", cookie)], b"")
+                    .request(
+                        "GET",
+                        &format!("/api/lines/{FEATURED_BOOK}"),
+                        &[("cookie", cookie)],
+                        b"",
+                    )
                     .await?;
                 let view: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 let place = view["you"]["place"].as_u64().map(|p| p as u32);
@@ -144,14 +162,30 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                 let wait = 1.0 + (pseudo_random(*place as u64 * 7 + 1) % 1900) as f64 / 100.0;
                 buyers.push(tokio::spawn(async move {
                     let mut http = Http::open(addr).await?;
+                    // When the offer ends, by the server's clock (Unix ms).
+                    let mine = http
+                        .request(
+                            "GET",
+                            &format!("/api/lines/{FEATURED_BOOK}"),
+                            &[("cookie", &cookie)],
+                            b"",
+                        )
+                        .await?;
+                    let view: Value = serde_json::from_slice(&mine.body).unwrap_or(Value::Null);
+                    let until_ms = view["you"]["offer_until"].as_i64().unwrap_or(0);
                     if choice < 10 {
                         let wait = 1.0 + wait % 4.0;
                         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+                        let sent = Instant::now();
                         let answer = http
-                            .post_form("/api/lines/leave", &format!("book={FEATURED_BOOK}"), &[("cookie", &cookie)])
+                            .post_form(
+                                "/api/lines/leave",
+                                &format!("book={FEATURED_BOOK}"),
+                                &[("cookie", &cookie)],
+                            )
                             .await?;
                         if answer.status == 200 {
-                            freed.lock().unwrap().push(Instant::now());
+                            freed.lock().unwrap().push(sent);
                         }
                     } else if wait < OFFER_TTL_S as f64 {
                         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
@@ -162,9 +196,10 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                             sold.lock().unwrap().push(Instant::now());
                         }
                     } else {
-                        // Lapses: freed when the offer's deadline passes.
-                        tokio::time::sleep(Duration::from_secs(OFFER_TTL_S)).await;
-                        freed.lock().unwrap().push(Instant::now());
+                        // Lapses: the copy is freed at the offer's deadline.
+                        let left =
+                            Duration::from_millis(u64::try_from(until_ms - unix_ms()).unwrap_or(0));
+                        freed.lock().unwrap().push(Instant::now() + left);
                     }
                     Ok::<_, io::Error>(())
                 }));
@@ -178,7 +213,9 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
             break;
         }
         if Instant::now() > deadline {
-            return Err(io::Error::other("the launch did not close within 10 minutes"));
+            return Err(io::Error::other(
+                "the launch did not close within 10 minutes",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -206,7 +243,13 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
             .iter()
             .all(|(place, i)| seen[*i].lock().unwrap().turn_at.is_some() == (*place <= last))
     };
-    let last_sale = sold.lock().unwrap().iter().max().copied().unwrap_or_else(Instant::now);
+    let last_sale = sold
+        .lock()
+        .unwrap()
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or_else(Instant::now);
     let mut closed_samples: Vec<Duration> = seen
         .iter()
         .filter_map(|page| page.lock().unwrap().closed_at)
@@ -228,6 +271,7 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
         closed_after_last_sale: latency(&mut closed_samples),
         pages_told_closed: told,
         rss_per_waiting_page_bytes: rss_per_page,
+        versions_during_joins,
         sold: sold_count,
         oversold: sold_count as i64 - i64::from(copies),
         offers_in_place_order: in_order,
@@ -238,8 +282,12 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
 /// `serving` reaches its number), and when the line shows closed.
 async fn read_page(mut socket: crate::net::Socket, page: Arc<Mutex<Seen>>) {
     while let Some(Ok(message)) = socket.next().await {
-        let Message::Text(text) = message else { continue };
-        let Ok(snapshot) = serde_json::from_str::<Value>(&text) else { continue };
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let Ok(snapshot) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
         let line = &snapshot["lines"][FEATURED_BOOK];
         if line.is_null() {
             continue;
@@ -286,7 +334,11 @@ async fn join_all(
                 tokio::time::sleep_until(due.into()).await;
                 let sent = Instant::now();
                 let answer = http
-                    .post_form("/api/lines/join", &format!("book={FEATURED_BOOK}"), &[("cookie", &cookie)])
+                    .post_form(
+                        "/api/lines/join",
+                        &format!("book={FEATURED_BOOK}"),
+                        &[("cookie", &cookie)],
+                    )
                     .await?;
                 if answer.status != 200 {
                     return Err(io::Error::other(format!("join answered {}", answer.status)));
@@ -318,6 +370,12 @@ async fn staff_cookie(addr: std::net::SocketAddr) -> io::Result<String> {
         .and_then(|c| c.split(';').next())
         .map(str::to_string)
         .ok_or_else(|| io::Error::other("no staff cookie"))
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A fixed spread of choices, so runs are alike.

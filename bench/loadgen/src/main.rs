@@ -604,7 +604,8 @@ async fn launch_case(args: &[String]) {
         core: Some(0),
         catalog: 0,
     };
-    let (mut pages, mut copies, mut repeat, mut out) = (10_000usize, 100u32, 3usize, PathBuf::from("bench/results"));
+    let (mut pages, mut copies, mut repeat, mut out) =
+        (10_000usize, 100u32, 3usize, PathBuf::from("bench/results"));
     let mut it = args.iter();
     let fail = |message: String| -> ! {
         eprintln!("{message}\n{USAGE}");
@@ -615,7 +616,10 @@ async fn launch_case(args: &[String]) {
             .next()
             .cloned()
             .unwrap_or_else(|| fail(format!("{flag} needs a value")));
-        let number = |v: &str| v.parse::<usize>().unwrap_or_else(|_| fail(format!("{flag} takes a number")));
+        let number = |v: &str| {
+            v.parse::<usize>()
+                .unwrap_or_else(|_| fail(format!("{flag} takes a number")))
+        };
         match flag.as_str() {
             "--pages" => pages = number(&value),
             "--copies" => copies = number(&value) as u32,
@@ -632,7 +636,10 @@ async fn launch_case(args: &[String]) {
         match launch::launch(&bins, pages, copies).await {
             Ok(result) => {
                 let value = serde_json::to_value(&result).unwrap_or(Value::Null);
-                println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                );
                 runs.push(value);
             }
             Err(e) => {
@@ -642,11 +649,24 @@ async fn launch_case(args: &[String]) {
         }
     }
     let median = |pointer: &str| {
-        let mut values: Vec<f64> = runs.iter().filter_map(|r| r.pointer(pointer)?.as_f64()).collect();
+        let mut values: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.pointer(pointer)?.as_f64())
+            .collect();
         values.sort_by(|a, b| a.total_cmp(b));
         values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let all = |pointer: &str| runs.iter().map(|r| r.pointer(pointer).cloned().unwrap_or(Value::Null).to_string()).collect::<Vec<_>>().join(", ");
+    let all = |pointer: &str| {
+        runs.iter()
+            .map(|r| {
+                r.pointer(pointer)
+                    .cloned()
+                    .unwrap_or(Value::Null)
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let table = format!(
         "| launch: {pages} waiting pages, {copies} copies, one node (median of {repeat}) | target | livecart |\n|---|---|---|\n\
          | joins per second at the opening | 2,000 | {:.0} |\n\
@@ -654,6 +674,7 @@ async fn launch_case(args: &[String]) {
          | copy freed → next page shows its turn, p99 ms | ≤ 500 | {:.1} |\n\
          | last copy sold → every page shows closed, p99 ms | ≤ 1,000 | {:.1} |\n\
          | server memory per waiting page, bytes | ≤ 3,072 | {:.0} |\n\
+         | versions published during the joins (each a message to every page) | — | {:.0} |\n\
          | oversold (each run) | 0 | {} |\n\
          | offers in place order (each run) | yes | {} |\n",
         median("/joins_per_s"),
@@ -661,13 +682,17 @@ async fn launch_case(args: &[String]) {
         median("/turn_after_freed/p99_ms"),
         median("/closed_after_last_sale/p99_ms"),
         median("/rss_per_waiting_page_bytes"),
+        median("/versions_during_joins"),
         all("/oversold"),
         all("/offers_in_place_order"),
     );
     println!("{table}");
     let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "launch".into());
     let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(out.join(format!("{stamp}-launch.json")), serde_json::to_string_pretty(&runs).unwrap_or_default());
+    let _ = std::fs::write(
+        out.join(format!("{stamp}-launch.json")),
+        serde_json::to_string_pretty(&runs).unwrap_or_default(),
+    );
     let _ = std::fs::write(out.join(format!("{stamp}-launch.md")), table);
 }
 
