@@ -403,12 +403,15 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
                 .unwrap();
                 let mut waited = Duration::ZERO;
                 loop {
-                    let (count,): (i64,) =
-                        sqlx::query_as("SELECT COUNT(*) FROM reservations WHERE shopper = ?")
-                            .bind(&key)
-                            .fetch_one(&mut db)
-                            .await
-                            .unwrap();
+                    // Only the holds whose time ran out: a line may offer
+                    // the freed copy straight back to this shopper.
+                    let (count,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM reservations WHERE shopper = ? AND expires_at = 0",
+                    )
+                    .bind(&key)
+                    .fetch_one(&mut db)
+                    .await
+                    .unwrap();
                     if count == 0 {
                         break;
                     }
