@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cases::{latency, Latency, FEATURED_BOOK};
 use crate::net::{open_socket, Http};
-use crate::server::{Binaries, Kind, Running, STAFF, STAFF_PASSWORD};
+use crate::server::{staff_cookie, Binaries, Kind, Running};
 
 /// How long an offer is held in this case (the shop's default is 10 min).
 pub const OFFER_TTL_S: u64 = 15;
@@ -354,22 +354,6 @@ async fn join_all(
     let elapsed = started.elapsed().as_secs_f64();
     let times = times.lock().unwrap().clone();
     Ok((times, cookies.len() as f64 / elapsed))
-}
-
-async fn staff_cookie(addr: std::net::SocketAddr) -> io::Result<String> {
-    let mut http = Http::open(addr).await?;
-    let signed_in = http
-        .post_form(
-            "/api/admin/sign-in",
-            &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")),
-            &[],
-        )
-        .await?;
-    signed_in
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| io::Error::other("no staff cookie"))
 }
 
 fn unix_ms() -> i64 {

@@ -214,19 +214,8 @@ impl Running {
 
     /// Through the staff pages, as an operator would.
     pub async fn set_featured_total(&self, total: u32) -> io::Result<()> {
+        let cookie = staff_cookie(self.addr).await?;
         let mut http = Http::open(self.addr).await?;
-        let signed_in = http
-            .post_form(
-                "/api/admin/sign-in",
-                &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")),
-                &[],
-            )
-            .await?;
-        let cookie = signed_in
-            .header("set-cookie")
-            .and_then(|c| c.split(';').next())
-            .map(str::to_string)
-            .ok_or_else(|| io::Error::other("no staff cookie"))?;
         let set = http
             .post_form(
                 "/api/admin/total",
@@ -299,6 +288,23 @@ impl Running {
 }
 
 /// A loopback address no one listens on yet.
+/// The staff cookie of the benchmark's staff account, signed in on `addr`.
+pub async fn staff_cookie(addr: SocketAddr) -> io::Result<String> {
+    let mut http = Http::open(addr).await?;
+    let signed_in = http
+        .post_form(
+            "/api/admin/sign-in",
+            &format!("name={STAFF}&password={}", STAFF_PASSWORD.replace(' ', "+")),
+            &[],
+        )
+        .await?;
+    signed_in
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| io::Error::other("no staff cookie"))
+}
+
 fn free_address() -> io::Result<SocketAddr> {
     let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
     probe.local_addr()
