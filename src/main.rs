@@ -194,6 +194,13 @@ async fn import_books(file: &str) -> ExitCode {
 }
 
 /// The version, and the SQLite it carries (its durability depends on it).
+/// The shop's inventory for a `livecart lines …` command, with the
+/// server's settings (so it writes to the same database).
+async fn command_inventory() -> Result<livecart::server::inventory::Inventory, String> {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    open_inventory(&settings).await.map_err(|e| e.to_string())
+}
+
 async fn launch(book: &str, copies: &str, at: &str) -> ExitCode {
     let launched = async {
         let book = BookId::parse(book).map_err(|e| e.to_string())?;
@@ -201,8 +208,7 @@ async fn launch(book: &str, copies: &str, at: &str) -> ExitCode {
             .parse()
             .map_err(|_| format!("--copies {copies:?} is not a whole number"))?;
         let opens_at = parse_opening(at, now_ms())?;
-        let settings = Settings::load().map_err(|e| e.to_string())?;
-        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        let inventory = command_inventory().await?;
         inventory
             .launch(&book, copies, opens_at)
             .await
@@ -227,8 +233,7 @@ async fn launch(book: &str, copies: &str, at: &str) -> ExitCode {
 
 async fn list_lines() -> ExitCode {
     let listed = async {
-        let settings = Settings::load().map_err(|e| e.to_string())?;
-        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        let inventory = command_inventory().await?;
         inventory.lines(100).await.map_err(|e| e.to_string())
     };
     match listed.await {
@@ -259,15 +264,11 @@ async fn list_lines() -> ExitCode {
 async fn show_line(book: &str) -> ExitCode {
     let shown = async {
         let id = BookId::parse(book).map_err(|e| e.to_string())?;
-        let settings = Settings::load().map_err(|e| e.to_string())?;
-        let inventory = open_inventory(&settings).await.map_err(|e| e.to_string())?;
+        let inventory = command_inventory().await?;
         let line = inventory
-            .lines(u32::MAX)
+            .line_record(&id)
             .await
             .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|(line, _)| line)
-            .find(|line| line.book_id == id.as_str())
             .ok_or_else(|| format!("{book} has never had a line"))?;
         let (places, counts) = inventory
             .line_places(&line, u32::MAX)

@@ -37,6 +37,18 @@ pub struct LineState {
 }
 
 impl LineState {
+    /// A line that is over.
+    pub fn ended() -> LineState {
+        LineState {
+            state: LineStatus::Ended,
+            opens_at: 0,
+            serving: 0,
+            waiting: 0,
+            copies_left: 0,
+            offers_open: 0,
+        }
+    }
+
     /// Whether a shopper with place `place` has had their turn: every place
     /// up to `serving` has been offered a copy (or had left).
     pub fn has_reached(&self, place: u32) -> bool {

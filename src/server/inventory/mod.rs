@@ -436,6 +436,11 @@ impl Inventory {
         Ok(self.store.lines(limit).await?)
     }
 
+    /// The book's current line as stored (also one that ended).
+    pub async fn line_record(&self, book: &BookId) -> Result<Option<LineRecord>, ShopError> {
+        Ok(self.store.line_of(book.as_str()).await?)
+    }
+
     /// A line's first `limit` places, in order, and how many places are in
     /// each state.
     pub async fn line_places(

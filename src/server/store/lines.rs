@@ -558,17 +558,6 @@ impl Store {
         row.as_ref().map(line_from_row).transpose()
     }
 
-    /// A line by its id.
-    pub async fn line(&self, id: i64) -> Result<Option<LineRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {LINE_COLUMNS} FROM lines l WHERE l.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(line_from_row).transpose()
-    }
-
     /// The shopper's place in line `line`, and how many wait in front of it.
     pub async fn place(
         &self,

@@ -15,7 +15,7 @@ use crate::server::inventory::shopper::{Shopper, ShopperId};
 use crate::server::inventory::BookId;
 use crate::server::network::address_group;
 use crate::server::AppState;
-use crate::shared::lines::{LineView, Offer};
+use crate::shared::lines::{LineState, LineView, Offer};
 use crate::shared::{Notice, ShopError};
 
 pub async fn join(book: String) -> Result<LineView, ShopError> {
@@ -39,22 +39,7 @@ pub async fn leave(book: String) -> Result<LineView, ShopError> {
         let shopper = shopper()?;
         let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
         state.inventory.leave_line(&shopper, &id).await?;
-        match state.inventory.line_view(Some(&shopper), &id).await? {
-            Some(view) => Ok(view),
-            // The line ended as the shopper left it (nobody else waited).
-            None => Ok(LineView {
-                book: id.as_str().to_string(),
-                line: crate::shared::lines::LineState {
-                    state: crate::shared::lines::LineStatus::Ended,
-                    opens_at: 0,
-                    serving: 0,
-                    waiting: 0,
-                    copies_left: 0,
-                    offers_open: 0,
-                },
-                you: None,
-            }),
-        }
+        seen_by(&state, &shopper, &id).await
     }
     .await;
     answer_form(result, Notice::Left, &book_page(&book), None)
@@ -107,12 +92,15 @@ pub async fn line(
     }
 }
 
+/// The book's line as the shopper sees it after their change: `ended`
+/// (and no place) when it ended with it, as when the last one waiting leaves.
 async fn seen_by(state: &AppState, shopper: &Shopper, id: &BookId) -> Result<LineView, ShopError> {
-    state
-        .inventory
-        .line_view(Some(shopper), id)
-        .await?
-        .ok_or(ShopError::NoLine)
+    let view = state.inventory.line_view(Some(shopper), id).await?;
+    Ok(view.unwrap_or_else(|| LineView {
+        book: id.as_str().to_string(),
+        line: LineState::ended(),
+        you: None,
+    }))
 }
 
 fn book_page(book: &str) -> String {
