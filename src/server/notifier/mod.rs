@@ -9,12 +9,20 @@
 //! older version) gets a catch-up computed for it from the counts held here,
 //! through an index of the books by the version they last changed at.
 //! Nothing is queued per subscriber: what it needs is one version number.
+//!
+//! Quiet changes are paced. A change that only moves how many wait in a
+//! line (a burst of joins before a launch: hundreds a second, each its own
+//! version) tells no page anything it must act on, yet each would wake every
+//! subscriber. Such a change is published at once when nothing was published
+//! in the last [`QUIET_PACE`], else merged into the next publication, which
+//! comes at most that much later (or with the next change that matters,
+//! whichever is first). Counts, turns, offers and openings are never held.
 
 mod featured;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::Utf8Bytes;
@@ -25,6 +33,10 @@ pub use featured::FeaturedCount;
 
 use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::StockSnapshot;
+
+/// At most one publication of quiet changes per this long: four a second,
+/// so a page's "312 waiting" still moves while it watches.
+pub const QUIET_PACE: Duration = Duration::from_millis(250);
 
 /// One version of the stock: what it changed, ready to send.
 #[derive(Debug)]
@@ -97,6 +109,13 @@ struct Counts {
     lines: BTreeMap<String, LineState>,
     /// The whole stock as JSON, made on demand once per version.
     whole: Option<(u64, Utf8Bytes)>,
+    /// The version subscribers were last woken for; below `version` while
+    /// quiet changes wait to be published.
+    published: u64,
+    /// When subscribers were last woken.
+    published_at: Instant,
+    /// Whether a task will publish the quiet changes held back.
+    flush_due: bool,
 }
 
 impl Counts {
@@ -117,6 +136,21 @@ impl Counts {
             stock,
             lines,
         }
+    }
+
+    /// Whether `book` at `count` with `line` differs from what is held
+    /// only in how many wait in its line (which no page acts on).
+    fn only_waiting_moved(&self, book: &str, count: u32, line: Option<&LineState>) -> bool {
+        let (Some((held, _)), Some(held_line), Some(line)) =
+            (self.books.get(book), self.lines.get(book), line)
+        else {
+            return false;
+        };
+        *held == count
+            && LineState {
+                waiting: line.waiting,
+                ..*held_line
+            } == *line
     }
 
     fn whole(&self) -> StockSnapshot {
@@ -169,6 +203,9 @@ impl Notifier {
             books,
             lines: first.lines.clone(),
             whole: None,
+            published: version,
+            published_at: Instant::now(),
+            flush_due: false,
         };
         first
             .lines
@@ -187,12 +224,16 @@ impl Notifier {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The newest version subscribers were woken for.
     pub fn latest(&self) -> Arc<Published> {
         self.latest.borrow().clone()
     }
 
+    /// The newest version applied here: what reads (counts, catch-ups) are
+    /// at, and what the next change must follow on from. It runs ahead of
+    /// `latest()` while quiet changes wait to be published.
     pub fn version(&self) -> u64 {
-        self.latest.borrow().version()
+        self.locked().version
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
@@ -333,6 +374,11 @@ impl Notifier {
             return false;
         }
         let version = change.version;
+        let quiet = change.catalog_version <= counts.catalog_version
+            && change.stock.iter().all(|(book, count)| {
+                counts.only_waiting_moved(book, *count, change.lines.get(book))
+            });
+        change.since = Some(after);
         for (book, count) in &change.stock {
             if let Some((_, changed_at)) = counts.books.get(book) {
                 let key = (*changed_at, book.clone());
@@ -347,18 +393,56 @@ impl Notifier {
         }
         counts.version = version;
         counts.catalog_version = counts.catalog_version.max(change.catalog_version);
+        let paced = quiet && counts.published_at.elapsed() < QUIET_PACE;
+        if !paced {
+            self.publish(&mut counts, change);
+            return true;
+        }
+        if !counts.flush_due {
+            // Without a runtime (a unit test) there is nothing to wait on.
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                self.publish(&mut counts, change);
+                return true;
+            };
+            counts.flush_due = true;
+            let at = tokio::time::Instant::from_std(counts.published_at + QUIET_PACE);
+            let notifier = self.clone();
+            runtime.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                notifier.flush();
+            });
+        }
+        true
+    }
+
+    /// Publishes the quiet changes held back, if a louder one has not.
+    fn flush(&self) {
+        let mut counts = self.locked();
+        counts.flush_due = false;
+        if counts.published < counts.version {
+            let change = counts.catch_up(counts.published);
+            self.publish(&mut counts, change);
+        }
+    }
+
+    /// Wakes every subscriber for `change` (the newest version's), merged
+    /// with the quiet changes held back since the last publication.
+    fn publish(&self, counts: &mut Counts, mut change: StockSnapshot) {
+        if change.since != Some(counts.published) {
+            change = counts.catch_up(counts.published);
+        }
         change.catalog_version = counts.catalog_version;
-        change.since = Some(after);
         let featured = FeaturedCount::of(
             &change,
             &self.featured_book,
             Some(&self.latest.borrow().featured),
         );
+        counts.published = change.version;
+        counts.published_at = Instant::now();
         // Sent while the counts are held, so a catch-up read meanwhile is
         // never behind the version subscribers are woken for.
         self.latest
             .send_replace(Arc::new(published(change, featured)));
-        true
     }
 }
 
@@ -571,6 +655,63 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         notifier.apply_change(1, change(2, "featured", 9));
         assert_eq!(later.await.unwrap().map(|p| p.version()), Some(2));
+    }
+
+    fn in_line(version: u64, count: u32, serving: u32, waiting: u32) -> StockSnapshot {
+        let line = LineState {
+            state: LineStatus::Open,
+            opens_at: 0,
+            serving,
+            waiting,
+            copies_left: 5,
+            offers_open: 1,
+        };
+        StockSnapshot {
+            lines: BTreeMap::from([("b".to_string(), line)]),
+            ..change(version, "b", count)
+        }
+    }
+
+    #[tokio::test]
+    async fn joins_in_a_burst_are_published_a_few_times_a_second_and_turns_at_once() {
+        let notifier = Notifier::new(in_line(1, 0, 3, 10), "b");
+        let mut updates = notifier.subscribe();
+        updates.borrow_and_update();
+        // Two joins just after the last publication: held back, merged.
+        assert!(notifier.apply_change(1, in_line(2, 0, 3, 11)));
+        assert!(notifier.apply_change(2, in_line(3, 0, 3, 12)));
+        assert_eq!((notifier.latest().version(), notifier.version()), (1, 3));
+        assert_eq!(
+            notifier.counts(["b"]).lines["b"].waiting,
+            12,
+            "reads are current"
+        );
+        tokio::time::timeout(QUIET_PACE * 2, updates.changed())
+            .await
+            .expect("published within the pace")
+            .unwrap();
+        let merged = updates.borrow_and_update().clone();
+        assert_eq!((merged.version(), merged.change.since), (3, Some(1)));
+        assert_eq!(merged.change.lines["b"].waiting, 12);
+        // A join right after, then a turn: the turn goes out at once, with
+        // the join in it.
+        assert!(notifier.apply_change(3, in_line(4, 0, 3, 13)));
+        assert_eq!(notifier.latest().version(), 3);
+        assert!(notifier.apply_change(4, in_line(5, 0, 4, 12)));
+        let turn = notifier.latest();
+        assert_eq!((turn.version(), turn.change.since), (5, Some(3)));
+        assert_eq!(turn.change.lines["b"].serving, 4);
+        assert!(matches!(
+            notifier.next_for(3, &turn),
+            Some(Message::Shared(_))
+        ));
+        // A count that moves is never held either.
+        assert!(notifier.apply_change(5, in_line(6, 1, 4, 12)));
+        assert_eq!(notifier.latest().version(), 6);
+        // After a quiet spell, a lone join goes out at once.
+        tokio::time::sleep(QUIET_PACE + Duration::from_millis(20)).await;
+        assert!(notifier.apply_change(6, in_line(7, 1, 4, 13)));
+        assert_eq!(notifier.latest().version(), 7);
     }
 
     #[tokio::test]

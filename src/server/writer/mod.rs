@@ -268,7 +268,7 @@ impl<C: Changes> Task<C> {
     async fn commit(&self, group: &mut Group<C>) {
         let started = std::time::Instant::now();
         let span = tracing::debug_span!("commit", changes = group.len());
-        let before = self.notifier.latest().version();
+        let before = self.notifier.version();
         let result = self.apply_with_retries(group).instrument(span).await;
         let (outcomes, sessions, holds_released, snapshot) = match result {
             Ok(outcomes) => outcomes,
