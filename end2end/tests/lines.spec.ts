@@ -84,3 +84,24 @@ test('without JavaScript, joining is a form and the line page refreshes itself',
   const reloaded = page.waitForEvent('framenavigated', { timeout: 15_000 });
   await reloaded;
 });
+
+test('staff watch a line move on /admin without reloading', async ({ shop, browser }) => {
+  await launchOfOne(shop, 3600);
+  await shop.addStaff('desk', 'a long desk password');
+  const admin = await (await browser.newContext()).newPage();
+  await admin.goto(`${shop.baseURL}/admin`);
+  await admin.getByLabel('Name').fill('desk');
+  await admin.getByLabel('Password').fill('a long desk password');
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await waitUntilLive(admin);
+  let reloaded = false;
+  admin.on('framenavigated', () => (reloaded = true));
+  const row = admin.locator(`table.lines tr[data-book="${BOOK}"]`);
+  await expect(row.locator('.line-state')).toHaveText('scheduled');
+  await expect(row).toContainText('0 waiting');
+
+  const shopper = await shopperOn(browser, `${shop.baseURL}/books/${BOOK}`);
+  await shopper.getByRole('button', { name: 'Join the line' }).click();
+  await expect(row).toContainText('1 waiting');
+  expect(reloaded, 'followed without a reload').toBe(false);
+});

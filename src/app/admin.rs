@@ -7,10 +7,10 @@ use leptos_router::hooks::use_query_map;
 use super::api::{
     get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
 };
-use super::live::LiveStockLine;
+use super::live::{LiveStock, LiveStockLine};
 use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
-use crate::shared::lines::LineStatus;
+use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::LedgerLine;
 use crate::shared::views::{AdminView, LineSummary};
 use leptos::prelude::*;
@@ -60,7 +60,7 @@ pub fn AdminPage() -> impl IntoView {
                             </tbody>
                         </table>
                         <Pager shelf base="/admin"/>
-                        <Lines lines launch end_line/>
+                        <Lines lines version launch end_line/>
                         <AddBookForm add_book/>
                     }.into_any(),
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
@@ -145,6 +145,7 @@ fn AddBookForm(add_book: ServerAction<AddBook>) -> impl IntoView {
 #[component]
 fn Lines(
     lines: Vec<LineSummary>,
+    version: u64,
     launch: ServerAction<LaunchLine>,
     end_line: ServerAction<EndLine>,
 ) -> impl IntoView {
@@ -158,8 +159,8 @@ fn Lines(
         </ActionForm>
         <table class="lines">
             <thead><tr>
-                <th>"Book"</th><th>"Line"</th><th>"State"</th><th>"Opens (UTC)"</th><th>"Serving"</th>
-                <th>"Copies left"</th><th>"Places"</th><th>"Draw"</th><th></th>
+                <th>"Book"</th><th>"Line"</th><th>"Opens (UTC)"</th><th>"Now (live)"</th>
+                <th>"Places (at load)"</th><th>"Draw"</th><th></th>
             </tr></thead>
             <tbody>
                 {lines.into_iter().map(|summary| {
@@ -171,10 +172,8 @@ fn Lines(
                         <tr class="line" data-book=book_id.clone()>
                             <td>{title}</td>
                             <td>{kind}</td>
-                            <td class="line-state">{format!("{:?}", line.state).to_lowercase()}</td>
                             <td>{utc_time(line.opens_at)}</td>
-                            <td>{line.serving}</td>
-                            <td>{line.copies_left} " (" {line.offers_open} " offered)"</td>
+                            <td><LiveLineFigures book=book_id.clone() line version/></td>
                             <td class="line-places">{places}</td>
                             <td>
                                 <details>
@@ -197,5 +196,29 @@ fn Lines(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// A line's figures as every page in it sees them, following the live
+/// stream: state, now serving, copies left and offered, and waiting. (What
+/// became of each place is read from the database, at load.)
+#[island]
+fn LiveLineFigures(book: String, line: LineState, version: u64) -> impl IntoView {
+    let live = LiveStock::expect();
+    let line = Memo::new(move |_| match live.line_after(&book, version) {
+        Some(heard) => heard.unwrap_or_else(LineState::ended),
+        None => line,
+    });
+    view! {
+        <span class="line-state" data-state=move || line.get().state.as_str()>
+            {move || line.get().state.as_str()}
+        </span>
+        {move || {
+            let l = line.get();
+            format!(
+                " · serving {} · {} copies left ({} offered) · {} waiting",
+                l.serving, l.copies_left, l.offers_open, l.waiting
+            )
+        }}
     }
 }

@@ -367,7 +367,7 @@ fn LineBox(
         "Join the line"
     };
     view! {
-        <section class="line" data-line-state=format!("{:?}", state.state).to_lowercase()>
+        <section class="line" data-line-state=state.state.as_str()>
             {countdown}
             <p class="line-counts">{counts} <span class="wait">{move || wait().map(|w| format!(" · your turn in {w}"))}</span></p>
             <div aria-live="polite">{place_line}</div>

@@ -20,6 +20,18 @@ pub enum LineStatus {
     Ended,
 }
 
+impl LineStatus {
+    /// The state as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Scheduled => "scheduled",
+            LineStatus::Open => "open",
+            LineStatus::Closed => "closed",
+            LineStatus::Ended => "ended",
+        }
+    }
+}
+
 /// A book's line as every page sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineState {
@@ -89,4 +101,24 @@ pub struct Offer {
     pub book_id: String,
     pub title: String,
     pub offer_until: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_named_as_the_wire_names_it() {
+        for state in [
+            LineStatus::Scheduled,
+            LineStatus::Open,
+            LineStatus::Closed,
+            LineStatus::Ended,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
+        }
+    }
 }

@@ -49,8 +49,26 @@ pub struct Launch {
 #[derive(Default)]
 struct Seen {
     place: Option<u32>,
+    /// The line as the last broadcast showed it: past the opening, and
+    /// the place now serving.
+    opened: bool,
+    serving: u32,
     turn_at: Option<Instant>,
     closed_at: Option<Instant>,
+}
+
+impl Seen {
+    /// A page sees its turn when it knows its place and the broadcast has
+    /// served it, whichever it learns last (a real page does the same: the
+    /// first copies are offered by the very broadcast that opens the line,
+    /// before any page has asked for its number).
+    fn check_turn(&mut self, now: Instant) {
+        if let Some(place) = self.place {
+            if self.turn_at.is_none() && self.opened && self.serving >= place {
+                self.turn_at = Some(now);
+            }
+        }
+    }
 }
 
 pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<Launch> {
@@ -130,7 +148,10 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                     .await?;
                 let view: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
                 let place = view["you"]["place"].as_u64().map(|p| p as u32);
-                page.lock().unwrap().place = place;
+                let mut seen = page.lock().unwrap();
+                seen.place = place;
+                seen.check_turn(Instant::now());
+                drop(seen);
                 Ok::<_, io::Error>((i, place, view["you"]["offer_until"].as_i64()))
             }
         })
@@ -172,7 +193,12 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                         )
                         .await?;
                     let view: Value = serde_json::from_slice(&mine.body).unwrap_or(Value::Null);
-                    let until_ms = view["you"]["offer_until"].as_i64().unwrap_or(0);
+                    let Some(until_ms) = view["you"]["offer_until"].as_i64() else {
+                        // No copy held: the turn came from a broadcast the
+                        // page read late, and the offer is gone already.
+                        // Nothing to buy, and nothing freed by this page.
+                        return Ok(());
+                    };
                     if choice < 10 {
                         let wait = 1.0 + wait % 4.0;
                         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
@@ -294,12 +320,9 @@ async fn read_page(mut socket: crate::net::Socket, page: Arc<Mutex<Seen>>) {
         }
         let now = Instant::now();
         let mut seen = page.lock().unwrap();
-        let serving = line["serving"].as_u64().unwrap_or(0) as u32;
-        if let Some(place) = seen.place {
-            if seen.turn_at.is_none() && line["state"] != "scheduled" && serving >= place {
-                seen.turn_at = Some(now);
-            }
-        }
+        seen.serving = line["serving"].as_u64().unwrap_or(0) as u32;
+        seen.opened = line["state"] != "scheduled";
+        seen.check_turn(now);
         if line["state"] == "closed" && seen.closed_at.is_none() {
             seen.closed_at = Some(now);
         } else if line["state"] != "closed" {
