@@ -79,7 +79,8 @@ impl LineState {
 pub struct Place {
     /// None before the draw (everyone who joined before the opening).
     pub place: Option<u32>,
-    /// Places still waiting in front of this one.
+    /// Places in front of this one not served yet (at most: some of them
+    /// may have left), as `LineState::ahead_of` works it out.
     pub ahead: u32,
     /// Set while a copy is held for this shopper: until when, Unix ms.
     pub offer_until: Option<i64>,

@@ -400,10 +400,13 @@ impl Inventory {
             None => None,
         };
         let you = you
-            .filter(|(place, _)| matches!(place.state.as_str(), "waiting" | "offered"))
-            .map(|(place, ahead)| Place {
+            .filter(|place| matches!(place.state.as_str(), "waiting" | "offered"))
+            .map(|place| Place {
                 place: place.place,
-                ahead,
+                // As the page works it out from the broadcast: one index
+                // lookup per shopper, not a count over the line, which at
+                // a launch's opening every page asks at once.
+                ahead: place.place.map_or(0, |p| line.state().ahead_of(p)),
                 offer_until: (place.state == "offered")
                     .then_some(place.offer_until)
                     .flatten(),

@@ -558,25 +558,16 @@ impl Store {
         row.as_ref().map(line_from_row).transpose()
     }
 
-    /// The shopper's place in line `line`, and how many wait in front of it.
-    pub async fn place(
-        &self,
-        line: i64,
-        shopper: &str,
-    ) -> Result<Option<(PlaceRecord, u32)>, StoreError> {
+    /// The shopper's place in line `line`.
+    pub async fn place(&self, line: i64, shopper: &str) -> Result<Option<PlaceRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {PLACE_COLUMNS}, (SELECT COUNT(*) FROM line_places q WHERE q.line_id = p.line_id \
-               AND q.state = 'waiting' AND q.place < p.place) AS ahead \
-             FROM line_places p WHERE p.line_id = $1 AND p.shopper = $2"
+            "SELECT {PLACE_COLUMNS} FROM line_places p WHERE p.line_id = $1 AND p.shopper = $2"
         ))
         .bind(line)
         .bind(shopper)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some((place_from_row(&row)?, small(row.try_get("ahead")?)?))),
-            None => Ok(None),
-        }
+        row.as_ref().map(place_from_row).transpose()
     }
 
     /// Every line, newest first (at most `limit`), with its book's title.
