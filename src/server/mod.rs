@@ -174,7 +174,6 @@ impl Application {
             notifier,
             upkeep: Arc::new(Upkeep {
                 ping_every: settings.ws_ping_interval,
-                send_deadline: settings.ws_send_timeout,
                 shutdown: shutdown.clone(),
             }),
             catalog: book_details::CatalogClient::new(

@@ -168,3 +168,27 @@ async fn viewing_the_books_page_remembers_nothing_answering_a_poll_does() {
     assert_eq!(poll.await.unwrap().unwrap().status(), 200);
     assert_eq!(gauge(&app, "livecart_burts_sessions").await, 1);
 }
+
+#[tokio::test]
+async fn a_poll_held_fifty_seconds_is_answered_with_the_count_as_it_stands() {
+    let app = spawn_app().await;
+    // Another book changes meanwhile: not the featured count, so the poll
+    // stays held until its cap.
+    let started = tokio::time::Instant::now();
+    let poll = tokio::spawn(reqwest::get(app.url("/cart/status?session=patient")));
+    assert_eq!(
+        gauge_reaches(&app, BURTS_LONG_POLLS, 1, Duration::from_secs(5)).await,
+        1
+    );
+    let (status, _) = reserve(&app, &app.http, "the-pragmatic-programmer").await;
+    assert_eq!(status, 200);
+    tokio::time::sleep_until(started + Duration::from_secs(49)).await;
+    assert!(!poll.is_finished(), "held for its fifty seconds");
+    let response = tokio::time::timeout(Duration::from_millis(1_500), poll)
+        .await
+        .expect("answered at fifty seconds (and half a second for scheduling)")
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), r#"{"inventoryCount":"10"}"#);
+}

@@ -1,7 +1,8 @@
 //! Keeping a subscriber's WebSocket healthy: buffers sized for many idle
-//! sockets, a ping so dead peers are noticed, a deadline on every send so a
-//! socket that stops draining is dropped rather than buffered for, and a
-//! 1001 "going away" close when the server shuts down.
+//! sockets, a ping so dead peers are noticed, and a 1001 "going away" close
+//! when the server shuts down. A socket that stops draining is dropped by
+//! its connection's send deadline (`web/connections.rs`), which every
+//! transport shares: one owner, so one test shows it hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +20,6 @@ pub struct Upkeep {
     /// How often an idle socket is pinged; a peer that has not answered one
     /// ping by the next is gone.
     pub ping_every: Duration,
-    /// How long one message may take to leave before the peer is dropped.
-    pub send_deadline: Duration,
     /// Cancelled when the server shuts down: sockets close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -58,7 +57,7 @@ pub async fn push_updates<F>(
     F: FnMut(&Arc<Published>) -> Option<Utf8Bytes>,
 {
     if let Some(first) = first {
-        if !send(&mut socket, Message::Text(first), &upkeep).await {
+        if !send(&mut socket, Message::Text(first)).await {
             return;
         }
     }
@@ -73,7 +72,7 @@ pub async fn push_updates<F>(
                 }
                 let latest = updates.borrow_and_update().clone();
                 if let Some(message) = pick(&latest) {
-                    if !send(&mut socket, Message::Text(message), &upkeep).await {
+                    if !send(&mut socket, Message::Text(message)).await {
                         return;
                     }
                 }
@@ -89,7 +88,7 @@ pub async fn push_updates<F>(
                     return;
                 }
                 awaiting_pong = true;
-                if !send(&mut socket, Message::Ping(Default::default()), &upkeep).await {
+                if !send(&mut socket, Message::Ping(Default::default())).await {
                     return;
                 }
             }
@@ -102,16 +101,8 @@ pub async fn push_updates<F>(
     }
 }
 
-/// Sends one message, giving up after the deadline. Most sends complete at
-/// once (the kernel takes the bytes), so the deadline's timer is armed only
-/// for a send that has to wait: fan-out to thousands of sockets then costs
-/// no timer per message.
-async fn send(socket: &mut WebSocket, message: Message, upkeep: &Upkeep) -> bool {
-    let mut sending = std::pin::pin!(socket.send(message));
-    match futures::poll!(sending.as_mut()) {
-        std::task::Poll::Ready(result) => result.is_ok(),
-        std::task::Poll::Pending => {
-            matches!(timeout(upkeep.send_deadline, sending).await, Ok(Ok(())))
-        }
-    }
+/// Sends one message. A peer that takes none of it within the send deadline
+/// fails the write underneath (the connection's), and with it this send.
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    socket.send(message).await.is_ok()
 }
