@@ -484,9 +484,11 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
         .expect("answered before the client gives up");
     let waited = asked.elapsed();
     assert_eq!(stuck.status(), 503);
+    // The group's deadline, 5 s, and half a second for scheduling; not
+    // before it (the change was tried, not refused out of hand).
     assert!(
-        waited < Duration::from_secs(8),
-        "a change on a database that does not answer is refused in bounded time: {waited:?}"
+        waited >= Duration::from_millis(4_900) && waited <= Duration::from_millis(5_500),
+        "a change on a database that does not answer is refused at the group's deadline: {waited:?}"
     );
     println!("a change asked for while the stock table was locked: 503 after {waited:?}");
     lock.rollback().await.unwrap();
@@ -505,9 +507,10 @@ async fn while_the_database_is_gone_changes_get_503_quickly_and_every_node_recov
     let refused = burts_cart(&a, "during", "add").await;
     let waited = asked.elapsed();
     assert_eq!(refused.status(), 503, "a clear 503");
+    // Connections refused: at once (half a second for scheduling).
     assert!(
-        waited < Duration::from_secs(8),
-        "answered within a bounded time, not a hang: {waited:?}"
+        waited <= Duration::from_millis(500),
+        "answered at once when the database refuses connections: {waited:?}"
     );
     println!("a change asked for while the database was gone: 503 after {waited:?}");
     assert_eq!(
