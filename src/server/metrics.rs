@@ -45,6 +45,11 @@ struct TransportLabel {
     transport: Transport,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: String,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -67,6 +72,7 @@ pub struct Metrics {
     /// Client connections open now (WebSockets included).
     pub connections_open: Gauge,
     refused: Family<RefusedLabel, Counter>,
+    limits: Family<LimitLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -125,6 +131,10 @@ impl Metrics {
                 "connections_refused",
                 "Connections turned away at accept, by reason",
             ),
+            limits: r.add_new(
+                "limit",
+                "The limits this node runs with, as set or by default (each in the unit its name ends with)",
+            ),
             registry: Arc::new(r.0),
         };
         metrics.create_every_labelled_series();
@@ -159,6 +169,15 @@ impl Metrics {
             .clone();
         gauge.inc();
         Subscribed(gauge)
+    }
+
+    /// Shows one limit the node runs with (a setting, or its default).
+    pub fn set_limit(&self, limit: &str, value: u64) {
+        self.limits
+            .get_or_create(&LimitLabel {
+                limit: limit.to_string(),
+            })
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
     }
 
     pub fn connections_refused(&self, reason: Refused) {
@@ -245,6 +264,7 @@ mod tests {
                 "burts_sessions gauge",
                 "connections_open gauge",
                 "connections_refused counter",
+                "limit gauge",
             ]
         );
         for series in [

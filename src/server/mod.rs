@@ -108,6 +108,55 @@ pub enum StartError {
     Leptos(String),
 }
 
+/// Every limit the node runs with on `/metrics` (`livecart_limit`), as the
+/// settings give them or by default, so an operator (and a test) reads what
+/// is in force rather than what was meant.
+fn show_limits(state: &AppState) {
+    let (settings, metrics) = (&state.settings, &state.metrics);
+    let seconds = |d: std::time::Duration| d.as_secs();
+    let (sessions, forget_after) = state.answered.limits();
+    for (limit, value) in [
+        (
+            "header_read_timeout_seconds",
+            seconds(settings.header_read_timeout),
+        ),
+        (
+            "max_connections_per_address",
+            settings.max_connections_per_address as u64,
+        ),
+        ("send_deadline_seconds", seconds(settings.ws_send_timeout)),
+        (
+            "shutdown_deadline_seconds",
+            seconds(settings.shutdown_deadline),
+        ),
+        (
+            "ws_ping_interval_seconds",
+            seconds(settings.ws_ping_interval),
+        ),
+        ("reservation_ttl_seconds", seconds(settings.reservation_ttl)),
+        (
+            "max_copies_per_shopper",
+            u64::from(settings.max_copies_per_shopper),
+        ),
+        ("max_books_per_cart", u64::from(settings.max_books_per_cart)),
+        ("max_hold_age_seconds", seconds(settings.max_hold_age)),
+        (
+            "holds_per_minute_per_address",
+            u64::from(settings.holds_per_minute_per_address),
+        ),
+        ("line_offer_ttl_seconds", seconds(settings.line_offer_ttl)),
+        (
+            "line_places_per_address",
+            u64::from(settings.line_places_per_address),
+        ),
+        ("max_body_bytes", settings.max_body_bytes as u64),
+        ("burts_sessions_remembered", sessions as u64),
+        ("burts_session_forget_after_seconds", seconds(forget_after)),
+    ] {
+        metrics.set_limit(limit, value);
+    }
+}
+
 /// The shop's rules, as the settings give them.
 fn rules(settings: &Settings) -> Rules {
     Rules {
@@ -187,6 +236,7 @@ impl Application {
             metrics,
             shutdown,
         }));
+        show_limits(&state);
         Ok(Application { listener, state })
     }
 
@@ -218,6 +268,10 @@ impl Application {
             per_address = limits.per_address,
             "accepting connections"
         );
+        // Worked out here (from the open-file limit) when not set.
+        self.state
+            .metrics
+            .set_limit("max_connections", limits.max_open as u64);
         let shutdown = self.state.shutdown.clone();
         let metrics = self.state.metrics.clone();
         let router = app(self.state);

@@ -9,6 +9,7 @@ mod catalog;
 mod cluster;
 mod concurrency;
 mod cross_site;
+mod defaults;
 mod durability;
 mod health;
 mod helpers;

@@ -56,6 +56,11 @@ impl AnsweredVersions {
         }
     }
 
+    /// Sessions remembered at most, and how long a silent one is kept.
+    pub fn limits(&self) -> (usize, Duration) {
+        (self.capacity, self.forget_after)
+    }
+
     pub fn last(&self, session: &BurtsSession) -> Option<u64> {
         let sessions = self
             .sessions
