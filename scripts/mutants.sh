@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# cargo-mutants over the modules that hold the shop's invariants and limits,
+# each mutant tested by the tests that hold its module (not the whole suite:
+# a mutant then costs well under a minute instead of two).
+#
+#   scripts/mutants.sh --list                  # the modules and their tests
+#   scripts/mutants.sh notifier                # one module (several: a list)
+#   scripts/mutants.sh notifier --shard 1/4    # one quarter of it
+#   scripts/mutants.sh all --in-diff FILE      # only mutants a diff touches
+#
+# Every run writes tests/mutants/<module>[-<k>of<n>].md: the commit, and
+# caught / missed / unviable / timeouts per file, with each missed mutant;
+# commit it with the tests that kill what it missed. PostgreSQL's tests run
+# when one answers on 127.0.0.1:5432 (as scripts/test.sh finds it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# module | files (cargo-mutants --file globs, space-separated) | cargo test
+# arguments: the test targets and name filters that hold the module.
+MODULES='
+notifier|src/server/notifier/*.rs|--lib -- notifier
+inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog
+store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs|--test api -- shop_rules lines model durability catalog postgres
+writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability
+connections|src/server/web/connections.rs|--test api -- abuse transports defaults
+client_address|src/server/web/client_address.rs src/server/network.rs|--lib --test api -- client_address network abuse
+hold_rate|src/server/web/hold_rate.rs|--lib --test api -- hold_rate abuse
+staff|src/server/staff.rs|--lib --test api -- staff abuse
+origin|src/server/web/origin.rs|--lib --test api -- origin cross_site
+config|src/server/config.rs|--lib --test api -- config defaults
+'
+
+module_line() {
+  printf '%s\n' "$MODULES" | grep "^$1|" || { echo "no module $1 (see --list)" >&2; exit 2; }
+}
+
+if [ "${1:-}" = "--list" ]; then
+  printf '%s\n' "$MODULES" | sed '/^$/d' | column -t -s '|'
+  exit
+fi
+[ $# -ge 1 ] || { sed -n 2,15p "$0"; exit 2; }
+wanted="$1"; shift
+[ "$wanted" = all ] && wanted="$(printf '%s\n' "$MODULES" | sed '/^$/d' | cut -d'|' -f1 | tr '\n' ' ')"
+
+command -v cargo-mutants >/dev/null || cargo install cargo-mutants --version 27.1.0
+# Mutants build in a target directory of their own, kept between runs.
+export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$HOME/.cache/livecart/target-mutants}"
+if [ -z "${LIVECART_TEST_POSTGRES:-}" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  export LIVECART_TEST_POSTGRES="postgres://postgres@127.0.0.1:5432/test"
+fi
+ignored=()
+[ -n "${LIVECART_TEST_POSTGRES:-}" ] && ignored=(--include-ignored)
+
+commit="$(git rev-parse --short HEAD)"
+mkdir -p tests/mutants
+for module in $wanted; do
+  IFS='|' read -r _ files test_args <<<"$(module_line "$module")"
+  file_args=()
+  for f in $files; do file_args+=(--file "$f"); done
+  # The test arguments: cargo test's before its `--`, the test binary's after.
+  cargo_test="${test_args%% -- *}"
+  binary="${test_args#* -- }"
+  out="$(mktemp -d)"
+  suffix=""
+  for ((i = 1; i <= $#; i++)); do
+    if [ "${!i}" = "--shard" ]; then j=$((i + 1)); suffix="-$(tr / o <<<"${!j}")f"; fi
+  done
+  echo "==> mutants of $module ($files): cargo test $cargo_test -- $binary" >&2
+  set +e
+  # shellcheck disable=SC2086
+  cargo mutants --features ssr --timeout 240 --output "$out" \
+    "${file_args[@]}" "$@" \
+    -- $cargo_test -- $binary "${ignored[@]}"
+  status=$?
+  set -e
+  # 0: all caught; 2: some missed; 3: some timed out. Anything else failed.
+  case $status in 0|2|3) ;; *) echo "cargo mutants failed ($status)" >&2; exit $status ;; esac
+  python3 scripts/mutants-summary.py "$out/mutants.out" "$module" "$commit" "$files" \
+    > "tests/mutants/$module$suffix.md"
+  cat "tests/mutants/$module$suffix.md"
+  rm -rf "$out"
+done
