@@ -5,8 +5,9 @@
 //! real one does (one GET after the draw, spread over half a second) and
 //! sees its turn in the broadcast. Offered pages buy after 1 to 20 s, or
 //! decline, or let the offer lapse. Measured: joins per second and their
-//! latency; from a copy freed (a decline answered, a lapsed offer's
-//! deadline) to the next page seeing its turn; from the last copy sold to
+//! latency; from a copy freed (declined, or lapsed) to the next page seeing
+//! its turn (from the offer's time as the server stored it: it offers the
+//! copy in the transaction that frees it); from the last copy sold to
 //! every page seeing "closed"; the server's memory per waiting page; copies
 //! sold against copies launched; and whether turns came in place order.
 
@@ -37,8 +38,8 @@ pub struct Launch {
     pub closed_after_last_sale: Latency,
     pub pages_told_closed: usize,
     pub rss_per_waiting_page_bytes: f64,
-    /// Stock versions published while the pages joined (each one a message
-    /// to every waiting page).
+    /// Stock versions committed while the pages joined (the pages are sent
+    /// them merged, at most four publications a second).
     pub versions_during_joins: u64,
     pub sold: usize,
     pub oversold: i64,
@@ -54,6 +55,9 @@ struct Seen {
     opened: bool,
     serving: u32,
     turn_at: Option<Instant>,
+    /// The same moment by the wall clock (Unix ms), to set against the
+    /// offer's time as the server stored it.
+    turn_unix_ms: Option<i64>,
     closed_at: Option<Instant>,
 }
 
@@ -66,6 +70,7 @@ impl Seen {
         if let Some(place) = self.place {
             if self.turn_at.is_none() && self.opened && self.serving >= place {
                 self.turn_at = Some(now);
+                self.turn_unix_ms = Some(unix_ms());
             }
         }
     }
@@ -168,7 +173,7 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
     // Buyers: each page whose turn comes buys after 1..20 s, declines
     // after 1..5 s (one in ten), or lets the offer lapse (what a buyer
     // slower than the offer's 15 s does).
-    let freed: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let turn_delays: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let sold = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let mut served = std::collections::BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -178,7 +183,12 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
         for (place, i) in &placed {
             let state = seen[*i].lock().unwrap();
             if state.turn_at.is_some() && served.insert(*place) {
-                let (cookie, freed, sold) = (cookies[*i].clone(), freed.clone(), sold.clone());
+                let (cookie, sold) = (cookies[*i].clone(), sold.clone());
+                // A later place's turn comes from a copy freed after the
+                // opening: measured from the moment the server offered it
+                // (in the transaction that freed it), as stored.
+                let turn_seen = (*place > copies).then_some(state.turn_unix_ms).flatten();
+                let turn_delays = turn_delays.clone();
                 let choice = pseudo_random(*place as u64) % 100;
                 let wait = 1.0 + (pseudo_random(*place as u64 * 7 + 1) % 1900) as f64 / 100.0;
                 buyers.push(tokio::spawn(async move {
@@ -199,20 +209,20 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                         // Nothing to buy, and nothing freed by this page.
                         return Ok(());
                     };
+                    if let Some(seen_ms) = turn_seen {
+                        let offered_ms = until_ms - OFFER_TTL_S as i64 * 1000;
+                        let delay = u64::try_from(seen_ms - offered_ms).unwrap_or(0);
+                        turn_delays.lock().unwrap().push(Duration::from_millis(delay));
+                    }
                     if choice < 10 {
                         let wait = 1.0 + wait % 4.0;
                         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-                        let sent = Instant::now();
-                        let answer = http
-                            .post_form(
-                                "/api/lines/leave",
-                                &format!("book={FEATURED_BOOK}"),
-                                &[("cookie", &cookie)],
-                            )
-                            .await?;
-                        if answer.status == 200 {
-                            freed.lock().unwrap().push(sent);
-                        }
+                        http.post_form(
+                            "/api/lines/leave",
+                            &format!("book={FEATURED_BOOK}"),
+                            &[("cookie", &cookie)],
+                        )
+                        .await?;
                     } else if wait < OFFER_TTL_S as f64 {
                         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                         let answer = http
@@ -221,12 +231,9 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                         if answer.status == 200 {
                             sold.lock().unwrap().push(Instant::now());
                         }
-                    } else {
-                        // Lapses: the copy is freed at the offer's deadline.
-                        let left =
-                            Duration::from_millis(u64::try_from(until_ms - unix_ms()).unwrap_or(0));
-                        freed.lock().unwrap().push(Instant::now() + left);
                     }
+                    // Else the offer lapses at its deadline, and the
+                    // server's clock passes the copy on.
                     Ok::<_, io::Error>(())
                 }));
             }
@@ -249,20 +256,7 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
         let _ = buyer.await;
     }
 
-    // Freed copies go, in order, to the places after the first `copies`.
-    let mut freed_at = freed.lock().unwrap().clone();
-    freed_at.sort();
-    let mut later_turns: Vec<(u32, Instant)> = placed
-        .iter()
-        .filter(|(place, _)| *place > copies)
-        .filter_map(|(place, i)| Some((*place, seen[*i].lock().unwrap().turn_at?)))
-        .collect();
-    later_turns.sort();
-    let mut turn_samples: Vec<Duration> = freed_at
-        .iter()
-        .zip(later_turns.iter().map(|(_, at)| at))
-        .map(|(freed, turn)| turn.saturating_duration_since(*freed))
-        .collect();
+    let mut turn_samples = turn_delays.lock().unwrap().clone();
     let in_order = {
         let last = served.iter().next_back().copied().unwrap_or(0);
         placed

@@ -674,7 +674,7 @@ async fn launch_case(args: &[String]) {
          | copy freed → next page shows its turn, p99 ms | ≤ 500 | {:.1} |\n\
          | last copy sold → every page shows closed, p99 ms | ≤ 1,000 | {:.1} |\n\
          | server memory per waiting page, bytes | ≤ 3,072 | {:.0} |\n\
-         | versions published during the joins (each a message to every page) | — | {:.0} |\n\
+         | stock versions committed during the joins (published to the pages at most 4 a second) | — | {:.0} |\n\
          | oversold (each run) | 0 | {} |\n\
          | offers in place order (each run) | yes | {} |\n",
         median("/joins_per_s"),
