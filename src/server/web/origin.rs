@@ -115,4 +115,37 @@ mod tests {
             );
         }
     }
+
+    /// A shopper who follows a link from another site (a search engine, a
+    /// review) reads the page; only a change or a socket from there is
+    /// refused.
+    #[test]
+    fn reading_from_another_site_is_admitted_changing_or_upgrading_is_not() {
+        let policy = OriginPolicy::default();
+        let from_elsewhere = |method: Method, upgrade: bool| {
+            let mut request = Request::builder()
+                .method(method)
+                .uri("/books/a-book")
+                .header(header::HOST, "127.0.0.1:3000")
+                .header(header::ORIGIN, "https://search.example")
+                .header("sec-fetch-site", "cross-site");
+            if upgrade {
+                request = request.header(header::UPGRADE, "websocket");
+            }
+            request.body(axum::body::Body::empty()).unwrap()
+        };
+        assert!(
+            policy.admits(&from_elsewhere(Method::GET, false)),
+            "a link followed"
+        );
+        assert!(policy.admits(&from_elsewhere(Method::HEAD, false)));
+        assert!(
+            !policy.admits(&from_elsewhere(Method::POST, false)),
+            "a form posted"
+        );
+        assert!(
+            !policy.admits(&from_elsewhere(Method::GET, true)),
+            "a socket opened"
+        );
+    }
 }
