@@ -35,7 +35,7 @@ use store::{Store, StoreError};
 use web::client_address::TrustedProxies;
 use web::connections::{default_max_connections, open_file_limit, ConnectionLimits};
 use web::live::burts::sessions::AnsweredVersions;
-use web::live::socket::{FanOut, Upkeep};
+use web::live::socket::{start_fan_out, Upkeep};
 
 pub use routes::app;
 
@@ -218,7 +218,7 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
-        let fan_out = FanOut::start(shutdown.clone()).map_err(StartError::FanOut)?;
+        let fan_out = start_fan_out(shutdown.clone()).map_err(StartError::FanOut)?;
         let state = AppState(Arc::new(Shop {
             leptos_options,
             staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
@@ -227,7 +227,7 @@ impl Application {
             upkeep: Arc::new(Upkeep {
                 ping_every: settings.ws_ping_interval,
                 shutdown: shutdown.clone(),
-                fan_out: fan_out.handle(),
+                fan_out,
             }),
             catalog: book_details::CatalogClient::new(
                 settings.catalog_url.clone(),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
 use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -23,11 +24,11 @@ pub struct Upkeep {
     pub ping_every: Duration,
     /// Cancelled when the server shuts down: sockets close with 1001.
     pub shutdown: CancellationToken,
-    /// The runtime every WebSocket's task runs on (see [`FanOut`]).
+    /// The runtime every WebSocket's task runs on (see [`start_fan_out`]).
     pub fan_out: tokio::runtime::Handle,
 }
 
-/// A thread of its own for the WebSockets' tasks. A publication is one send
+/// Starts a thread of its own for the WebSockets' tasks. A publication is one send
 /// per open socket, about 15 µs of kernel time each: to 10,000 pages, a
 /// burst of 150 ms of one core. On the runtime that answers requests, every
 /// request that arrived meanwhile waited for the whole burst (a launch's
@@ -35,33 +36,24 @@ pub struct Upkeep {
 /// cores between the burst and the requests, so an answer waits a time
 /// slice at most, and what the burst costs is unchanged. The sockets' I/O
 /// stays registered with the main runtime's reactor, which wakes them here.
-pub struct FanOut {
-    handle: tokio::runtime::Handle,
-}
-
-impl FanOut {
-    /// Starts the thread. It runs until `shutdown` is cancelled and then
-    /// two seconds more, so every socket can send its 1001 close (which it
-    /// gives up on after one second) before the runtime goes.
-    pub fn start(shutdown: CancellationToken) -> std::io::Result<FanOut> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("fan-out".into())
-            .spawn(move || {
-                runtime.block_on(async {
-                    shutdown.cancelled().await;
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                })
-            })?;
-        Ok(FanOut { handle })
-    }
-
-    pub fn handle(&self) -> tokio::runtime::Handle {
-        self.handle.clone()
-    }
+///
+/// The thread runs until `shutdown` is cancelled and then two seconds more,
+/// so every socket can send its 1001 close (which it gives up on after one
+/// second) before the runtime goes.
+pub fn start_fan_out(shutdown: CancellationToken) -> std::io::Result<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("fan-out".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            })
+        })?;
+    Ok(handle)
 }
 
 /// Close code for "the server is going away".
@@ -72,7 +64,7 @@ const GOING_AWAY: u16 = 1001;
 /// The read buffer is allocated for every socket and kept while it is open,
 /// so it is 32 bytes (a pong is 6): a longer frame is read in pieces, up to
 /// the 4 KiB limit.
-pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(32)
         .write_buffer_size(0)
@@ -85,9 +77,30 @@ pub fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .max_frame_size(4 * 1024)
 }
 
+/// Answers the upgrade; the socket's task, on the fan-out thread, is
+/// `push_updates` itself, not a future wrapping it: each layer of async
+/// block would keep its own copy of what it hands down, for as long as the
+/// socket is open.
+pub fn serve<F>(
+    upgrade: WebSocketUpgrade,
+    updates: watch::Receiver<Arc<Published>>,
+    first: Option<Utf8Bytes>,
+    pick: F,
+    upkeep: Arc<Upkeep>,
+) -> Response
+where
+    F: FnMut(&Arc<Published>) -> Option<Utf8Bytes> + Send + 'static,
+{
+    configure(upgrade).on_upgrade(move |ws| {
+        let fan_out = upkeep.fan_out.clone();
+        fan_out.spawn(push_updates(ws, updates, first, pick, upkeep));
+        std::future::ready(())
+    })
+}
+
 /// Sends `first` (if any), then whatever `pick` makes of every newer version,
 /// until the peer leaves, stops answering, or the server shuts down.
-pub async fn push_updates<F>(
+async fn push_updates<F>(
     mut socket: WebSocket,
     mut updates: watch::Receiver<Arc<Published>>,
     first: Option<Utf8Bytes>,

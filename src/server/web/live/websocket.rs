@@ -38,11 +38,5 @@ pub async fn stock_socket(
         mine = message.version();
         Some(message.json())
     };
-    // The socket's task is `push_updates` itself (see `socket::push_updates`),
-    // on the fan-out thread (see `socket::FanOut`).
-    Ok(socket::configure(upgrade).on_upgrade(move |ws| {
-        let fan_out = upkeep.fan_out.clone();
-        fan_out.spawn(socket::push_updates(ws, updates, Some(first), pick, upkeep));
-        std::future::ready(())
-    }))
+    Ok(socket::serve(upgrade, updates, Some(first), pick, upkeep))
 }

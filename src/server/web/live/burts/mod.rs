@@ -140,15 +140,7 @@ fn status_socket(state: AppState, upgrade: WebSocketUpgrade) -> Response {
             latest.featured.json.clone()
         })
     };
-    // The socket's task is `push_updates` itself, not a future wrapping
-    // it: each layer of async block would keep its own copy of what it
-    // hands down, for as long as the socket is open.
-    // (on the fan-out thread: see `socket::FanOut`).
-    socket::configure(upgrade).on_upgrade(move |ws| {
-        let fan_out = upkeep.fan_out.clone();
-        fan_out.spawn(socket::push_updates(ws, updates, None, pick, upkeep));
-        std::future::ready(())
-    })
+    socket::serve(upgrade, updates, None, pick, upkeep)
 }
 
 /// Burt's long poll: answered when the featured count next changes, at
