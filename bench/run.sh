@@ -12,6 +12,9 @@
 #   CATALOGS="0 50000" bench/run.sh --only reserve   # 7 and 50,007 books, same run
 #   bench/run.sh launch [--pages N] [--copies N]
 #                                # a launch on one node (lines)
+#   bench/run.sh cluster-launch [--nodes N] [--pages N] [--copies N] [--join-rate R]
+#                                # launch day: 100,000 pages over six nodes on
+#                                # PostgreSQL, 1,000 copies (cluster_launch.rs)
 #   bench/run.sh cluster [--subscribers N] [--seconds S] [--only TEXT]
 #                                # only the cross-node family: livecart nodes
 #                                # on PostgreSQL (BENCH_POSTGRES, default
@@ -37,6 +40,13 @@ cluster() {
     --postgres "$postgres" --out bench/results --repeat "${REPEAT:-3}" --core 0 \
     --livecart "$CARGO_TARGET_DIR/release/livecart" "$@"
 }
+if [ "${1:-}" = "cluster-launch" ]; then
+  shift
+  BENCH_STAMP="$stamp" taskset -c 1 "$CARGO_TARGET_DIR/release/loadgen" cluster-launch \
+    --postgres "$postgres" --out bench/results --core 0 --load-core 1 \
+    --livecart "$CARGO_TARGET_DIR/release/livecart" "$@"
+  exit
+fi
 if [ "${1:-}" = "cluster" ]; then
   shift
   cluster "$@"

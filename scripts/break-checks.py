@@ -122,6 +122,11 @@ BREAKS = [
  ('default-per-address-1001','src/server/config.rs','            max_connections_per_address: 1000,','            max_connections_per_address: 1001,','defaults::with_no_settings_the_shop_runs_with_the_documented_defaults'),
  ('default-headroom-256','src/server/web/connections.rs','pub const FILE_HEADROOM: usize = 512;','pub const FILE_HEADROOM: usize = 256;','defaults::with_no_settings_the_shop_runs_with_the_documented_defaults'),
  ('joins-never-paced','src/server/notifier/mod.rs','        let paced = quiet && counts.published_at.elapsed() < QUIET_PACE;','        let paced = false && quiet;','lib:server::notifier::tests::joins_in_a_burst_are_published_a_few_times_a_second_and_turns_at_once'),
+ ('offer-uncounted','src/server/store/lines.rs','        self.count_places(line, -1, 1).await
+','        Ok(())
+','model::the_inventory_follows_a_plain_model'),
+ ('place-reads-one-each','src/server/store/line_reads.rs','        while gathered < MOST_AT_ONCE {','        while gathered < 1 {','lines::a_thousand_pages_asking_at_once_cost_one_read'),
+ ('place-of-another-page','src/server/store/line_reads.rs','let place = places.get(&ask.shopper).cloned();','let place = places.values().next().cloned();','lines::five_thousand_pages_over_three_nodes_end_where_the_database_says'),
  ('turns-paced-too','src/server/notifier/mod.rs','        *held == count && LineState { waiting: line.waiting, ..*held_line } == *line','        *held == count || LineState { waiting: line.waiting, ..*held_line } == *line','lib:server::notifier::tests::joins_in_a_burst_are_published_a_few_times_a_second_and_turns_at_once'),
 ]
 

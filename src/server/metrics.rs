@@ -71,6 +71,10 @@ pub struct Metrics {
     pub burts_sessions: Gauge,
     /// Client connections open now (WebSockets included).
     pub connections_open: Gauge,
+    /// Pages that asked for their place in a line, and the reads of the
+    /// database that answered them (many asks each, at an opening).
+    pub line_asks: Counter,
+    pub line_reads: Counter,
     refused: Family<RefusedLabel, Counter>,
     limits: Family<LimitLabel, Gauge>,
 }
@@ -83,6 +87,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::counting_line_reads(Counter::default(), Counter::default())
+    }
+
+    /// A registry that shows the store's own counts of line asks and reads
+    /// (the store counts them where they happen, below this module).
+    pub fn counting_line_reads(asks: Counter, reads: Counter) -> Metrics {
         let mut r = Registering(Registry::with_prefix("livecart"));
         // Registered in the order written, which is the order /metrics lists
         // them in; each field's type says which kind of metric it is.
@@ -126,6 +136,16 @@ impl Metrics {
             connections_open: r.add_new(
                 "connections_open",
                 "Client connections open now, WebSockets included",
+            ),
+            line_asks: r.add(
+                "line_asks",
+                "Asks for a shopper's place in a line (each page's, at an opening)",
+                asks,
+            ),
+            line_reads: r.add(
+                "line_reads",
+                "Reads of the database that answered those asks (gathered: many asks each)",
+                reads,
             ),
             refused: r.add_new(
                 "connections_refused",

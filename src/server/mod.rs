@@ -201,7 +201,8 @@ impl Application {
         inventory::stock_opening_books(&store).await?;
         let notifier = Notifier::new(store.stock().await?, FEATURED_BOOK);
         let rules = rules(&settings);
-        let metrics = Metrics::new();
+        let lines_read = store.line_read_counts();
+        let metrics = Metrics::counting_line_reads(lines_read.asks, lines_read.reads);
         let hold_rate = web::hold_rate::HoldRate::new(settings.holds_per_minute_per_address);
         let trusted_proxies = Arc::new(TrustedProxies::new(settings.trusted_proxies.clone()));
         // The database's one writer, beneath the two parts that ask it for

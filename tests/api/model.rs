@@ -510,6 +510,27 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
                     step
                 );
             }
+            // The line's counts, kept by delta with each change, are the
+            // places' own.
+            let counts: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT l.waiting, l.offers_open FROM books b JOIN lines l ON l.id = b.line_id \
+                 WHERE b.id = ? AND l.state <> 'ended'",
+            )
+            .bind(book)
+            .fetch_optional(&mut db)
+            .await
+            .unwrap();
+            if let Some((waiting, offers_open)) = counts {
+                let in_state =
+                    |state: &str| places.iter().filter(|(_, _, s)| s == state).count() as i64;
+                prop_assert_eq!(
+                    (waiting, offers_open),
+                    (in_state("waiting"), in_state("offered")),
+                    "book {}: the line's counts after {:?}",
+                    i,
+                    step
+                );
+            }
             let offered = places
                 .iter()
                 .filter(|(_, _, s)| {

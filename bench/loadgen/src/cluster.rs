@@ -72,8 +72,13 @@ impl Drop for Database {
 }
 
 fn psql(url: &str, sql: &str) -> io::Result<()> {
+    query(url, sql).map(drop)
+}
+
+/// What `sql` selects on `url`, as psql prints it unaligned (`a|b` rows).
+pub fn query(url: &str, sql: &str) -> io::Result<String> {
     let out = std::process::Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
         .output()?;
     if !out.status.success() {
         return Err(io::Error::other(format!(
@@ -81,7 +86,7 @@ fn psql(url: &str, sql: &str) -> io::Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -143,15 +143,7 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
             let page = seen[i].clone();
             async move {
                 let mut http = Http::open(addr).await?;
-                let answer = http
-                    .request(
-                        "GET",
-                        &format!("/api/lines/{FEATURED_BOOK}"),
-                        &[("cookie", cookie)],
-                        b"",
-                    )
-                    .await?;
-                let view: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+                let view = line_view(&mut http, cookie).await?;
                 let place = view["you"]["place"].as_u64().map(|p| p as u32);
                 let mut seen = page.lock().unwrap();
                 seen.place = place;
@@ -194,15 +186,7 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                 buyers.push(tokio::spawn(async move {
                     let mut http = Http::open(addr).await?;
                     // When the offer ends, by the server's clock (Unix ms).
-                    let mine = http
-                        .request(
-                            "GET",
-                            &format!("/api/lines/{FEATURED_BOOK}"),
-                            &[("cookie", &cookie)],
-                            b"",
-                        )
-                        .await?;
-                    let view: Value = serde_json::from_slice(&mine.body).unwrap_or(Value::Null);
+                    let view = line_view(&mut http, &cookie).await?;
                     let Some(until_ms) = view["you"]["offer_until"].as_i64() else {
                         // No copy held: the turn came from a broadcast the
                         // page read late, and the offer is gone already.
@@ -212,7 +196,10 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
                     if let Some(seen_ms) = turn_seen {
                         let offered_ms = until_ms - OFFER_TTL_S as i64 * 1000;
                         let delay = u64::try_from(seen_ms - offered_ms).unwrap_or(0);
-                        turn_delays.lock().unwrap().push(Duration::from_millis(delay));
+                        turn_delays
+                            .lock()
+                            .unwrap()
+                            .push(Duration::from_millis(delay));
                     }
                     if choice < 10 {
                         let wait = 1.0 + wait % 4.0;
@@ -350,16 +337,7 @@ async fn join_all(
                 let due = started + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
                 let sent = Instant::now();
-                let answer = http
-                    .post_form(
-                        "/api/lines/join",
-                        &format!("book={FEATURED_BOOK}"),
-                        &[("cookie", &cookie)],
-                    )
-                    .await?;
-                if answer.status != 200 {
-                    return Err(io::Error::other(format!("join answered {}", answer.status)));
-                }
+                join_line(&mut http, &cookie).await?;
                 times.lock().unwrap().push(sent.elapsed());
             }
             Ok::<_, io::Error>(())
@@ -373,14 +351,43 @@ async fn join_all(
     Ok((times, cookies.len() as f64 / elapsed))
 }
 
-fn unix_ms() -> i64 {
+/// The featured book's line as the shopper with `cookie` sees it
+/// (`GET /api/lines/<book>`), or null.
+pub async fn line_view(http: &mut Http, cookie: &str) -> io::Result<Value> {
+    let answer = http
+        .request(
+            "GET",
+            &format!("/api/lines/{FEATURED_BOOK}"),
+            &[("cookie", cookie)],
+            b"",
+        )
+        .await?;
+    Ok(serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
+}
+
+/// The shopper with `cookie` joins the featured book's line (200 expected).
+pub async fn join_line(http: &mut Http, cookie: &str) -> io::Result<()> {
+    let answer = http
+        .post_form(
+            "/api/lines/join",
+            &format!("book={FEATURED_BOOK}"),
+            &[("cookie", cookie)],
+        )
+        .await?;
+    if answer.status != 200 {
+        return Err(io::Error::other(format!("join answered {}", answer.status)));
+    }
+    Ok(())
+}
+
+pub fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A fixed spread of choices, so runs are alike.
-fn pseudo_random(seed: u64) -> u64 {
+pub fn pseudo_random(seed: u64) -> u64 {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xdead_beef;
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -6,6 +6,7 @@
 mod cases;
 mod catalog;
 mod cluster;
+mod cluster_launch;
 mod launch;
 mod net;
 mod report;
@@ -25,7 +26,9 @@ const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers live
        loadgen catalog --books N --out FILE.csv   (a catalog for `livecart books import`)
        loadgen launch [--pages N] [--copies N] [--repeat N] [--core N] [--livecart PATH] [--out DIR]
        loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--core-b N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
-                        (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)";
+                        (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)
+       loadgen cluster-launch --postgres URL [--nodes N] [--pages N] [--copies N] [--join-rate R] [--core N] [--load-core N] [--livecart PATH] [--out DIR]
+                        (launch day: N nodes on one PostgreSQL, one page process per node)";
 
 /// One case of the matrix.
 #[derive(Clone, Copy)]
@@ -475,6 +478,23 @@ async fn main() {
     if args.first().map(String::as_str) == Some("launch") {
         return launch_case(&args[1..]).await;
     }
+    if args.first().map(String::as_str) == Some("cluster-launch") {
+        return cluster_launch_case(&args[1..]).await;
+    }
+    if let ["launch-pages", "--node", node, "--first", first, "--count", count, "--join-rate", rate] =
+        args.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+    {
+        let (Ok(node), Ok(first), Ok(count), Ok(rate)) =
+            (node.parse(), first.parse(), count.parse(), rate.parse())
+        else {
+            eprintln!("launch-pages: bad arguments {args:?}");
+            std::process::exit(2);
+        };
+        return cluster_launch::pages(node, first, count, rate).await;
+    }
     let options = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -596,40 +616,18 @@ fn recorded(outcome: std::io::Result<Value>) -> (Value, Option<String>) {
 /// each in a fresh server; prints each run and writes them, with the
 /// medians, to `<out>/<stamp>-launch.json` and `.md`.
 async fn launch_case(args: &[String]) {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let mut bins = Binaries {
-        livecart: PathBuf::from(&target).join("release/livecart"),
-        floor: PathBuf::new(),
-        node_script: PathBuf::new(),
-        core: Some(0),
-        catalog: 0,
-    };
+    let mut bins = livecart_only();
     let (mut pages, mut copies, mut repeat, mut out) =
         (10_000usize, 100u32, 3usize, PathBuf::from("bench/results"));
-    let mut it = args.iter();
-    let fail = |message: String| -> ! {
-        eprintln!("{message}\n{USAGE}");
-        std::process::exit(2);
-    };
-    while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .cloned()
-            .unwrap_or_else(|| fail(format!("{flag} needs a value")));
-        let number = |v: &str| {
-            v.parse::<usize>()
-                .unwrap_or_else(|_| fail(format!("{flag} takes a number")))
-        };
-        match flag.as_str() {
-            "--pages" => pages = number(&value),
-            "--copies" => copies = number(&value) as u32,
-            "--repeat" => repeat = number(&value),
-            "--core" => bins.core = Some(number(&value)),
-            "--livecart" => bins.livecart = value.into(),
-            "--out" => out = value.into(),
-            other => fail(format!("unknown flag {other}")),
-        }
-    }
+    each_flag(args, |flag, value| match flag {
+        "--pages" => pages = number(flag, &value) as usize,
+        "--copies" => copies = number(flag, &value) as u32,
+        "--repeat" => repeat = number(flag, &value) as usize,
+        "--core" => bins.core = Some(number(flag, &value) as usize),
+        "--livecart" => bins.livecart = value.into(),
+        "--out" => out = value.into(),
+        other => fail(format!("unknown flag {other}")),
+    });
     let mut runs = Vec::new();
     for run in 1..=repeat {
         eprintln!("==> launch: {pages} waiting pages, {copies} copies (run {run} of {repeat})");
@@ -696,47 +694,141 @@ async fn launch_case(args: &[String]) {
     let _ = std::fs::write(out.join(format!("{stamp}-launch.md")), table);
 }
 
-/// `loadgen cluster`: the cross-node family (see cluster.rs).
-async fn cluster_suite(args: &[String]) {
+/// livecart's release build under CARGO_TARGET_DIR, pinned to core 0 (the
+/// cases that run livecart alone).
+fn livecart_only() -> Binaries {
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let mut bins = Binaries {
+    Binaries {
         livecart: PathBuf::from(&target).join("release/livecart"),
         floor: PathBuf::new(),
         node_script: PathBuf::new(),
         core: Some(0),
         catalog: 0,
-    };
-    let (mut postgres, mut out, mut repeat) = (None, PathBuf::from("bench/results"), 3usize);
-    let (mut subscribers, mut seconds, mut only) = (1000usize, 10.0f64, None::<String>);
-    // Node B's core (default: A's, --core).
-    let mut core_b = None::<usize>;
+    }
+}
+
+/// Ends the run, saying why, with the usage.
+fn fail(message: String) -> ! {
+    eprintln!("{message}\n{USAGE}");
+    std::process::exit(2);
+}
+
+/// A flag's value as a number, or the end of the run.
+fn number(flag: &str, value: &str) -> f64 {
+    value
+        .parse::<f64>()
+        .unwrap_or_else(|_| fail(format!("{flag} takes a number")))
+}
+
+/// Walks `--flag value` pairs, giving `set` each one.
+fn each_flag(args: &[String], mut set: impl FnMut(&str, String)) {
     let mut it = args.iter();
-    let fail = |message: String| -> ! {
-        eprintln!("{message}\n{USAGE}");
-        std::process::exit(2);
-    };
     while let Some(flag) = it.next() {
         let value = it
             .next()
             .cloned()
             .unwrap_or_else(|| fail(format!("{flag} needs a value")));
-        let number = |v: &str| {
-            v.parse::<f64>()
-                .unwrap_or_else(|_| fail(format!("{flag} takes a number")))
-        };
-        match flag.as_str() {
-            "--postgres" => postgres = Some(value),
-            "--out" => out = value.into(),
-            "--repeat" => repeat = number(&value) as usize,
-            "--core" => bins.core = Some(number(&value) as usize),
-            "--core-b" => core_b = Some(number(&value) as usize),
-            "--subscribers" => subscribers = number(&value) as usize,
-            "--seconds" => seconds = number(&value),
-            "--livecart" => bins.livecart = value.into(),
-            "--only" => only = Some(value),
-            other => fail(format!("unknown flag {other}")),
-        }
+        set(flag.as_str(), value);
     }
+}
+
+/// `loadgen cluster-launch`: launch day over several nodes (see cluster_launch.rs).
+async fn cluster_launch_case(args: &[String]) {
+    let mut bins = livecart_only();
+    let (mut postgres, mut out) = (None, PathBuf::from("bench/results"));
+    let (mut nodes, mut pages, mut copies, mut join_rate, mut load_core) =
+        (6usize, 100_000usize, 1000u32, 1000.0f64, 1usize);
+    each_flag(args, |flag, value| match flag {
+        "--postgres" => postgres = Some(value),
+        "--out" => out = value.into(),
+        "--nodes" => nodes = number(flag, &value) as usize,
+        "--pages" => pages = number(flag, &value) as usize,
+        "--copies" => copies = number(flag, &value) as u32,
+        "--join-rate" => join_rate = number(flag, &value),
+        "--core" => bins.core = Some(number(flag, &value) as usize),
+        "--load-core" => load_core = number(flag, &value) as usize,
+        "--livecart" => bins.livecart = value.into(),
+        other => fail(format!("unknown flag {other}")),
+    });
+    let postgres = postgres.unwrap_or_else(|| fail("--postgres is required".into()));
+    eprintln!("==> launch day: {pages} pages over {nodes} nodes, {copies} copies");
+    let result = match cluster_launch::cluster_launch(
+        &bins, &postgres, nodes, pages, copies, join_rate, load_core,
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("the cluster launch failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    let r = &result;
+    let rss = r
+        .rss_per_waiting_page_bytes
+        .iter()
+        .map(|b| format!("{b:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let table = format!(
+        "| launch day: {} pages over {} nodes on one PostgreSQL, {} copies ({} on the long poll) | target | livecart |\n|---|---|---|\n\
+         | pages waiting | 100,000 on six nodes | {} on {} |\n\
+         | opening → page shows its place, p50 / p99 / max ms | p99 ≤ 3,000 | {:.0} / {:.0} / {:.0} ({} pages) |\n\
+         | copy offered → its page shows the turn, p50 / p99 ms | p99 ≤ 1,000 | {:.0} / {:.0} ({} turns) |\n\
+         | last copy sold → page shows closed, p99 / max ms | p99 ≤ 2,000 | {:.0} / {:.0} ({} pages) |\n\
+         | server memory per waiting page, bytes, each node | ≤ 3,072 | {} |\n\
+         | nodes' CPU per broadcast per 1,000 pages, µs | — | {:.0} ({} broadcasts) |\n\
+         | PostgreSQL commits per second at the peak (each NOTIFYs the other nodes) | — | {:.0} ({} commits, {:.1} s of PostgreSQL CPU, opening to close) |\n\
+         | places asked / database reads that answered them | — | {} / {} |\n\
+         | joins per second (paced at {join_rate:.0}); joined after the opening | — | {:.0}; {} |\n\
+         | sold / oversold | {} / 0 | {} / {} |\n\
+         | offers in draw order (from the database) | yes | {} |\n\
+         | pages that ended on a wrong state / whose stream dropped | 0 | {} / {} |\n\
+         | opening → line closed, s | — | {:.1} |\n",
+        r.pages, r.nodes, r.copies, r.long_poll_pages,
+        r.pages, r.nodes,
+        r.place_after_opening.p50_ms, r.place_after_opening.p99_ms, r.place_after_opening.max_ms, r.pages_placed,
+        r.turn_after_offer.p50_ms, r.turn_after_offer.p99_ms, r.turns,
+        r.closed_after_last_sale.p99_ms, r.closed_after_last_sale.max_ms, r.pages_told_closed,
+        rss,
+        r.cpu_us_per_broadcast_per_1000_pages, r.broadcasts,
+        r.postgres_commits_per_s_peak, r.postgres_commits, r.postgres_cpu_s,
+        r.line_asks, r.line_reads,
+        r.joins_per_s, r.joined_after_opening,
+        r.copies, r.sold, r.oversold,
+        r.offers_in_draw_order,
+        r.wrong_pages, r.dropped_pages,
+        r.seconds_opening_to_closed,
+    );
+    println!("{table}");
+    let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "cluster".into());
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(
+        out.join(format!("{stamp}-launch-day.json")),
+        serde_json::to_string_pretty(&result).unwrap_or_default(),
+    );
+    let _ = std::fs::write(out.join(format!("{stamp}-launch-day.md")), table);
+}
+
+/// `loadgen cluster`: the cross-node family (see cluster.rs).
+async fn cluster_suite(args: &[String]) {
+    let mut bins = livecart_only();
+    let (mut postgres, mut out, mut repeat) = (None, PathBuf::from("bench/results"), 3usize);
+    let (mut subscribers, mut seconds, mut only) = (1000usize, 10.0f64, None::<String>);
+    // Node B's core (default: A's, --core).
+    let mut core_b = None::<usize>;
+    each_flag(args, |flag, value| match flag {
+        "--postgres" => postgres = Some(value),
+        "--out" => out = value.into(),
+        "--repeat" => repeat = number(flag, &value) as usize,
+        "--core" => bins.core = Some(number(flag, &value) as usize),
+        "--core-b" => core_b = Some(number(flag, &value) as usize),
+        "--subscribers" => subscribers = number(flag, &value) as usize,
+        "--seconds" => seconds = number(flag, &value),
+        "--livecart" => bins.livecart = value.into(),
+        "--only" => only = Some(value),
+        other => fail(format!("unknown flag {other}")),
+    });
     let postgres = postgres.unwrap_or_else(|| fail("--postgres is required".into()));
     let m = |label, pointer, lower_is_better| Metric {
         label,

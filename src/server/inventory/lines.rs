@@ -25,7 +25,7 @@ use super::changes::{Change, DirectChange, Outcome};
 use super::shopper::Shopper;
 use super::{BookId, Rules};
 use crate::server::clock::now_ms;
-use crate::server::store::{LineRecord, StockTransaction, Store, StoreError};
+use crate::server::store::{LineRecord, PlaceLeaving, StockTransaction, Store, StoreError};
 use crate::server::writer::WeakWriter;
 use crate::shared::lines::LineStatus;
 use crate::shared::ShopError;
@@ -162,11 +162,13 @@ async fn leave(
         None => return Ok(Err(ShopError::NotInLine)),
     };
     match state.as_str() {
-        "waiting" => tx.set_place_state(line.id, &key, "left").await?,
+        "waiting" => {
+            tx.leave_place(line.id, &key, PlaceLeaving::Waiting).await?;
+        }
         "offered" => {
             // Declined: the copy goes on to the next place.
             tx.give_back_offer(book.as_str(), &key).await?;
-            tx.set_place_state(line.id, &key, "declined").await?;
+            tx.leave_place(line.id, &key, PlaceLeaving::Offered).await?;
         }
         _ => return Ok(Err(ShopError::NotInLine)),
     }
@@ -251,11 +253,10 @@ pub(super) async fn advance(
             line.serving = line.serving.max(place);
         }
     }
-    let (waiting, offers_open, last_place) = tx.line_counts(line.id).await?;
+    let (waiting, offers_open) = tx.line_counts(line.id).await?;
     line.waiting = waiting;
     line.offers_open = offers_open;
     line.copies_left = u32::try_from(shelf).unwrap_or(0) + offers_open;
-    line.next_place = line.next_place.max(last_place + 1);
     line.state = next_state(&line);
     tx.save_line(&line).await?;
     Ok(true)

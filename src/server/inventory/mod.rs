@@ -389,16 +389,26 @@ impl Inventory {
         shopper: Option<&Shopper>,
         book: &BookId,
     ) -> Result<Option<LineView>, ShopError> {
-        let Some(line) = self.store.line_of(book.as_str()).await? else {
+        // With a shopper, their place is read together with every other
+        // page's ask of the moment: at an opening every page asks at once.
+        let seen = match shopper {
+            Some(shopper) => {
+                self.store
+                    .line_seen_by(book.as_str(), &shopper.key())
+                    .await?
+            }
+            None => self
+                .store
+                .line_of(book.as_str())
+                .await?
+                .map(|line| (line, None)),
+        };
+        let Some((line, you)) = seen else {
             return Ok(None);
         };
         if line.state == LineStatus::Ended {
             return Ok(None);
         }
-        let you = match shopper {
-            Some(shopper) => self.store.place(line.id, &shopper.key()).await?,
-            None => None,
-        };
         let you = you
             .filter(|place| matches!(place.state.as_str(), "waiting" | "offered"))
             .map(|place| Place {
@@ -416,6 +426,12 @@ impl Inventory {
             line: line.state(),
             you,
         }))
+    }
+
+    /// How many times pages asked for their place, and how many reads of
+    /// the database answered them (`store::line_reads`).
+    pub fn line_read_counts(&self) -> crate::server::store::LineReadCounts {
+        self.store.line_read_counts()
     }
 
     /// Copies lines hold for the shopper now.

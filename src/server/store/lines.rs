@@ -45,6 +45,15 @@ impl LineRecord {
     }
 }
 
+/// How a place leaves its line (`StockTransaction::leave_place`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlaceLeaving {
+    /// A place still waiting is given up: `left`.
+    Waiting,
+    /// The copy offered is given back: `declined`.
+    Offered,
+}
+
 /// A shopper's place in a line, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlaceRecord {
@@ -58,10 +67,11 @@ pub struct PlaceRecord {
     pub offer_until: Option<i64>,
 }
 
-const LINE_COLUMNS: &str = "l.id, l.book_id, l.kind, l.state, l.opens_at, l.copies, l.serving, \
+pub(super) const LINE_COLUMNS: &str =
+    "l.id, l.book_id, l.kind, l.state, l.opens_at, l.copies, l.serving, \
      l.waiting, l.offers_open, l.copies_left, l.next_place, l.drawn_at, l.created_at";
 
-const PLACE_COLUMNS: &str =
+pub(super) const PLACE_COLUMNS: &str =
     "p.shopper, p.address, p.joined_at, p.place, p.state, p.offered_at, p.offer_until";
 
 /// The line a stock read selected beside a book (`line_state` and the
@@ -99,7 +109,7 @@ fn status_text(status: LineStatus) -> &'static str {
     }
 }
 
-fn line_from_row(row: &AnyRow) -> Result<LineRecord, StoreError> {
+pub(super) fn line_from_row(row: &AnyRow) -> Result<LineRecord, StoreError> {
     Ok(LineRecord {
         id: row.try_get("id")?,
         book_id: row.try_get("book_id")?,
@@ -117,7 +127,7 @@ fn line_from_row(row: &AnyRow) -> Result<LineRecord, StoreError> {
     })
 }
 
-fn place_from_row(row: &AnyRow) -> Result<PlaceRecord, StoreError> {
+pub(super) fn place_from_row(row: &AnyRow) -> Result<PlaceRecord, StoreError> {
     let place: Option<i64> = row.try_get("place")?;
     Ok(PlaceRecord {
         shopper: row.try_get("shopper")?,
@@ -292,7 +302,8 @@ impl StockTransaction {
     }
 
     /// Puts the shopper in line `line` (again, at the back, if they had left
-    /// or been served before), with `place` or none until the draw.
+    /// or been served before), with `place` or none until the draw. The
+    /// caller has checked they hold no place, so one more waits.
     pub async fn add_place(
         &mut self,
         line: i64,
@@ -315,6 +326,25 @@ impl StockTransaction {
         .bind(place.map(i64::from))
         .execute(self.conn().await?)
         .await?;
+        self.count_places(line, 1, 0).await
+    }
+
+    /// Moves the line's counts by a delta, in the same transaction as the
+    /// places that moved them: a line of 100,000 places is never recounted.
+    async fn count_places(
+        &mut self,
+        line: i64,
+        waiting: i64,
+        offered: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE lines SET waiting = waiting + $2, offers_open = offers_open + $3 WHERE id = $1",
+        )
+        .bind(line)
+        .bind(waiting)
+        .bind(offered)
+        .execute(self.conn().await?)
+        .await?;
         Ok(())
     }
 
@@ -329,20 +359,32 @@ impl StockTransaction {
         small(row.try_get("place")?)
     }
 
-    /// Sets a place's state (`left`, `declined`).
-    pub async fn set_place_state(
+    /// A place leaves the line: `waiting` → `left`, or `offered` →
+    /// `declined`. False when the place was not in state `from`.
+    pub async fn leave_place(
         &mut self,
         line: i64,
         shopper: &str,
-        state: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE line_places SET state = $3 WHERE line_id = $1 AND shopper = $2")
-            .bind(line)
-            .bind(shopper)
-            .bind(state)
-            .execute(self.conn().await?)
-            .await?;
-        Ok(())
+        from: PlaceLeaving,
+    ) -> Result<bool, StoreError> {
+        let (from, to, waiting, offered) = match from {
+            PlaceLeaving::Waiting => ("waiting", "left", -1, 0),
+            PlaceLeaving::Offered => ("offered", "declined", 0, -1),
+        };
+        let done = sqlx::query(
+            "UPDATE line_places SET state = $4 WHERE line_id = $1 AND shopper = $2 AND state = $3",
+        )
+        .bind(line)
+        .bind(shopper)
+        .bind(from)
+        .bind(to)
+        .execute(self.conn().await?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.count_places(line, waiting, offered).await?;
+        Ok(true)
     }
 
     /// Everyone who joined line `line` before its draw, in order of arrival.
@@ -455,7 +497,7 @@ impl StockTransaction {
             .bind(book)
             .execute(self.conn().await?)
             .await?;
-        Ok(())
+        self.count_places(line, -1, 1).await
     }
 
     /// Gives back the copy a line's offer holds for the shopper (declined).
@@ -490,7 +532,7 @@ impl StockTransaction {
         book: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let settled = sqlx::query(
             "UPDATE line_places SET state = CASE \
                  WHEN EXISTS (SELECT 1 FROM orders o JOIN order_lines ol ON ol.order_id = o.id \
                      WHERE o.shopper = line_places.shopper AND ol.book_id = $2 \
@@ -504,39 +546,36 @@ impl StockTransaction {
         .bind(book)
         .bind(now_ms)
         .execute(self.conn().await?)
-        .await?;
+        .await?
+        .rows_affected();
+        if settled > 0 {
+            let settled = i64::try_from(settled).unwrap_or(i64::MAX);
+            self.count_places(line, 0, -settled).await?;
+        }
         Ok(())
     }
 
-    /// Line `line`'s places waiting and offers open, and the greatest place given.
-    pub async fn line_counts(&mut self, line: i64) -> Result<(u32, u32, u32), StoreError> {
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT COUNT(*) FROM line_places WHERE line_id = $1 AND state = 'waiting') AS waiting, \
-               (SELECT COUNT(*) FROM line_places WHERE line_id = $1 AND state = 'offered') AS offered, \
-               (SELECT COALESCE(MAX(place), 0) FROM line_places WHERE line_id = $1) AS last_place",
-        )
-        .bind(line)
-        .fetch_one(self.conn().await?)
-        .await?;
-        Ok((
-            small(row.try_get("waiting")?)?,
-            small(row.try_get("offered")?)?,
-            small(row.try_get("last_place")?)?,
-        ))
+    /// Line `line`'s places waiting and offers open, as the changes of
+    /// this transaction left them (each change moves them by its delta).
+    pub async fn line_counts(&mut self, line: i64) -> Result<(u32, u32), StoreError> {
+        let row = sqlx::query("SELECT waiting, offers_open FROM lines WHERE id = $1")
+            .bind(line)
+            .fetch_one(self.conn().await?)
+            .await?;
+        Ok((count(&row, "waiting")?, count(&row, "offers_open")?))
     }
 
-    /// Writes a line's state and counts as decided.
+    /// Writes a line's state as decided: its state, serving, copies left,
+    /// next place and draw. Its counts of places are the store's, moved by
+    /// each change to a place (`count_places`), and are not written here.
     pub async fn save_line(&mut self, line: &LineRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE lines SET state = $2, serving = $3, waiting = $4, offers_open = $5, \
-             copies_left = $6, next_place = $7, drawn_at = $8 WHERE id = $1",
+            "UPDATE lines SET state = $2, serving = $3, copies_left = $4, next_place = $5, \
+             drawn_at = $6 WHERE id = $1",
         )
         .bind(line.id)
         .bind(status_text(line.state))
         .bind(i64::from(line.serving))
-        .bind(i64::from(line.waiting))
-        .bind(i64::from(line.offers_open))
         .bind(i64::from(line.copies_left))
         .bind(i64::from(line.next_place))
         .bind(line.drawn_at)
@@ -558,16 +597,20 @@ impl Store {
         row.as_ref().map(line_from_row).transpose()
     }
 
-    /// The shopper's place in line `line`.
-    pub async fn place(&self, line: i64, shopper: &str) -> Result<Option<PlaceRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PLACE_COLUMNS} FROM line_places p WHERE p.line_id = $1 AND p.shopper = $2"
-        ))
-        .bind(line)
-        .bind(shopper)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(place_from_row).transpose()
+    /// The book's current line (also an ended one) and the shopper's place
+    /// in it, read together with every other page's ask of the moment
+    /// (`line_reads`): at a launch's opening every page asks at once.
+    pub async fn line_seen_by(
+        &self,
+        book: &str,
+        shopper: &str,
+    ) -> Result<super::LineSeen, StoreError> {
+        self.line_reads.read(book, shopper).await
+    }
+
+    /// How many pages asked for their place, and how many reads answered them.
+    pub fn line_read_counts(&self) -> super::LineReadCounts {
+        self.line_reads.counted()
     }
 
     /// Every line, newest first (at most `limit`), with its book's title.

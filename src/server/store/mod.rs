@@ -9,6 +9,7 @@
 mod books;
 mod holds;
 mod import;
+mod line_reads;
 mod lines;
 mod orders;
 mod staff;
@@ -27,7 +28,8 @@ use crate::shared::ShopError;
 
 pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
-pub use lines::{LineRecord, PlaceRecord};
+pub use line_reads::{LineReadCounts, LineSeen};
+pub use lines::{LineRecord, PlaceLeaving, PlaceRecord};
 pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,10 @@ pub enum StoreError {
     Closed,
     #[error("the stock table holds an impossible value: {0}")]
     Corrupt(String),
+    /// A read made for many asks at once failed (`line_reads`); each ask
+    /// is told why.
+    #[error("reading lines failed: {0}")]
+    Gathered(String),
 }
 
 impl StoreError {
@@ -111,6 +117,8 @@ pub struct Store {
     url: String,
     /// Whether commits NOTIFY the other nodes (PostgreSQL only).
     notify: bool,
+    /// Pages' asks for their place in a line, answered together.
+    line_reads: line_reads::LineReads,
 }
 
 /// The channel's name, as a literal so the statements below can be built
@@ -197,6 +205,7 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         Ok(Store {
+            line_reads: line_reads::LineReads::start(pool.clone(), backend),
             pool,
             backend,
             url: url.split('?').next().unwrap_or(&url).to_string(),

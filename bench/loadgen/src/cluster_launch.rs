@@ -1,0 +1,735 @@
+//! `loadgen cluster-launch`: launch day on a cluster. `--nodes` livecart
+//! nodes on one PostgreSQL (a database of its own, dropped after), pinned to
+//! the server core; `--pages` waiting pages spread evenly over them, one
+//! load-generating process per node (`loadgen launch-pages`, on the load
+//! core; a process may open 20,000 files here, so one holds one node's
+//! share). The pages connect straight to their node: nginx would need a
+//! worker per 10,000 pages (a client socket and an upstream socket each,
+//! against 20,000 files per process), ten or more on two cores.
+//!
+//! Every page holds its live stock open (nine in ten a WebSocket, one in
+//! ten the long poll), joins the launch's line before the opening, asks its
+//! node for its number once the broadcast shows the line open, and watches
+//! for its turn. A page whose turn comes checks out after 1–20 s, or (one
+//! in ten) lets the offer lapse, so the copy goes on down the line. The
+//! offer is held 25 s in this case.
+//!
+//! Measured: from the opening to each page knowing its place; from each
+//! copy offered (its time as stored) to its page showing the turn; from the
+//! last copy sold to each page showing "closed"; server memory per waiting
+//! page on each node; the nodes' CPU per broadcast per 1,000 pages;
+//! PostgreSQL's commits per second (each commit of a node NOTIFYs the
+//! others) and its CPU; and afterwards, from the database, copies sold,
+//! offers in draw order, and every page's place and end against its row.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::cases::{latency, Latency, FEATURED_BOOK};
+use crate::cluster::{query, Database};
+use crate::launch::{join_line, line_view, pseudo_random, unix_ms};
+use crate::net::{open_socket, Http};
+use crate::server::{add_staff, staff_cookie, Binaries, Running};
+
+/// How long an offer is held in this case: longer than the slowest buyer
+/// (20 s), so only the one in ten who walks away lets it lapse.
+const OFFER_TTL_S: i64 = 25;
+/// Asks for a place in flight at once from one process (a crowd of
+/// browsers, each asking once; 64 connections carry them).
+const ASKING_CONNECTIONS: usize = 64;
+
+/// The shopper cookie of page `i` (the same in every process).
+fn cookie(i: usize) -> String {
+    format!("{:032x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15)
+}
+
+// ---------------------------------------------------------------- pages --
+
+/// What one page saw and did, as its process reports it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PageEnd {
+    pub index: usize,
+    pub place: Option<u32>,
+    /// Unix ms: when it knew its place, saw its turn, saw "closed".
+    pub placed_ms: Option<i64>,
+    pub turn_ms: Option<i64>,
+    pub closed_ms: Option<i64>,
+    /// When its copy was offered, by the server's clock (the offer's end
+    /// less the offer's time).
+    pub offered_ms: Option<i64>,
+    pub bought_ms: Option<i64>,
+    pub walked_away: bool,
+    pub long_poll: bool,
+    /// Its stream ended before the line closed.
+    pub dropped: bool,
+}
+
+#[derive(Default)]
+struct Page {
+    end: PageEnd,
+    asked: bool,
+    opened: bool,
+    serving: u32,
+}
+
+/// The featured book's line, as far as a page needs it.
+#[derive(Clone, Copy, Debug, Deserialize)]
+struct LineSeen {
+    state: LineState,
+    serving: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LineState {
+    Scheduled,
+    Open,
+    Closed,
+    Ended,
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    version: u64,
+    #[serde(default)]
+    lines: HashMap<String, LineSeen>,
+}
+
+/// One process's pages, on one node.
+struct Crowd {
+    node: SocketAddr,
+    pages: Vec<RefCell<Page>>,
+    asks: RefCell<VecDeque<usize>>,
+    ask_ready: tokio::sync::Notify,
+    /// The last message text and what it said: every page on a node is
+    /// sent the same buffer, so most messages are parsed once.
+    parsed: RefCell<HashMap<String, Option<(u64, Option<LineSeen>)>>>,
+}
+
+impl Crowd {
+    fn parse(&self, text: &str) -> Option<(u64, Option<LineSeen>)> {
+        if let Some(known) = self.parsed.borrow().get(text) {
+            return *known;
+        }
+        let parsed = serde_json::from_str::<Snapshot>(text)
+            .ok()
+            .map(|s| (s.version, s.lines.get(FEATURED_BOOK).copied()));
+        let mut cache = self.parsed.borrow_mut();
+        if cache.len() > 64 {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), parsed);
+        parsed
+    }
+
+    /// A page read its line in a message.
+    fn seen(self: &Rc<Self>, i: usize, line: LineSeen) {
+        let now = unix_ms();
+        let mut page = self.pages[i].borrow_mut();
+        page.opened = line.state != LineState::Scheduled;
+        page.serving = line.serving;
+        if line.state == LineState::Closed {
+            page.end.closed_ms.get_or_insert(now);
+        } else {
+            page.end.closed_ms = None;
+        }
+        if page.opened && !page.asked {
+            page.asked = true;
+            drop(page);
+            self.asks.borrow_mut().push_back(i);
+            self.ask_ready.notify_one();
+            return;
+        }
+        drop(page);
+        self.check_turn(i);
+    }
+
+    /// The page knows its place and the broadcast has reached it: its turn.
+    fn check_turn(self: &Rc<Self>, i: usize) {
+        let mut page = self.pages[i].borrow_mut();
+        let Some(place) = page.end.place else { return };
+        if page.end.turn_ms.is_some() || !page.opened || page.serving < place {
+            return;
+        }
+        page.end.turn_ms = Some(unix_ms());
+        drop(page);
+        let crowd = self.clone();
+        tokio::task::spawn_local(async move {
+            if let Err(e) = crowd.take_turn(i).await {
+                eprintln!("  page {i}: {e}");
+            }
+        });
+    }
+
+    /// Asks for the copy held, then buys it after 1–20 s, or walks away.
+    async fn take_turn(self: Rc<Self>, i: usize) -> io::Result<()> {
+        let index = self.pages[i].borrow().end.index;
+        let mut http = Http::open(self.node).await?;
+        let cookie = format!("livecart_shopper={}", cookie(index));
+        let view = line_view(&mut http, &cookie).await?;
+        let Some(until) = view["you"]["offer_until"].as_i64() else {
+            return Ok(());
+        };
+        self.pages[i].borrow_mut().end.offered_ms = Some(until - OFFER_TTL_S * 1000);
+        if pseudo_random(index as u64) % 10 == 0 {
+            self.pages[i].borrow_mut().end.walked_away = true;
+            return Ok(());
+        }
+        let wait = 1.0 + (pseudo_random(index as u64 * 7 + 1) % 1900) as f64 / 100.0;
+        tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        let answer = http
+            .post_form("/api/cart/checkout", "", &[("cookie", &cookie)])
+            .await?;
+        if answer.status == 200 {
+            self.pages[i].borrow_mut().end.bought_ms = Some(unix_ms());
+        }
+        Ok(())
+    }
+
+    /// One of the connections pages ask their place over.
+    async fn answer_asks(self: Rc<Self>) -> io::Result<()> {
+        let mut http = Http::open(self.node).await?;
+        loop {
+            let next = self.asks.borrow_mut().pop_front();
+            let Some(i) = next else {
+                self.ask_ready.notified().await;
+                continue;
+            };
+            let index = self.pages[i].borrow().end.index;
+            let cookie = format!("livecart_shopper={}", cookie(index));
+            let view = line_view(&mut http, &cookie).await?;
+            {
+                let mut page = self.pages[i].borrow_mut();
+                page.end.place = view["you"]["place"].as_u64().map(|p| p as u32);
+                page.end.placed_ms = Some(unix_ms());
+            }
+            self.check_turn(i);
+        }
+    }
+}
+
+async fn read_socket(crowd: Rc<Crowd>, i: usize, mut socket: crate::net::Socket) {
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if let Some((_, Some(line))) = crowd.parse(&text) {
+            crowd.seen(i, line);
+        }
+    }
+    crowd.pages[i].borrow_mut().end.dropped = true;
+}
+
+async fn long_poll(crowd: Rc<Crowd>, i: usize) {
+    let Ok(mut http) = Http::open(crowd.node).await else {
+        crowd.pages[i].borrow_mut().end.dropped = true;
+        return;
+    };
+    let mut since = 0u64;
+    loop {
+        let answer = http
+            .request(
+                "GET",
+                &format!("/api/stock/poll?since={since}&timeout=50"),
+                &[],
+                b"",
+            )
+            .await;
+        let Ok(answer) = answer else { break };
+        if answer.status == 204 {
+            continue;
+        }
+        if answer.status != 200 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&answer.body);
+        let Some((version, line)) = crowd.parse(&text) else {
+            break;
+        };
+        since = version;
+        if let Some(line) = line {
+            crowd.seen(i, line);
+        }
+    }
+    crowd.pages[i].borrow_mut().end.dropped = true;
+}
+
+/// `loadgen launch-pages --node ADDR --first I --count N --join-rate R`:
+/// one process's pages. Prints `open` once every page holds its stream,
+/// joins on `join` (read from stdin), prints `joined`, and on `finish`
+/// prints every page's end as one JSON line.
+pub async fn pages(node: SocketAddr, first: usize, count: usize, join_rate: f64) {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async move {
+            if let Err(e) = run_pages(node, first, count, join_rate).await {
+                eprintln!("launch-pages: {e}");
+                std::process::exit(1);
+            }
+        })
+        .await;
+}
+
+async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64) -> io::Result<()> {
+    let crowd = Rc::new(Crowd {
+        node,
+        pages: (first..first + count)
+            .map(|index| {
+                RefCell::new(Page {
+                    end: PageEnd {
+                        index,
+                        long_poll: index % 10 == 9,
+                        ..PageEnd::default()
+                    },
+                    ..Page::default()
+                })
+            })
+            .collect(),
+        asks: RefCell::default(),
+        ask_ready: tokio::sync::Notify::new(),
+        parsed: RefCell::default(),
+    });
+    for i in 0..count {
+        if crowd.pages[i].borrow().end.long_poll {
+            tokio::task::spawn_local(long_poll(crowd.clone(), i));
+        } else {
+            let socket = open_socket(node, "/api/stock/ws").await?;
+            tokio::task::spawn_local(read_socket(crowd.clone(), i, socket));
+        }
+    }
+    for _ in 0..ASKING_CONNECTIONS {
+        let crowd = crowd.clone();
+        tokio::task::spawn_local(async move {
+            if let Err(e) = crowd.answer_asks().await {
+                eprintln!("  asking: {e}");
+            }
+        });
+    }
+    println!("open");
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let order = stdin.next_line().await?.unwrap_or_default();
+    if order != "join" {
+        return Err(io::Error::other(format!("expected join, read {order:?}")));
+    }
+    join(node, first, count, join_rate).await?;
+    println!("joined");
+    let order = stdin.next_line().await?.unwrap_or_default();
+    if order != "finish" {
+        return Err(io::Error::other(format!("expected finish, read {order:?}")));
+    }
+    let ends: Vec<PageEnd> = crowd.pages.iter().map(|p| p.borrow().end.clone()).collect();
+    println!(
+        "{}",
+        serde_json::to_string(&ends).map_err(io::Error::other)?
+    );
+    Ok(())
+}
+
+/// Joins every page's shopper, paced at `rate` a second over 16 connections.
+async fn join(node: SocketAddr, first: usize, count: usize, rate: f64) -> io::Result<()> {
+    const CONNECTIONS: usize = 16;
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..CONNECTIONS {
+        workers.push(tokio::task::spawn_local(async move {
+            let mut http = Http::open(node).await?;
+            for k in (worker..count).step_by(CONNECTIONS) {
+                let due = started + Duration::from_secs_f64(k as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+                let cookie = format!("livecart_shopper={}", cookie(first + k));
+                join_line(&mut http, &cookie).await?;
+            }
+            Ok::<_, io::Error>(())
+        }));
+    }
+    for worker in workers {
+        worker.await.map_err(io::Error::other)??;
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ conductor --
+
+#[derive(Debug, Serialize)]
+pub struct ClusterLaunch {
+    pub nodes: usize,
+    pub pages: usize,
+    pub copies: u32,
+    pub long_poll_pages: usize,
+    pub joins_per_s: f64,
+    pub joined_after_opening: usize,
+    pub place_after_opening: Latency,
+    pub pages_placed: usize,
+    pub turn_after_offer: Latency,
+    pub turns: usize,
+    pub closed_after_last_sale: Latency,
+    pub pages_told_closed: usize,
+    pub rss_per_waiting_page_bytes: Vec<f64>,
+    pub cpu_us_per_broadcast_per_1000_pages: f64,
+    pub broadcasts: u64,
+    pub postgres_commits_per_s_peak: f64,
+    pub postgres_cpu_s: f64,
+    pub postgres_commits: u64,
+    pub line_asks: u64,
+    pub line_reads: u64,
+    pub sold: u64,
+    pub oversold: i64,
+    pub offers_in_draw_order: bool,
+    pub wrong_pages: usize,
+    pub dropped_pages: usize,
+    pub seconds_opening_to_closed: f64,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    out: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Worker {
+    async fn expect(&mut self, word: &str) -> io::Result<String> {
+        let line = self.out.next_line().await?.unwrap_or_default();
+        if !word.is_empty() && line != word {
+            return Err(io::Error::other(format!("a page process said {line:?}")));
+        }
+        Ok(line)
+    }
+
+    async fn say(&mut self, word: &str) -> io::Result<()> {
+        self.stdin.write_all(format!("{word}\n").as_bytes()).await
+    }
+}
+
+/// CPU seconds every PostgreSQL process has used so far (from /proc).
+fn postgres_cpu_s() -> f64 {
+    let mut ticks = 0u64;
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    for entry in all.flatten() {
+        let path = entry.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        if comm.trim() != "postgres" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        for i in [11, 12] {
+            ticks += fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    ticks as f64 / 100.0
+}
+
+async fn metric(node: &Running, series: &str) -> io::Result<u64> {
+    let mut http = Http::open(node.addr).await?;
+    let answer = http.request("GET", "/metrics", &[], b"").await?;
+    let text = String::from_utf8_lossy(&answer.body);
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64)
+}
+
+pub async fn cluster_launch(
+    bins: &Binaries,
+    postgres: &str,
+    nodes: usize,
+    pages: usize,
+    copies: u32,
+    join_rate: f64,
+    load_core: usize,
+) -> io::Result<ClusterLaunch> {
+    let database = Database::create(postgres)?;
+    add_staff(bins, &database.url).await?;
+    let env = [("LIVECART_LINE_OFFER_TTL", "25s")];
+    let mut running = vec![Running::start_node(bins, &database.url, &env).await?];
+    for _ in 1..nodes {
+        running.push(Running::start_node(bins, &database.url, &env).await?);
+    }
+    running[0].set_featured_total(0).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before: Vec<u64> = running.iter().map(Running::rss_kib).collect();
+
+    // One process of pages per node, on the load core.
+    let exe = std::env::current_exe()?;
+    let share = pages.div_ceil(nodes);
+    let mut workers = Vec::new();
+    for (n, node) in running.iter().enumerate() {
+        let first = n * share;
+        let count = share.min(pages - first);
+        let mut child = Command::new("taskset")
+            .arg("-c")
+            .arg(load_core.to_string())
+            .arg(&exe)
+            .args(["launch-pages", "--node", &node.addr.to_string()])
+            .args(["--first", &first.to_string(), "--count", &count.to_string()])
+            .args(["--join-rate", &(join_rate / nodes as f64).to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("stdin"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("stdout"))?;
+        workers.push(Worker {
+            child,
+            stdin,
+            out: BufReader::new(stdout).lines(),
+        });
+    }
+    for worker in &mut workers {
+        worker.expect("open").await?;
+    }
+    eprintln!("  {pages} pages open on {nodes} nodes");
+
+    // The launch opens once every page could have joined.
+    let opens_in = (pages as f64 / join_rate + 10.0).ceil() as u64;
+    let staff = staff_cookie(running[0].addr).await?;
+    let mut http = Http::open(running[0].addr).await?;
+    let scheduled = http
+        .post_form(
+            "/api/admin/launch",
+            &format!("book={FEATURED_BOOK}&copies={copies}&opens_at=%2B{opens_in}s"),
+            &[("cookie", &staff)],
+        )
+        .await?;
+    if scheduled.status != 200 {
+        return Err(io::Error::other(format!(
+            "launch answered {}",
+            scheduled.status
+        )));
+    }
+    let line_id = query(
+        &database.url,
+        &format!("SELECT line_id FROM books WHERE id = '{FEATURED_BOOK}'"),
+    )?;
+    let opens_at: i64 = query(
+        &database.url,
+        &format!("SELECT opens_at FROM lines WHERE id = {line_id}"),
+    )?
+    .parse()
+    .map_err(io::Error::other)?;
+    let joins_started = Instant::now();
+    for worker in &mut workers {
+        worker.say("join").await?;
+    }
+    for worker in &mut workers {
+        worker.expect("joined").await?;
+    }
+    let joins_per_s = pages as f64 / joins_started.elapsed().as_secs_f64();
+    let joined_after_opening = query(
+        &database.url,
+        &format!(
+            "SELECT COUNT(*) FROM line_places WHERE line_id = {line_id} AND joined_at >= {opens_at}"
+        ),
+    )?
+    .parse()
+    .unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_during: Vec<u64> = running.iter().map(Running::rss_kib).collect();
+    let rss_per_page: Vec<f64> = rss_during
+        .iter()
+        .zip(&rss_before)
+        .map(|(after, before)| after.saturating_sub(*before) as f64 * 1024.0 / share as f64)
+        .collect();
+    eprintln!(
+        "  joined at {joins_per_s:.0}/s; server memory per waiting page {:?} B",
+        rss_per_page.iter().map(|b| b.round()).collect::<Vec<_>>()
+    );
+
+    // From the opening until the line closes: PostgreSQL's commits each
+    // second, and the nodes' CPU over the broadcasts.
+    let wait = opens_at - unix_ms();
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+    let cpu_before: Duration = running.iter().map(Running::cpu).sum();
+    let version_before = crate::cases::stock_version(&running[0]).await?;
+    let pg_cpu_before = postgres_cpu_s();
+    let commits = |db: &str| -> u64 {
+        query(
+            db,
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+    };
+    let commits_before = commits(&database.url);
+    let mut last = (Instant::now(), commits_before);
+    let mut peak = 0.0f64;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = commits(&database.url);
+        let rate = (now.saturating_sub(last.1)) as f64 / last.0.elapsed().as_secs_f64();
+        peak = peak.max(rate);
+        last = (Instant::now(), now);
+        let state = query(
+            &database.url,
+            &format!("SELECT state FROM lines WHERE id = {line_id}"),
+        )?;
+        if state == "closed" {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(
+                "the launch did not close within 15 minutes",
+            ));
+        }
+    }
+    let seconds_opening_to_closed = (unix_ms() - opens_at) as f64 / 1000.0;
+    // The last pages see "closed" (and the nodes go quiet) before the
+    // figures are read.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cpu = running.iter().map(Running::cpu).sum::<Duration>() - cpu_before;
+    let broadcasts = crate::cases::stock_version(&running[0]).await? - version_before;
+    let postgres_cpu_s = postgres_cpu_s() - pg_cpu_before;
+    let postgres_commits = commits(&database.url) - commits_before;
+    let (mut line_asks, mut line_reads) = (0, 0);
+    for node in &running {
+        line_asks += metric(node, "livecart_line_asks_total").await?;
+        line_reads += metric(node, "livecart_line_reads_total").await?;
+    }
+
+    let mut ends: Vec<PageEnd> = Vec::with_capacity(pages);
+    for worker in &mut workers {
+        worker.say("finish").await?;
+        let line = worker.expect("").await?;
+        let mine: Vec<PageEnd> = serde_json::from_str(&line).map_err(io::Error::other)?;
+        ends.extend(mine);
+    }
+    for mut worker in workers {
+        let _ = worker.child.wait().await;
+    }
+
+    // The database's account, place by place.
+    let serving: u32 = query(
+        &database.url,
+        &format!("SELECT serving FROM lines WHERE id = {line_id}"),
+    )?
+    .parse()
+    .map_err(io::Error::other)?;
+    let rows = query(
+        &database.url,
+        &format!(
+            "SELECT shopper, COALESCE(place, 0), state FROM line_places WHERE line_id = {line_id}"
+        ),
+    )?;
+    let stored: HashMap<String, (u32, String)> = rows
+        .lines()
+        .filter_map(|row| {
+            let mut cols = row.split('|');
+            let shopper = cols.next()?.to_string();
+            let place = cols.next()?.parse().ok()?;
+            let state = cols.next()?.to_string();
+            Some((shopper, (place, state)))
+        })
+        .collect();
+    let sold = stored.values().filter(|(_, s)| s == "bought").count() as u64;
+    let offers_in_draw_order = stored
+        .values()
+        .all(|(place, state)| matches!(state.as_str(), "waiting") == (*place > serving));
+    let mut wrong_pages = 0;
+    for end in &ends {
+        let Some((place, state)) = stored.get(&format!("web:{}", cookie(end.index))) else {
+            wrong_pages += 1;
+            continue;
+        };
+        let served = *place <= serving;
+        let expected = match (served, end.bought_ms.is_some(), end.walked_away) {
+            (false, _, _) => "waiting",
+            (true, true, _) => "bought",
+            (true, false, true) => "lapsed",
+            (true, false, false) => "offered",
+        };
+        let right = end.place == Some(*place)
+            && end.turn_ms.is_some() == served
+            && end.closed_ms.is_some()
+            && state == expected;
+        if !right {
+            if wrong_pages < 5 {
+                eprintln!(
+                    "  page {} ended wrong: {end:?} against {place} {state}",
+                    end.index
+                );
+            }
+            wrong_pages += 1;
+        }
+    }
+
+    let mut placed: Vec<Duration> = ends
+        .iter()
+        .filter_map(|e| e.placed_ms)
+        .map(|at| Duration::from_millis((at - opens_at).max(0) as u64))
+        .collect();
+    let mut turns: Vec<Duration> = ends
+        .iter()
+        .filter_map(|e| Some((e.turn_ms?, e.offered_ms?)))
+        .map(|(seen, offered)| Duration::from_millis((seen - offered).max(0) as u64))
+        .collect();
+    let last_sale = ends.iter().filter_map(|e| e.bought_ms).max().unwrap_or(0);
+    let mut closed: Vec<Duration> = ends
+        .iter()
+        .filter_map(|e| e.closed_ms)
+        .map(|at| Duration::from_millis((at - last_sale).max(0) as u64))
+        .collect();
+    for node in running {
+        node.stop().await;
+    }
+    Ok(ClusterLaunch {
+        nodes,
+        pages,
+        copies,
+        long_poll_pages: ends.iter().filter(|e| e.long_poll).count(),
+        joins_per_s,
+        joined_after_opening,
+        pages_placed: placed.len(),
+        place_after_opening: latency(&mut placed),
+        turns: turns.len(),
+        turn_after_offer: latency(&mut turns),
+        pages_told_closed: closed.len(),
+        closed_after_last_sale: latency(&mut closed),
+        rss_per_waiting_page_bytes: rss_per_page,
+        cpu_us_per_broadcast_per_1000_pages: cpu.as_secs_f64() * 1e6
+            / broadcasts.max(1) as f64
+            / (pages as f64 / 1000.0),
+        broadcasts,
+        postgres_commits_per_s_peak: peak,
+        postgres_cpu_s,
+        postgres_commits,
+        line_asks,
+        line_reads,
+        sold,
+        oversold: sold as i64 - i64::from(copies),
+        offers_in_draw_order,
+        wrong_pages,
+        dropped_pages: ends.iter().filter(|e| e.dropped).count(),
+        seconds_opening_to_closed,
+    })
+}
