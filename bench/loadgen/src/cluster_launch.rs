@@ -188,6 +188,9 @@ impl Crowd {
         }
         let wait = 1.0 + (pseudo_random(index as u64 * 7 + 1) % 1900) as f64 / 100.0;
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        // A connection idle past the header timeout (10 s) is closed by
+        // the node, as a browser's would be: the checkout opens its own.
+        let mut http = Http::open(self.node).await?;
         let answer = http
             .post_form("/api/cart/checkout", "", &[("cookie", &cookie)])
             .await?;
@@ -208,7 +211,15 @@ impl Crowd {
             };
             let index = self.pages[i].borrow().end.index;
             let cookie = format!("livecart_shopper={}", cookie(index));
-            let view = line_view(&mut http, &cookie).await?;
+            // The connection may have been closed while idle (the node's
+            // header timeout): then a new one.
+            let view = match line_view(&mut http, &cookie).await {
+                Ok(view) => view,
+                Err(_) => {
+                    http = Http::open(self.node).await?;
+                    line_view(&mut http, &cookie).await?
+                }
+            };
             {
                 let mut page = self.pages[i].borrow_mut();
                 page.end.place = view["you"]["place"].as_u64().map(|p| p as u32);
@@ -323,7 +334,7 @@ async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
         return Err(io::Error::other(format!("expected join, read {order:?}")));
     }
     join(node, first, count, join_rate).await?;
-    println!("joined");
+    println!("joined {}", RETRIED_JOINS.with(|n| n.get()));
     let order = stdin.next_line().await?.unwrap_or_default();
     if order != "finish" {
         return Err(io::Error::other(format!("expected finish, read {order:?}")));
@@ -334,6 +345,11 @@ async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
         serde_json::to_string(&ends).map_err(io::Error::other)?
     );
     Ok(())
+}
+
+thread_local! {
+    /// Joins answered with an error and asked again, in this process.
+    static RETRIED_JOINS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Joins every page's shopper, paced at `rate` a second over 16 connections.
@@ -348,7 +364,19 @@ async fn join(node: SocketAddr, first: usize, count: usize, rate: f64) -> io::Re
                 let due = started + Duration::from_secs_f64(k as f64 / rate);
                 tokio::time::sleep_until(due.into()).await;
                 let cookie = format!("livecart_shopper={}", cookie(first + k));
-                join_line(&mut http, &cookie).await?;
+                // A 503 is "try again" (the node's group deadline passed
+                // while it was busy): the page asks again, as a person
+                // would click again, and the retry is counted.
+                let mut tries = 0;
+                while let Err(e) = join_line(&mut http, &cookie).await {
+                    tries += 1;
+                    if tries > 5 {
+                        return Err(e);
+                    }
+                    RETRIED_JOINS.with(|n| n.set(n.get() + 1));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    http = Http::open(node).await?;
+                }
             }
             Ok::<_, io::Error>(())
         }));
@@ -368,6 +396,7 @@ pub struct ClusterLaunch {
     pub copies: u32,
     pub long_poll_pages: usize,
     pub joins_per_s: f64,
+    pub retried_joins: usize,
     pub joined_after_opening: usize,
     pub place_after_opening: Latency,
     pub pages_placed: usize,
@@ -389,6 +418,7 @@ pub struct ClusterLaunch {
     pub wrong_pages: usize,
     pub dropped_pages: usize,
     pub seconds_opening_to_closed: f64,
+    pub scripts_against_people: ScriptsAgainstPeople,
 }
 
 struct Worker {
@@ -436,6 +466,44 @@ fn postgres_cpu_s() -> f64 {
         }
     }
     ticks as f64 / 100.0
+}
+
+/// The nodes' CPU for one broadcast to every page: 20 changes to another
+/// book (staff set its total), 200 ms apart, against the same time with
+/// none (the nodes' own upkeep: pings, clocks, heartbeats).
+async fn cpu_per_broadcast(nodes: &[Running], staff: &str) -> io::Result<(Duration, u64)> {
+    const CHANGES: u32 = 20;
+    const APART: Duration = Duration::from_millis(200);
+    let cpu = || nodes.iter().map(Running::cpu).sum::<Duration>();
+    let quiet_from = cpu();
+    tokio::time::sleep(APART * CHANGES).await;
+    let quiet = cpu() - quiet_from;
+    let version_before = crate::cases::stock_version(&nodes[0]).await?;
+    let busy_from = cpu();
+    let mut http = Http::open(nodes[0].addr).await?;
+    for i in 0..CHANGES {
+        let started = Instant::now();
+        let answer = http
+            .post_form(
+                "/api/admin/total",
+                &format!(
+                    "book=structure-and-interpretation-of-computer-programs&total={}",
+                    20 + i % 2
+                ),
+                &[("cookie", staff)],
+            )
+            .await?;
+        if answer.status != 200 {
+            return Err(io::Error::other(format!(
+                "setting a total answered {}",
+                answer.status
+            )));
+        }
+        tokio::time::sleep(APART.saturating_sub(started.elapsed())).await;
+    }
+    let busy = cpu() - busy_from;
+    let broadcasts = crate::cases::stock_version(&nodes[0]).await? - version_before;
+    Ok((busy.saturating_sub(quiet), broadcasts))
 }
 
 async fn metric(node: &Running, series: &str) -> io::Result<u64> {
@@ -538,8 +606,13 @@ pub async fn cluster_launch(
     for worker in &mut workers {
         worker.say("join").await?;
     }
+    let mut retried_joins = 0;
     for worker in &mut workers {
-        worker.expect("joined").await?;
+        let said = worker.expect("").await?;
+        retried_joins += said
+            .strip_prefix("joined ")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| io::Error::other(format!("a page process said {said:?}")))?;
     }
     let joins_per_s = pages as f64 / joins_started.elapsed().as_secs_f64();
     let joined_after_opening = query(
@@ -557,6 +630,7 @@ pub async fn cluster_launch(
         .zip(&rss_before)
         .map(|(after, before)| after.saturating_sub(*before) as f64 * 1024.0 / share as f64)
         .collect();
+    eprintln!("  nodes' memory before the pages {rss_before:?} KiB, with them {rss_during:?} KiB");
     eprintln!(
         "  joined at {joins_per_s:.0}/s; server memory per waiting page {:?} B",
         rss_per_page.iter().map(|b| b.round()).collect::<Vec<_>>()
@@ -568,8 +642,6 @@ pub async fn cluster_launch(
     if wait > 0 {
         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
     }
-    let cpu_before: Duration = running.iter().map(Running::cpu).sum();
-    let version_before = crate::cases::stock_version(&running[0]).await?;
     let pg_cpu_before = postgres_cpu_s();
     let commits = |db: &str| -> u64 {
         query(
@@ -604,13 +676,12 @@ pub async fn cluster_launch(
         }
     }
     let seconds_opening_to_closed = (unix_ms() - opens_at) as f64 / 1000.0;
+    let postgres_cpu_s = postgres_cpu_s() - pg_cpu_before;
+    let postgres_commits = commits(&database.url) - commits_before;
     // The last pages see "closed" (and the nodes go quiet) before the
     // figures are read.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let cpu = running.iter().map(Running::cpu).sum::<Duration>() - cpu_before;
-    let broadcasts = crate::cases::stock_version(&running[0]).await? - version_before;
-    let postgres_cpu_s = postgres_cpu_s() - pg_cpu_before;
-    let postgres_commits = commits(&database.url) - commits_before;
+    let (cpu, broadcasts) = cpu_per_broadcast(&running, &staff).await?;
     let (mut line_asks, mut line_reads) = (0, 0);
     for node in &running {
         line_asks += metric(node, "livecart_line_asks_total").await?;
@@ -702,12 +773,15 @@ pub async fn cluster_launch(
     for node in running {
         node.stop().await;
     }
+    eprintln!("  scripts against people: 10,000 people and 20 scripts of 200 cookies, 100 copies");
+    let scripts_against_people = scripts_against_people(bins, &database).await?;
     Ok(ClusterLaunch {
         nodes,
         pages,
         copies,
         long_poll_pages: ends.iter().filter(|e| e.long_poll).count(),
         joins_per_s,
+        retried_joins,
         joined_after_opening,
         pages_placed: placed.len(),
         place_after_opening: latency(&mut placed),
@@ -731,5 +805,206 @@ pub async fn cluster_launch(
         wrong_pages,
         dropped_pages: ends.iter().filter(|e| e.dropped).count(),
         seconds_opening_to_closed,
+        scripts_against_people,
     })
+}
+
+// ---------------------------------------------------- scripts vs people --
+
+/// The book the scripts-against-people launch is of.
+const CONTESTED_BOOK: &str = "designing-data-intensive-applications";
+
+#[derive(Debug, Serialize)]
+pub struct ScriptsAgainstPeople {
+    pub people: usize,
+    pub scripts: usize,
+    pub cookies_per_script: usize,
+    pub copies: u32,
+    pub people_placed: usize,
+    pub script_places: usize,
+    /// The most places any one script address holds.
+    pub most_places_per_script_address: usize,
+    pub script_share_of_places: f64,
+    /// Copies offered to the scripts' places (every offered place may buy).
+    pub script_copies: usize,
+    pub script_share_of_copies: f64,
+    /// The chance that places drawn at random give the scripts at least as
+    /// many copies (hypergeometric): small means the draw favoured them.
+    pub chance_of_at_least_as_many: f64,
+}
+
+/// 10,000 people (an address each) and 20 scripts (an address each, 200
+/// cookies each) join a launch of 100 copies on one node that believes
+/// loopback's X-Forwarded-For, with the shop's cap of 4 places per
+/// address. Then the opening is brought to now and the database says who
+/// was offered the copies.
+pub async fn scripts_against_people(
+    bins: &Binaries,
+    database: &Database,
+) -> io::Result<ScriptsAgainstPeople> {
+    const PEOPLE: usize = 10_000;
+    const SCRIPTS: usize = 20;
+    const COOKIES: usize = 200;
+    const COPIES: u32 = 100;
+    let env = [
+        ("LIVECART_LINE_PLACES_PER_ADDRESS", "4"),
+        ("LIVECART_TRUSTED_PROXIES", "127.0.0.0/8"),
+    ];
+    let node = Running::start_node(bins, &database.url, &env).await?;
+    let staff = staff_cookie(node.addr).await?;
+    let mut http = Http::open(node.addr).await?;
+    for (path, form) in [
+        ("/api/admin/total", format!("book={CONTESTED_BOOK}&total=0")),
+        (
+            "/api/admin/launch",
+            format!("book={CONTESTED_BOOK}&copies={COPIES}&opens_at=%2B1h"),
+        ),
+    ] {
+        let answer = http.post_form(path, &form, &[("cookie", &staff)]).await?;
+        if answer.status != 200 {
+            return Err(io::Error::other(format!(
+                "{path} answered {}",
+                answer.status
+            )));
+        }
+    }
+    // (cookie, address, a script's?) for everyone, scripts among people.
+    let mut joiners: Vec<(String, String, bool)> = (0..PEOPLE)
+        .map(|i| {
+            let n = i + 1;
+            (
+                cookie(1_000_000 + i),
+                format!("10.{}.{}.{}", n >> 16, (n >> 8) & 255, n & 255),
+                false,
+            )
+        })
+        .collect();
+    for script in 0..SCRIPTS {
+        for k in 0..COOKIES {
+            joiners.push((
+                cookie(2_000_000 + script * COOKIES + k),
+                format!("203.0.113.{}", script + 1),
+                true,
+            ));
+        }
+    }
+    joiners.sort_by_key(|(c, _, _)| pseudo_random(u64::from_str_radix(&c[..16], 16).unwrap_or(0)));
+    let joiners = Rc::new(joiners);
+    let refused = Rc::new(std::cell::Cell::new(0usize));
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let mut workers = Vec::new();
+            for worker in 0..16 {
+                let (joiners, refused) = (joiners.clone(), refused.clone());
+                let addr = node.addr;
+                workers.push(tokio::task::spawn_local(async move {
+                    let mut http = Http::open(addr).await?;
+                    for (cookie, address, _) in joiners.iter().skip(worker).step_by(16) {
+                        let answer = http
+                            .post_form(
+                                "/api/lines/join",
+                                &format!("book={CONTESTED_BOOK}"),
+                                &[
+                                    ("cookie", &format!("livecart_shopper={cookie}")),
+                                    ("x-forwarded-for", address),
+                                ],
+                            )
+                            .await?;
+                        match answer.status {
+                            200 => {}
+                            429 => refused.set(refused.get() + 1),
+                            other => {
+                                return Err(io::Error::other(format!("join answered {other}")))
+                            }
+                        }
+                    }
+                    Ok::<_, io::Error>(())
+                }));
+            }
+            for worker in workers {
+                worker.await.map_err(io::Error::other)??;
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await?;
+    let line_id = query(
+        &database.url,
+        &format!("SELECT line_id FROM books WHERE id = '{CONTESTED_BOOK}'"),
+    )?;
+    query(
+        &database.url,
+        &format!(
+            "UPDATE lines SET opens_at = {} WHERE id = {line_id}",
+            unix_ms()
+        ),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while query(
+        &database.url,
+        &format!("SELECT state FROM lines WHERE id = {line_id}"),
+    )? != "open"
+    {
+        if Instant::now() > deadline {
+            return Err(io::Error::other("the contested launch did not open"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows = query(
+        &database.url,
+        &format!(
+            "SELECT shopper, address, place, state FROM line_places WHERE line_id = {line_id}"
+        ),
+    )?;
+    node.stop().await;
+    let scripts: std::collections::HashSet<String> = joiners
+        .iter()
+        .filter(|(_, _, script)| *script)
+        .map(|(c, _, _)| format!("web:{c}"))
+        .collect();
+    let (mut people_placed, mut script_places, mut script_copies) = (0, 0, 0);
+    let mut per_address: HashMap<String, usize> = HashMap::new();
+    for row in rows.lines() {
+        let cols: Vec<&str> = row.split('|').collect();
+        let [shopper, address, _place, state] = cols[..] else {
+            continue;
+        };
+        let offered = state == "offered";
+        if scripts.contains(shopper) {
+            script_places += 1;
+            *per_address.entry(address.to_string()).or_default() += 1;
+            script_copies += usize::from(offered);
+        } else {
+            people_placed += 1;
+        }
+    }
+    let places = people_placed + script_places;
+    Ok(ScriptsAgainstPeople {
+        people: PEOPLE,
+        scripts: SCRIPTS,
+        cookies_per_script: COOKIES,
+        copies: COPIES,
+        people_placed,
+        script_places,
+        most_places_per_script_address: per_address.values().copied().max().unwrap_or(0),
+        script_share_of_places: script_places as f64 / places.max(1) as f64,
+        script_copies,
+        script_share_of_copies: script_copies as f64 / f64::from(COPIES),
+        chance_of_at_least_as_many: at_least(places, script_places, COPIES as usize, script_copies),
+    })
+}
+
+/// P(X ≥ k) for X hypergeometric: `n` drawn from `total`, of which `marked`.
+fn at_least(total: usize, marked: usize, n: usize, k: usize) -> f64 {
+    let ln_choose = |a: usize, b: usize| -> f64 {
+        if b > a {
+            return f64::NEG_INFINITY;
+        }
+        let ln_fact = |m: usize| (1..=m).map(|x| (x as f64).ln()).sum::<f64>();
+        ln_fact(a) - ln_fact(b) - ln_fact(a - b)
+    };
+    let all = ln_choose(total, n);
+    (k..=n.min(marked))
+        .map(|x| (ln_choose(marked, x) + ln_choose(total - marked, n - x) - all).exp())
+        .sum()
 }

@@ -780,11 +780,16 @@ async fn cluster_launch_case(args: &[String]) {
          | nodes' CPU per broadcast per 1,000 pages, µs | — | {:.0} ({} broadcasts) |\n\
          | PostgreSQL commits per second at the peak (each NOTIFYs the other nodes) | — | {:.0} ({} commits, {:.1} s of PostgreSQL CPU, opening to close) |\n\
          | places asked / database reads that answered them | — | {} / {} |\n\
-         | joins per second (paced at {join_rate:.0}); joined after the opening | — | {:.0}; {} |\n\
+         | joins per second (paced at {join_rate:.0}); answered 503 and asked again; joined after the opening | — | {:.0}; {}; {} |\n\
          | sold / oversold | {} / 0 | {} / {} |\n\
          | offers in draw order (from the database) | yes | {} |\n\
          | pages that ended on a wrong state / whose stream dropped | 0 | {} / {} |\n\
-         | opening → line closed, s | — | {:.1} |\n",
+         | opening → line closed, s | — | {:.1} |\n\
+         \n\
+         | scripts against people: {} people (an address each), {} scripts of {} cookies (an address each), {} copies, one node, 4 places per address | limit | livecart |\n|---|---|---|\n\
+         | places: people / scripts (most at one script address) | scripts ≤ 4 an address | {} / {} ({}) |\n\
+         | scripts' share of places / of copies offered | copies ≈ places | {:.2} % / {:.2} % ({} copies) |\n\
+         | chance the draw gives the scripts at least as many copies | not small | {:.2} |\n",
         r.pages, r.nodes, r.copies, r.long_poll_pages,
         r.pages, r.nodes,
         r.place_after_opening.p50_ms, r.place_after_opening.p99_ms, r.place_after_opening.max_ms, r.pages_placed,
@@ -794,11 +799,22 @@ async fn cluster_launch_case(args: &[String]) {
         r.cpu_us_per_broadcast_per_1000_pages, r.broadcasts,
         r.postgres_commits_per_s_peak, r.postgres_commits, r.postgres_cpu_s,
         r.line_asks, r.line_reads,
-        r.joins_per_s, r.joined_after_opening,
+        r.joins_per_s, r.retried_joins, r.joined_after_opening,
         r.copies, r.sold, r.oversold,
         r.offers_in_draw_order,
         r.wrong_pages, r.dropped_pages,
         r.seconds_opening_to_closed,
+        r.scripts_against_people.people,
+        r.scripts_against_people.scripts,
+        r.scripts_against_people.cookies_per_script,
+        r.scripts_against_people.copies,
+        r.scripts_against_people.people_placed,
+        r.scripts_against_people.script_places,
+        r.scripts_against_people.most_places_per_script_address,
+        r.scripts_against_people.script_share_of_places * 100.0,
+        r.scripts_against_people.script_share_of_copies * 100.0,
+        r.scripts_against_people.script_copies,
+        r.scripts_against_people.chance_of_at_least_as_many,
     );
     println!("{table}");
     let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "cluster".into());

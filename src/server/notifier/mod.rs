@@ -38,6 +38,21 @@ use crate::shared::stock::StockSnapshot;
 /// so a page's "312 waiting" still moves while it watches.
 pub const QUIET_PACE: Duration = Duration::from_millis(250);
 
+/// A node with many pages open publishes quiet changes less often: each
+/// publication is a send to every page, and at 16,000 pages four a second
+/// would be 64,000 sends a second that tell nobody anything to act on. The
+/// pace is stretched so quiet publications cost at most this many sends a
+/// second, and never beyond [`QUIET_PACE_MOST`].
+const QUIET_SENDS_PER_SECOND: u32 = 20_000;
+const QUIET_PACE_MOST: Duration = Duration::from_secs(2);
+
+/// The pace of quiet publications for a node with `subscribers` open.
+pub fn quiet_pace(subscribers: usize) -> Duration {
+    let subscribers = u32::try_from(subscribers).unwrap_or(u32::MAX);
+    (Duration::from_secs(1) * subscribers / QUIET_SENDS_PER_SECOND)
+        .clamp(QUIET_PACE, QUIET_PACE_MOST)
+}
+
 /// One version of the stock: what it changed, ready to send.
 #[derive(Debug)]
 pub struct Published {
@@ -393,7 +408,8 @@ impl Notifier {
         }
         counts.version = version;
         counts.catalog_version = counts.catalog_version.max(change.catalog_version);
-        let paced = quiet && counts.published_at.elapsed() < QUIET_PACE;
+        let pace = quiet_pace(self.latest.receiver_count());
+        let paced = quiet && counts.published_at.elapsed() < pace;
         if !paced {
             self.publish(&mut counts, change);
             return true;
@@ -405,7 +421,7 @@ impl Notifier {
                 return true;
             };
             counts.flush_due = true;
-            let at = tokio::time::Instant::from_std(counts.published_at + QUIET_PACE);
+            let at = tokio::time::Instant::from_std(counts.published_at + pace);
             let notifier = self.clone();
             runtime.spawn(async move {
                 tokio::time::sleep_until(at).await;
@@ -712,6 +728,16 @@ mod tests {
         tokio::time::sleep(QUIET_PACE + Duration::from_millis(20)).await;
         assert!(notifier.apply_change(6, in_line(7, 1, 4, 13)));
         assert_eq!(notifier.latest().version(), 7);
+    }
+
+    #[test]
+    fn the_quiet_pace_stretches_with_the_pages_open() {
+        assert_eq!(quiet_pace(0), QUIET_PACE);
+        assert_eq!(quiet_pace(5_000), QUIET_PACE);
+        assert_eq!(quiet_pace(10_000), Duration::from_millis(500));
+        assert_eq!(quiet_pace(16_000), Duration::from_millis(800));
+        assert_eq!(quiet_pace(40_000), QUIET_PACE_MOST);
+        assert_eq!(quiet_pace(usize::MAX), QUIET_PACE_MOST);
     }
 
     #[tokio::test]
