@@ -575,14 +575,15 @@ pub async fn cluster_launch(
     }
     eprintln!("  {pages} pages open on {nodes} nodes");
 
-    // The launch opens once every page could have joined.
-    let opens_in = (pages as f64 / join_rate + 10.0).ceil() as u64;
+    // Scheduled an hour ahead; once every page has joined, the opening is
+    // brought to 5 s from then (in the database, as the clock would reach
+    // it), so every page is in the draw however fast the joins went.
     let staff = staff_cookie(running[0].addr).await?;
     let mut http = Http::open(running[0].addr).await?;
     let scheduled = http
         .post_form(
             "/api/admin/launch",
-            &format!("book={FEATURED_BOOK}&copies={copies}&opens_at=%2B{opens_in}s"),
+            &format!("book={FEATURED_BOOK}&copies={copies}&opens_at=%2B1h"),
             &[("cookie", &staff)],
         )
         .await?;
@@ -596,12 +597,6 @@ pub async fn cluster_launch(
         &database.url,
         &format!("SELECT line_id FROM books WHERE id = '{FEATURED_BOOK}'"),
     )?;
-    let opens_at: i64 = query(
-        &database.url,
-        &format!("SELECT opens_at FROM lines WHERE id = {line_id}"),
-    )?
-    .parse()
-    .map_err(io::Error::other)?;
     let joins_started = Instant::now();
     for worker in &mut workers {
         worker.say("join").await?;
@@ -615,6 +610,11 @@ pub async fn cluster_launch(
             .ok_or_else(|| io::Error::other(format!("a page process said {said:?}")))?;
     }
     let joins_per_s = pages as f64 / joins_started.elapsed().as_secs_f64();
+    let opens_at = unix_ms() + 5_000;
+    query(
+        &database.url,
+        &format!("UPDATE lines SET opens_at = {opens_at} WHERE id = {line_id}"),
+    )?;
     let joined_after_opening = query(
         &database.url,
         &format!(
@@ -831,6 +831,13 @@ pub struct ScriptsAgainstPeople {
     /// The chance that places drawn at random give the scripts at least as
     /// many copies (hypergeometric): small means the draw favoured them.
     pub chance_of_at_least_as_many: f64,
+}
+
+/// The scripts-against-people case alone, on a database of its own.
+pub async fn scripts_only(bins: &Binaries, postgres: &str) -> io::Result<ScriptsAgainstPeople> {
+    let database = Database::create(postgres)?;
+    add_staff(bins, &database.url).await?;
+    scripts_against_people(bins, &database).await
 }
 
 /// 10,000 people (an address each) and 20 scripts (an address each, 200

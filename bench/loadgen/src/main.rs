@@ -27,7 +27,7 @@ const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers live
        loadgen launch [--pages N] [--copies N] [--repeat N] [--core N] [--livecart PATH] [--out DIR]
        loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--core-b N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
                         (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)
-       loadgen cluster-launch --postgres URL [--nodes N] [--pages N] [--copies N] [--join-rate R] [--core N] [--load-core N] [--livecart PATH] [--out DIR]
+       loadgen cluster-launch --postgres URL [--case all|scripts] [--nodes N] [--pages N] [--copies N] [--join-rate R] [--core N] [--load-core N] [--livecart PATH] [--out DIR]
                         (launch day: N nodes on one PostgreSQL, one page process per node)";
 
 /// One case of the matrix.
@@ -738,6 +738,8 @@ async fn cluster_launch_case(args: &[String]) {
     let (mut postgres, mut out) = (None, PathBuf::from("bench/results"));
     let (mut nodes, mut pages, mut copies, mut join_rate, mut load_core) =
         (6usize, 100_000usize, 1000u32, 1000.0f64, 1usize);
+    // `--case scripts`: only the scripts-against-people launch.
+    let mut case = String::from("all");
     each_flag(args, |flag, value| match flag {
         "--postgres" => postgres = Some(value),
         "--out" => out = value.into(),
@@ -748,9 +750,23 @@ async fn cluster_launch_case(args: &[String]) {
         "--core" => bins.core = Some(number(flag, &value) as usize),
         "--load-core" => load_core = number(flag, &value) as usize,
         "--livecart" => bins.livecart = value.into(),
+        "--case" => case = value,
         other => fail(format!("unknown flag {other}")),
     });
     let postgres = postgres.unwrap_or_else(|| fail("--postgres is required".into()));
+    if case == "scripts" {
+        match cluster_launch::scripts_only(&bins, &postgres).await {
+            Ok(result) => println!(
+                "{}",
+                serde_json::to_string_pretty(&result).unwrap_or_default()
+            ),
+            Err(e) => {
+                eprintln!("scripts against people failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     eprintln!("==> launch day: {pages} pages over {nodes} nodes, {copies} copies");
     let result = match cluster_launch::cluster_launch(
         &bins, &postgres, nodes, pages, copies, join_rate, load_core,
