@@ -126,7 +126,7 @@ BREAKS = [
 ','        Ok(())
 ','model::the_inventory_follows_a_plain_model'),
  ('place-reads-one-each','src/server/store/line_reads.rs','        while gathered < MOST_AT_ONCE {','        while gathered < 1 {','lines::a_thousand_pages_asking_at_once_cost_one_read'),
- ('place-of-another-page','src/server/store/line_reads.rs','let place = places.get(&ask.shopper).cloned();','let place = places.values().next().cloned();','lines::five_thousand_pages_over_three_nodes_end_where_the_database_says'),
+ ('place-of-another-page','src/server/store/line_reads.rs','let place = places.get(&ask.shopper).cloned();','let place = places.values().next().cloned();','lines::a_thousand_pages_asking_at_once_cost_one_read'),
  ('quiet-pace-never-stretches','src/server/notifier/mod.rs','        .clamp(QUIET_PACE, QUIET_PACE_MOST)','        .clamp(QUIET_PACE, QUIET_PACE)','lib:server::notifier::tests::the_quiet_pace_stretches_with_the_pages_open'),
  ('turns-paced-too','src/server/notifier/mod.rs','        *held == count && LineState { waiting: line.waiting, ..*held_line } == *line','        *held == count || LineState { waiting: line.waiting, ..*held_line } == *line','lib:server::notifier::tests::joins_in_a_burst_are_published_a_few_times_a_second_and_turns_at_once'),
 ]

@@ -70,6 +70,8 @@ pub struct PageEnd {
     pub offered_ms: Option<i64>,
     pub bought_ms: Option<i64>,
     pub walked_away: bool,
+    /// Its checkout came after the offer had lapsed (refused).
+    pub checkout_refused: bool,
     pub long_poll: bool,
     /// Its stream ended before the line closed.
     pub dropped: bool,
@@ -194,8 +196,12 @@ impl Crowd {
         let answer = http
             .post_form("/api/cart/checkout", "", &[("cookie", &cookie)])
             .await?;
+        let mut page = self.pages[i].borrow_mut();
         if answer.status == 200 {
-            self.pages[i].borrow_mut().end.bought_ms = Some(unix_ms());
+            page.end.bought_ms = Some(unix_ms());
+        } else {
+            // Too late: the offer lapsed before the checkout reached it.
+            page.end.checkout_refused = true;
         }
         Ok(())
     }
@@ -417,6 +423,8 @@ pub struct ClusterLaunch {
     pub offers_in_draw_order: bool,
     pub wrong_pages: usize,
     pub dropped_pages: usize,
+    /// Pages whose checkout came after their offer had lapsed.
+    pub checkouts_too_late: usize,
     pub seconds_opening_to_closed: f64,
     pub scripts_against_people: ScriptsAgainstPeople,
 }
@@ -733,7 +741,8 @@ pub async fn cluster_launch(
             continue;
         };
         let served = *place <= serving;
-        let expected = match (served, end.bought_ms.is_some(), end.walked_away) {
+        let let_lapse = end.walked_away || end.checkout_refused;
+        let expected = match (served, end.bought_ms.is_some(), let_lapse) {
             (false, _, _) => "waiting",
             (true, true, _) => "bought",
             (true, false, true) => "lapsed",
@@ -804,6 +813,7 @@ pub async fn cluster_launch(
         offers_in_draw_order,
         wrong_pages,
         dropped_pages: ends.iter().filter(|e| e.dropped).count(),
+        checkouts_too_late: ends.iter().filter(|e| e.checkout_refused).count(),
         seconds_opening_to_closed,
         scripts_against_people,
     })

@@ -800,6 +800,7 @@ async fn cluster_launch_case(args: &[String]) {
          | sold / oversold | {} / 0 | {} / {} |\n\
          | offers in draw order (from the database) | yes | {} |\n\
          | pages that ended on a wrong state / whose stream dropped | 0 | {} / {} |\n\
+         | offers that lapsed before the page's checkout reached the node | — | {} |\n\
          | opening → line closed, s | — | {:.1} |\n\
          \n\
          | scripts against people: {} people (an address each), {} scripts of {} cookies (an address each), {} copies, one node, 4 places per address | limit | livecart |\n|---|---|---|\n\
@@ -819,6 +820,7 @@ async fn cluster_launch_case(args: &[String]) {
         r.copies, r.sold, r.oversold,
         r.offers_in_draw_order,
         r.wrong_pages, r.dropped_pages,
+        r.checkouts_too_late,
         r.seconds_opening_to_closed,
         r.scripts_against_people.people,
         r.scripts_against_people.scripts,
