@@ -14,7 +14,9 @@
 #                                # a launch on one node (lines)
 #   bench/run.sh cluster-launch [--nodes N] [--pages N] [--copies N] [--join-rate R]
 #                                # launch day: 100,000 pages over six nodes on
-#                                # PostgreSQL, 1,000 copies (cluster_launch.rs)
+#                                # PostgreSQL, 1,000 copies (cluster_launch.rs);
+#                                # LONG_POLL_EVERY=N: one page in N on the long
+#                                # poll (default 10, 0 for none)
 #   bench/run.sh cluster [--subscribers N] [--seconds S] [--only TEXT]
 #                                # only the cross-node family: livecart nodes
 #                                # on PostgreSQL (BENCH_POSTGRES, default

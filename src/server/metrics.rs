@@ -283,6 +283,8 @@ mod tests {
                 "holds_released counter",
                 "burts_sessions gauge",
                 "connections_open gauge",
+                "line_asks counter",
+                "line_reads counter",
                 "connections_refused counter",
                 "limit gauge",
             ]

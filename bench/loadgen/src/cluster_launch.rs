@@ -299,6 +299,12 @@ pub async fn pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
 }
 
 async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64) -> io::Result<()> {
+    // One page in this many holds the long poll (LONG_POLL_EVERY, default
+    // 10; 0: none), to see what each transport costs the nodes.
+    let every: usize = std::env::var("LONG_POLL_EVERY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let crowd = Rc::new(Crowd {
         node,
         pages: (first..first + count)
@@ -306,7 +312,7 @@ async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
                 RefCell::new(Page {
                     end: PageEnd {
                         index,
-                        long_poll: index % 10 == 9,
+                        long_poll: every > 0 && index % every == every - 1,
                         ..PageEnd::default()
                     },
                     ..Page::default()
