@@ -162,9 +162,7 @@ async fn leave(
         None => return Ok(Err(ShopError::NotInLine)),
     };
     match state.as_str() {
-        "waiting" => {
-            tx.leave_place(line.id, &key, PlaceLeaving::Waiting).await?;
-        }
+        "waiting" => tx.leave_place(line.id, &key, PlaceLeaving::Waiting).await?,
         "offered" => {
             // Declined: the copy goes on to the next place.
             tx.give_back_offer(book.as_str(), &key).await?;

@@ -110,25 +110,18 @@ async fn answer_asks(
         for (book, asks) in by_book {
             let shoppers: Vec<&str> = asks.iter().map(|a| a.shopper.as_str()).collect();
             reads.inc();
-            match read_book(&pool, backend, &book, &shoppers).await {
-                Ok(None) => {
-                    for ask in asks {
-                        let _ = ask.answer.send(Ok(None));
-                    }
-                }
-                Ok(Some((line, places))) => {
-                    for ask in asks {
-                        // The same shopper may ask twice (two tabs).
-                        let place = places.get(&ask.shopper).cloned();
-                        let _ = ask.answer.send(Ok(Some((line.clone(), place))));
-                    }
-                }
-                Err(e) => {
-                    let e = e.to_string();
-                    for ask in asks {
-                        let _ = ask.answer.send(Err(e.clone()));
-                    }
-                }
+            let read = read_book(&pool, backend, &book, &shoppers)
+                .await
+                .map_err(|e| e.to_string());
+            for ask in asks {
+                // Each asker's own place (the same shopper may ask twice:
+                // two tabs).
+                let seen = read.as_ref().map_err(Clone::clone).map(|found| {
+                    found
+                        .as_ref()
+                        .map(|(line, places)| (line.clone(), places.get(&ask.shopper).cloned()))
+                });
+                let _ = ask.answer.send(seen);
             }
         }
     }

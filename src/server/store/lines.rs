@@ -360,13 +360,13 @@ impl StockTransaction {
     }
 
     /// A place leaves the line: `waiting` → `left`, or `offered` →
-    /// `declined`. False when the place was not in state `from`.
+    /// `declined`; the counts move only if the place was in state `from`.
     pub async fn leave_place(
         &mut self,
         line: i64,
         shopper: &str,
         from: PlaceLeaving,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(), StoreError> {
         let (from, to, waiting, offered) = match from {
             PlaceLeaving::Waiting => ("waiting", "left", -1, 0),
             PlaceLeaving::Offered => ("offered", "declined", 0, -1),
@@ -381,10 +381,9 @@ impl StockTransaction {
         .execute(self.conn().await?)
         .await?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(());
         }
-        self.count_places(line, waiting, offered).await?;
-        Ok(true)
+        self.count_places(line, waiting, offered).await
     }
 
     /// Everyone who joined line `line` before its draw, in order of arrival.
