@@ -40,7 +40,7 @@ use crate::cases::{latency, Latency, FEATURED_BOOK};
 use crate::cluster::{query, Database};
 use crate::launch::{join_line, line_view, pseudo_random, unix_ms};
 use crate::net::{open_socket, Http};
-use crate::server::{add_staff, staff_cookie, Binaries, Running};
+use crate::server::{add_staff, cpu_ticks, post_staff_form, staff_cookie, Binaries, Running};
 
 /// How long an offer is held in this case: longer than the slowest buyer
 /// (20 s), so only the one in ten who walks away lets it lapse.
@@ -469,15 +469,7 @@ fn postgres_cpu_s() -> f64 {
         if comm.trim() != "postgres" {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        for i in [11, 12] {
-            ticks += fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
+        ticks += cpu_ticks(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
     }
     ticks as f64 / 100.0
 }
@@ -497,22 +489,11 @@ async fn cpu_per_broadcast(nodes: &[Running], staff: &str) -> io::Result<(Durati
     let mut http = Http::open(nodes[0].addr).await?;
     for i in 0..CHANGES {
         let started = Instant::now();
-        let answer = http
-            .post_form(
-                "/api/admin/total",
-                &format!(
-                    "book=structure-and-interpretation-of-computer-programs&total={}",
-                    20 + i % 2
-                ),
-                &[("cookie", staff)],
-            )
-            .await?;
-        if answer.status != 200 {
-            return Err(io::Error::other(format!(
-                "setting a total answered {}",
-                answer.status
-            )));
-        }
+        let form = format!(
+            "book=structure-and-interpretation-of-computer-programs&total={}",
+            20 + i % 2
+        );
+        post_staff_form(&mut http, staff, "/api/admin/total", &form).await?;
         tokio::time::sleep(APART.saturating_sub(started.elapsed())).await;
     }
     let busy = cpu() - busy_from;
@@ -594,19 +575,8 @@ pub async fn cluster_launch(
     // it), so every page is in the draw however fast the joins went.
     let staff = staff_cookie(running[0].addr).await?;
     let mut http = Http::open(running[0].addr).await?;
-    let scheduled = http
-        .post_form(
-            "/api/admin/launch",
-            &format!("book={FEATURED_BOOK}&copies={copies}&opens_at=%2B1h"),
-            &[("cookie", &staff)],
-        )
-        .await?;
-    if scheduled.status != 200 {
-        return Err(io::Error::other(format!(
-            "launch answered {}",
-            scheduled.status
-        )));
-    }
+    let form = format!("book={FEATURED_BOOK}&copies={copies}&opens_at=%2B1h");
+    post_staff_form(&mut http, &staff, "/api/admin/launch", &form).await?;
     let line_id = query(
         &database.url,
         &format!("SELECT line_id FROM books WHERE id = '{FEATURED_BOOK}'"),
@@ -883,13 +853,7 @@ pub async fn scripts_against_people(
             format!("book={CONTESTED_BOOK}&copies={COPIES}&opens_at=%2B1h"),
         ),
     ] {
-        let answer = http.post_form(path, &form, &[("cookie", &staff)]).await?;
-        if answer.status != 200 {
-            return Err(io::Error::other(format!(
-                "{path} answered {}",
-                answer.status
-            )));
-        }
+        post_staff_form(&mut http, &staff, path, &form).await?;
     }
     // (cookie, address, a script's?) for everyone, scripts among people.
     let mut joiners: Vec<(String, String, bool)> = (0..PEOPLE)
@@ -913,13 +877,12 @@ pub async fn scripts_against_people(
     }
     joiners.sort_by_key(|(c, _, _)| pseudo_random(u64::from_str_radix(&c[..16], 16).unwrap_or(0)));
     let joiners = Rc::new(joiners);
-    let refused = Rc::new(std::cell::Cell::new(0usize));
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
             let mut workers = Vec::new();
             for worker in 0..16 {
-                let (joiners, refused) = (joiners.clone(), refused.clone());
+                let joiners = joiners.clone();
                 let addr = node.addr;
                 workers.push(tokio::task::spawn_local(async move {
                     let mut http = Http::open(addr).await?;
@@ -934,9 +897,9 @@ pub async fn scripts_against_people(
                                 ],
                             )
                             .await?;
+                        // 429: past the cap of places per address (a script's).
                         match answer.status {
-                            200 => {}
-                            429 => refused.set(refused.get() + 1),
+                            200 | 429 => {}
                             other => {
                                 return Err(io::Error::other(format!("join answered {other}")))
                             }

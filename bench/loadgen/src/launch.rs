@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cases::{latency, Latency, FEATURED_BOOK};
 use crate::net::{open_socket, Http};
-use crate::server::{staff_cookie, Binaries, Kind, Running};
+use crate::server::{post_staff_form, staff_cookie, Binaries, Kind, Running};
 
 /// How long an offer is held in this case (the shop's default is 10 min).
 pub const OFFER_TTL_S: u64 = 15;
@@ -104,22 +104,11 @@ pub async fn launch(bins: &Binaries, pages: usize, copies: u32) -> io::Result<La
     let join_rate = 2000.0;
     let opens_in = Duration::from_secs_f64(pages as f64 / join_rate + 5.0);
     let mut http = Http::open(addr).await?;
-    let scheduled = http
-        .post_form(
-            "/api/admin/launch",
-            &format!(
-                "book={FEATURED_BOOK}&copies={copies}&opens_at=%2B{}s",
-                opens_in.as_secs()
-            ),
-            &[("cookie", &staff)],
-        )
-        .await?;
-    if scheduled.status != 200 {
-        return Err(io::Error::other(format!(
-            "launch answered {}",
-            scheduled.status
-        )));
-    }
+    let form = format!(
+        "book={FEATURED_BOOK}&copies={copies}&opens_at=%2B{}s",
+        opens_in.as_secs()
+    );
+    post_staff_form(&mut http, &staff, "/api/admin/launch", &form).await?;
     let opening = Instant::now() + opens_in;
 
     // Joins, paced at 2,000 a second over 64 connections.

@@ -686,12 +686,12 @@ async fn launch_case(args: &[String]) {
     );
     println!("{table}");
     let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "launch".into());
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join(format!("{stamp}-launch.json")),
-        serde_json::to_string_pretty(&runs).unwrap_or_default(),
+    write_results(
+        &out.join(format!("{stamp}-launch.json")),
+        &Value::from(runs),
+        &out.join(format!("{stamp}-launch.md")),
+        &table,
     );
-    let _ = std::fs::write(out.join(format!("{stamp}-launch.md")), table);
 }
 
 /// livecart's release build under CARGO_TARGET_DIR, pinned to core 0 (the
@@ -836,12 +836,12 @@ async fn cluster_launch_case(args: &[String]) {
     );
     println!("{table}");
     let stamp = std::env::var("BENCH_STAMP").unwrap_or_else(|_| "cluster".into());
-    let _ = std::fs::create_dir_all(&out);
-    let _ = std::fs::write(
-        out.join(format!("{stamp}-launch-day.json")),
-        serde_json::to_string_pretty(&result).unwrap_or_default(),
+    write_results(
+        &out.join(format!("{stamp}-launch-day.json")),
+        &serde_json::to_value(&result).unwrap_or(Value::Null),
+        &out.join(format!("{stamp}-launch-day.md")),
+        &table,
     );
-    let _ = std::fs::write(out.join(format!("{stamp}-launch-day.md")), table);
 }
 
 /// `loadgen cluster`: the cross-node family (see cluster.rs).

@@ -216,20 +216,8 @@ impl Running {
     pub async fn set_featured_total(&self, total: u32) -> io::Result<()> {
         let cookie = staff_cookie(self.addr).await?;
         let mut http = Http::open(self.addr).await?;
-        let set = http
-            .post_form(
-                "/api/admin/total",
-                &format!("book={}&total={total}", crate::cases::FEATURED_BOOK),
-                &[("cookie", &cookie)],
-            )
-            .await?;
-        if set.status != 200 {
-            return Err(io::Error::other(format!(
-                "setting the total answered {}",
-                set.status
-            )));
-        }
-        Ok(())
+        let form = format!("book={}&total={total}", crate::cases::FEATURED_BOOK);
+        post_staff_form(&mut http, &cookie, "/api/admin/total", &form).await
     }
 
     /// CPU time the server's threads have used so far: the sum of each
@@ -257,17 +245,7 @@ impl Running {
             return Duration::from_nanos(total_ns);
         }
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at ")".
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15; here 11 and 12 (0-based after ")").
-        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+        Duration::from_millis(cpu_ticks(&stat) * 10)
     }
 
     /// Resident memory, in KiB.
@@ -285,6 +263,36 @@ impl Running {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// A form posted as the staff pages post it, signed in with `staff` (the
+/// cookie); anything but 200 ends the run, saying which form.
+pub async fn post_staff_form(
+    http: &mut Http,
+    staff: &str,
+    path: &str,
+    form: &str,
+) -> io::Result<()> {
+    let answer = http.post_form(path, form, &[("cookie", staff)]).await?;
+    if answer.status != 200 {
+        return Err(io::Error::other(format!(
+            "{path} answered {}",
+            answer.status
+        )));
+    }
+    Ok(())
+}
+
+/// User + system time in a /proc/PID/stat line, in 10 ms ticks.
+pub fn cpu_ticks(stat: &str) -> u64 {
+    // Fields after the command name (which may hold spaces) start at ")";
+    // utime and stime are fields 14 and 15, here 11 and 12 (0-based).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// A loopback address no one listens on yet.
