@@ -1,14 +1,13 @@
 //! Every server function the pages call, declared once. Each is a thin
-//! declaration: its body runs on the server, in `server::web` (the pages'
-//! answers, and the long poll in `web::live::poll`); the browser gets a
-//! typed stub.
+//! declaration: its body runs on the server, in `server::web`; the browser
+//! gets a typed stub. The live stock is not here: its long poll and socket
+//! are plain routes (`server::web::live`) the page calls by URL.
 
 use leptos::prelude::*;
-use server_fn::codec::{GetUrl, Post};
-use server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
+use server_fn::codec::GetUrl;
 
 use crate::shared::lines::{LineView, Offer};
-use crate::shared::stock::{BookDetails, Order, StockSnapshot};
+use crate::shared::stock::{BookDetails, Order};
 use crate::shared::views::{AdminView, BookView, CartView, CatalogView, HoldingView};
 use crate::shared::ShopError;
 
@@ -88,54 +87,6 @@ pub async fn get_line(book: String) -> Result<Option<LineView>, ShopError> {
 #[server(endpoint = "pages/offers", input = GetUrl)]
 pub async fn get_offers() -> Result<Vec<Offer>, ShopError> {
     crate::server::web::lines::offers().await
-}
-
-// The live stock.
-
-/// Waits for a stock version newer than `since`: answers at once with the
-/// snapshot when the stock is already past it, else when it gets past it, or
-/// after `timeout` seconds (default 25, at most 60) with 204 and no body.
-#[server(endpoint = "stock/poll", input = GetUrl, output = Post<SnapshotOrNothing>)]
-pub async fn poll_stock(
-    since: u64,
-    timeout: Option<u64>,
-) -> Result<Option<StockSnapshot>, ShopError> {
-    crate::server::web::live::poll::poll_stock(since, timeout).await
-}
-
-/// The long poll's answer on the wire: the snapshot as JSON, or an empty body
-/// (status 204) when the wait ran out.
-pub struct SnapshotOrNothing;
-
-impl ContentType for SnapshotOrNothing {
-    const CONTENT_TYPE: &'static str = "application/json";
-}
-
-impl FormatType for SnapshotOrNothing {
-    const FORMAT_TYPE: Format = Format::Text;
-}
-
-impl Encodes<Option<StockSnapshot>> for SnapshotOrNothing {
-    type Error = serde_json::Error;
-
-    fn encode(answer: &Option<StockSnapshot>) -> Result<Bytes, Self::Error> {
-        match answer {
-            Some(snapshot) => serde_json::to_vec(snapshot).map(Bytes::from),
-            None => Ok(Bytes::new()),
-        }
-    }
-}
-
-impl Decodes<Option<StockSnapshot>> for SnapshotOrNothing {
-    type Error = serde_json::Error;
-
-    fn decode(body: Bytes) -> Result<Option<StockSnapshot>, Self::Error> {
-        if body.is_empty() {
-            Ok(None)
-        } else {
-            serde_json::from_slice(&body).map(Some)
-        }
-    }
 }
 
 // The staff pages.

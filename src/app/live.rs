@@ -247,7 +247,7 @@ pub fn subscribe(live: LiveStock) {
 
 #[cfg(feature = "hydrate")]
 mod transport {
-    //! WebSocket first; long polling through `poll_stock` when sockets cannot
+    //! WebSocket first; long polling `/api/stock/poll` when sockets cannot
     //! get through (remembered for the tab). Retries back off exponentially
     //! with jitter, resume from the newest version seen, and are cut short
     //! when the browser comes back online or the tab comes back into view.
@@ -264,7 +264,6 @@ mod transport {
     use wasm_bindgen::prelude::*;
 
     use super::{Connection, LiveStock};
-    use crate::app::api::poll_stock;
     use crate::shared::stock::{Absorbed, StockSnapshot};
 
     /// Socket attempts that fail in a row before the page checks whether
@@ -428,9 +427,27 @@ mod transport {
         Woken,
     }
 
+    /// One long poll: what changed after `since`, or None when `wait_secs`
+    /// ran out first (204).
+    async fn poll_stock(since: u64, wait_secs: u64) -> Result<Option<StockSnapshot>, ()> {
+        let url = format!("/api/stock/poll?since={since}&timeout={wait_secs}");
+        let response = gloo_net::http::Request::get(&url)
+            .send()
+            .await
+            .map_err(|_| ())?;
+        match response.status() {
+            204 => Ok(None),
+            200 => {
+                let body = response.binary().await.map_err(|_| ())?;
+                serde_json::from_slice(&body).map(Some).map_err(|_| ())
+            }
+            _ => Err(()),
+        }
+    }
+
     async fn poll(live: LiveStock, wait_secs: u64, wake: &mut UnboundedReceiver<()>) -> PollEnd {
         let since = live.version_untracked().unwrap_or(0);
-        match select(Box::pin(poll_stock(since, Some(wait_secs))), wake.next()).await {
+        match select(Box::pin(poll_stock(since, wait_secs)), wake.next()).await {
             Either::Left((Ok(answer), _)) => {
                 if let Some(snapshot) = answer {
                     live.offer(snapshot);

@@ -5,8 +5,9 @@
 //! | URL | handler |
 //! |---|---|
 //! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
-//! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*`, `/api/stock/poll` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice`, `web::live::poll` |
+//! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice` |
 //! | `GET /api/stock` | `web::live::stock` |
+//! | `GET /api/stock/poll` | `web::live::poll` |
 //! | `GET /api/stock/ws` | `web::live::websocket` |
 //! | `GET /api/stock/events` | `web::live::sse` |
 //! | `GET /api/books` | `web::catalog` |
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.settings.max_body_bytes;
     let router = pages
         .route("/api/stock", get(web::live::stock))
+        .route("/api/stock/poll", get(web::live::poll::poll_stock))
         .route("/api/stock/ws", get(web::live::websocket::stock_socket))
         .route("/api/stock/events", get(web::live::sse::events))
         .route("/api/books", get(web::catalog::books))

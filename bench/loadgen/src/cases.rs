@@ -340,6 +340,101 @@ pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWa
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub struct HeldPolls {
+    pub polls: usize,
+    pub held: usize,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub bytes_per_poll: f64,
+    /// After measuring, one change: how many of the polls were answered.
+    pub answered: usize,
+}
+
+/// `n` long polls held by the server: its memory before and after, as
+/// `idle_sockets` measures WebSockets. `api`: the pages' poll, else Burt's.
+pub async fn held_polls(server: &Running, api: bool, n: usize) -> io::Result<HeldPolls> {
+    let since = if api { stock_version(server).await? } else { 0 };
+    let path = move |i: usize| {
+        if api {
+            format!("/api/stock/poll?since={since}&timeout=60")
+        } else {
+            format!("/cart/status?session=held-{i}")
+        }
+    };
+    // Warm up, as `idle_sockets` does: the first requests allocate what
+    // every later one shares.
+    for i in 0..8 {
+        let mut http = Http::open(server.addr).await?;
+        http.send("GET", &path(n + i), &[], b"").await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.settle_memory().await?;
+    let rss_before_kib = server.rss_kib();
+
+    let answers = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n))));
+    let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (answers, gate, sent, addr, path) = (
+            answers.clone(),
+            gate.clone(),
+            sent.clone(),
+            server.addr,
+            path(i),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut http = {
+                let _permit = gate.acquire().await;
+                let Ok(mut http) = Http::open(addr).await else {
+                    return;
+                };
+                if http.send("GET", &path, &[], b"").await.is_err() {
+                    return;
+                }
+                http
+            };
+            sent.fetch_add(1, Ordering::SeqCst);
+            if let Ok(response) = http.read_response().await {
+                if response.status == 200 {
+                    answers.record();
+                }
+            }
+            std::future::pending::<()>().await;
+            drop(http);
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent.load(Ordering::SeqCst) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.settle_memory().await?;
+    let rss_after_kib = server.rss_kib();
+    let held = sent.load(Ordering::SeqCst) - answers.len();
+
+    let mut http = Http::open(server.addr).await?;
+    change(&mut http, true).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while answers.len() < held && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answered = answers.len();
+    for task in tasks {
+        task.abort();
+    }
+    Ok(HeldPolls {
+        polls: n,
+        held,
+        rss_before_kib,
+        rss_after_kib,
+        bytes_per_poll: (rss_after_kib.saturating_sub(rss_before_kib) * 1024) as f64
+            / held.max(1) as f64,
+        answered,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub struct Operations {
     pub connections: usize,
     pub seconds: f64,

@@ -43,6 +43,12 @@ enum Case {
     LongPollWake {
         n: usize,
     },
+    /// `n` long polls held open, for the memory each costs the server:
+    /// the pages' `/api/stock/poll` (`api`) or Burt's `/cart/status`.
+    HeldPolls {
+        n: usize,
+        api: bool,
+    },
     ReserveReturn {
         via: Via,
         connections: usize,
@@ -71,6 +77,8 @@ impl Case {
             Case::FanOut { n, api: false } => format!("fan-out {n} subscribers"),
             Case::FanOut { n, api: true } => format!("fan-out {n} subscribers /api/stock/ws"),
             Case::LongPollWake { n } => format!("long-poll wake {n}"),
+            Case::HeldPolls { n, api: true } => format!("held long polls {n} /api/stock/poll"),
+            Case::HeldPolls { n, api: false } => format!("held long polls {n} /cart/status"),
             Case::ReserveReturn {
                 via: Via::BookProtocol,
                 connections,
@@ -97,6 +105,11 @@ impl Case {
             lower_is_better,
         };
         match self {
+            Case::HeldPolls { .. } => vec![
+                m("bytes per poll", "/bytes_per_poll", true),
+                m("polls held", "/held", false),
+                m("answered after", "/answered", false),
+            ],
             Case::IdleSockets { .. } => vec![
                 m("bytes per connection", "/bytes_per_connection", true),
                 m("sockets open", "/opened", false),
@@ -162,6 +175,7 @@ impl Case {
         match self {
             // The peers speak only Burt's protocol and have no staff.
             Case::FanOut { api: true, .. }
+            | Case::HeldPolls { api: true, .. }
             | Case::ReserveReturn {
                 via: Via::ServerFunctions,
                 ..
@@ -211,6 +225,9 @@ impl Case {
             Case::LongPollWake { n } => to_json(serde_json::to_value(
                 cases::long_poll_wake(server, n).await?,
             )),
+            Case::HeldPolls { n, api } => to_json(serde_json::to_value(
+                cases::held_polls(server, api, n).await?,
+            )),
             Case::ReserveReturn {
                 via,
                 connections,
@@ -250,6 +267,7 @@ fn matrix(quick: bool) -> Vec<Case> {
             },
             Case::FanOut { n: 1000, api: true },
             Case::LongPollWake { n: 500 },
+            Case::HeldPolls { n: 1000, api: true },
             Case::ReserveReturn {
                 via: Via::BookProtocol,
                 connections: 32,
@@ -287,6 +305,14 @@ fn matrix(quick: bool) -> Vec<Case> {
             api: true,
         },
         Case::LongPollWake { n: 5_000 },
+        Case::HeldPolls {
+            n: 10_000,
+            api: true,
+        },
+        Case::HeldPolls {
+            n: 10_000,
+            api: false,
+        },
         Case::ReserveReturn {
             via: Via::BookProtocol,
             connections: 64,

@@ -4,7 +4,7 @@
 //! - `GET /api/stock` (here): the newest snapshot, whole;
 //! - `websocket`: `/api/stock/ws`, the snapshot on open, then every newer one;
 //! - `sse`: `/api/stock/events`, Server-Sent Events resuming from Last-Event-ID;
-//! - `poll`: `/api/stock/poll`, the server function the pages poll with;
+//! - `poll`: `/api/stock/poll`, the long poll the pages fall back to;
 //! - `burts`: Burt's protocol (`/cart`, `/cart/status`, `/burts-books`),
 //!   the featured count pushed by WebSocket or long poll;
 //! - `socket`: the upkeep every WebSocket shares (ping, send deadline, 1001).
