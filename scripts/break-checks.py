@@ -128,6 +128,9 @@ BREAKS = [
  ('place-reads-one-each','src/server/store/line_reads.rs','        while gathered < MOST_AT_ONCE {','        while gathered < 1 {','lines::a_thousand_pages_asking_at_once_cost_one_read'),
  ('place-of-another-page','src/server/store/line_reads.rs','let place = places.get(&ask.shopper).cloned();','let place = places.values().next().cloned();','lines::a_thousand_pages_asking_at_once_cost_one_read'),
  ('quiet-pace-never-stretches','src/server/notifier/mod.rs','        .clamp(QUIET_PACE, QUIET_PACE_MOST)','        .clamp(QUIET_PACE, QUIET_PACE)','lib:server::notifier::tests::the_quiet_pace_stretches_with_the_pages_open'),
+ ('throttle-window-14min','src/server/staff.rs','    const WINDOW: Duration = Duration::from_secs(15 * 60);','    const WINDOW: Duration = Duration::from_secs(14 * 60);','lib:server::staff::tests::failures_age_out_after_fifteen_minutes_and_waits_stop_at_five'),
+ ('throttle-window-16min','src/server/staff.rs','    const WINDOW: Duration = Duration::from_secs(15 * 60);','    const WINDOW: Duration = Duration::from_secs(16 * 60);','lib:server::staff::tests::failures_age_out_after_fifteen_minutes_and_waits_stop_at_five'),
+ ('throttle-cap-6min','src/server/staff.rs','    const MAX_WAIT: Duration = Duration::from_secs(5 * 60);','    const MAX_WAIT: Duration = Duration::from_secs(6 * 60);','lib:server::staff::tests::failures_age_out_after_fifteen_minutes_and_waits_stop_at_five'),
  ('turns-paced-too','src/server/notifier/mod.rs','        *held == count && LineState { waiting: line.waiting, ..*held_line } == *line','        *held == count || LineState { waiting: line.waiting, ..*held_line } == *line','lib:server::notifier::tests::joins_in_a_burst_are_published_a_few_times_a_second_and_turns_at_once'),
 ]
 

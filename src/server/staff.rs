@@ -481,6 +481,61 @@ mod tests {
         assert!(failures.refuses(&burt, v6a, now));
     }
 
+    /// The README's figures, written out rather than read from the
+    /// constants: failures count for 15 minutes, and however many there
+    /// are, the next try waits at most 5 minutes. Time is passed in, so
+    /// the test moves the clock.
+    #[test]
+    fn failures_age_out_after_fifteen_minutes_and_waits_stop_at_five() {
+        let burt = StaffName::parse("burt").unwrap();
+        let from: IpAddr = "203.0.113.9".parse().unwrap();
+        let secs = |s: f64| Duration::from_secs_f64(s);
+
+        // Five failures at t0, a sixth just before they age out: its wait
+        // is 2 s, and t0's five still count half a second before 15 min.
+        let t0 = Instant::now();
+        let mut failures = FailedSignIns::default();
+        for _ in 0..5 {
+            assert!(failures.admit(&burt, from, t0));
+        }
+        assert!(failures.admit(&burt, from, t0 + secs(898.0)));
+        assert!(
+            failures.refuses(&burt, from, t0 + secs(899.5)),
+            "six failures within 15 minutes: the next waits 2 s"
+        );
+        // The same, the sixth a second later: at 900.5 s t0's five are gone,
+        // one failure is left, and the next try goes through.
+        let mut failures = FailedSignIns::default();
+        for _ in 0..5 {
+            assert!(failures.admit(&burt, from, t0));
+        }
+        assert!(failures.admit(&burt, from, t0 + secs(899.0)));
+        assert!(
+            !failures.refuses(&burt, from, t0 + secs(900.5)),
+            "failures older than 15 minutes no longer count"
+        );
+
+        // Waits of 1, 2, 4 … 256 s, all inside the window: the next would
+        // be 512 s, and is 5 minutes.
+        let mut failures = FailedSignIns::default();
+        for _ in 0..5 {
+            assert!(failures.admit(&burt, from, t0));
+        }
+        let mut last = t0;
+        for doubling in 0..9 {
+            last += secs(f64::from(1u32 << doubling));
+            assert!(
+                failures.admit(&burt, from, last),
+                "after {doubling} doublings"
+            );
+        }
+        assert!(failures.refuses(&burt, from, last + secs(299.5)));
+        assert!(
+            !failures.refuses(&burt, from, last + secs(300.0)),
+            "at most 5 minutes between two tries"
+        );
+    }
+
     #[test]
     fn a_full_table_still_counts_new_accounts() {
         let mut failures = FailedSignIns::default();
