@@ -436,6 +436,18 @@ async fn pages_behind_nginx_end_on_the_true_count_after_a_node_is_killed() {
         "every page (ws, sse, poll) on the true count {:?} after the change that followed the kill",
         changed.elapsed()
     );
+    // The killed node's pages came back through nginx: all nine are the
+    // live node's now (a long poll between two requests is counted as soon
+    // as it is sent again).
+    let back = Instant::now();
+    while subscribed(&second).await < 9 {
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "the killed node's pages are followed by the live one ({} of 9)",
+            subscribed(&second).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(
         stock(&second).await.available(FEATURED),
         Some(8),
