@@ -420,6 +420,16 @@ mod tests {
         move |key| map.get(key).cloned()
     }
 
+    /// "a second or more": one second is the shortest duration accepted.
+    #[test]
+    fn a_duration_of_one_second_is_the_shortest_accepted() {
+        assert_eq!(
+            duration("ws_ping_interval", "1s".to_string()).unwrap(),
+            Duration::from_secs(1)
+        );
+        assert!(duration("ws_ping_interval", "999ms".to_string()).is_err());
+    }
+
     #[test]
     fn defaults_apply_without_file_or_environment() {
         let s = Settings::from_sources(None, env(&[])).unwrap();

@@ -63,3 +63,41 @@ async fn a_setting_given_is_the_limit_in_force() {
     assert_eq!(gauge(&app, &limit("max_connections")).await, 77);
     assert_eq!(gauge(&app, &limit("line_places_per_address")).await, 9);
 }
+
+/// `LIVECART_CONFIG` names the file the shop reads its `[livecart]`
+/// settings from (the README's settings table), not only the default
+/// `./Leptos.toml`: a value there is the limit the running shop reports.
+#[tokio::test]
+async fn a_file_named_by_livecart_config_sets_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.toml");
+    std::fs::write(&file, "[livecart]\nline_places_per_address = 7\n").unwrap();
+    let config = file.to_str().unwrap();
+    let node = ServerProcess::start_with(&db_path(&dir), &[("LIVECART_CONFIG", config)]).await;
+    assert_eq!(gauge(&node, &limit("line_places_per_address")).await, 7);
+}
+
+/// A file named by `LIVECART_CONFIG` that cannot be read stops the command
+/// with its name: a typo in the path never runs the shop on defaults.
+#[tokio::test]
+async fn a_named_config_file_that_is_missing_stops_the_command_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.toml");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
+        .args(["lines", "list"])
+        .env("LIVECART_CONFIG", &missing)
+        .env(
+            "LIVECART_DATABASE_URL",
+            format!("sqlite://{}", db_path(&dir).display()),
+        )
+        .env("LIVECART_LOG", "warn")
+        .output()
+        .await
+        .expect("livecart lines list runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "refused: {stderr}");
+    assert!(
+        stderr.contains(&format!("cannot read {}", missing.display())),
+        "names the file: {stderr}"
+    );
+}
