@@ -268,62 +268,102 @@ pub struct LongPollWake {
     pub cpu_us_per_answer: f64,
 }
 
-pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWake> {
-    let answers = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n))));
-    let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let (answers, gate, sent, addr) =
-            (answers.clone(), gate.clone(), sent.clone(), server.addr);
-        tasks.push(tokio::spawn(async move {
-            let mut http = {
-                let _permit = gate.acquire().await;
-                let Ok(mut http) = Http::open(addr).await else {
-                    return;
+/// `n` long polls, one a connection, each on the path `path(i)` gives. A
+/// poll's connection is kept after its answer, as a client that polls
+/// again would, so what is measured is the waiting and the answering, not
+/// connections closing. Answers with status 200 are recorded.
+struct Polls {
+    answers: Arc<Arrivals>,
+    sent: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Polls {
+    /// Sends them, at most `OPENING_AT_ONCE` connections opening at a time,
+    /// and returns once all are sent (or after 60 s).
+    async fn send(server: &Running, n: usize, path: impl Fn(usize) -> String) -> Polls {
+        let answers = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n))));
+        let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let (answers, gate, sent, addr, path) = (
+                answers.clone(),
+                gate.clone(),
+                sent.clone(),
+                server.addr,
+                path(i),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut http = {
+                    let _permit = gate.acquire().await;
+                    let Ok(mut http) = Http::open(addr).await else {
+                        return;
+                    };
+                    if http.send("GET", &path, &[], b"").await.is_err() {
+                        return;
+                    }
+                    http
                 };
-                if http
-                    .send("GET", &format!("/cart/status?session=poll-{i}"), &[], b"")
-                    .await
-                    .is_err()
-                {
-                    return;
+                sent.fetch_add(1, Ordering::SeqCst);
+                if let Ok(response) = http.read_response().await {
+                    if response.status == 200 {
+                        answers.record();
+                    }
                 }
-                http
-            };
-            sent.fetch_add(1, Ordering::SeqCst);
-            if let Ok(response) = http.read_response().await {
-                if response.status == 200 {
-                    answers.record();
-                }
-            }
-            // Keep the connection, as a client that polls again would, so the
-            // measurement is of answering and not of closing connections.
-            std::future::pending::<()>().await;
-            drop(http);
-        }));
+                std::future::pending::<()>().await;
+                drop(http);
+            }));
+        }
+        let polls = Polls {
+            answers,
+            sent,
+            tasks,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while polls.sent() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        polls
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sent.load(Ordering::SeqCst) < n && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+
+    fn sent(&self) -> usize {
+        self.sent.load(Ordering::SeqCst)
     }
+
+    /// Waits until `count` answers are recorded, at most `wait`, checking
+    /// every `every`.
+    async fn answered(&self, count: usize, wait: Duration, every: Duration) -> usize {
+        let deadline = Instant::now() + wait;
+        while self.answers.len() < count && Instant::now() < deadline {
+            tokio::time::sleep(every).await;
+        }
+        self.answers.len()
+    }
+
+    fn close(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+pub async fn long_poll_wake(server: &Running, n: usize) -> io::Result<LongPollWake> {
+    let polls = Polls::send(server, n, |i| format!("/cart/status?session=poll-{i}")).await;
     // Every poll is held by the server before the change.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let early = answers.take().len();
+    let early = polls.answers.take().len();
 
     let mut http = Http::open(server.addr).await?;
     let cpu_before = server.cpu();
     let changed = Instant::now();
     change(&mut http, true).await?;
-    let deadline = changed + Duration::from_secs(10);
-    while answers.len() < n - early && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    polls
+        .answered(n - early, Duration::from_secs(10), Duration::from_millis(2))
+        .await;
     let cpu = server.cpu().saturating_sub(cpu_before);
-    let heard = answers.take();
-    for task in tasks {
-        task.abort();
-    }
+    let heard = polls.answers.take();
+    polls.close();
     let answered = heard.len();
     let mut samples: Vec<Duration> = heard
         .into_iter()
@@ -371,58 +411,18 @@ pub async fn held_polls(server: &Running, api: bool, n: usize) -> io::Result<Hel
     server.settle_memory().await?;
     let rss_before_kib = server.rss_kib();
 
-    let answers = Arc::new(Arrivals(Mutex::new(Vec::with_capacity(n))));
-    let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let (answers, gate, sent, addr, path) = (
-            answers.clone(),
-            gate.clone(),
-            sent.clone(),
-            server.addr,
-            path(i),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut http = {
-                let _permit = gate.acquire().await;
-                let Ok(mut http) = Http::open(addr).await else {
-                    return;
-                };
-                if http.send("GET", &path, &[], b"").await.is_err() {
-                    return;
-                }
-                http
-            };
-            sent.fetch_add(1, Ordering::SeqCst);
-            if let Ok(response) = http.read_response().await {
-                if response.status == 200 {
-                    answers.record();
-                }
-            }
-            std::future::pending::<()>().await;
-            drop(http);
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sent.load(Ordering::SeqCst) < n && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let polls = Polls::send(server, n, path).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     server.settle_memory().await?;
     let rss_after_kib = server.rss_kib();
-    let held = sent.load(Ordering::SeqCst) - answers.len();
+    let held = polls.sent() - polls.answers.len();
 
     let mut http = Http::open(server.addr).await?;
     change(&mut http, true).await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while answers.len() < held && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let answered = answers.len();
-    for task in tasks {
-        task.abort();
-    }
+    let answered = polls
+        .answered(held, Duration::from_secs(10), Duration::from_millis(20))
+        .await;
+    polls.close();
     Ok(HeldPolls {
         polls: n,
         held,
