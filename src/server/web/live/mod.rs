@@ -15,6 +15,7 @@ pub mod socket;
 pub mod sse;
 pub mod websocket;
 
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -31,12 +32,18 @@ pub struct Since {
 
 /// `GET /api/stock`: the newest snapshot, as serialized once for everyone.
 pub async fn stock(State(state): State<AppState>) -> Response {
+    stock_json(state.notifier.whole_json())
+}
+
+/// The stock's JSON as the plain HTTP answers send it (`/api/stock` and the
+/// long poll): the notifier's buffer as is, never cached, since it changes.
+fn stock_json(json: Utf8Bytes) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        axum::body::Bytes::from(state.notifier.whole_json()),
+        axum::body::Bytes::from(json),
     )
         .into_response()
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -59,12 +59,5 @@ pub async fn poll_stock(
     let Some(message) = newer.and_then(|latest| state.notifier.next_for(since, &latest)) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        axum::body::Bytes::from(message.json()),
-    )
-        .into_response())
+    Ok(super::stock_json(message.json()))
 }
