@@ -490,14 +490,19 @@ mod tests {
         let burt = StaffName::parse("burt").unwrap();
         let from: IpAddr = "203.0.113.9".parse().unwrap();
         let secs = |s: f64| Duration::from_secs_f64(s);
+        // The five free tries, all failed at `at`.
+        let five_failures_at = |at: Instant| {
+            let mut failures = FailedSignIns::default();
+            for _ in 0..5 {
+                assert!(failures.admit(&burt, from, at));
+            }
+            failures
+        };
 
         // Five failures at t0, a sixth just before they age out: its wait
         // is 2 s, and t0's five still count half a second before 15 min.
         let t0 = Instant::now();
-        let mut failures = FailedSignIns::default();
-        for _ in 0..5 {
-            assert!(failures.admit(&burt, from, t0));
-        }
+        let mut failures = five_failures_at(t0);
         assert!(failures.admit(&burt, from, t0 + secs(898.0)));
         assert!(
             failures.refuses(&burt, from, t0 + secs(899.5)),
@@ -505,10 +510,7 @@ mod tests {
         );
         // The same, the sixth a second later: at 900.5 s t0's five are gone,
         // one failure is left, and the next try goes through.
-        let mut failures = FailedSignIns::default();
-        for _ in 0..5 {
-            assert!(failures.admit(&burt, from, t0));
-        }
+        let mut failures = five_failures_at(t0);
         assert!(failures.admit(&burt, from, t0 + secs(899.0)));
         assert!(
             !failures.refuses(&burt, from, t0 + secs(900.5)),
@@ -517,10 +519,7 @@ mod tests {
 
         // Waits of 1, 2, 4 … 256 s, all inside the window: the next would
         // be 512 s, and is 5 minutes.
-        let mut failures = FailedSignIns::default();
-        for _ in 0..5 {
-            assert!(failures.admit(&burt, from, t0));
-        }
+        let mut failures = five_failures_at(t0);
         let mut last = t0;
         for doubling in 0..9 {
             last += secs(f64::from(1u32 << doubling));
