@@ -158,7 +158,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             .filter(|l| l.state != LineStatus::Ended)
         }
     });
-    follow_my_turn(id.clone(), line, mine);
+    follow_my_turn(id.clone(), live, line, mine);
     let held = move || shown.with(|v| v.held);
     let at_limit = move || shown.with(|v| v.held >= v.limit);
     let busy = move || {
@@ -264,9 +264,30 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
 
 /// Asks for this shopper's own place once when it can have changed in a way
 /// the broadcast cannot tell: the draw at the opening (a number is given),
-/// and the broadcast reaching its number (a copy is offered). Spread over
+/// and the broadcast reaching its number (a copy is offered). A page live
+/// on its WebSocket asks over it; one without asks over HTTP, spread over
 /// half a second at the opening, when every page in the line asks at once.
-fn follow_my_turn(book: String, line: Memo<Option<LineState>>, mine: RwSignal<Option<Place>>) {
+fn follow_my_turn(
+    book: String,
+    live: LiveStock,
+    line: Memo<Option<LineState>>,
+    mine: RwSignal<Option<Place>>,
+) {
+    // What the page's socket answers from now on (an answer heard before
+    // this page was shown is older than what it was rendered with); an
+    // answer about another book is another page's.
+    Effect::new({
+        let book = book.clone();
+        move |first_run: Option<()>| {
+            let answer = live.line_answer();
+            if first_run.is_none() {
+                return;
+            }
+            if let Some(view) = answer.filter(|view| view.book == book) {
+                mine.set(view.you);
+            }
+        }
+    });
     Effect::new(move |asked: Option<Option<(u32, LineStatus)>>| {
         let asked = asked.flatten();
         let (Some(state), Some(place)) = (line.get(), mine.get()) else {
@@ -279,6 +300,10 @@ fn follow_my_turn(book: String, line: Memo<Option<LineState>>, mine: RwSignal<Op
         let key = (state.serving, state.state);
         if !due || asked == Some(key) {
             return asked;
+        }
+        // Over the socket when the page is live on one; else over HTTP.
+        if live.ask_line(&book) {
+            return Some(key);
         }
         let book = book.clone();
         leptos::task::spawn_local(async move {

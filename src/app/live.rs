@@ -1,7 +1,7 @@
 //! Live stock in the browser: one context every count on the page reads, fed
 //! by one subscription to the server.
 
-use crate::shared::lines::{LineState, LineStatus};
+use crate::shared::lines::{LineAsk, LineState, LineStatus, LineView};
 use crate::shared::stock::{stock_phrase, Absorbed, StockSnapshot};
 use crate::shared::ShopError;
 use leptos::prelude::*;
@@ -48,6 +48,11 @@ pub struct LiveStock {
     catalog_seen: StoredValue<u64>,
     /// Bumped whenever a newer catalog is heard of, so pages fetch again.
     catalog_changes: RwSignal<u32>,
+    /// While the page is live over its WebSocket: where an ask for a line
+    /// goes out on it (the socket's own cookie says whose place).
+    socket_asks: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>, LocalStorage>,
+    /// The newest line the socket answered an ask with.
+    line_answer: RwSignal<Option<LineView>>,
 }
 
 impl LiveStock {
@@ -57,6 +62,8 @@ impl LiveStock {
             connection: RwSignal::new(Connection::Idle),
             catalog_seen: StoredValue::new(0),
             catalog_changes: RwSignal::new(0),
+            socket_asks: StoredValue::new_local(None),
+            line_answer: RwSignal::new(None),
         };
         provide_context(live);
         live
@@ -147,6 +154,28 @@ impl LiveStock {
             let line = s.as_ref().filter(|s| s.version > since)?.line(book)?;
             Some((line.state != LineStatus::Ended).then_some(*line))
         })
+    }
+
+    /// Asks for `book`'s line as this shopper sees it over the page's
+    /// WebSocket, answered by `line_answer`; false when the page has no
+    /// socket open (it asks over HTTP then). At a launch's opening every
+    /// page asks at once: a frame on a socket that is open already costs
+    /// the server far less than a request each.
+    pub fn ask_line(&self, book: &str) -> bool {
+        let Ok(ask) = serde_json::to_string(&LineAsk {
+            line: book.to_string(),
+        }) else {
+            return false;
+        };
+        self.socket_asks.with_value(|asks| {
+            asks.as_ref()
+                .is_some_and(|asks| asks.unbounded_send(ask).is_ok())
+        })
+    }
+
+    /// The newest line the page's socket answered an ask with.
+    pub fn line_answer(&self) -> Option<LineView> {
+        self.line_answer.get()
     }
 
     pub fn connection(&self) -> Connection {
@@ -263,7 +292,10 @@ mod transport {
     use gloo_timers::future::sleep;
     use wasm_bindgen::prelude::*;
 
+    use leptos::prelude::{Set, SetValue};
+
     use super::{Connection, LiveStock};
+    use crate::shared::lines::LineAnswer;
     use crate::shared::stock::{Absorbed, StockSnapshot};
 
     /// Socket attempts that fail in a row before the page checks whether
@@ -382,21 +414,56 @@ mod transport {
             return SocketEnd::Failed;
         };
         let opened_at = js_sys::Date::now();
-        let (_sink, mut stream) = socket.split();
+        let (sink, mut stream) = socket.split();
+        // Asks go out through a channel the page holds while the socket is
+        // live; it ends, and with it this task, when the socket does.
+        let (asks, outgoing) = unbounded::<String>();
+        leptos::task::spawn_local(async move {
+            let _ = outgoing
+                .map(|ask| Ok(Message::Text(ask)))
+                .forward(sink)
+                .await;
+        });
+        let mut asks = Some(asks);
+        let end = read_socket(live, wake, &mut stream, &mut asks).await;
+        live.socket_asks.set_value(None);
+        match end {
+            Some(end) => end,
+            None if js_sys::Date::now() - opened_at > HEALTHY_AFTER_MS => SocketEnd::Closed,
+            None => SocketEnd::Failed,
+        }
+    }
+
+    /// Reads the socket until it ends (None once it delivered, or
+    /// Failed if it never did), or a wake-up or a gap asks for a new one.
+    async fn read_socket(
+        live: LiveStock,
+        wake: &mut UnboundedReceiver<()>,
+        stream: &mut futures::stream::SplitStream<WebSocket>,
+        asks: &mut Option<UnboundedSender<String>>,
+    ) -> Option<SocketEnd> {
         let mut delivered = false;
         loop {
             let next = if delivered {
                 match select(stream.next(), wake.next()).await {
                     Either::Left((message, _)) => message,
-                    Either::Right(_) => return SocketEnd::Woken,
+                    Either::Right(_) => return Some(SocketEnd::Woken),
                 }
             } else {
                 match select(stream.next(), Box::pin(sleep(FIRST_MESSAGE_WITHIN))).await {
                     Either::Left((message, _)) => message,
-                    Either::Right(_) => return SocketEnd::Failed,
+                    Either::Right(_) => return Some(SocketEnd::Failed),
                 }
             };
             match next {
+                Some(Ok(Message::Text(text))) if text.starts_with(LineAnswer::PREFIX) => {
+                    if let Ok(LineAnswer {
+                        view: Some(view), ..
+                    }) = serde_json::from_str(&text)
+                    {
+                        live.line_answer.set(Some(view));
+                    }
+                }
                 Some(Ok(Message::Text(text))) => {
                     // from_slice, as the long poll's answer is read: one
                     // decoder of the snapshot in the wasm, not two.
@@ -404,20 +471,24 @@ mod transport {
                         // A change that skips versions the page lacks is
                         // never applied: ask again from the page's version.
                         if live.offer(snapshot) == Absorbed::Gap {
-                            return SocketEnd::Woken;
+                            return Some(SocketEnd::Woken);
                         }
                         live.set_connection(Connection::Live);
                         delivered = true;
+                        // Live: the page's asks may go over this socket.
+                        if let Some(asks) = asks.take() {
+                            live.socket_asks.set_value(Some(asks));
+                        }
                     }
                 }
                 Some(Ok(Message::Bytes(_))) => {}
                 Some(Err(_)) | None => break,
             }
         }
-        if delivered && js_sys::Date::now() - opened_at > HEALTHY_AFTER_MS {
-            SocketEnd::Closed
+        if delivered {
+            None
         } else {
-            SocketEnd::Failed
+            Some(SocketEnd::Failed)
         }
     }
 

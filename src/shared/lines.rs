@@ -96,6 +96,32 @@ pub struct LineView {
     pub you: Option<Place>,
 }
 
+/// What a page asks over its stock WebSocket (`{"line":"<book>"}`): the
+/// book's line as its shopper (the socket's cookie) sees it, as
+/// `GET /api/lines/<book>` answers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineAsk {
+    pub line: String,
+}
+
+/// The answer, on the same socket. It starts `{"line":`, which no stock
+/// message does, so a page tells the two apart before parsing either.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineAnswer {
+    /// The book asked about, as asked.
+    pub line: String,
+    /// None when the book has no line (or the ask was refused).
+    pub view: Option<LineView>,
+    /// Why an ask was refused (not understood, or no such book).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl LineAnswer {
+    /// The start of every answer's JSON.
+    pub const PREFIX: &'static str = "{\"line\":";
+}
+
 /// A copy held for a shopper by a line, as the banner on every page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offer {
@@ -107,6 +133,19 @@ pub struct Offer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_starts_with_its_prefix_and_a_stock_message_does_not() {
+        let answer = LineAnswer {
+            line: "sicp".into(),
+            view: None,
+            error: Some("no such book".into()),
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        assert!(json.starts_with(LineAnswer::PREFIX), "{json}");
+        let stock = serde_json::to_string(&crate::shared::stock::StockSnapshot::default()).unwrap();
+        assert!(!stock.starts_with(LineAnswer::PREFIX), "{stock}");
+    }
 
     #[test]
     fn a_state_is_named_as_the_wire_names_it() {

@@ -448,6 +448,118 @@ async fn a_returned_copy_goes_to_whoever_asked_to_be_told_not_the_fastest_click(
     assert_eq!(reserve(&app, &fast, FEATURED).await.0, 200);
 }
 
+/// A page's stock WebSocket, opened with `who`'s cookie as a browser's is.
+async fn socket_as(app: &TestApp, who: Option<&str>) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = app
+        .ws_url("/api/stock/ws")
+        .into_client_request()
+        .expect("a request");
+    if let Some(who) = who {
+        let cookie = format!("livecart_shopper={who}").parse().expect("a header");
+        request.headers_mut().insert("cookie", cookie);
+    }
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket opens");
+    socket
+}
+
+/// Sends `ask` over the socket and reads until its answer (stock messages
+/// may come first).
+async fn ask_over(socket: &mut Socket, ask: &str) -> Value {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    socket
+        .send(Message::Text(ask.into()))
+        .await
+        .expect("the ask goes out");
+    loop {
+        let text = next_text(socket, Duration::from_secs(10))
+            .await
+            .expect("an answer within 10 s");
+        if text.starts_with(r#"{"line":"#) {
+            return serde_json::from_str(&text).expect("JSON");
+        }
+        serde_json::from_str::<StockSnapshot>(&text).expect("else a stock message");
+    }
+}
+
+/// A live page asks for its place over its own WebSocket (whose place: the
+/// socket's cookie), and is answered there exactly as
+/// `GET /api/lines/<book>` answers the same shopper. An ask the socket
+/// does not understand, or for no such book, is answered with an error,
+/// and the socket goes on.
+#[tokio::test]
+async fn a_page_asks_its_place_over_its_own_websocket() {
+    let app = spawn_app().await;
+    let staff = staff(&app).await;
+    set_total(&app, &staff, FEATURED, 0).await;
+    launch(&app, &staff, FEATURED, 2, "+2s").await;
+    let crowd = Crowd::new();
+    let shoppers: Vec<String> = (0..3).map(|_| new_shopper()).collect();
+    for who in &shoppers {
+        assert_eq!(crowd.join(&app, who).await.0, 200);
+    }
+    let mut sockets = Vec::new();
+    for who in &shoppers {
+        sockets.push(socket_as(&app, Some(who)).await);
+    }
+    let ask = format!(r#"{{"line":"{FEATURED}"}}"#);
+    // Before the draw: in the line, without a number yet.
+    let before = ask_over(&mut sockets[0], &ask).await;
+    assert_eq!(before["view"]["state"], "scheduled", "{before}");
+    assert!(before["view"]["you"].is_object(), "{before}");
+    assert!(before["view"]["you"]["place"].is_null(), "{before}");
+
+    crowd
+        .line_until(&app, &shoppers[0], |v| v["state"] == "open")
+        .await;
+    let mut places = Vec::new();
+    for (who, socket) in shoppers.iter().zip(&mut sockets) {
+        let answer = ask_over(socket, &ask).await;
+        assert_eq!(answer["line"], FEATURED);
+        assert!(answer.get("error").is_none(), "{answer}");
+        let asked_over_http = crowd.line(&app, who).await;
+        assert_eq!(answer["view"], asked_over_http, "the same as over HTTP");
+        places.push(place(&answer["view"]).expect("a number"));
+        // The first two places are offered the two copies.
+        let number = places[places.len() - 1];
+        assert_eq!(offered(&answer["view"]), number <= 2, "{answer}");
+    }
+    places.sort_unstable();
+    assert_eq!(places, [1, 2, 3], "each its own place");
+
+    // A page without a cookie sees the line, and no place.
+    let mut anonymous = socket_as(&app, None).await;
+    let answer = ask_over(&mut anonymous, &ask).await;
+    assert_eq!(answer["view"]["state"], "open", "{answer}");
+    assert!(answer["view"]["you"].is_null(), "{answer}");
+
+    // Bad asks: an error each, nothing changed, and the socket still answers.
+    let version = stock(&app).await.version;
+    for (bad, expected) in [
+        ("hello", "not understood"),
+        (r#"{"line":7}"#, "not understood"),
+        (r#"{"line":"no-such-book"}"#, "no such book"),
+        (r#"{"line":"NOT A SLUG"}"#, "no such book"),
+    ] {
+        let answer = ask_over(&mut sockets[2], bad).await;
+        let error = answer["error"].as_str().unwrap_or_default().to_lowercase();
+        assert!(error.contains(expected), "{bad}: {answer}");
+        assert!(answer["view"].is_null(), "{bad}: {answer}");
+    }
+    // A book without a line: no view, and no error.
+    let answer = ask_over(&mut sockets[2], r#"{"line":"the-pragmatic-programmer"}"#).await;
+    assert!(
+        answer["view"].is_null() && answer.get("error").is_none(),
+        "{answer}"
+    );
+    assert_eq!(stock(&app).await.version, version, "asking changed nothing");
+    let again = ask_over(&mut sockets[2], &ask).await;
+    assert!(place(&again["view"]).is_some(), "{again}");
+}
+
 /// Burt's protocol cannot join a line: its `add` on a book in line gets 409.
 #[tokio::test]
 async fn an_old_client_is_refused_while_the_book_has_a_line() {
@@ -672,80 +784,85 @@ struct PageEnd {
 }
 
 /// One page in the line, as the page's own client behaves: it reads the
-/// live stock; once the line is past its opening it asks its node for its
-/// number (at most `asks` pages of a node at once, as a crowd of browsers
-/// over a few connections); when the broadcast reaches its number it asks
-/// again, and buys the copy held for it, or declines it.
+/// live stock over its WebSocket; once the line is past its opening it asks
+/// its node for its number over that socket; when the broadcast reaches its
+/// number it asks again, and buys the copy held for it, or declines it.
 async fn page_in_line(
     http: reqwest::Client,
     base: String,
     ws: String,
     who: String,
-    asks: std::sync::Arc<tokio::sync::Semaphore>,
     declines: bool,
 ) -> PageEnd {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{ws}/api/stock/ws"))
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let cookie = format!("livecart_shopper={who}");
+    let mut request = format!("{ws}/api/stock/ws")
+        .into_client_request()
+        .expect("a request");
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().expect("a header"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("websocket opens");
-    let cookie = format!("livecart_shopper={who}");
-    // The page asks its node for its line, as `GET /api/lines/<book>`.
-    let ask = || async {
-        http.get(format!("{base}/api/lines/{FEATURED}"))
-            .header("cookie", cookie.clone())
-            .send()
-            .await
-            .expect("GET line")
-            .json::<Value>()
-            .await
-            .expect("JSON")
-    };
+    let ask = Message::Text(format!(r#"{{"line":"{FEATURED}"}}"#).into());
     let mut held = StockSnapshot::default();
     let mut end = PageEnd::default();
+    let (mut asked_place, mut asked_offer) = (false, false);
     while let Some(text) = next_text(&mut socket, Duration::from_secs(180)).await {
-        let message: StockSnapshot = serde_json::from_str(&text).expect("a snapshot");
-        assert_eq!(
-            held.absorb(message),
-            livecart::shared::stock::Absorbed::Applied
-        );
+        if text.starts_with(r#"{"line":"#) {
+            let answer: Value = serde_json::from_str(&text).expect("JSON");
+            let view = &answer["view"];
+            if end.place.is_none() {
+                end.place = Some(place(view).expect("every page that joined has a number"));
+            } else if asked_offer {
+                asked_offer = false;
+                let number = end.place.unwrap_or_default();
+                assert!(offered(view), "place {number}'s turn holds a copy: {view}");
+                let path = if declines {
+                    "/api/lines/leave"
+                } else {
+                    "/api/cart/checkout"
+                };
+                let form: &[(&str, &str)] = if declines { &[("book", FEATURED)] } else { &[] };
+                let response = http
+                    .post(format!("{base}{path}"))
+                    .header("cookie", cookie.clone())
+                    .form(form)
+                    .send()
+                    .await
+                    .expect("decline or checkout");
+                assert_eq!(response.status(), 200, "place {number}: {path}");
+                (end.declined, end.bought) = (declines, !declines);
+            }
+        } else {
+            let message: StockSnapshot = serde_json::from_str(&text).expect("a snapshot");
+            assert_eq!(
+                held.absorb(message),
+                livecart::shared::stock::Absorbed::Applied
+            );
+        }
         let Some(line) = held.line(FEATURED) else {
             continue;
         };
         if line.state == LineStatus::Scheduled {
             continue;
         }
-        if end.place.is_none() {
-            let _turn = asks.acquire().await.expect("semaphore");
-            let view = ask().await;
-            end.place = Some(place(&view).expect("every page that joined has a number"));
-        }
-        let number = end.place.expect("asked");
+        let Some(number) = end.place else {
+            if !asked_place {
+                asked_place = true;
+                socket.send(ask.clone()).await.expect("ask for a place");
+            }
+            continue;
+        };
         if !end.turn_seen && line.has_reached(number as u32) {
             end.turn_seen = true;
-            let view = ask().await;
-            assert!(offered(&view), "place {number}'s turn holds a copy: {view}");
-            if declines {
-                let response = http
-                    .post(format!("{base}/api/lines/leave"))
-                    .header("cookie", cookie.clone())
-                    .form(&[("book", FEATURED)])
-                    .send()
-                    .await
-                    .expect("decline");
-                assert_eq!(response.status(), 200, "place {number} declines its copy");
-                end.declined = true;
-            } else {
-                let response = http
-                    .post(format!("{base}/api/cart/checkout"))
-                    .header("cookie", cookie.clone())
-                    .form(&[] as &[(&str, &str)])
-                    .send()
-                    .await
-                    .expect("checkout");
-                assert_eq!(response.status(), 200, "place {number} buys its copy");
-                end.bought = true;
-            }
+            asked_offer = true;
+            socket.send(ask.clone()).await.expect("ask for the offer");
         }
-        if line.state == LineStatus::Closed {
+        if line.state == LineStatus::Closed && !asked_offer {
             end.closed = true;
             break;
         }
@@ -755,8 +872,9 @@ async fn page_in_line(
 
 /// The launch issue's cluster test, smaller than its benchmark: 5,000 pages
 /// over three nodes wait for a launch of 50 copies. Each page asks its node
-/// for its number at the opening (one read of the database answers many
-/// pages' asks), sees its turn in the broadcast, and buys, or (one in ten)
+/// for its number over its WebSocket at the opening (one read of the
+/// database answers many pages' asks), sees its turn in the broadcast, and
+/// buys, or (one in ten)
 /// declines, so the copy goes on down the line. When the line
 /// closes, every page's number and what it did are the database's, place by
 /// place, and exactly 50 copies are sold.
@@ -781,9 +899,6 @@ async fn five_thousand_pages_over_three_nodes_end_where_the_database_says() {
     let crowd = Crowd::new();
     let shoppers: Vec<String> = (0..PAGES).map(|_| new_shopper()).collect();
     let node_of = |who: usize| who % 3;
-    let asks: Vec<_> = (0..3)
-        .map(|_| std::sync::Arc::new(tokio::sync::Semaphore::new(64)))
-        .collect();
     let pages: Vec<_> = shoppers
         .iter()
         .enumerate()
@@ -794,7 +909,6 @@ async fn five_thousand_pages_over_three_nodes_end_where_the_database_says() {
                 node.url(""),
                 node.ws_url(""),
                 who.clone(),
-                asks[node_of(i)].clone(),
                 i % 10 == 0,
             ))
         })

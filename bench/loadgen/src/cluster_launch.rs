@@ -9,8 +9,9 @@
 //!
 //! Every page holds its live stock open (nine in ten a WebSocket, one in
 //! ten the long poll), joins the launch's line before the opening, asks its
-//! node for its number once the broadcast shows the line open, and watches
-//! for its turn. A page whose turn comes checks out after 1–20 s, or (one
+//! node for its number once the broadcast shows the line open (as the
+//! pages' client does: over its WebSocket, `{"line":"<book>"}`; a long-poll
+//! page over HTTP, `GET /api/lines/<book>`), and watches for its turn. A page whose turn comes checks out after 1–20 s, or (one
 //! in ten) lets the offer lapse, so the copy goes on down the line. The
 //! offer is held 25 s in this case.
 //!
@@ -39,14 +40,14 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cases::{latency, Latency, FEATURED_BOOK};
 use crate::cluster::{query, Database};
 use crate::launch::{join_line, line_view, pseudo_random, unix_ms};
-use crate::net::{open_socket, Http};
+use crate::net::{open_socket_as, Http};
 use crate::server::{add_staff, cpu_ticks, post_staff_form, staff_cookie, Binaries, Running};
 
 /// How long an offer is held in this case: longer than the slowest buyer
 /// (20 s), so only the one in ten who walks away lets it lapse.
 const OFFER_TTL_S: i64 = 25;
-/// Asks for a place in flight at once from one process (a crowd of
-/// browsers, each asking once; 64 connections carry them).
+/// Asks for a place over HTTP in flight at once from one process (the
+/// long-poll pages, each asking once; 64 connections carry them).
 const ASKING_CONNECTIONS: usize = 64;
 
 /// The shopper cookie of page `i` (the same in every process).
@@ -83,6 +84,8 @@ struct Page {
     asked: bool,
     opened: bool,
     serving: u32,
+    /// A WebSocket page's ask is due: its socket's task sends it.
+    ask_over_socket: bool,
 }
 
 /// The featured book's line, as far as a page needs it.
@@ -148,6 +151,10 @@ impl Crowd {
         }
         if page.opened && !page.asked {
             page.asked = true;
+            if !page.end.long_poll {
+                page.ask_over_socket = true;
+                return;
+            }
             drop(page);
             self.asks.borrow_mut().push_back(i);
             self.ask_ready.notify_one();
@@ -226,23 +233,45 @@ impl Crowd {
                     line_view(&mut http, &cookie).await?
                 }
             };
-            {
-                let mut page = self.pages[i].borrow_mut();
-                page.end.place = view["you"]["place"].as_u64().map(|p| p as u32);
-                page.end.placed_ms = Some(unix_ms());
-            }
-            self.check_turn(i);
+            self.placed(i, &view);
         }
+    }
+
+    /// A page was told its line as its shopper sees it.
+    fn placed(self: &Rc<Self>, i: usize, view: &serde_json::Value) {
+        {
+            let mut page = self.pages[i].borrow_mut();
+            page.end.place = view["you"]["place"].as_u64().map(|p| p as u32);
+            page.end.placed_ms = Some(unix_ms());
+        }
+        self.check_turn(i);
     }
 }
 
 async fn read_socket(crowd: Rc<Crowd>, i: usize, mut socket: crate::net::Socket) {
+    use futures_util::SinkExt;
+    let ask = format!(r#"{{"line":"{FEATURED_BOOK}"}}"#);
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else {
             continue;
         };
+        if text.starts_with(r#"{"line":"#) {
+            if let Ok(answer) = serde_json::from_str::<serde_json::Value>(&text) {
+                crowd.placed(i, &answer["view"]);
+            }
+            continue;
+        }
         if let Some((_, Some(line))) = crowd.parse(&text) {
             crowd.seen(i, line);
+        }
+        let due = std::mem::take(&mut crowd.pages[i].borrow_mut().ask_over_socket);
+        if due
+            && socket
+                .send(Message::Text(ask.clone().into()))
+                .await
+                .is_err()
+        {
+            break;
         }
     }
     crowd.pages[i].borrow_mut().end.dropped = true;
@@ -327,7 +356,9 @@ async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
         if crowd.pages[i].borrow().end.long_poll {
             tokio::task::spawn_local(long_poll(crowd.clone(), i));
         } else {
-            let socket = open_socket(node, "/api/stock/ws").await?;
+            let index = crowd.pages[i].borrow().end.index;
+            let cookie = format!("livecart_shopper={}", cookie(index));
+            let socket = open_socket_as(node, "/api/stock/ws", Some(&cookie)).await?;
             tokio::task::spawn_local(read_socket(crowd.clone(), i, socket));
         }
     }

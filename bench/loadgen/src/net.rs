@@ -198,12 +198,29 @@ pub type Socket = WebSocketStream<TcpStream>;
 
 /// A WebSocket client with small buffers, so 19,000 of them fit easily.
 pub async fn open_socket(server: SocketAddr, path: &str) -> io::Result<Socket> {
+    open_socket_as(server, path, None).await
+}
+
+/// The same, sending `cookie` (`name=value`) as a browser sends its own.
+pub async fn open_socket_as(
+    server: SocketAddr,
+    path: &str,
+    cookie: Option<&str>,
+) -> io::Result<Socket> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let stream = connect(server).await?;
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let url = format!("ws://{server}{path}");
-    let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+    let mut request = format!("ws://{server}{path}")
+        .into_client_request()
+        .map_err(io::Error::other)?;
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().map_err(io::Error::other)?);
+    }
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(io::Error::other)?;
     Ok(socket)

@@ -1,9 +1,14 @@
 //! Lines over HTTP: `POST /api/lines/join` and `/api/lines/leave` (server
 //! functions, so a page's form works without JavaScript too) and
 //! `GET /api/lines/<book>`, each answering the line as the asking shopper
-//! sees it. Who asks and from which address is read here; what a join or a
+//! sees it; and the same ask over the page's stock WebSocket
+//! (`{"line":"<book>"}`), which is how a live page asks at a launch's
+//! opening. Who asks and from which address is read here; what a join or a
 //! leave does is the inventory's (`inventory::lines`).
 
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -11,11 +16,12 @@ use axum::Json;
 use super::client_address::ClientAddress;
 use super::cookies::SHOPPER_COOKIE;
 use super::forms::{answer_form, request, shopper, state, with_status};
+use super::live::socket::Answer;
 use crate::server::inventory::shopper::{Shopper, ShopperId};
 use crate::server::inventory::BookId;
 use crate::server::network::address_group;
 use crate::server::AppState;
-use crate::shared::lines::{LineState, LineView, Offer};
+use crate::shared::lines::{LineAnswer, LineAsk, LineState, LineView, Offer};
 use crate::shared::{Notice, ShopError};
 
 pub async fn join(book: String) -> Result<LineView, ShopError> {
@@ -78,11 +84,7 @@ pub async fn line(
     headers: HeaderMap,
 ) -> Result<Json<LineView>, ShopError> {
     let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
-    let shopper = state
-        .cookies()
-        .read(&headers, SHOPPER_COOKIE)
-        .and_then(|value| ShopperId::parse(&value))
-        .map(Shopper::Web);
+    let shopper = shopper_of(&state, &headers);
     if let Some(view) = state.inventory.line_view(shopper.as_ref(), &id).await? {
         return Ok(Json(view));
     }
@@ -90,6 +92,69 @@ pub async fn line(
         Some(_) => Err(ShopError::NoLine),
         None => Err(ShopError::UnknownBook),
     }
+}
+
+/// What a page's stock WebSocket answers when it asks `{"line":"<book>"}`:
+/// the line as the shopper of the socket's cookie sees it (read at the
+/// upgrade, as `GET /api/lines/<book>` reads it from each request), through
+/// the same gathered read. An ask not understood, or for no such book, is
+/// answered with an `error` and changes nothing.
+pub fn socket_answer(state: &AppState, headers: &HeaderMap) -> Answer {
+    let shopper = shopper_of(state, headers);
+    let state = state.clone();
+    Arc::new(move |ask: Utf8Bytes| {
+        let state = state.clone();
+        let shopper = shopper.clone();
+        Box::pin(async move {
+            let answer = match serde_json::from_str::<LineAsk>(ask.as_str()) {
+                Ok(LineAsk { line: book }) => {
+                    match seen_over_socket(&state, shopper, &book).await {
+                        Ok(view) => LineAnswer {
+                            line: book,
+                            view,
+                            error: None,
+                        },
+                        Err(error) => LineAnswer {
+                            line: book,
+                            view: None,
+                            error: Some(error.to_string()),
+                        },
+                    }
+                }
+                Err(_) => LineAnswer {
+                    line: String::new(),
+                    view: None,
+                    error: Some(r#"not understood: ask {"line":"<book>"}"#.to_string()),
+                },
+            };
+            // A LineAnswer of strings and numbers always serializes.
+            Utf8Bytes::from(serde_json::to_string(&answer).unwrap_or_default())
+        })
+    })
+}
+
+async fn seen_over_socket(
+    state: &AppState,
+    shopper: Option<Shopper>,
+    book: &str,
+) -> Result<Option<LineView>, ShopError> {
+    let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
+    if let Some(view) = state.inventory.line_view(shopper.as_ref(), &id).await? {
+        return Ok(Some(view));
+    }
+    match state.inventory.book(&id).await? {
+        Some(_) => Ok(None),
+        None => Err(ShopError::UnknownBook),
+    }
+}
+
+/// The shopper a request's cookie names, if it names one.
+fn shopper_of(state: &AppState, headers: &HeaderMap) -> Option<Shopper> {
+    state
+        .cookies()
+        .read(headers, SHOPPER_COOKIE)
+        .and_then(|value| ShopperId::parse(&value))
+        .map(Shopper::Web)
 }
 
 /// The book's line as the shopper sees it after their change: `ended`

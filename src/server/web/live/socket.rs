@@ -4,6 +4,8 @@
 //! its connection's send deadline (`web/connections.rs`), which every
 //! transport shares: one owner, so one test shows it hold.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,14 +58,22 @@ pub fn start_fan_out(shutdown: CancellationToken) -> std::io::Result<tokio::runt
     Ok(handle)
 }
 
+/// What a socket's client may ask over it, answered on the same socket (a
+/// page asks for its place in a line: at a launch's opening every page asks
+/// at once, and a frame on a socket already open costs the node far less
+/// than a request of its own). The answer is boxed, so an idle socket's
+/// task is no larger for it.
+pub type Answer =
+    Arc<dyn Fn(Utf8Bytes) -> Pin<Box<dyn Future<Output = Utf8Bytes> + Send>> + Send + Sync>;
+
 /// Close code for "the server is going away".
 const GOING_AWAY: u16 = 1001;
 
 /// Sizes the socket for a server holding tens of thousands of them: clients
-/// only ever send control frames, and each update is a few hundred bytes.
-/// The read buffer is allocated for every socket and kept while it is open,
-/// so it is 32 bytes (a pong is 6): a longer frame is read in pieces, up to
-/// the 4 KiB limit.
+/// send control frames and, rarely, a short ask; each update is a few
+/// hundred bytes. The read buffer is allocated for every socket and kept
+/// while it is open, so it is 32 bytes (a pong is 6): a longer frame is
+/// read in pieces, up to the 4 KiB limit.
 fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(32)
@@ -86,6 +96,7 @@ pub fn serve<F>(
     updates: watch::Receiver<Arc<Published>>,
     first: Option<Utf8Bytes>,
     pick: F,
+    answer: Option<Answer>,
     upkeep: Arc<Upkeep>,
 ) -> Response
 where
@@ -93,18 +104,20 @@ where
 {
     configure(upgrade).on_upgrade(move |ws| {
         let fan_out = upkeep.fan_out.clone();
-        fan_out.spawn(push_updates(ws, updates, first, pick, upkeep));
+        fan_out.spawn(push_updates(ws, updates, first, pick, answer, upkeep));
         std::future::ready(())
     })
 }
 
 /// Sends `first` (if any), then whatever `pick` makes of every newer version,
-/// until the peer leaves, stops answering, or the server shuts down.
+/// and `answer`'s reply to each text the client sends, until the peer
+/// leaves, stops answering, or the server shuts down.
 async fn push_updates<F>(
     mut socket: WebSocket,
     mut updates: watch::Receiver<Arc<Published>>,
     first: Option<Utf8Bytes>,
     mut pick: F,
+    answer: Option<Answer>,
     upkeep: Arc<Upkeep>,
 ) where
     F: FnMut(&Arc<Published>) -> Option<Utf8Bytes>,
@@ -133,7 +146,18 @@ async fn push_updates<F>(
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Pong(_))) => awaiting_pong = false,
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                // Clients have nothing to say; tungstenite answers their pings.
+                // One ask at a time: a client that sends many waits for
+                // each answer in turn, and the stock it is sent meanwhile
+                // is the newest when the answer has gone.
+                Some(Ok(Message::Text(ask))) => {
+                    if let Some(answer) = &answer {
+                        let reply = answer(ask).await;
+                        if !send(&mut socket, Message::Text(reply)).await {
+                            return;
+                        }
+                    }
+                }
+                // Tungstenite answers pings; binary frames mean nothing here.
                 Some(Ok(_)) => {}
             },
             _ = ping.tick() => {

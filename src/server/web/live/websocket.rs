@@ -1,11 +1,13 @@
 //! `GET /api/stock/ws[?since=V]`: a WebSocket that sends, on open, what
 //! changed after V (or, without `since`, the whole stock once), then each
 //! newer change: the buffer serialized once for every subscriber that is
-//! current, a catch-up of its own for one that fell behind.
+//! current, a catch-up of its own for one that fell behind. The page may
+//! ask over it for its place in a line (`web::lines::socket_answer`).
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::Since;
@@ -18,6 +20,7 @@ use crate::shared::ShopError;
 pub async fn stock_socket(
     State(state): State<AppState>,
     query: Result<Query<Since>, QueryRejection>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ShopError> {
     let Query(Since { since }) = query?;
@@ -38,5 +41,13 @@ pub async fn stock_socket(
         mine = message.version();
         Some(message.json())
     };
-    Ok(socket::serve(upgrade, updates, Some(first), pick, upkeep))
+    let answer = crate::server::web::lines::socket_answer(&state, &headers);
+    Ok(socket::serve(
+        upgrade,
+        updates,
+        Some(first),
+        pick,
+        Some(answer),
+        upkeep,
+    ))
 }

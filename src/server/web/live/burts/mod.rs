@@ -140,7 +140,7 @@ fn status_socket(state: AppState, upgrade: WebSocketUpgrade) -> Response {
             latest.featured.json.clone()
         })
     };
-    socket::serve(upgrade, updates, None, pick, upkeep)
+    socket::serve(upgrade, updates, None, pick, None, upkeep)
 }
 
 /// Burt's long poll: answered when the featured count next changes, at
