@@ -6,7 +6,7 @@ use livecart::server::clock::now_ms;
 use livecart::server::config::{ConfigError, Settings};
 use livecart::server::inventory::lines::parse_opening;
 use livecart::server::inventory::BookId;
-use livecart::server::staff::{put_staff, StaffError, StaffName};
+use livecart::server::staff::{put_staff, StaffError, StaffName, StaffRole};
 use livecart::server::store::{Store, StoreError};
 use livecart::server::{leptos_options, open_inventory, Application};
 use tracing_subscriber::EnvFilter;
@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Every subcommand `run` accepts is on the first lines.
 const USAGE: &str = "usage: livecart [serve]
-       livecart staff add NAME
+       livecart staff add NAME [--role owner|clerk]
        livecart books import FILE.csv
        livecart lines launch BOOK --copies N --at TIME
        livecart lines list
@@ -33,6 +33,10 @@ and LIVECART_* environment variables; the address from LEPTOS_SITE_ADDR
 
 staff add NAME adds a staff account (or sets a new password for it). The
 password is read without echo from the terminal, or as one line from stdin.
+--role clerk makes (or turns) it a clerk's: restock and view, no prices, no
+new books, no lines; --role owner, everything. A new account without --role
+is an owner's; an existing one keeps its role. Either change signs the
+account out everywhere.
 
 books import FILE.csv upserts books by id from a CSV file with a header row
 naming its columns: id (optional: made from the title), title, author, isbn
@@ -103,7 +107,8 @@ async fn run() -> ExitCode {
         .as_slice()
     {
         [] | ["serve"] => serve().await,
-        ["staff", "add", name] => add_staff(name).await,
+        ["staff", "add", name] => add_staff(name, None).await,
+        ["staff", "add", name, "--role", role] => add_staff(name, Some(role)).await,
         ["version" | "--version" | "-V"] => version().await,
         ["books", "import", file] => import_books(file).await,
         ["lines", "launch", book, "--copies", copies, "--at", at] => launch(book, copies, at).await,
@@ -329,13 +334,14 @@ async fn version() -> ExitCode {
     }
 }
 
-async fn add_staff(name: &str) -> ExitCode {
+async fn add_staff(name: &str, role: Option<&str>) -> ExitCode {
     let added = async {
         let name = StaffName::parse(name)?;
+        let role = role.map(StaffRole::parse).transpose()?;
         let password = read_password(&name)?;
         let settings = Settings::load()?;
         let store = Store::open(&settings.database_url).await?;
-        put_staff(&store, &name, &password).await?;
+        put_staff(&store, &name, &password, role).await?;
         Ok::<_, CommandError>(name)
     };
     match added.await {

@@ -1,6 +1,8 @@
 //! `/admin`: staff sign in, restock, set totals and prices, and add books.
 //! Every change is pushed live to every open page. The page is plain HTML
 //! but for its live counts: each form posts and comes back with a notice.
+//! A clerk is shown only the forms a clerk may use (the server refuses the
+//! others with 403 whatever is posted).
 
 use leptos_router::hooks::use_query_map;
 
@@ -44,8 +46,10 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), ledger, version, shelf, lines }) => view! {
-                        <p class="signed-in">"Signed in as " <strong>{name}</strong></p>
+                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines }) => {
+                    let owner = role.as_deref() == Some("owner");
+                    view! {
+                        <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
                         <SearchForm action="/admin" search=shelf.search.clone()/>
                         <table class="ledger">
@@ -55,14 +59,15 @@ pub fn AdminPage() -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {ledger.into_iter().map(|line| view! {
-                                    <LedgerRow line version restock set_total set_price/>
+                                    <LedgerRow line version owner restock set_total set_price/>
                                 }).collect_view()}
                             </tbody>
                         </table>
                         <Pager shelf base="/admin"/>
-                        <Lines lines version launch end_line/>
-                        <AddBookForm add_book/>
-                    }.into_any(),
+                        <Lines lines version owner launch end_line/>
+                        {owner.then(|| view! { <AddBookForm add_book/> })}
+                    }.into_any()
+                    }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -85,6 +90,8 @@ fn SignInForm(sign_in: ServerAction<SignIn>) -> impl IntoView {
 fn LedgerRow(
     line: LedgerLine,
     version: u64,
+    /// Only an owner may set prices.
+    owner: bool,
     restock: ServerAction<Restock>,
     set_total: ServerAction<SetTotal>,
     set_price: ServerAction<SetPrice>,
@@ -115,11 +122,13 @@ fn LedgerRow(
                     <input type="number" name="total" min="0" value=book.total aria-label="Total copies"/>
                     <button type="submit">"Set total"</button>
                 </ActionForm>
-                <ActionForm action=set_price>
-                    <input type="hidden" name="book" value=id_price/>
-                    <input type="text" name="price" value=book.price.clone() size="7" aria-label="Price"/>
-                    <button type="submit">"Set price"</button>
-                </ActionForm>
+                {owner.then(|| view! {
+                    <ActionForm action=set_price>
+                        <input type="hidden" name="book" value=id_price/>
+                        <input type="text" name="price" value=book.price.clone() size="7" aria-label="Price"/>
+                        <button type="submit">"Set price"</button>
+                    </ActionForm>
+                })}
             </td>
         </tr>
     }
@@ -146,17 +155,21 @@ fn AddBookForm(add_book: ServerAction<AddBook>) -> impl IntoView {
 fn Lines(
     lines: Vec<LineSummary>,
     version: u64,
+    /// Only an owner may launch or end a line.
+    owner: bool,
     launch: ServerAction<LaunchLine>,
     end_line: ServerAction<EndLine>,
 ) -> impl IntoView {
     view! {
         <h2>"Lines"</h2>
-        <ActionForm action=launch attr:class="launch">
-            <label>"Book id " <input type="text" name="book" placeholder="the-book-slug" required/></label>
-            <label>"Copies " <input type="number" name="copies" min="0" value="100" required/></label>
-            <label>"Opens at (UTC, or +30s) " <input type="text" name="opens_at" placeholder="2026-12-24T10:00:00Z" required/></label>
-            <button type="submit">"Schedule the launch"</button>
-        </ActionForm>
+        {owner.then(|| view! {
+            <ActionForm action=launch attr:class="launch">
+                <label>"Book id " <input type="text" name="book" placeholder="the-book-slug" required/></label>
+                <label>"Copies " <input type="number" name="copies" min="0" value="100" required/></label>
+                <label>"Opens at (UTC, or +30s) " <input type="text" name="opens_at" placeholder="2026-12-24T10:00:00Z" required/></label>
+                <button type="submit">"Schedule the launch"</button>
+            </ActionForm>
+        })}
         <table class="lines">
             <thead><tr>
                 <th>"Book"</th><th>"Line"</th><th>"Opens (UTC)"</th><th>"Now (live)"</th>
@@ -165,7 +178,7 @@ fn Lines(
             <tbody>
                 {lines.into_iter().map(|summary| {
                     let LineSummary { book_id, title, kind, line, places, draw } = summary;
-                    let live = line.state != LineStatus::Ended;
+                    let live = owner && line.state != LineStatus::Ended;
                     let end_id = book_id.clone();
                     let places = places.iter().map(|(state, n)| format!("{n} {state}")).collect::<Vec<_>>().join(", ");
                     view! {

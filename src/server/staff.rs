@@ -1,5 +1,6 @@
-//! Staff accounts: argon2id password hashes, sign-in with rate limits, and
-//! signed-in sessions carried by an HttpOnly, SameSite=Strict cookie.
+//! Staff accounts: argon2id password hashes, sign-in with rate limits,
+//! signed-in sessions carried by an HttpOnly, SameSite=Strict cookie, and
+//! what each role may do (`StaffRole::may`).
 //!
 //! Verifying a password costs tens of milliseconds of CPU, so it runs on
 //! tokio's blocking pool behind a semaphore (`sign_in_concurrency`, by
@@ -34,6 +35,8 @@ pub enum StaffError {
     BadName,
     #[error("a password needs at least {MIN_PASSWORD_CHARS} characters")]
     WeakPassword,
+    #[error("a staff role is owner or clerk")]
+    BadRole,
     #[error("wrong name or password")]
     WrongPassword,
     #[error("too many failed sign-ins; try again later")]
@@ -67,6 +70,60 @@ impl StaffName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// What a staff account may do. An owner: everything. A clerk: the stock
+/// (restock, set a total) and the staff pages, but no prices, no new books
+/// and no lines (a launch is the owner's call: it decides who gets the
+/// copies). New staff accounts are made on the command line, by whoever
+/// runs the shop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StaffRole {
+    Owner,
+    Clerk,
+}
+
+/// The staff pages' changes, each allowed to a role or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaffAction {
+    Restock,
+    SetTotal,
+    SetPrice,
+    AddBook,
+    Launch,
+    EndLine,
+}
+
+impl StaffRole {
+    pub fn parse(raw: &str) -> Result<StaffRole, StaffError> {
+        match raw {
+            "owner" => Ok(StaffRole::Owner),
+            "clerk" => Ok(StaffRole::Clerk),
+            _ => Err(StaffError::BadRole),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Owner => "owner",
+            StaffRole::Clerk => "clerk",
+        }
+    }
+
+    /// Whether this role may make `action`: the one place it is decided.
+    pub fn may(self, action: StaffAction) -> bool {
+        match self {
+            StaffRole::Owner => true,
+            StaffRole::Clerk => matches!(action, StaffAction::Restock | StaffAction::SetTotal),
+        }
+    }
+}
+
+/// A signed-in staff member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffMember {
+    pub name: StaffName,
+    pub role: StaffRole,
 }
 
 /// Hashes a new password with argon2id (the crate's default parameters).
@@ -121,13 +178,21 @@ fn decoy_hash() -> &'static str {
     })
 }
 
-/// Adds a staff member, or sets a new password for one.
-pub async fn put_staff(store: &Store, name: &StaffName, password: &str) -> Result<(), StaffError> {
+/// Adds a staff member, or sets a new password (and, if given, a new role)
+/// for one. A new account without a role is an owner.
+pub async fn put_staff(
+    store: &Store,
+    name: &StaffName,
+    password: &str,
+    role: Option<StaffRole>,
+) -> Result<(), StaffError> {
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| StaffError::Hashing(e.to_string()))??;
-    store.put_staff(name.as_str(), &hash, now_ms()).await?;
+    store
+        .put_staff(name.as_str(), &hash, role.map(StaffRole::as_str), now_ms())
+        .await?;
     Ok(())
 }
 
@@ -249,12 +314,23 @@ impl StaffDesk {
     }
 
     /// The staff member signed in with this token, if the session is live.
-    pub async fn who(&self, token: &str) -> Result<Option<StaffName>, StaffError> {
-        let name = self
+    pub async fn who(&self, token: &str) -> Result<Option<StaffMember>, StaffError> {
+        let found = self
             .store
             .staff_of_session(&SessionToken::stored_hash(token), now_ms())
             .await?;
-        Ok(name.map(StaffName))
+        found
+            .map(|(name, role)| {
+                // The table's CHECK allows only the two roles; anything else
+                // is a damaged row, refused rather than read as a clerk.
+                let role = StaffRole::parse(&role)
+                    .map_err(|_| StoreError::Corrupt(format!("staff role {role:?}")))?;
+                Ok(StaffMember {
+                    name: StaffName(name),
+                    role,
+                })
+            })
+            .transpose()
     }
 
     pub async fn sign_out(&self, token: &str) -> Result<(), StaffError> {
@@ -415,6 +491,31 @@ mod tests {
             hash_password("short"),
             Err(StaffError::WeakPassword)
         ));
+    }
+
+    /// The whole table of who may do what: an owner everything, a clerk the
+    /// stock alone.
+    #[test]
+    fn a_clerk_may_change_the_stock_and_nothing_else() {
+        use StaffAction::*;
+        let clerk_may = [Restock, SetTotal];
+        for action in [Restock, SetTotal, SetPrice, AddBook, Launch, EndLine] {
+            assert!(StaffRole::Owner.may(action), "an owner may {action:?}");
+            assert_eq!(
+                StaffRole::Clerk.may(action),
+                clerk_may.contains(&action),
+                "a clerk and {action:?}"
+            );
+        }
+        for role in [StaffRole::Owner, StaffRole::Clerk] {
+            assert_eq!(StaffRole::parse(role.as_str()).unwrap(), role);
+        }
+        for bad in ["", "Owner", "admin", "clerk "] {
+            assert!(
+                matches!(StaffRole::parse(bad), Err(StaffError::BadRole)),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

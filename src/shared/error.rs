@@ -33,6 +33,8 @@ pub enum ShopError {
     UnknownOrder,
     #[error("Please sign in as staff.")]
     NotSignedIn,
+    #[error("Only the shop's owner may do that.")]
+    OwnerOnly,
     #[error("Wrong name or password.")]
     WrongPassword,
     #[error("Too many failed sign-ins; try again in a few minutes.")]
@@ -80,7 +82,7 @@ impl ShopError {
             | ShopError::PlacesPerAddress(_) => 429,
             ShopError::BadInput(_) => 400,
             ShopError::TotalTooLarge => 422,
-            ShopError::CrossOrigin => 403,
+            ShopError::CrossOrigin | ShopError::OwnerOnly => 403,
             ShopError::TooLarge => 413,
             ShopError::Unavailable | ShopError::Network(_) => 503,
         }
@@ -135,6 +137,7 @@ const REFUSAL_CODES: &[(&str, ShopError)] = &[
     ("below-held", ShopError::BelowHeldAndSold),
     ("unknown-order", ShopError::UnknownOrder),
     ("not-signed-in", ShopError::NotSignedIn),
+    ("owner-only", ShopError::OwnerOnly),
     ("wrong-password", ShopError::WrongPassword),
     ("too-many", ShopError::TooManyAttempts),
     ("too-fast", ShopError::ReservingTooFast),

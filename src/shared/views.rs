@@ -128,6 +128,9 @@ pub struct CartView {
 pub struct AdminView {
     /// Who is signed in; None shows the sign-in form.
     pub staff: Option<String>,
+    /// Their role, `owner` or `clerk`: a clerk is shown only the forms a
+    /// clerk may use.
+    pub role: Option<String>,
     pub ledger: Vec<LedgerLine>,
     pub version: u64,
     pub shelf: ShelfPage,

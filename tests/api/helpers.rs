@@ -99,13 +99,23 @@ pub fn shopper_client() -> reqwest::Client {
 
 impl TestApp {
     /// Adds a staff account straight in the shop's database, as
-    /// `livecart staff add` does.
+    /// `livecart staff add` does (an owner's).
     pub async fn add_staff(&self, name: &str, password: &str) {
+        self.add_staff_as(name, password, None).await;
+    }
+
+    /// The same with a role, as `livecart staff add NAME --role ROLE` does.
+    pub async fn add_staff_as(
+        &self,
+        name: &str,
+        password: &str,
+        role: Option<livecart::server::staff::StaffRole>,
+    ) {
         let store = livecart::server::store::Store::open(&self.database_url)
             .await
             .expect("store");
         let name = livecart::server::staff::StaffName::parse(name).expect("name");
-        livecart::server::staff::put_staff(&store, &name, password)
+        livecart::server::staff::put_staff(&store, &name, password, role)
             .await
             .expect("staff added");
     }

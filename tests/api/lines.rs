@@ -1130,7 +1130,7 @@ async fn three_nodes_sold_out(
         .await
         .unwrap();
     let name = livecart::server::staff::StaffName::parse("ada").unwrap();
-    livecart::server::staff::put_staff(&store, &name, "correct horse battery staple")
+    livecart::server::staff::put_staff(&store, &name, "correct horse battery staple", None)
         .await
         .unwrap();
     let mut all = vec![

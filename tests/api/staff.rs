@@ -305,37 +305,163 @@ async fn a_burst_of_sign_ins_does_not_stall_live_updates() {
     assert!(largest_gap < LARGEST_GAP, "largest gap {largest_gap:?}");
 }
 
+/// Runs `livecart staff add ARGS` on the database at `db`, typing
+/// `password` on its stdin.
+async fn staff_add(db: &std::path::Path, args: &[&str], password: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
+        .args(["staff", "add"])
+        .args(args)
+        .env(
+            "LIVECART_DATABASE_URL",
+            format!("sqlite://{}", db.display()),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    child.wait_with_output().await.unwrap()
+}
+
+/// The forms a clerk is refused (the owner's), each with its form.
+fn owners_forms() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        (
+            "/api/admin/price",
+            vec![("book", FEATURED), ("price", "1.00")],
+        ),
+        (
+            "/api/admin/books",
+            vec![
+                ("id", "a-clerks-book"),
+                ("title", "A Clerk's Book"),
+                ("author", "Nobody"),
+                ("isbn", ""),
+                ("price", "1.00"),
+                ("copies", "5"),
+            ],
+        ),
+        (
+            "/api/admin/launch",
+            vec![("book", FEATURED), ("copies", "5"), ("opens_at", "+1h")],
+        ),
+        ("/api/admin/end-line", vec![("book", FEATURED)]),
+    ]
+}
+
+/// A clerk restocks and sets totals; every owner's form (price, new book,
+/// launch, end a line) answers them 403 and changes nothing; the desk shows
+/// them none of those forms. The owner's same posts go through.
+#[tokio::test]
+async fn a_clerk_restocks_and_is_refused_an_owners_action() {
+    use livecart::server::staff::StaffRole;
+    let app = spawn_app().await;
+    app.add_staff_as("clara", PASSWORD, Some(StaffRole::Clerk))
+        .await;
+    app.add_staff(BURT, PASSWORD).await;
+    let clerk = app.staff_client("clara", PASSWORD).await;
+    let owner = app.staff_client(BURT, PASSWORD).await;
+
+    let (status, body) = post_form(
+        &app,
+        &clerk,
+        "/api/admin/restock",
+        &[("book", FEATURED), ("copies", "2")],
+    )
+    .await;
+    assert_eq!(status, 200, "a clerk restocks: {body}");
+    let (status, body) = post_form(
+        &app,
+        &clerk,
+        "/api/admin/total",
+        &[("book", FEATURED), ("total", "20")],
+    )
+    .await;
+    assert_eq!(status, 200, "and sets a total: {body}");
+
+    let before = stock(&app).await;
+    let books_before = app
+        .http
+        .get(app.url("/api/books"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (path, form) in owners_forms() {
+        let (status, body) = post_form(&app, &clerk, path, &form).await;
+        assert_eq!(
+            (status, body),
+            (403, serde_json::json!("OwnerOnly")),
+            "a clerk's {path}"
+        );
+    }
+    assert_eq!(stock(&app).await, before, "nothing changed");
+    let books_after = app
+        .http
+        .get(app.url("/api/books"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(books_after, books_before, "no price or book changed");
+
+    let desk = clerk
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        desk.contains("Signed in as") && desk.contains("(clerk)"),
+        "{desk}"
+    );
+    assert!(
+        desk.contains("Restock") && desk.contains("Set total"),
+        "{desk}"
+    );
+    for owners in ["Set price", "Add book", "Schedule the launch"] {
+        assert!(!desk.contains(owners), "a clerk is not shown {owners:?}");
+    }
+    let desk = owner
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        desk.contains("Set price") && desk.contains("(owner)"),
+        "{desk}"
+    );
+
+    // The owner's same posts go through (the line launched, then ended).
+    for (path, form) in owners_forms() {
+        let (status, body) = post_form(&app, &owner, path, &form).await;
+        assert_eq!(status, 200, "the owner's {path}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn the_staff_add_command_creates_an_account_without_a_default_password() {
-    use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
     let db = db_path(&dir);
-    let run = |password: &'static str| {
-        let db = db.clone();
-        async move {
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
-                .args(["staff", "add", BURT])
-                .env(
-                    "LIVECART_DATABASE_URL",
-                    format!("sqlite://{}", db.display()),
-                )
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            stdin
-                .write_all(format!("{password}\n").as_bytes())
-                .await
-                .unwrap();
-            drop(stdin);
-            child.wait_with_output().await.unwrap()
-        }
-    };
-    let weak = run("short").await;
+    let weak = staff_add(&db, &[BURT], "short").await;
     assert!(!weak.status.success(), "a short password is refused");
-    let added = run(PASSWORD).await;
+    let added = staff_add(&db, &[BURT], PASSWORD).await;
     assert!(
         added.status.success(),
         "{}",
@@ -361,5 +487,41 @@ async fn the_staff_add_command_creates_an_account_without_a_default_password() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(available(&shop, FEATURED).await, 11);
+
+    // Roles: a clerk's account is refused the owner's forms; a password
+    // reset without --role keeps the role; --role owner gives them back.
+    let bad = staff_add(&db, &["clara", "--role", "boss"], PASSWORD).await;
+    assert!(!bad.status.success(), "an unknown role is refused");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("owner or clerk"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let price = |role_args: &'static [&'static str]| {
+        let (db, shop) = (db.clone(), &shop);
+        async move {
+            let added = staff_add(&db, role_args, PASSWORD).await;
+            assert!(
+                added.status.success(),
+                "{}",
+                String::from_utf8_lossy(&added.stderr)
+            );
+            let clara = shopper_client();
+            let form = [("name", "clara"), ("password", PASSWORD)];
+            assert_eq!(
+                post_form(shop, &clara, "/api/admin/sign-in", &form).await.0,
+                200
+            );
+            let form = [("book", FEATURED), ("price", "9.99")];
+            post_form(shop, &clara, "/api/admin/price", &form).await.0
+        }
+    };
+    assert_eq!(price(&["clara", "--role", "clerk"]).await, 403, "a clerk");
+    assert_eq!(price(&["clara"]).await, 403, "still a clerk");
+    assert_eq!(
+        price(&["clara", "--role", "owner"]).await,
+        200,
+        "an owner now"
+    );
     shop.kill_hard().await;
 }

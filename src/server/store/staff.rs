@@ -6,24 +6,29 @@ use sqlx::Row;
 use super::{StockTransaction, Store, StoreError};
 
 impl Store {
-    /// Adds an account, or replaces its password if the name exists. A new
-    /// password ends every session of the account in the same transaction:
-    /// whoever signed in with the old one is signed out on every node at
-    /// their next request.
+    /// Adds an account, or replaces its password (and its role, when one is
+    /// given) if the name exists; a new account without a role is an owner.
+    /// A new password ends every session of the account in the same
+    /// transaction: whoever signed in with the old one (or the old role) is
+    /// signed out on every node at their next request.
     pub async fn put_staff(
         &self,
         name: &str,
         password_hash: &str,
+        role: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO staff (name, password_hash, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash",
+            "INSERT INTO staff (name, password_hash, created_at, role) \
+             VALUES ($1, $2, $3, COALESCE($4, 'owner')) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, \
+             role = COALESCE($4, staff.role)",
         )
         .bind(name)
         .bind(password_hash)
         .bind(now_ms)
+        .bind(role)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM staff_sessions WHERE staff_name = $1")
@@ -42,20 +47,23 @@ impl Store {
         Ok(row.map(|r| r.try_get("password_hash")).transpose()?)
     }
 
-    /// The staff member a live session belongs to.
+    /// The staff member a live session belongs to, and their role.
     pub async fn staff_of_session(
         &self,
         token_hash: &str,
         now_ms: i64,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<(String, String)>, StoreError> {
         let row = sqlx::query(
-            "SELECT staff_name FROM staff_sessions WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT s.staff_name, a.role FROM staff_sessions s \
+             JOIN staff a ON a.name = s.staff_name \
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
         .bind(token_hash)
         .bind(now_ms)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| r.try_get("staff_name")).transpose()?)
+        row.map(|r| Ok((r.try_get("staff_name")?, r.try_get("role")?)))
+            .transpose()
     }
 }
 

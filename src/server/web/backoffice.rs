@@ -15,7 +15,7 @@ use super::forms::{answer_form, request, shelf_request, state, with_status};
 use crate::server::clock::now_ms;
 use crate::server::inventory::lines::parse_opening;
 use crate::server::inventory::{new_book, BookId, MAX_COPIES};
-use crate::server::staff::{StaffError, StaffName};
+use crate::server::staff::{StaffAction, StaffError, StaffMember};
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
 use crate::shared::views::{AdminView, LineSummary};
@@ -30,6 +30,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
     let Some(staff) = signed_in(&state).await? else {
         return Ok(AdminView {
             staff: None,
+            role: None,
             ledger: Vec::new(),
             version,
             shelf,
@@ -43,7 +44,8 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         .map_err(with_status)?;
     shelf.has_next = has_next;
     Ok(AdminView {
-        staff: Some(staff.as_str().to_string()),
+        staff: Some(staff.name.as_str().to_string()),
+        role: Some(staff.role.as_str().to_string()),
         ledger,
         version,
         shelf,
@@ -77,7 +79,7 @@ async fn line_summaries(state: &AppState) -> Result<Vec<LineSummary>, ShopError>
 /// Schedules a launch: `copies` more copies of `book`, all for its line,
 /// which opens at `opens_at` (RFC 3339 in UTC, or a wait such as `+30s`).
 pub async fn launch(book: String, copies: u32, opens_at: String) -> Result<(), ShopError> {
-    change_book(&book, |state, id| async move {
+    change_book(&book, StaffAction::Launch, |state, id| async move {
         let at = parse_opening(&opens_at, now_ms()).map_err(ShopError::BadInput)?;
         state.inventory.launch(&id, copies, at).await
     })
@@ -86,7 +88,7 @@ pub async fn launch(book: String, copies: u32, opens_at: String) -> Result<(), S
 
 /// Ends a book's line: its copies on the shelf are sold first come again.
 pub async fn end_line(book: String) -> Result<(), ShopError> {
-    change_book(&book, |state, id| async move {
+    change_book(&book, StaffAction::EndLine, |state, id| async move {
         state.inventory.end_line(&id).await
     })
     .await
@@ -123,7 +125,7 @@ pub async fn sign_out() -> Result<(), ShopError> {
 }
 
 pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
-    change_book(&book, |state, id| async move {
+    change_book(&book, StaffAction::Restock, |state, id| async move {
         if copies == 0 || copies > MAX_COPIES {
             return Err(ShopError::BadInput(format!(
                 "copies must be 1 to {MAX_COPIES}"
@@ -135,7 +137,7 @@ pub async fn restock(book: String, copies: u32) -> Result<(), ShopError> {
 }
 
 pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
-    change_book(&book, |state, id| async move {
+    change_book(&book, StaffAction::SetTotal, |state, id| async move {
         if total > MAX_COPIES {
             return Err(ShopError::BadInput(format!(
                 "a total is at most {MAX_COPIES}"
@@ -147,22 +149,23 @@ pub async fn set_total(book: String, total: u32) -> Result<(), ShopError> {
 }
 
 pub async fn set_price(book: String, price: String) -> Result<(), ShopError> {
-    change_book(&book, |state, id| async move {
+    change_book(&book, StaffAction::SetPrice, |state, id| async move {
         let cents = parse_price(&price).map_err(ShopError::BadInput)?;
         state.inventory.set_price(&id, cents).await
     })
     .await
 }
 
-/// A signed-in staff member's change to one book, answered as a form.
-async fn change_book<F, Fut>(book: &str, change: F) -> Result<(), ShopError>
+/// A signed-in staff member's change to one book, if their role allows
+/// `action`, answered as a form.
+async fn change_book<F, Fut>(book: &str, action: StaffAction, change: F) -> Result<(), ShopError>
 where
     F: FnOnce(AppState, BookId) -> Fut,
     Fut: std::future::Future<Output = Result<(), ShopError>>,
 {
     let result = async {
         let state = state()?;
-        require_staff(&state).await?;
+        require_staff(&state, action).await?;
         let id = BookId::parse(book).map_err(|_| ShopError::UnknownBook)?;
         change(state, id).await
     }
@@ -180,7 +183,7 @@ pub async fn add_book(
 ) -> Result<(), ShopError> {
     let result = async {
         let state = state()?;
-        require_staff(&state).await?;
+        require_staff(&state, StaffAction::AddBook).await?;
         let book =
             new_book(&id, &title, &author, &isbn, &price, copies).map_err(ShopError::BadInput)?;
         state.inventory.add_book(book).await
@@ -189,7 +192,7 @@ pub async fn add_book(
     answer_form(result, Notice::Saved, ADMIN, None)
 }
 
-async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
+async fn signed_in(state: &AppState) -> Result<Option<StaffMember>, ShopError> {
     let Some(token) = staff_token(&request()?.headers, state.cookies()) else {
         return Ok(None);
     };
@@ -200,8 +203,14 @@ async fn signed_in(state: &AppState) -> Result<Option<StaffName>, ShopError> {
         .map_err(|e| with_status(staff_error(e)))
 }
 
-async fn require_staff(state: &AppState) -> Result<StaffName, ShopError> {
-    signed_in(state).await?.ok_or(ShopError::NotSignedIn)
+/// The signed-in staff member, if their role may make `action`.
+async fn require_staff(state: &AppState, action: StaffAction) -> Result<StaffMember, ShopError> {
+    let staff = signed_in(state).await?.ok_or(ShopError::NotSignedIn)?;
+    if !staff.role.may(action) {
+        tracing::warn!(staff = %staff.name.as_str(), ?action, "refused: owner only");
+        return Err(ShopError::OwnerOnly);
+    }
+    Ok(staff)
 }
 
 fn client_address() -> Result<IpAddr, ShopError> {
@@ -221,7 +230,7 @@ fn staff_error(e: StaffError) -> ShopError {
     match e {
         StaffError::WrongPassword | StaffError::BadName => ShopError::WrongPassword,
         StaffError::TooManyAttempts => ShopError::TooManyAttempts,
-        StaffError::WeakPassword => ShopError::BadInput(e.to_string()),
+        StaffError::WeakPassword | StaffError::BadRole => ShopError::BadInput(e.to_string()),
         StaffError::Store(_) | StaffError::Hashing(_) | StaffError::Session(_) => {
             tracing::error!(error = %e, "staff sign-in failed");
             ShopError::Unavailable
