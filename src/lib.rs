@@ -29,13 +29,16 @@
 //!     what each change does (`changes`), reserves and returns decided in
 //!     memory (`decide`), the clock ending lapsed holds (`expiry`), and who
 //!     holds copies (`shopper`).
-//!   - `staff`: passwords, sign-in throttle, staff sessions.
+//!   - `staff`: passwords, sign-in throttle, staff sessions, and what each
+//!     role (owner, clerk) may do.
 //!   - `writer`: the database's one writer (group commit, publishing each
 //!     commit, following what others commit), beneath inventory and staff.
 //!   - `store`: persistence through sqlx (SQLite or PostgreSQL); its
 //!     conditional updates keep "no oversell" true across nodes.
 //!   - `notifier`: the newest snapshot and every message, serialized once.
-//!   - `import`: reading a catalog CSV for `livecart books import`.
+//!   - `import`: reading a catalog CSV for `livecart books import`;
+//!     `order_export`: the orders as CSV (`/admin/orders.csv`, `livecart
+//!     orders export`).
 //!   - `book_details`: the upstream catalog client (timeout and cache).
 //!   - `network`, `config`, `metrics`, `clock`: address groups, settings,
 //!     Prometheus, Unix-ms time.

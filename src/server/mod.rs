@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod network;
 pub mod notifier;
+pub mod order_export;
 mod routes;
 pub mod staff;
 pub mod store;

@@ -5,6 +5,7 @@
 //! | URL | handler |
 //! |---|---|
 //! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
+//! | `GET /admin/orders.csv` | `web::orders` (the owner's export) |
 //! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice` |
 //! | `GET /api/stock` | `web::live::stock` |
 //! | `GET /api/stock/poll` | `web::live::poll` |
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/stock/events", get(web::live::sse::events))
         .route("/api/books", get(web::catalog::books))
         .route("/api/lines/{book}", get(web::lines::line))
+        .route("/admin/orders.csv", get(web::orders::orders_csv))
         .route("/cart", post(web::live::burts::post_cart))
         .route("/cart/status", get(web::live::burts::cart_status))
         .route("/burts-books", get(web::live::burts::page::burts_page))

@@ -73,8 +73,8 @@ impl StaffName {
 }
 
 /// What a staff account may do. An owner: everything. A clerk: the stock
-/// (restock, set a total) and the staff pages, but no prices, no new books
-/// and no lines (a launch is the owner's call: it decides who gets the
+/// (restock, set a total) and the staff pages, but no prices, no new books,
+/// no orders export and no lines (a launch is the owner's call: it decides who gets the
 /// copies). New staff accounts are made on the command line, by whoever
 /// runs the shop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,6 +92,8 @@ pub enum StaffAction {
     AddBook,
     Launch,
     EndLine,
+    /// Read every order (`/admin/orders.csv`): totals and who bought.
+    ExportOrders,
 }
 
 impl StaffRole {
@@ -499,7 +501,15 @@ mod tests {
     fn a_clerk_may_change_the_stock_and_nothing_else() {
         use StaffAction::*;
         let clerk_may = [Restock, SetTotal];
-        for action in [Restock, SetTotal, SetPrice, AddBook, Launch, EndLine] {
+        for action in [
+            Restock,
+            SetTotal,
+            SetPrice,
+            AddBook,
+            Launch,
+            EndLine,
+            ExportOrders,
+        ] {
             assert!(StaffRole::Owner.may(action), "an owner may {action:?}");
             assert_eq!(
                 StaffRole::Clerk.may(action),

@@ -30,6 +30,7 @@ pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
 pub use line_reads::{LineReadCounts, LineSeen};
 pub use lines::{LineRecord, PlaceLeaving, PlaceRecord};
+pub use orders::SoldLine;
 pub use transaction::StockTransaction;
 
 #[derive(Debug, thiserror::Error)]

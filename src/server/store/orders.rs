@@ -1,10 +1,11 @@
 //! Checkout inside the writer's transaction: a shopper's live holds become
 //! one order, or nothing does.
 
+use futures::stream::{BoxStream, StreamExt};
 use sqlx::Row;
 
 use super::transaction::StockTransaction;
-use super::{count, StoreError};
+use super::{count, Store, StoreError};
 use crate::shared::stock::{total_cents, Order, OrderLine};
 use crate::shared::ShopError;
 
@@ -127,5 +128,46 @@ impl StockTransaction {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// One book of one order, as the export writes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SoldLine {
+    pub order_id: String,
+    pub placed_at_ms: i64,
+    pub order_total_cents: u64,
+    pub book_id: String,
+    pub title: String,
+    pub price_cents: u32,
+    pub copies: u32,
+}
+
+impl Store {
+    /// Every book of every order placed at or after `since_ms`, oldest
+    /// order first, read as the caller takes them (a year of orders never
+    /// sits in memory).
+    pub fn sold_lines_since(&self, since_ms: i64) -> BoxStream<'_, Result<SoldLine, StoreError>> {
+        sqlx::query(
+            "SELECT o.id, o.placed_at, o.total_cents, l.book_id, l.title, l.price_cents, l.copies \
+             FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             WHERE o.placed_at >= $1 ORDER BY o.placed_at, o.id, l.book_id",
+        )
+        .bind(since_ms)
+        .fetch(&self.pool)
+        .map(|row| {
+            let row = row?;
+            Ok(SoldLine {
+                order_id: row.try_get("id")?,
+                placed_at_ms: row.try_get("placed_at")?,
+                order_total_cents: u64::try_from(row.try_get::<i64, _>("total_cents")?)
+                    .map_err(|_| StoreError::Corrupt("a negative order total".into()))?,
+                book_id: row.try_get("book_id")?,
+                title: row.try_get("title")?,
+                price_cents: count(&row, "price_cents")?,
+                copies: count(&row, "copies")?,
+            })
+        })
+        .boxed()
     }
 }

@@ -193,7 +193,16 @@ pub async fn add_book(
 }
 
 async fn signed_in(state: &AppState) -> Result<Option<StaffMember>, ShopError> {
-    let Some(token) = staff_token(&request()?.headers, state.cookies()) else {
+    staff_of(state, &request()?.headers).await
+}
+
+/// The staff member a request's cookie signs in, if the session is live
+/// (the plain routes for staff ask this too: `web::orders`).
+pub async fn staff_of(
+    state: &AppState,
+    headers: &http::HeaderMap,
+) -> Result<Option<StaffMember>, ShopError> {
+    let Some(token) = staff_token(headers, state.cookies()) else {
         return Ok(None);
     };
     state

@@ -20,7 +20,9 @@
 //! - `connections`: the serve loop and its limits (timeouts, caps, send
 //!   deadline); `client_address`: who is asking, through trusted proxies;
 //! - `hold_rate`: how fast one address may take new holds;
-//! - `lines`: `/api/lines/*`, joining and leaving a book's line.
+//! - `lines`: `/api/lines/*`, joining and leaving a book's line, and the
+//!   same ask over a page's WebSocket;
+//! - `orders`: `/admin/orders.csv`, the owner's export, streamed.
 
 pub mod assets;
 pub mod backoffice;
@@ -37,5 +39,6 @@ pub mod hold_rate;
 pub mod lines;
 pub mod live;
 pub mod operator;
+pub mod orders;
 pub mod origin;
 pub mod storefront;
