@@ -50,7 +50,9 @@ pub struct LiveStock {
     catalog_changes: RwSignal<u32>,
     /// While the page is live over its WebSocket: where an ask for a line
     /// goes out on it (the socket's own cookie says whose place).
-    socket_asks: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>, LocalStorage>,
+    /// (Sync storage: the server renders the page on any of its threads,
+    /// and a thread-bound value dropped on another one panics.)
+    socket_asks: StoredValue<Option<futures::channel::mpsc::UnboundedSender<String>>>,
     /// The newest line the socket answered an ask with.
     line_answer: RwSignal<Option<LineView>>,
 }
@@ -62,7 +64,7 @@ impl LiveStock {
             connection: RwSignal::new(Connection::Idle),
             catalog_seen: StoredValue::new(0),
             catalog_changes: RwSignal::new(0),
-            socket_asks: StoredValue::new_local(None),
+            socket_asks: StoredValue::new(None),
             line_answer: RwSignal::new(None),
         };
         provide_context(live);
