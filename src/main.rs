@@ -22,6 +22,7 @@ const USAGE: &str = "usage: livecart [serve]
        livecart staff add NAME [--role owner|clerk]
        livecart books import FILE.csv
        livecart orders export [--since DATE]
+       livecart nodes
        livecart lines launch BOOK --copies N --at TIME
        livecart lines list
        livecart lines show BOOK
@@ -50,6 +51,10 @@ order, oldest first (order, placed_at, book, title, copies, price,
 line_total, order_total; money as 19.99), from --since DATE on (2026-12-01
 or 2026-12-01T09:30:00Z, UTC) if given. It streams: a year of orders never
 sits in memory. The same as /admin/orders.csv for the shop's owner.
+
+nodes prints every node of the shop on record (each writes its row to the
+database every 2 s): id, address, version, start, last beat, open
+connections by transport, and up or gone (silent for more than 10 s).
 
 lines launch BOOK --copies N --at TIME schedules a launch as the staff page
 does: N more copies of BOOK, all for its line, which opens at TIME (RFC 3339
@@ -124,6 +129,7 @@ async fn run() -> ExitCode {
         ["staff", "add", name, "--role", role] => add_staff(name, Some(role)).await,
         ["version" | "--version" | "-V"] => version().await,
         ["books", "import", file] => import_books(file).await,
+        ["nodes"] => list_nodes().await,
         ["orders", "export"] => export_orders(None).await,
         ["orders", "export", "--since", since] => export_orders(Some(since)).await,
         ["lines", "launch", book, "--copies", copies, "--at", at] => launch(book, copies, at).await,
@@ -340,6 +346,50 @@ async fn version() -> ExitCode {
     match livecart::server::store::sqlite_version().await {
         Ok(sqlite) => {
             println!("livecart {} (SQLite {sqlite})", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("livecart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn list_nodes() -> ExitCode {
+    let listed = async {
+        let settings = Settings::load()?;
+        let store = Store::open(&settings.database_url).await?;
+        let now = livecart::server::clock::now_ms();
+        Ok::<_, CommandError>(
+            livecart::server::nodes::NodeList::new(store)
+                .read(now)
+                .await?,
+        )
+    };
+    match listed.await {
+        Ok(nodes) => {
+            println!(
+                "{:<28} {:<22} {:<8} {:>10} {:>10}  {:<5} connections",
+                "node", "address", "version", "up for s", "beat s ago", "state"
+            );
+            let now = livecart::server::clock::now_ms();
+            for node in nodes {
+                let connections: Vec<String> = node
+                    .connections
+                    .iter()
+                    .map(|(transport, n)| format!("{transport}={n}"))
+                    .collect();
+                println!(
+                    "{:<28} {:<22} {:<8} {:>10} {:>10}  {:<5} {}",
+                    node.id,
+                    node.address,
+                    node.version,
+                    (node.last_beat - node.started_at) / 1000,
+                    (now - node.last_beat) / 1000,
+                    if node.up { "up" } else { "gone" },
+                    connections.join(" ")
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

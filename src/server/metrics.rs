@@ -26,6 +26,28 @@ pub enum Transport {
     BurtsLongPoll,
 }
 
+impl Transport {
+    /// Every transport, in the order staff read them.
+    pub const ALL: [Transport; 5] = [
+        Transport::Websocket,
+        Transport::Sse,
+        Transport::LongPoll,
+        Transport::BurtsWebsocket,
+        Transport::BurtsLongPoll,
+    ];
+
+    /// Its name where people read it (`/metrics` labels are the enum's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Websocket => "websocket",
+            Transport::Sse => "sse",
+            Transport::LongPoll => "long_poll",
+            Transport::BurtsWebsocket => "burts_websocket",
+            Transport::BurtsLongPoll => "burts_long_poll",
+        }
+    }
+}
+
 /// Why a connection was turned away at accept.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Refused {
@@ -164,13 +186,7 @@ impl Metrics {
     /// Every series of the labelled families from the start, so a dashboard
     /// sees zeros, not gaps.
     fn create_every_labelled_series(&self) {
-        for transport in [
-            Transport::Websocket,
-            Transport::Sse,
-            Transport::LongPoll,
-            Transport::BurtsWebsocket,
-            Transport::BurtsLongPoll,
-        ] {
+        for transport in Transport::ALL {
             let _ = self
                 .subscribers
                 .get_or_create(&TransportLabel { transport });

@@ -10,6 +10,7 @@ pub mod import;
 pub mod inventory;
 pub mod metrics;
 pub mod network;
+pub mod nodes;
 pub mod notifier;
 pub mod order_export;
 mod routes;
@@ -73,6 +74,8 @@ pub struct Shop {
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub staff: staff::StaffDesk,
+    /// Every node of the shop, as each records itself.
+    pub nodes: nodes::NodeList,
     pub catalog: book_details::CatalogClient,
     /// Burt's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
@@ -221,8 +224,20 @@ impl Application {
             .map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
         let fan_out = start_fan_out(shutdown.clone()).map_err(StartError::FanOut)?;
+        // Bound first, so the node records the address it really serves
+        // (port 0 in tests becomes the one given).
+        let bound = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr, source })?;
+        tokio::spawn(nodes::beat(
+            store.clone(),
+            metrics.clone(),
+            nodes::ThisNode::new(bound.to_string()),
+            shutdown.clone(),
+        ));
         let state = AppState(Arc::new(Shop {
             leptos_options,
+            nodes: nodes::NodeList::new(store.clone()),
             staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
             inventory,
             notifier,

@@ -136,6 +136,23 @@ pub struct AdminView {
     pub shelf: ShelfPage,
     /// The newest lines, what became of their places, and their draws.
     pub lines: Vec<LineSummary>,
+    /// Every node on record, and which are up.
+    pub nodes: Vec<NodeView>,
+}
+
+/// A node of the shop as staff see it (`server::nodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: String,
+    pub address: String,
+    pub version: String,
+    /// Unix ms.
+    pub started_at: i64,
+    pub last_beat: i64,
+    /// Open subscribers by transport.
+    pub connections: Vec<(String, i64)>,
+    /// False once it has been silent for more than 10 s.
+    pub up: bool,
 }
 
 /// A line as staff see it.

@@ -16,6 +16,7 @@ mod helpers;
 mod https;
 mod lines;
 mod model;
+mod nodes;
 mod orders_export;
 mod postgres;
 mod security_headers;

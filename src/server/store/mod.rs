@@ -11,6 +11,7 @@ mod holds;
 mod import;
 mod line_reads;
 mod lines;
+mod nodes;
 mod orders;
 mod staff;
 mod transaction;
@@ -30,6 +31,7 @@ pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
 pub use line_reads::{LineReadCounts, LineSeen};
 pub use lines::{LineRecord, PlaceLeaving, PlaceRecord};
+pub use nodes::NodeRecord;
 pub use orders::SoldLine;
 pub use transaction::StockTransaction;
 

@@ -35,6 +35,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             version,
             shelf,
             lines: Vec::new(),
+            nodes: Vec::new(),
         });
     };
     let (ledger, has_next) = state
@@ -50,6 +51,11 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         version,
         shelf,
         lines: line_summaries(&state).await.map_err(with_status)?,
+        nodes: state
+            .nodes
+            .read(now_ms())
+            .await
+            .map_err(|e| with_status(ShopError::from(e)))?,
     })
 }
 
