@@ -109,15 +109,25 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("LIVECART_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The server logs to stdout; a command's stdout is its output (`orders
+    // export` writes CSV there), so a command logs to stderr.
+    let serving = matches!(args.first().map(String::as_str), None | Some("serve"));
+    let filter = EnvFilter::try_from_env("LIVECART_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if serving {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+
     match args
         .iter()
         .map(String::as_str)

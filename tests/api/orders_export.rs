@@ -115,10 +115,12 @@ async fn every_order_comes_out_once_with_exact_cents() {
     let over_http = response.text().await.unwrap();
     assert_eq!(read_csv(&over_http), expected, "{over_http}");
 
-    // The command line writes the same file.
+    // The command line writes the same file, its logs (every query, here)
+    // kept off it.
     let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_livecart"))
         .args(["orders", "export", "--since", "2000-01-01"])
         .env("LIVECART_DATABASE_URL", &app.database_url)
+        .env("LIVECART_LOG", "debug")
         .output()
         .await
         .unwrap();
