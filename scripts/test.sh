@@ -39,6 +39,7 @@ fi
 alone=(
   staff::a_burst_of_sign_ins_does_not_stall_live_updates
   abuse::past_thirty_two_waiting_sign_ins_more_are_refused_at_once
+  abuse::two_hundred_wrong_sign_ins_at_once_get_no_more_guesses_than_five
   abuse::slow_headers_and_idle_keep_alives_are_closed_after_the_header_timeout
   durability::a_request_that_never_finishes_cannot_hold_up_shutdown
 )
