@@ -242,6 +242,14 @@ pub async fn page_html(app: &TestApp, path: &str) -> String {
     response.text().await.expect("HTML")
 }
 
+/// What `client` is answered at `path` (200 expected): a page as a signed-in
+/// staff member or a given shopper sees it.
+pub async fn text_as(shop: &impl RunningShop, client: &reqwest::Client, path: &str) -> String {
+    let response = client.get(shop.url(path)).send().await.expect("GET");
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.expect("text")
+}
+
 /// How many books a catalog page lists.
 pub fn cards(html: &str) -> usize {
     html.matches("class=\"book-card").count()

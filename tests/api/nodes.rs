@@ -108,14 +108,7 @@ async fn every_node_is_listed_and_a_dead_one_shows_as_gone_within_fifteen_second
     let staff = shopper_client();
     let (status, _) = sign_in(&second, &staff, "ada", PASSWORD).await;
     assert_eq!(status, 200);
-    let desk = staff
-        .get(second.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let desk = text_as(&second, &staff, "/admin").await;
     let row_of = |addr: &str| {
         desk.split("<tr ")
             .find(|row| row.contains(&format!("<td>{addr}</td>")))

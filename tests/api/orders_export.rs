@@ -133,14 +133,7 @@ async fn every_order_comes_out_once_with_exact_cents() {
     assert!(String::from_utf8_lossy(&cli.stderr).contains("12 orders exported"));
 
     // From a date after them all: the header alone.
-    let later = owner
-        .get(app.url("/admin/orders.csv?since=2999-01-01"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let later = text_as(&app, &owner, "/admin/orders.csv?since=2999-01-01").await;
     assert_eq!(read_csv(&later), Exported::new());
     assert_eq!(later.lines().count(), 1, "{later}");
 

@@ -387,15 +387,7 @@ async fn a_clerk_restocks_and_is_refused_an_owners_action() {
     assert_eq!(status, 200, "and sets a total: {body}");
 
     let before = stock(&app).await;
-    let books_before = app
-        .http
-        .get(app.url("/api/books"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let books_before = text_as(&app, &app.http, "/api/books").await;
     for (path, form) in owners_forms() {
         let (status, body) = post_form(&app, &clerk, path, &form).await;
         assert_eq!(
@@ -405,25 +397,10 @@ async fn a_clerk_restocks_and_is_refused_an_owners_action() {
         );
     }
     assert_eq!(stock(&app).await, before, "nothing changed");
-    let books_after = app
-        .http
-        .get(app.url("/api/books"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let books_after = text_as(&app, &app.http, "/api/books").await;
     assert_eq!(books_after, books_before, "no price or book changed");
 
-    let desk = clerk
-        .get(app.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let desk = text_as(&app, &clerk, "/admin").await;
     assert!(
         desk.contains("Signed in as") && desk.contains("(clerk)"),
         "{desk}"
@@ -435,14 +412,7 @@ async fn a_clerk_restocks_and_is_refused_an_owners_action() {
     for owners in ["Set price", "Add book", "Schedule the launch"] {
         assert!(!desk.contains(owners), "a clerk is not shown {owners:?}");
     }
-    let desk = owner
-        .get(app.url("/admin"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let desk = text_as(&app, &owner, "/admin").await;
     assert!(
         desk.contains("Set price") && desk.contains("(owner)"),
         "{desk}"
