@@ -51,6 +51,7 @@ pub fn AdminPage() -> impl IntoView {
                     view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
+                        {owner.then(|| view! { <p><a href="/admin/orders">"Orders"</a></p> })}
                         <SearchForm action="/admin" search=shelf.search.clone()/>
                         <table class="ledger">
                             <thead><tr>

@@ -8,7 +8,7 @@ use server_fn::codec::GetUrl;
 
 use crate::shared::lines::{LineView, Offer};
 use crate::shared::stock::{BookDetails, Order};
-use crate::shared::views::{AdminView, BookView, CartView, CatalogView, HoldingView};
+use crate::shared::views::{AdminView, BookView, CartView, CatalogView, HoldingView, OrdersView};
 use crate::shared::ShopError;
 
 // The storefront.
@@ -94,6 +94,15 @@ pub async fn get_offers() -> Result<Vec<Offer>, ShopError> {
 #[server(endpoint = "admin/overview", input = GetUrl)]
 pub async fn get_admin(search: Option<String>, page: Option<u32>) -> Result<AdminView, ShopError> {
     crate::server::web::backoffice::overview(search, page).await
+}
+
+/// A page of orders for the owner, newest first, optionally by book.
+#[server(endpoint = "admin/orders", input = GetUrl)]
+pub async fn get_orders(
+    search: Option<String>,
+    page: Option<u32>,
+) -> Result<OrdersView, ShopError> {
+    crate::server::web::backoffice::orders(search, page).await
 }
 
 #[server(endpoint = "admin/sign-in")]

@@ -16,6 +16,7 @@ pub mod cart;
 pub mod catalog;
 pub mod live;
 pub mod order;
+pub mod orders_desk;
 pub mod shelf;
 
 use crate::shared::views::RenderedAt;
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cart") view=cart::CartPage ssr=SsrMode::Async/>
                     <Route path=path!("/orders/:id") view=order::OrderPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=admin::AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/orders") view=orders_desk::OrdersDeskPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             // After the page in the document: in-order streaming runs each

@@ -4,7 +4,7 @@
 //!
 //! | URL | handler |
 //! |---|---|
-//! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin` (GET) | the pages (`app`), rendered with the shopper cookie |
+//! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin`, `/admin/orders` (GET) | the pages (`app`), rendered with the shopper cookie |
 //! | `GET /admin/orders.csv` | `web::orders` (the owner's export) |
 //! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice` |
 //! | `GET /api/stock` | `web::live::stock` |

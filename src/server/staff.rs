@@ -74,7 +74,7 @@ impl StaffName {
 
 /// What a staff account may do. An owner: everything. A clerk: the stock
 /// (restock, set a total) and the staff pages, but no prices, no new books,
-/// no orders export and no lines (a launch is the owner's call: it decides who gets the
+/// no orders and no lines (a launch is the owner's call: it decides who gets the
 /// copies). New staff accounts are made on the command line, by whoever
 /// runs the shop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,8 +92,9 @@ pub enum StaffAction {
     AddBook,
     Launch,
     EndLine,
-    /// Read every order (`/admin/orders.csv`): totals and who bought.
-    ExportOrders,
+    /// Read the orders (`/admin/orders`, `/admin/orders.csv`): their
+    /// totals and what each bought.
+    SeeOrders,
 }
 
 impl StaffRole {
@@ -502,13 +503,7 @@ mod tests {
         use StaffAction::*;
         let clerk_may = [Restock, SetTotal];
         for action in [
-            Restock,
-            SetTotal,
-            SetPrice,
-            AddBook,
-            Launch,
-            EndLine,
-            ExportOrders,
+            Restock, SetTotal, SetPrice, AddBook, Launch, EndLine, SeeOrders,
         ] {
             assert!(StaffRole::Owner.may(action), "an owner may {action:?}");
             assert_eq!(

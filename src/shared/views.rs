@@ -140,6 +140,14 @@ pub struct AdminView {
     pub nodes: Vec<NodeView>,
 }
 
+/// `/admin/orders`: a page of orders, newest first, and the search.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrdersView {
+    pub orders: Vec<crate::shared::stock::Order>,
+    /// The search (a book's id or words of its title) and the paging.
+    pub shelf: ShelfPage,
+}
+
 /// A node of the shop as staff see it (`server::nodes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {

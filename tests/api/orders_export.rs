@@ -169,3 +169,78 @@ async fn every_order_comes_out_once_with_exact_cents() {
     assert!(!bad_cli.status.success());
     assert!(String::from_utf8_lossy(&bad_cli.stderr).contains("not a date"));
 }
+
+/// The order ids a desk page lists, in its order.
+fn listed_orders(html: &str) -> Vec<String> {
+    html.split(r#"data-order=""#)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `/admin/orders`: the owner pages through every order, 25 a page, and
+/// finds by book (its id, or words of its title) the orders holding it, each
+/// with its books and total; a search for LIKE's own characters finds them
+/// literally. A clerk is refused (403), nobody signed in 401.
+#[tokio::test]
+async fn the_owner_pages_through_the_orders_and_finds_them_by_book() {
+    let app = spawn_app().await;
+    app.add_staff("burt", PASSWORD).await;
+    app.add_staff_as(
+        "clara",
+        PASSWORD,
+        Some(livecart::server::staff::StaffRole::Clerk),
+    )
+    .await;
+    let owner = app.staff_client("burt", PASSWORD).await;
+    for book in [SICP, PRAGMATIC] {
+        let form = [("book", book), ("total", "100")];
+        assert_eq!(
+            post_form(&app, &owner, "/api/admin/total", &form).await.0,
+            200
+        );
+    }
+    let mut with_sicp = std::collections::BTreeSet::new();
+    let mut all = std::collections::BTreeSet::new();
+    for i in 0..30 {
+        let shopper = shopper_client();
+        let book = if i % 3 == 0 { SICP } else { PRAGMATIC };
+        assert_eq!(reserve(&app, &shopper, book).await.0, 200);
+        let (status, order) = post_form(&app, &shopper, "/api/cart/checkout", &[]).await;
+        assert_eq!(status, 200, "{order}");
+        let id = order["id"].as_str().expect("an id").to_string();
+        if book == SICP {
+            with_sicp.insert(id.clone());
+        }
+        all.insert(id);
+    }
+
+    let first = text_as(&app, &owner, "/admin/orders").await;
+    let second = text_as(&app, &owner, "/admin/orders?page=2").await;
+    let (first, second) = (listed_orders(&first), listed_orders(&second));
+    assert_eq!((first.len(), second.len()), (25, 5));
+    let listed: std::collections::BTreeSet<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(listed, all, "every order once over the two pages");
+
+    for search in ["structure%20and", SICP] {
+        let found = text_as(&app, &owner, &format!("/admin/orders?q={search}")).await;
+        let found: std::collections::BTreeSet<String> = listed_orders(&found).into_iter().collect();
+        assert_eq!(found, with_sicp, "searched {search}");
+    }
+    let page = text_as(&app, &owner, &format!("/admin/orders?q={SICP}")).await;
+    assert!(page.contains("1 × Structure and Interpretation"), "{page}");
+    let literal = text_as(&app, &owner, "/admin/orders?q=%25").await;
+    assert!(listed_orders(&literal).is_empty() && literal.contains("No orders."));
+
+    let clerk = app.staff_client("clara", PASSWORD).await;
+    let refused = clerk.get(app.url("/admin/orders")).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "a clerk");
+    assert!(listed_orders(&refused.text().await.unwrap()).is_empty());
+    let nobody = shopper_client()
+        .get(app.url("/admin/orders"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nobody.status(), 401, "nobody signed in");
+}

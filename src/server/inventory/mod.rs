@@ -247,6 +247,17 @@ impl Inventory {
         self.store.sold_lines_since(since_ms)
     }
 
+    /// A page of orders for the staff desk, newest first, and whether more
+    /// follow (see `Store::orders_page`).
+    pub async fn orders_page(
+        &self,
+        book: Option<&str>,
+        offset: u32,
+        per_page: u32,
+    ) -> Result<(Vec<Order>, bool), ShopError> {
+        Ok(self.store.orders_page(book, offset, per_page).await?)
+    }
+
     pub async fn order(&self, shopper: &Shopper, id: &str) -> Result<Option<Order>, ShopError> {
         Ok(self.store.order(&shopper.key(), id).await?)
     }

@@ -171,3 +171,78 @@ impl Store {
         .boxed()
     }
 }
+
+impl Store {
+    /// Orders newest first, `per_page` of them from `offset`, and whether
+    /// more follow; with `book`, only orders holding a book whose id is
+    /// `book` or whose title contains it (any case).
+    pub async fn orders_page(
+        &self,
+        book: Option<&str>,
+        offset: u32,
+        per_page: u32,
+    ) -> Result<(Vec<Order>, bool), StoreError> {
+        let book = book.unwrap_or("");
+        // LIKE's own characters in what was typed match themselves.
+        let escaped = book
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let rows = sqlx::query(
+            "SELECT o.id, o.placed_at, o.total_cents FROM orders o \
+             WHERE $1 = '' OR EXISTS (SELECT 1 FROM order_lines l WHERE l.order_id = o.id \
+             AND (l.book_id = $1 OR lower(l.title) LIKE $2 ESCAPE '\\')) \
+             ORDER BY o.placed_at DESC, o.id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(book)
+        .bind(format!("%{escaped}%"))
+        .bind(i64::from(per_page) + 1)
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let has_next = rows.len() > per_page as usize;
+        let mut orders = Vec::with_capacity(rows.len().min(per_page as usize));
+        for row in rows.iter().take(per_page as usize) {
+            orders.push(Order {
+                id: row.try_get("id")?,
+                placed_at_ms: row.try_get("placed_at")?,
+                lines: Vec::new(),
+                total_cents: u64::try_from(row.try_get::<i64, _>("total_cents")?)
+                    .map_err(|_| StoreError::Corrupt("a negative order total".into()))?,
+            });
+        }
+        if orders.is_empty() {
+            return Ok((orders, has_next));
+        }
+        // The page's lines in one read: at most `per_page` orders' worth.
+        let listed: Vec<String> = (1..=orders.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT order_id, book_id, title, price_cents, copies FROM order_lines \
+             WHERE order_id IN ({}) ORDER BY title, book_id",
+            listed.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for order in &orders {
+            query = query.bind(order.id.clone());
+        }
+        let lines = query.fetch_all(&self.pool).await?;
+        let mut by_order: std::collections::HashMap<String, Vec<OrderLine>> =
+            std::collections::HashMap::new();
+        for row in &lines {
+            by_order
+                .entry(row.try_get("order_id")?)
+                .or_default()
+                .push(OrderLine {
+                    book_id: row.try_get("book_id")?,
+                    title: row.try_get("title")?,
+                    price_cents: count(row, "price_cents")?,
+                    copies: count(row, "copies")?,
+                });
+        }
+        for order in &mut orders {
+            order.lines = by_order.remove(&order.id).unwrap_or_default();
+        }
+        Ok((orders, has_next))
+    }
+}

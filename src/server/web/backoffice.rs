@@ -18,7 +18,7 @@ use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{StaffAction, StaffError, StaffMember};
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
-use crate::shared::views::{AdminView, LineSummary};
+use crate::shared::views::{AdminView, LineSummary, OrdersView};
 use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
@@ -57,6 +57,28 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             .await
             .map_err(|e| with_status(ShopError::from(e)))?,
     })
+}
+
+/// Orders on the desk, a page at a time.
+const ORDERS_PER_PAGE: u32 = 25;
+
+/// `/admin/orders`: a page of orders, newest first, only those holding a
+/// book matching `search` (its id, or words of its title) when given. The
+/// owner's: a clerk is refused (403), nobody signed in 401.
+pub async fn orders(search: Option<String>, page: Option<u32>) -> Result<OrdersView, ShopError> {
+    let state = state()?;
+    let (_, mut shelf) = shelf_request(search, page)?;
+    require_staff(&state, StaffAction::SeeOrders)
+        .await
+        .map_err(with_status)?;
+    let book = Some(shelf.search.as_str()).filter(|s| !s.is_empty());
+    let (orders, has_next) = state
+        .inventory
+        .orders_page(book, (shelf.page - 1) * ORDERS_PER_PAGE, ORDERS_PER_PAGE)
+        .await
+        .map_err(with_status)?;
+    shelf.has_next = has_next;
+    Ok(OrdersView { orders, shelf })
 }
 
 /// The newest lines as staff see them: counts by state and the first

@@ -31,7 +31,7 @@ pub async fn orders_csv(
     let staff = staff_of(&state, &headers)
         .await?
         .ok_or(ShopError::NotSignedIn)?;
-    if !staff.role.may(StaffAction::ExportOrders) {
+    if !staff.role.may(StaffAction::SeeOrders) {
         return Err(ShopError::OwnerOnly);
     }
     let since = match since.as_deref() {
