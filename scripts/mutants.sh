@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 # arguments: the test targets and name filters that hold the module.
 MODULES='
 notifier|src/server/notifier/*.rs|--lib -- notifier
-inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog orders_export
+inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog
 store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs|--test api -- shop_rules lines model durability catalog postgres
 writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability
 connections|src/server/web/connections.rs|--test api -- abuse transports defaults

@@ -37,7 +37,7 @@
 //!     conditional updates keep "no oversell" true across nodes.
 //!   - `notifier`: the newest snapshot and every message, serialized once.
 //!   - `import`: reading a catalog CSV for `livecart books import`;
-//!     `order_export`: the orders as CSV (`/admin/orders.csv`, `livecart
+//!     `orders`: the orders as staff read them; `order_export`: the orders as CSV (`/admin/orders.csv`, `livecart
 //!     orders export`).
 //!   - `book_details`: the upstream catalog client (timeout and cache).
 //!   - `network`, `config`, `metrics`, `clock`: address groups, settings,

@@ -13,6 +13,7 @@ pub mod network;
 pub mod nodes;
 pub mod notifier;
 pub mod order_export;
+pub mod orders;
 mod routes;
 pub mod staff;
 pub mod store;
@@ -76,6 +77,8 @@ pub struct Shop {
     pub staff: staff::StaffDesk,
     /// Every node of the shop, as each records itself.
     pub nodes: nodes::NodeList,
+    /// The orders, as staff read them.
+    pub orders: orders::OrderBook,
     pub catalog: book_details::CatalogClient,
     /// Burt's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
@@ -238,6 +241,7 @@ impl Application {
         let state = AppState(Arc::new(Shop {
             leptos_options,
             nodes: nodes::NodeList::new(store.clone()),
+            orders: orders::OrderBook::new(store.clone()),
             staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
             inventory,
             notifier,

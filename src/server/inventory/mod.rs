@@ -238,26 +238,6 @@ impl Inventory {
     }
 
     /// One of the shopper's orders; None if there is none by that id for them.
-    /// Every book of every order placed at or after `since_ms`, oldest
-    /// first, as the caller reads them (the orders export).
-    pub fn sold_lines_since(
-        &self,
-        since_ms: i64,
-    ) -> futures::stream::BoxStream<'_, Result<crate::server::store::SoldLine, StoreError>> {
-        self.store.sold_lines_since(since_ms)
-    }
-
-    /// A page of orders for the staff desk, newest first, and whether more
-    /// follow (see `Store::orders_page`).
-    pub async fn orders_page(
-        &self,
-        book: Option<&str>,
-        offset: u32,
-        per_page: u32,
-    ) -> Result<(Vec<Order>, bool), ShopError> {
-        Ok(self.store.orders_page(book, offset, per_page).await?)
-    }
-
     pub async fn order(&self, shopper: &Shopper, id: &str) -> Result<Option<Order>, ShopError> {
         Ok(self.store.order(&shopper.key(), id).await?)
     }

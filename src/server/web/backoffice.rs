@@ -73,10 +73,10 @@ pub async fn orders(search: Option<String>, page: Option<u32>) -> Result<OrdersV
         .map_err(with_status)?;
     let book = Some(shelf.search.as_str()).filter(|s| !s.is_empty());
     let (orders, has_next) = state
-        .inventory
-        .orders_page(book, (shelf.page - 1) * ORDERS_PER_PAGE, ORDERS_PER_PAGE)
+        .orders
+        .page(book, (shelf.page - 1) * ORDERS_PER_PAGE, ORDERS_PER_PAGE)
         .await
-        .map_err(with_status)?;
+        .map_err(|e| with_status(ShopError::from(e)))?;
     shelf.has_next = has_next;
     Ok(OrdersView { orders, shelf })
 }

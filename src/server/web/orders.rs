@@ -44,7 +44,7 @@ pub async fn orders_csv(
     let exporter = state.clone();
     tokio::spawn(async move {
         let sent = chunks.clone();
-        let written = write_csv(exporter.inventory.sold_lines_since(since), |chunk| {
+        let written = write_csv(exporter.orders.sold_lines_since(since), |chunk| {
             let sent = sent.clone();
             async move {
                 sent.send(Ok(Bytes::from(chunk)))
