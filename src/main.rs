@@ -370,19 +370,17 @@ async fn list_nodes() -> ExitCode {
         let settings = Settings::load()?;
         let store = Store::open(&settings.database_url).await?;
         let now = livecart::server::clock::now_ms();
-        Ok::<_, CommandError>(
-            livecart::server::nodes::NodeList::new(store)
-                .read(now)
-                .await?,
-        )
+        let nodes = livecart::server::nodes::NodeList::new(store)
+            .read(now)
+            .await?;
+        Ok::<_, CommandError>((now, nodes))
     };
     match listed.await {
-        Ok(nodes) => {
+        Ok((now, nodes)) => {
             println!(
                 "{:<28} {:<22} {:<8} {:>10} {:>10}  {:<5} connections",
                 "node", "address", "version", "up for s", "beat s ago", "state"
             );
-            let now = livecart::server::clock::now_ms();
             for node in nodes {
                 let connections: Vec<String> = node
                     .connections

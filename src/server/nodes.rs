@@ -23,8 +23,8 @@ use crate::shared::views::NodeView;
 pub const BEAT_EVERY: Duration = Duration::from_secs(2);
 /// A node silent longer than this is gone.
 pub const GONE_AFTER: Duration = Duration::from_secs(10);
-/// A node silent longer than this is forgotten (a restart comes back under
-/// a new id, so the list does not grow with every restart).
+/// A node silent longer than this is forgotten when a node starts (a
+/// restart comes back under a new id, so restarts are what grow the list).
 const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// This node, as it records itself.
@@ -67,9 +67,14 @@ impl ThisNode {
     }
 }
 
-/// Records this node every `BEAT_EVERY` until `shutdown`; a beat that fails
-/// (the database away for a moment) is logged and the next one tries again.
+/// Forgets long-gone nodes, then records this node every `BEAT_EVERY` until
+/// `shutdown`; a beat that fails (the database away for a moment) is logged
+/// and the next one tries again.
 pub async fn beat(store: Store, metrics: Metrics, node: ThisNode, shutdown: CancellationToken) {
+    let forget_before = now_ms() - millis(FORGET_AFTER);
+    if let Err(e) = store.forget_nodes_silent_since(forget_before).await {
+        tracing::warn!(error = %e, "long-gone nodes were not forgotten");
+    }
     let mut every = tokio::time::interval(BEAT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -77,14 +82,8 @@ pub async fn beat(store: Store, metrics: Metrics, node: ThisNode, shutdown: Canc
             _ = every.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let now = now_ms();
-        if let Err(e) = store.record_node(&node.record(&metrics, now)).await {
+        if let Err(e) = store.record_node(&node.record(&metrics, now_ms())).await {
             tracing::warn!(error = %e, "this node's beat was not recorded");
-            continue;
-        }
-        let forget_before = now - millis(FORGET_AFTER);
-        if let Err(e) = store.forget_nodes_silent_since(forget_before).await {
-            tracing::warn!(error = %e, "long-gone nodes were not forgotten");
         }
     }
 }

@@ -108,16 +108,17 @@ fn placed_at(ms: i64) -> String {
 pub fn parse_since(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let refused = || format!("{text:?} is not a date like 2026-12-01 or 2026-12-01T09:30:00Z");
+    // A launch's opening is read the same way, but may also be a wait
+    // ("+30s"), which means nothing for a date in the past.
+    if text.starts_with('+') {
+        return Err(refused());
+    }
     let full = if text.len() == 10 {
         format!("{text}T00:00:00Z")
     } else {
         text.to_string()
     };
-    let at = humantime::parse_rfc3339(&full).map_err(|_| refused())?;
-    let since_epoch = at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| refused())?;
-    i64::try_from(since_epoch.as_millis()).map_err(|_| refused())
+    crate::server::inventory::lines::parse_opening(&full, 0).map_err(|_| refused())
 }
 
 #[cfg(test)]

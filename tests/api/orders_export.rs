@@ -40,6 +40,26 @@ fn read_csv(text: &str) -> Exported {
     orders
 }
 
+/// Adds the owner "burt" and the clerk "clara"; signed in as the owner, puts
+/// 100 copies of each book on the shelf, at its price when one is given.
+async fn owner_with_stock(app: &TestApp, books: &[(&str, Option<&str>)]) -> reqwest::Client {
+    app.add_staff("burt", PASSWORD).await;
+    let clerk = Some(livecart::server::staff::StaffRole::Clerk);
+    app.add_staff_as("clara", PASSWORD, clerk).await;
+    let owner = app.staff_client("burt", PASSWORD).await;
+    for (book, price) in books {
+        if let Some(price) = price {
+            let form = [("book", *book), ("price", *price)];
+            let (status, body) = post_form(app, &owner, "/api/admin/price", &form).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let form = [("book", *book), ("total", "100")];
+        let (status, body) = post_form(app, &owner, "/api/admin/total", &form).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    owner
+}
+
 /// Every order the shop acknowledged comes out once, with its books,
 /// copies, prices and total to the cent (19.99 × 2 and 0.05 among them),
 /// over HTTP for the owner and from the command line alike. A clerk is
@@ -47,26 +67,15 @@ fn read_csv(text: &str) -> Exported {
 #[tokio::test]
 async fn every_order_comes_out_once_with_exact_cents() {
     let app = spawn_app_with(|s| s.max_copies_per_shopper = 2).await;
-    app.add_staff("burt", PASSWORD).await;
-    app.add_staff_as(
-        "clara",
-        PASSWORD,
-        Some(livecart::server::staff::StaffRole::Clerk),
+    let owner = owner_with_stock(
+        &app,
+        &[
+            (SICP, Some("19.99")),
+            (PRAGMATIC, Some("0.05")),
+            (FEATURED, Some("1234.56")),
+        ],
     )
     .await;
-    let owner = app.staff_client("burt", PASSWORD).await;
-    for (book, price) in [(SICP, "19.99"), (PRAGMATIC, "0.05"), (FEATURED, "1234.56")] {
-        let form = [("book", book), ("price", price)];
-        assert_eq!(
-            post_form(&app, &owner, "/api/admin/price", &form).await.0,
-            200
-        );
-        let form = [("book", book), ("total", "100")];
-        assert_eq!(
-            post_form(&app, &owner, "/api/admin/total", &form).await.0,
-            200
-        );
-    }
     let mut acknowledged: Vec<Order> = Vec::new();
     for i in 0..12 {
         let shopper = shopper_client();
@@ -186,21 +195,7 @@ fn listed_orders(html: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_owner_pages_through_the_orders_and_finds_them_by_book() {
     let app = spawn_app().await;
-    app.add_staff("burt", PASSWORD).await;
-    app.add_staff_as(
-        "clara",
-        PASSWORD,
-        Some(livecart::server::staff::StaffRole::Clerk),
-    )
-    .await;
-    let owner = app.staff_client("burt", PASSWORD).await;
-    for book in [SICP, PRAGMATIC] {
-        let form = [("book", book), ("total", "100")];
-        assert_eq!(
-            post_form(&app, &owner, "/api/admin/total", &form).await.0,
-            200
-        );
-    }
+    let owner = owner_with_stock(&app, &[(SICP, None), (PRAGMATIC, None)]).await;
     let mut with_sicp = std::collections::BTreeSet::new();
     let mut all = std::collections::BTreeSet::new();
     for i in 0..30 {

@@ -83,15 +83,11 @@ pub async fn line(
     Path(book): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<LineView>, ShopError> {
-    let id = BookId::parse(&book).map_err(|_| ShopError::UnknownBook)?;
     let shopper = shopper_of(&state, &headers);
-    if let Some(view) = state.inventory.line_view(shopper.as_ref(), &id).await? {
-        return Ok(Json(view));
-    }
-    match state.inventory.book(&id).await? {
-        Some(_) => Err(ShopError::NoLine),
-        None => Err(ShopError::UnknownBook),
-    }
+    seen_as(&state, shopper, &book)
+        .await?
+        .map(Json)
+        .ok_or(ShopError::NoLine)
 }
 
 /// What a page's stock WebSocket answers when it asks `{"line":"<book>"}`:
@@ -107,20 +103,18 @@ pub fn socket_answer(state: &AppState, headers: &HeaderMap) -> Answer {
         let shopper = shopper.clone();
         Box::pin(async move {
             let answer = match serde_json::from_str::<LineAsk>(ask.as_str()) {
-                Ok(LineAsk { line: book }) => {
-                    match seen_over_socket(&state, shopper, &book).await {
-                        Ok(view) => LineAnswer {
-                            line: book,
-                            view,
-                            error: None,
-                        },
-                        Err(error) => LineAnswer {
-                            line: book,
-                            view: None,
-                            error: Some(error.to_string()),
-                        },
-                    }
-                }
+                Ok(LineAsk { line: book }) => match seen_as(&state, shopper, &book).await {
+                    Ok(view) => LineAnswer {
+                        line: book,
+                        view,
+                        error: None,
+                    },
+                    Err(error) => LineAnswer {
+                        line: book,
+                        view: None,
+                        error: Some(error.to_string()),
+                    },
+                },
                 Err(_) => LineAnswer {
                     line: String::new(),
                     view: None,
@@ -133,7 +127,9 @@ pub fn socket_answer(state: &AppState, headers: &HeaderMap) -> Answer {
     })
 }
 
-async fn seen_over_socket(
+/// `book`'s line as `shopper` sees it (over HTTP or a socket): None when
+/// the book has no line, UnknownBook when there is no such book.
+async fn seen_as(
     state: &AppState,
     shopper: Option<Shopper>,
     book: &str,

@@ -43,9 +43,8 @@ pub async fn orders_csv(
     let (chunks, body) = mpsc::channel::<Result<Bytes, ExportError>>(2);
     let exporter = state.clone();
     tokio::spawn(async move {
-        let sent = chunks.clone();
         let written = write_csv(exporter.orders.sold_lines_since(since), |chunk| {
-            let sent = sent.clone();
+            let sent = chunks.clone();
             async move {
                 sent.send(Ok(Bytes::from(chunk)))
                     .await
