@@ -1,4 +1,5 @@
-//! `/admin`: staff sign in, restock, set totals and prices, and add books.
+//! `/admin`: staff sign in, follow the shop's live figures (`desk`),
+//! restock, set totals and prices, and add books.
 //! Every change is pushed live to every open page. The page is plain HTML
 //! but for its live counts: each form posts and comes back with a notice.
 //! A clerk is shown only the forms a clerk may use (the server refuses the
@@ -9,6 +10,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::{
     get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
 };
+use super::desk::LiveDesk;
 use super::live::{LiveStock, LiveStockLine};
 use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
@@ -46,12 +48,13 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, nodes }) => {
+                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, nodes, desk }) => {
                     let owner = role.as_deref() == Some("owner");
                     view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
                         {owner.then(|| view! { <p><a href="/admin/orders">"Orders"</a></p> })}
+                        <LiveDesk figures=desk/>
                         <SearchForm action="/admin" search=shelf.search.clone()/>
                         <table class="ledger">
                             <thead><tr>

@@ -14,6 +14,7 @@ pub mod api;
 pub mod book;
 pub mod cart;
 pub mod catalog;
+pub mod desk;
 pub mod live;
 pub mod order;
 pub mod orders_desk;

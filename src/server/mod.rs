@@ -6,6 +6,7 @@
 pub mod book_details;
 pub mod clock;
 pub mod config;
+pub mod desk;
 pub mod import;
 pub mod inventory;
 pub mod metrics;
@@ -79,6 +80,8 @@ pub struct Shop {
     pub nodes: nodes::NodeList,
     /// The orders, as staff read them.
     pub orders: orders::OrderBook,
+    /// The staff desk's live figures.
+    pub desk: desk::DeskFeed,
     pub catalog: book_details::CatalogClient,
     /// Burt's long-poll sessions and the version each was last told.
     pub answered: Arc<AnsweredVersions>,
@@ -242,6 +245,7 @@ impl Application {
             leptos_options,
             nodes: nodes::NodeList::new(store.clone()),
             orders: orders::OrderBook::new(store.clone()),
+            desk: desk::DeskFeed::start(store.clone(), notifier.clone(), shutdown.clone()),
             staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
             inventory,
             notifier,

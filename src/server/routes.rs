@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `/`, `/books/:id`, `/cart`, `/orders/:id`, `/admin`, `/admin/orders` (GET) | the pages (`app`), rendered with the shopper cookie |
 //! | `GET /admin/orders.csv` | `web::orders` (the owner's export) |
+//! | `GET /api/admin/desk/ws` | `web::desk` (the staff desk's live figures) |
 //! | `/api/pages/*`, `/api/cart/*`, `/api/admin/*` | the pages' server functions, declared in `app/api.rs`, run by `web::storefront`, `web::backoffice` |
 //! | `GET /api/stock` | `web::live::stock` |
 //! | `GET /api/stock/poll` | `web::live::poll` |
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/books", get(web::catalog::books))
         .route("/api/lines/{book}", get(web::lines::line))
         .route("/admin/orders.csv", get(web::orders::orders_csv))
+        .route("/api/admin/desk/ws", get(web::desk::desk_socket))
         .route("/cart", post(web::live::burts::post_cart))
         .route("/cart/status", get(web::live::burts::cart_status))
         .route("/burts-books", get(web::live::burts::page::burts_page))

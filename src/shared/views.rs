@@ -138,6 +138,9 @@ pub struct AdminView {
     pub lines: Vec<LineSummary>,
     /// Every node on record, and which are up.
     pub nodes: Vec<NodeView>,
+    /// The desk's figures as the page was made; the desk then follows them
+    /// live.
+    pub desk: DeskFigures,
 }
 
 /// `/admin/orders`: a page of orders, newest first, and the search.
@@ -176,6 +179,38 @@ pub struct LineSummary {
     pub places: Vec<(String, u32)>,
     /// The first places in order: (place, the shopper's id shortened, state).
     pub draw: Vec<(Option<u32>, String, String)>,
+}
+
+/// The staff desk's live figures (`server::desk`), read from the database,
+/// so every node's desk shows the same numbers. "Today" is the UTC day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskFigures {
+    /// When they were read, Unix ms: a desk keeps the newest it is sent.
+    pub at: i64,
+    /// Copies in shoppers' holds now (line offers among them).
+    pub copies_held: u64,
+    /// Copies sold since midnight, and the orders that bought them.
+    pub sold_today: u64,
+    pub orders_today: u64,
+    /// Holds the clock ended since midnight, unbought.
+    pub lapsed_today: u64,
+    /// Orders in each of the last 60 minutes, oldest first; the last is the
+    /// minute now under way.
+    pub orders_per_minute: Vec<u32>,
+    /// The five books most held now: (id, title, copies held), most first.
+    pub most_held: Vec<(String, String, u64)>,
+    /// Over every line not yet ended: places waiting, places offered a
+    /// copy now, and places that bought theirs.
+    pub line_waiting: u64,
+    pub line_offered: u64,
+    pub line_sold: u64,
+}
+
+impl DeskFigures {
+    /// Orders in the last hour: the chart's sum.
+    pub fn orders_last_hour(&self) -> u64 {
+        self.orders_per_minute.iter().map(|n| u64::from(*n)).sum()
+    }
 }
 
 #[cfg(test)]

@@ -635,3 +635,64 @@ pub async fn import_books(database_url: &str, file: &std::path::Path) -> std::pr
         .await
         .expect("livecart books import runs")
 }
+
+/// Signs in as staff and returns the session cookie (`name=value`), for a
+/// client that keeps no cookies of its own (a WebSocket).
+pub async fn staff_cookie(shop: &impl RunningShop, name: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(shop.url("/api/admin/sign-in"))
+        .form(&[("name", name), ("password", password)])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(response.status(), 200);
+    let set = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("livecart_staff="))
+        .expect("a staff cookie")
+        .to_string();
+    set.split(';').next().unwrap_or_default().to_string()
+}
+
+/// The staff desk's socket, opened with `cookie` (none: refused).
+pub async fn desk_socket(
+    shop: &impl RunningShop,
+    cookie: Option<&str>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = shop
+        .ws_url("/api/admin/desk/ws")
+        .into_client_request()
+        .expect("a request");
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("a header"));
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+/// Reads the desk's socket until its figures satisfy `wanted`, for at most
+/// `wait`; the last figures read, whether or not they did.
+pub async fn desk_until(
+    socket: &mut Socket,
+    wait: Duration,
+    wanted: impl Fn(&livecart::shared::views::DeskFigures) -> bool,
+) -> Option<livecart::shared::views::DeskFigures> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut last = None;
+    while let Some(text) = next_text(socket, deadline - tokio::time::Instant::now()).await {
+        let figures: livecart::shared::views::DeskFigures =
+            serde_json::from_str(&text).expect("the desk's figures");
+        if wanted(&figures) {
+            return Some(figures);
+        }
+        last = Some(figures);
+    }
+    last
+}

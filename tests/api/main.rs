@@ -10,6 +10,7 @@ mod cluster;
 mod concurrency;
 mod cross_site;
 mod defaults;
+mod desk;
 mod durability;
 mod health;
 mod helpers;

@@ -66,6 +66,9 @@ struct Model {
     held: Map<(usize, usize), u32>,
     /// Each book's line, while it has one.
     lines: Map<usize, Line>,
+    /// Orders placed, and holds the clock ended: the staff desk's figures.
+    orders: u64,
+    lapsed: u64,
 }
 
 /// A line as the model keeps it.
@@ -153,6 +156,7 @@ impl Model {
                     .map(|(_, b)| *b)
                     .collect();
                 self.held.retain(|(w, _), _| *w != who);
+                self.lapsed += books.len() as u64;
                 for book in books {
                     self.hold_ended(who, book, "lapsed");
                 }
@@ -168,6 +172,7 @@ impl Model {
                 if lines.is_empty() {
                     return Err(ShopError::EmptyCart);
                 }
+                self.orders += 1;
                 for (book, n) in lines {
                     *self.sold.get_mut(&book).unwrap() += n;
                     self.held.remove(&(who, book));
@@ -281,6 +286,58 @@ impl Model {
     }
 }
 
+/// The staff desk's figures as the model has them.
+#[derive(Debug, Default)]
+struct DeskModel {
+    copies_held: u64,
+    sold_today: u64,
+    orders_today: u64,
+    lapsed_today: u64,
+    /// (book id, copies held), most first, then by id; five at most.
+    most_held: Vec<(String, u64)>,
+    line_waiting: u64,
+    line_offered: u64,
+    line_sold: u64,
+}
+
+impl Model {
+    fn desk(&self) -> DeskModel {
+        let mut most_held: Vec<(String, u64)> = (0..BOOKS.len())
+            .map(|b| (BOOKS[b].to_string(), u64::from(self.held_of(b))))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        most_held.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        most_held.truncate(5);
+        let in_lines = |state: &str| -> u64 {
+            self.lines
+                .values()
+                .map(|l| {
+                    // A shopper has one place a line: joining again after
+                    // buying makes their place new (as `state_of` reads it).
+                    let placed = (0..4)
+                        .filter(|who| !l.undrawn.contains(who) && l.state_of(*who) == Some(state));
+                    let undrawn = if state == "waiting" {
+                        l.undrawn.len()
+                    } else {
+                        0
+                    };
+                    (placed.count() + undrawn) as u64
+                })
+                .sum()
+        };
+        DeskModel {
+            copies_held: self.held.values().map(|n| u64::from(*n)).sum(),
+            sold_today: self.sold.values().map(|n| u64::from(*n)).sum(),
+            orders_today: self.orders,
+            lapsed_today: self.lapsed,
+            most_held,
+            line_waiting: in_lines("waiting"),
+            line_offered: in_lines("offered"),
+            line_sold: in_lines("bought"),
+        }
+    }
+}
+
 /// The shop's state as the database holds it: per book (available, total,
 /// held, sold), the holds, and the stock version.
 type OnDisk = (Vec<(i64, i64, i64, i64)>, Vec<(String, String, i64)>, i64);
@@ -317,6 +374,7 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
     let (inventory, notifier, rules, url) =
         (&shop.inventory, &shop.notifier, &shop.rules, &shop.url);
     let mut db = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let store = livecart::server::store::Store::open(url).await.unwrap();
     let shoppers = [
         Shopper::Web(ShopperId::new_random()),
         Shopper::Web(ShopperId::new_random()),
@@ -486,6 +544,46 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
         prop_assert!(
             notifier.version() >= published_before,
             "the published version never goes back"
+        );
+        // The staff desk's figures are the tables' and the model's.
+        let desk = store
+            .desk_figures(livecart::server::clock::now_ms())
+            .await
+            .unwrap();
+        let expected = model.desk();
+        prop_assert_eq!(
+            (
+                desk.copies_held,
+                desk.sold_today,
+                desk.orders_today,
+                desk.lapsed_today,
+                desk.orders_last_hour(),
+            ),
+            (
+                expected.copies_held,
+                expected.sold_today,
+                expected.orders_today,
+                expected.lapsed_today,
+                expected.orders_today,
+            ),
+            "the desk after {:?}",
+            step
+        );
+        let most_held: Vec<(String, u64)> = desk
+            .most_held
+            .iter()
+            .map(|(id, _, n)| (id.clone(), *n))
+            .collect();
+        prop_assert_eq!(most_held, expected.most_held, "most held after {:?}", step);
+        prop_assert_eq!(
+            (desk.line_waiting, desk.line_offered, desk.line_sold),
+            (
+                expected.line_waiting,
+                expected.line_offered,
+                expected.line_sold
+            ),
+            "the desk's lines after {:?}",
+            step
         );
         // Each line's places are in the states the model says, and copies
         // went in place order: every place ever offered is ahead of every

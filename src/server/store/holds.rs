@@ -199,20 +199,37 @@ impl StockTransaction {
             .bind(now_ms)
             .fetch_all(self.conn().await?)
             .await?;
-        let mut by_book = std::collections::BTreeMap::<String, u32>::new();
+        // Each book's (holds, copies).
+        let mut by_book = std::collections::BTreeMap::<String, (u32, u32)>::new();
         for row in &rows {
-            *by_book.entry(row.try_get("book_id")?).or_default() += count(row, "copies")?;
+            let book = by_book.entry(row.try_get("book_id")?).or_default();
+            book.0 += 1;
+            book.1 += count(row, "copies")?;
         }
         let mut released = Released {
             holds: u32::try_from(rows.len()).unwrap_or(u32::MAX),
             ..Released::default()
         };
-        for (book, copies) in by_book {
+        for (book, (holds, copies)) in by_book {
             if !self.put_back_copies(&book, copies).await? {
                 return Err(StoreError::Corrupt(format!(
                     "{book} would hold more copies than it owns"
                 )));
             }
+            // Recorded with the copies' return, in the same commit, so the
+            // desk's count of lapses is exactly the holds the clock ended.
+            self.run(Batch::one(
+                "INSERT INTO hold_lapses (lapsed_at, book_id, holds, copies) \
+                 VALUES (?, ?, ?, ?)"
+                    .into(),
+                vec![
+                    Arg::Int(now_ms),
+                    Arg::Text(book.clone()),
+                    Arg::Int(i64::from(holds)),
+                    Arg::Int(i64::from(copies)),
+                ],
+            ))
+            .await?;
             released.copies += copies;
             released.books.push(book);
         }

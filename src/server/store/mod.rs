@@ -7,6 +7,7 @@
 //! `WHERE available >= n`, so two writers can never both take the last one.
 
 mod books;
+mod desk;
 mod holds;
 mod import;
 mod line_reads;
@@ -27,6 +28,7 @@ use crate::shared::stock::{
 };
 use crate::shared::ShopError;
 
+pub use desk::CHART_MINUTES;
 pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
 pub use line_reads::{LineReadCounts, LineSeen};

@@ -18,7 +18,7 @@ use crate::server::inventory::{new_book, BookId, MAX_COPIES};
 use crate::server::staff::{StaffAction, StaffError, StaffMember};
 use crate::server::AppState;
 use crate::shared::stock::parse_price;
-use crate::shared::views::{AdminView, LineSummary, OrdersView};
+use crate::shared::views::{AdminView, DeskFigures, LineSummary, OrdersView};
 use crate::shared::{Notice, ShopError};
 
 const ADMIN: &str = "/admin";
@@ -36,6 +36,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             shelf,
             lines: Vec::new(),
             nodes: Vec::new(),
+            desk: DeskFigures::default(),
         });
     };
     let (ledger, has_next) = state
@@ -54,6 +55,11 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         nodes: state
             .nodes
             .read(now_ms())
+            .await
+            .map_err(|e| with_status(ShopError::from(e)))?,
+        desk: state
+            .desk
+            .now()
             .await
             .map_err(|e| with_status(ShopError::from(e)))?,
     })

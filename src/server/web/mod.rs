@@ -31,6 +31,7 @@ pub mod checkpoint;
 pub mod client_address;
 pub mod connections;
 pub mod cookies;
+pub mod desk;
 pub mod error;
 pub mod forms;
 pub mod front_door;

@@ -15,8 +15,6 @@ use tokio::sync::watch;
 use tokio::time::{interval_at, timeout, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::server::notifier::Published;
-
 /// The timings of socket upkeep, the server's shutdown, and where sockets
 /// are served.
 #[derive(Clone, Debug)]
@@ -91,16 +89,17 @@ fn configure(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
 /// `push_updates` itself, not a future wrapping it: each layer of async
 /// block would keep its own copy of what it hands down, for as long as the
 /// socket is open.
-pub fn serve<F>(
+pub fn serve<T, F>(
     upgrade: WebSocketUpgrade,
-    updates: watch::Receiver<Arc<Published>>,
+    updates: watch::Receiver<Arc<T>>,
     first: Option<Utf8Bytes>,
     pick: F,
     answer: Option<Answer>,
     upkeep: Arc<Upkeep>,
 ) -> Response
 where
-    F: FnMut(&Arc<Published>) -> Option<Utf8Bytes> + Send + 'static,
+    T: Send + Sync + 'static,
+    F: FnMut(&Arc<T>) -> Option<Utf8Bytes> + Send + 'static,
 {
     configure(upgrade).on_upgrade(move |ws| {
         let fan_out = upkeep.fan_out.clone();
@@ -109,18 +108,19 @@ where
     })
 }
 
-/// Sends `first` (if any), then whatever `pick` makes of every newer version,
+/// Sends `first` (if any), then whatever `pick` makes of every newer value
+/// (the stock's versions; the desk's readings),
 /// and `answer`'s reply to each text the client sends, until the peer
 /// leaves, stops answering, or the server shuts down.
-async fn push_updates<F>(
+async fn push_updates<T, F>(
     mut socket: WebSocket,
-    mut updates: watch::Receiver<Arc<Published>>,
+    mut updates: watch::Receiver<Arc<T>>,
     first: Option<Utf8Bytes>,
     mut pick: F,
     answer: Option<Answer>,
     upkeep: Arc<Upkeep>,
 ) where
-    F: FnMut(&Arc<Published>) -> Option<Utf8Bytes>,
+    F: FnMut(&Arc<T>) -> Option<Utf8Bytes>,
 {
     if let Some(first) = first {
         if !send(&mut socket, Message::Text(first)).await {

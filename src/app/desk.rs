@@ -1,0 +1,165 @@
+//! The staff desk's live figures on `/admin`: counters, a chart of orders a
+//! minute over the last hour, the books most held, and the lines. The
+//! server renders them as they stand; in the browser the island follows
+//! `/api/admin/desk/ws`, which pushes every reading in which a figure moved
+//! (`server::desk`).
+//!
+//! The chart is a small SVG component of our own rather than a chart crate:
+//! it has to move in the browser with each reading, so it must be in the
+//! wasm, where 60 rectangles cost a few hundred bytes and a crate (charts-rs
+//! renders on the server only) would cost far more than the shop's page
+//! budget has left.
+
+use leptos::prelude::*;
+
+use crate::shared::views::DeskFigures;
+
+/// The desk's figures, live.
+#[island]
+pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
+    let shown = RwSignal::new(figures);
+    let live = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(follow::run(shown, live));
+    let figure = move |read: fn(&DeskFigures) -> u64| move || shown.with(read);
+    view! {
+        <section class="desk" aria-labelledby="desk-heading">
+            <h2 id="desk-heading">
+                "Now "
+                <span class="desk-live" data-live=move || live.get().to_string()>
+                    {move || if live.get() { "(live)" } else { "" }}
+                </span>
+            </h2>
+            <dl class="desk-figures">
+                <Figure name="copies_held" label="Copies held now" value=figure(|f| f.copies_held)/>
+                <Figure name="sold_today" label="Copies sold today" value=figure(|f| f.sold_today)/>
+                <Figure name="orders_today" label="Orders today" value=figure(|f| f.orders_today)/>
+                <Figure name="orders_last_hour" label="Orders in the last hour" value=figure(DeskFigures::orders_last_hour)/>
+                <Figure name="lapsed_today" label="Holds lapsed today" value=figure(|f| f.lapsed_today)/>
+                <Figure name="line_waiting" label="Waiting in lines" value=figure(|f| f.line_waiting)/>
+                <Figure name="line_offered" label="Offered a copy" value=figure(|f| f.line_offered)/>
+                <Figure name="line_sold" label="Sold from lines" value=figure(|f| f.line_sold)/>
+            </dl>
+            <OrdersChart per_minute=Signal::derive(move || shown.with(|f| f.orders_per_minute.clone()))/>
+            <h3>"Most held now"</h3>
+            <ol class="most-held">
+                {move || {
+                    let most = shown.with(|f| f.most_held.clone());
+                    if most.is_empty() {
+                        view! { <li class="none">"Nothing is held."</li> }.into_any()
+                    } else {
+                        most.into_iter()
+                            .map(|(id, title, held)| view! {
+                                <li data-book=id>{title} " · " <span class="held">{held}</span> " held"</li>
+                            })
+                            .collect_view()
+                            .into_any()
+                    }
+                }}
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn Figure(
+    name: &'static str,
+    label: &'static str,
+    value: impl Fn() -> u64 + Send + Sync + 'static,
+) -> impl IntoView {
+    view! {
+        <div class="figure">
+            <dt>{label}</dt>
+            <dd data-figure=name>{value}</dd>
+        </div>
+    }
+}
+
+/// Bars of orders a minute, oldest on the left. Its text alternative gives
+/// the figures a reader would take from it.
+#[component]
+fn OrdersChart(per_minute: Signal<Vec<u32>>) -> impl IntoView {
+    const WIDTH: usize = 600;
+    const HEIGHT: u32 = 80;
+    let label = move || {
+        per_minute.with(|m| {
+            let total: u32 = m.iter().sum();
+            let most = m.iter().copied().max().unwrap_or(0);
+            let now = m.last().copied().unwrap_or(0);
+            format!(
+                "Orders a minute over the last {} minutes: {total} in all, \
+                 at most {most} in one minute, {now} in this minute",
+                m.len()
+            )
+        })
+    };
+    view! {
+        <figure class="orders-chart">
+            <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label
+                data-orders=move || per_minute.with(|m| m.iter().sum::<u32>())>
+                {move || per_minute.with(|m| {
+                    let most = m.iter().copied().max().unwrap_or(0).max(1);
+                    let step = WIDTH / m.len().max(1);
+                    m.iter().enumerate().map(|(i, n)| {
+                        let h = (n * (HEIGHT - 2)).div_ceil(most);
+                        let (x, y, w) = (i * step, HEIGHT - h, step.saturating_sub(2).max(1));
+                        view! { <rect x=x y=y width=w height=h/> }
+                    }).collect_view()
+                })}
+            </svg>
+            <figcaption>"Orders a minute, the last hour (now on the right)"</figcaption>
+        </figure>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod follow {
+    //! The desk's socket: each text is a reading; the newest is kept. A
+    //! dropped socket is opened again after a pause that grows to ten
+    //! seconds.
+
+    use std::time::Duration;
+
+    use futures::StreamExt;
+    use gloo_net::websocket::{futures::WebSocket, Message};
+    use gloo_timers::future::sleep;
+    use leptos::prelude::*;
+
+    use crate::shared::views::DeskFigures;
+
+    fn url() -> Option<String> {
+        let location = web_sys::window()?.location();
+        let scheme = if location.protocol().ok()? == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        Some(format!(
+            "{scheme}://{}/api/admin/desk/ws",
+            location.host().ok()?
+        ))
+    }
+
+    pub async fn run(shown: RwSignal<DeskFigures>, live: RwSignal<bool>) {
+        let mut pause = Duration::from_millis(500);
+        loop {
+            if let Some(Ok(mut socket)) = url().map(|u| WebSocket::open(&u)) {
+                while let Some(Ok(message)) = socket.next().await {
+                    let Message::Text(text) = message else {
+                        continue;
+                    };
+                    if let Ok(figures) = serde_json::from_str::<DeskFigures>(&text) {
+                        live.set(true);
+                        pause = Duration::from_millis(500);
+                        if figures.at >= shown.with_untracked(|f| f.at) {
+                            shown.set(figures);
+                        }
+                    }
+                }
+            }
+            live.set(false);
+            sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(10));
+        }
+    }
+}

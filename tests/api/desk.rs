@@ -1,0 +1,173 @@
+//! The staff desk's live figures (`/api/admin/desk/ws`): staff only, the
+//! figures as they stand when it opens, then every move of a hold, a sale or
+//! a lapse pushed without a reload; on PostgreSQL, a sale on one node moves
+//! the desk on another.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+const SICP: &str = "structure-and-interpretation-of-computer-programs";
+const PRAGMATIC: &str = "the-pragmatic-programmer";
+/// Long enough for a loaded machine; the desk reads at most twice a second.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The owner "burt" and the clerk "clara", with 10 copies of each book.
+async fn staff_with_stock(app: &TestApp, books: &[&str]) -> reqwest::Client {
+    app.add_staff("burt", PASSWORD).await;
+    let clerk = Some(livecart::server::staff::StaffRole::Clerk);
+    app.add_staff_as("clara", PASSWORD, clerk).await;
+    let owner = app.staff_client("burt", PASSWORD).await;
+    for book in books {
+        let form = [("book", *book), ("total", "10")];
+        let (status, body) = post_form(app, &owner, "/api/admin/total", &form).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    owner
+}
+
+#[tokio::test]
+async fn the_desk_is_for_staff_only() {
+    let app = spawn_app().await;
+    staff_with_stock(&app, &[]).await;
+    for cookie in [None, Some("livecart_staff=forged")] {
+        match desk_socket(&app, cookie).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 401, "{cookie:?}")
+            }
+            other => panic!("{cookie:?}: expected 401, got {:?}", other.map(|_| ())),
+        }
+    }
+    // A clerk sees the figures (they show no prices).
+    let clerk = staff_cookie(&app, "clara", PASSWORD).await;
+    let mut desk = desk_socket(&app, Some(&clerk)).await.expect("opens");
+    let first = desk_until(&mut desk, WAIT, |_| true).await;
+    assert_eq!(first.expect("figures at once").copies_held, 0);
+}
+
+#[tokio::test]
+async fn the_desk_follows_holds_sales_and_lapses_as_they_happen() {
+    let app = spawn_app_with(|s| {
+        s.reservation_ttl = Duration::from_secs(3);
+        s.max_copies_per_shopper = 3;
+    })
+    .await;
+    staff_with_stock(&app, &[SICP, PRAGMATIC]).await;
+    let cookie = staff_cookie(&app, "burt", PASSWORD).await;
+    let mut desk = desk_socket(&app, Some(&cookie)).await.expect("opens");
+    let opening = desk_until(&mut desk, WAIT, |_| true)
+        .await
+        .expect("figures");
+    assert_eq!(
+        (
+            opening.copies_held,
+            opening.sold_today,
+            opening.orders_today
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(opening.orders_per_minute.len(), 60);
+
+    // Holds: two copies of one book, one of another.
+    let buyer = shopper_client();
+    let other = shopper_client();
+    for (who, book) in [(&buyer, SICP), (&buyer, SICP), (&other, PRAGMATIC)] {
+        assert_eq!(reserve(&app, who, book).await.0, 200);
+    }
+    let held = desk_until(&mut desk, WAIT, |f| f.copies_held == 3)
+        .await
+        .expect("figures");
+    assert_eq!(held.copies_held, 3, "{held:?}");
+    let most: Vec<(&str, u64)> = held
+        .most_held
+        .iter()
+        .map(|(id, _, n)| (id.as_str(), *n))
+        .collect();
+    assert_eq!(most, [(SICP, 2), (PRAGMATIC, 1)], "most held first");
+
+    // A sale: two copies in one order, in the chart's newest minute.
+    let (status, body) = post_form(&app, &buyer, "/api/cart/checkout", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let sold = desk_until(&mut desk, WAIT, |f| f.sold_today == 2)
+        .await
+        .expect("figures");
+    assert_eq!(
+        (sold.sold_today, sold.orders_today, sold.copies_held),
+        (2, 1, 1),
+        "{sold:?}"
+    );
+    assert_eq!(sold.orders_last_hour(), 1);
+    // The order is in the newest minute, or (read as a minute turned) the
+    // one before it.
+    let newest: u32 = sold.orders_per_minute[58..].iter().sum();
+    assert_eq!(newest, 1, "{:?}", sold.orders_per_minute);
+
+    // The other hold lapses: counted once, and no longer held.
+    let lapsed = desk_until(&mut desk, 2 * WAIT, |f| f.lapsed_today == 1)
+        .await
+        .expect("figures");
+    assert_eq!(
+        (lapsed.lapsed_today, lapsed.copies_held),
+        (1, 0),
+        "{lapsed:?}"
+    );
+    assert!(lapsed.most_held.is_empty(), "{lapsed:?}");
+    assert_eq!(lapsed.sold_today, 2, "a lapse is not a sale");
+
+    // The page renders the same figures before any script runs.
+    let staff = app.staff_client("burt", PASSWORD).await;
+    let html = text_as(&app, &staff, "/admin").await;
+    assert!(html.contains(r#"data-figure="sold_today">2<"#), "{html}");
+    assert!(html.contains(r#"data-figure="lapsed_today">1<"#), "{html}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL (LIVECART_TEST_POSTGRES); scripts/test.sh runs it when one answers"]
+async fn a_sale_on_one_node_moves_the_desk_on_another() {
+    let db = TestDatabase::create().await;
+    let node = |s: &mut livecart::server::config::Settings| {
+        s.database_url = db.url.clone();
+        s.max_copies_per_shopper = 3;
+    };
+    let a = spawn_app_with(node).await;
+    let b = spawn_app_with(node).await;
+    staff_with_stock(&a, &[SICP]).await;
+    let cookie = staff_cookie(&b, "burt", PASSWORD).await;
+    let mut desk_b = desk_socket(&b, Some(&cookie)).await.expect("opens");
+    let opening = desk_until(&mut desk_b, WAIT, |_| true)
+        .await
+        .expect("figures");
+    assert_eq!(opening.sold_today, 0);
+
+    let shopper = shopper_client();
+    for _ in 0..3 {
+        assert_eq!(reserve(&a, &shopper, SICP).await.0, 200);
+    }
+    let held = desk_until(&mut desk_b, WAIT, |f| f.copies_held == 3).await;
+    assert_eq!(
+        held.map(|f| f.copies_held),
+        Some(3),
+        "node B's desk sees A's holds"
+    );
+    let (status, body) = post_form(&a, &shopper, "/api/cart/checkout", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let sold = desk_until(&mut desk_b, WAIT, |f| f.sold_today == 3)
+        .await
+        .expect("figures");
+    assert_eq!(
+        (sold.sold_today, sold.orders_today, sold.copies_held),
+        (3, 1, 0),
+        "node B's desk sees A's sale: {sold:?}"
+    );
+    // And node A's own desk reads the same numbers.
+    let cookie_a = staff_cookie(&a, "burt", PASSWORD).await;
+    let mut desk_a = desk_socket(&a, Some(&cookie_a)).await.expect("opens");
+    let on_a = desk_until(&mut desk_a, WAIT, |_| true)
+        .await
+        .expect("figures");
+    assert_eq!(
+        (on_a.sold_today, on_a.orders_today, on_a.copies_held),
+        (3, 1, 0)
+    );
+}
