@@ -39,6 +39,9 @@
 //!   - `import`: reading a catalog CSV for `livecart books import`;
 //!     `orders`: the orders as staff read them; `order_export`: the orders as CSV (`/admin/orders.csv`, `livecart
 //!     orders export`).
+//!   - `desk`: the staff desk's live figures, read from the database
+//!     while a desk is open and pushed to every desk; `nodes`: each node's
+//!     beat and the list of nodes.
 //!   - `book_details`: the upstream catalog client (timeout and cache).
 //!   - `network`, `config`, `metrics`, `clock`: address groups, settings,
 //!     Prometheus, Unix-ms time.

@@ -1012,3 +1012,40 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
         total_bytes,
     })
 }
+
+/// Reserve/return with one staff desk open (`/api/admin/desk/ws`, signed
+/// in): what the desk's live figures cost the shop, side by side with
+/// `reserve_return` alone. `desk_readings` is how many readings the desk
+/// was sent meanwhile (at most four a second).
+#[derive(Clone, Debug, Serialize)]
+pub struct WithDesk {
+    #[serde(flatten)]
+    pub operations: Operations,
+    pub desk_readings: usize,
+}
+
+pub async fn reserve_return_with_desk(
+    server: &Running,
+    via: Via,
+    connections: usize,
+    seconds: f64,
+) -> io::Result<WithDesk> {
+    let cookie = crate::server::staff_cookie(server.addr).await?;
+    let mut desk =
+        crate::net::open_socket_as(server.addr, "/api/admin/desk/ws", Some(&cookie)).await?;
+    let readings = Arc::new(AtomicUsize::new(0));
+    let counted = readings.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(message)) = desk.next().await {
+            if let Message::Text(_) = message {
+                counted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    let operations = reserve_return(server, via, connections, seconds).await;
+    reader.abort();
+    Ok(WithDesk {
+        operations: operations?,
+        desk_readings: readings.load(Ordering::Relaxed),
+    })
+}

@@ -53,6 +53,8 @@ enum Case {
         via: Via,
         connections: usize,
         seconds: f64,
+        /// With one staff desk open on `/api/admin/desk/ws` meanwhile.
+        desk: bool,
     },
     Race,
     SignInBurst {
@@ -87,8 +89,17 @@ impl Case {
             Case::ReserveReturn {
                 via: Via::ServerFunctions,
                 connections,
+                desk: false,
                 ..
             } => format!("reserve and return through the pages, {connections} connections"),
+            Case::ReserveReturn {
+                via: Via::ServerFunctions,
+                connections,
+                desk: true,
+                ..
+            } => format!(
+                "reserve and return through the pages, {connections} connections, a staff desk open"
+            ),
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
             Case::CatalogPage => "catalog page /".to_string(),
@@ -232,8 +243,17 @@ impl Case {
                 via,
                 connections,
                 seconds,
+                desk: false,
             } => to_json(serde_json::to_value(
                 cases::reserve_return(server, via, connections, seconds).await?,
+            )),
+            Case::ReserveReturn {
+                via,
+                connections,
+                seconds,
+                desk: true,
+            } => to_json(serde_json::to_value(
+                cases::reserve_return_with_desk(server, via, connections, seconds).await?,
             )),
             Case::Race => to_json(serde_json::to_value(cases::race(server, 200, 10).await?)),
             Case::CatalogPage => to_json(serde_json::to_value(
@@ -272,11 +292,19 @@ fn matrix(quick: bool) -> Vec<Case> {
                 via: Via::BookProtocol,
                 connections: 32,
                 seconds: 2.0,
+                desk: false,
             },
             Case::ReserveReturn {
                 via: Via::ServerFunctions,
                 connections: 32,
                 seconds: 2.0,
+                desk: false,
+            },
+            Case::ReserveReturn {
+                via: Via::ServerFunctions,
+                connections: 32,
+                seconds: 2.0,
+                desk: true,
             },
             Case::Race,
             Case::SignInBurst { n: 20 },
@@ -317,11 +345,19 @@ fn matrix(quick: bool) -> Vec<Case> {
             via: Via::BookProtocol,
             connections: 64,
             seconds: 5.0,
+            desk: false,
         },
         Case::ReserveReturn {
             via: Via::ServerFunctions,
             connections: 64,
             seconds: 5.0,
+            desk: false,
+        },
+        Case::ReserveReturn {
+            via: Via::ServerFunctions,
+            connections: 64,
+            seconds: 5.0,
+            desk: true,
         },
         Case::Race,
         Case::SignInBurst { n: 20 },
