@@ -10,7 +10,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::{
     get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
 };
-use super::desk::LiveDesk;
+use super::desk::{LiveDesk, Sparkline};
 use super::live::{LiveStock, LiveStockLine};
 use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
@@ -48,7 +48,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, nodes, desk }) => {
+                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, nodes, desk, sold_by_hour }) => {
                     let owner = role.as_deref() == Some("owner");
                     view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
@@ -59,11 +59,12 @@ pub fn AdminPage() -> impl IntoView {
                         <table class="ledger">
                             <thead><tr>
                                 <th>"Book"</th><th>"Available"</th><th>"Held"</th><th>"Sold"</th>
-                                <th>"Total"</th><th>"Price"</th><th>"Change"</th>
+                                <th>"Total"</th><th>"Price"</th><th>"Sold today, by hour"</th><th>"Change"</th>
                             </tr></thead>
                             <tbody>
-                                {ledger.into_iter().map(|line| view! {
-                                    <LedgerRow line version owner restock set_total set_price/>
+                                {ledger.into_iter().map(|line| {
+                                    let hours = sold_by_hour.get(&line.book.id).cloned().unwrap_or_default();
+                                    view! { <LedgerRow line version owner hours restock set_total set_price/> }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -97,6 +98,8 @@ fn LedgerRow(
     version: u64,
     /// Only an owner may set prices.
     owner: bool,
+    /// Copies sold in each hour of today.
+    hours: Vec<u32>,
     restock: ServerAction<Restock>,
     set_total: ServerAction<SetTotal>,
     set_price: ServerAction<SetPrice>,
@@ -116,6 +119,7 @@ fn LedgerRow(
             <td>{sold}</td>
             <td>{book.total}</td>
             <td>{book.display_price()}</td>
+            <td class="sold-by-hour"><Sparkline hours/></td>
             <td class="changes">
                 <ActionForm action=restock>
                     <input type="hidden" name="book" value=id_restock/>

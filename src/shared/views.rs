@@ -141,6 +141,9 @@ pub struct AdminView {
     /// The desk's figures as the page was made; the desk then follows them
     /// live.
     pub desk: DeskFigures,
+    /// Copies of each ledger book sold in each hour of today (UTC),
+    /// midnight first: the ledger's sparklines.
+    pub sold_by_hour: std::collections::BTreeMap<String, Vec<u32>>,
 }
 
 /// `/admin/orders`: a page of orders, newest first, and the search.

@@ -120,6 +120,23 @@ async fn the_desk_follows_holds_sales_and_lapses_as_they_happen() {
     let html = text_as(&app, &staff, "/admin").await;
     assert!(html.contains(r#"data-figure="sold_today">2<"#), "{html}");
     assert!(html.contains(r#"data-figure="lapsed_today">1<"#), "{html}");
+    // Each ledger row's sparkline: the book's copies sold today, by hour.
+    let row = |book: &str| {
+        html.split("<tr")
+            .find(|row| row.contains("ledger-line") && row.contains(&format!(r#""{book}""#)))
+            .expect("the book's row")
+            .to_string()
+    };
+    assert!(
+        row(SICP).contains(r#"aria-label="2 sold today, at most 2 in one hour""#),
+        "{}",
+        row(SICP)
+    );
+    assert!(
+        row(PRAGMATIC).contains(r#"data-sold="0""#),
+        "{}",
+        row(PRAGMATIC)
+    );
 }
 
 #[tokio::test]
@@ -169,5 +186,12 @@ async fn a_sale_on_one_node_moves_the_desk_on_another() {
     assert_eq!(
         (on_a.sold_today, on_a.orders_today, on_a.copies_held),
         (3, 1, 0)
+    );
+    // Node B's ledger draws the sale in SICP's sparkline.
+    let staff_b = b.staff_client("burt", PASSWORD).await;
+    let html = text_as(&b, &staff_b, &format!("/admin?q={SICP}")).await;
+    assert!(
+        html.contains(r#"aria-label="3 sold today, at most 3 in one hour""#),
+        "{html}"
     );
 }

@@ -101,3 +101,45 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Copies of each of `books` sold in each hour of the UTC day `now_ms`
+    /// falls in, midnight first (24 hours; those to come are 0): the
+    /// ledger's sparklines.
+    pub async fn sold_by_hour(
+        &self,
+        books: &[&str],
+        now_ms: i64,
+    ) -> Result<std::collections::BTreeMap<String, Vec<u32>>, StoreError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let mut sold: std::collections::BTreeMap<String, Vec<u32>> =
+            books.iter().map(|b| (b.to_string(), vec![0; 24])).collect();
+        if books.is_empty() {
+            return Ok(sold);
+        }
+        let midnight = now_ms - now_ms.rem_euclid(DAY_MS);
+        let marks: Vec<String> = (0..books.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT l.book_id, CAST((o.placed_at - $1) / {HOUR_MS} AS BIGINT) AS hour, \
+             CAST(SUM(l.copies) AS BIGINT) AS copies \
+             FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             WHERE o.placed_at >= $1 AND l.book_id IN ({}) GROUP BY l.book_id, 2",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(midnight);
+        for book in books {
+            query = query.bind(*book);
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let book: String = row.try_get("book_id")?;
+            let hour: i64 = row.try_get("hour")?;
+            let copies: i64 = row.try_get("copies")?;
+            if let (Some(hours), Ok(hour)) = (sold.get_mut(&book), usize::try_from(hour)) {
+                if let Some(slot) = hours.get_mut(hour) {
+                    *slot = u32::try_from(copies).unwrap_or(u32::MAX);
+                }
+            }
+        }
+        Ok(sold)
+    }
+}

@@ -37,6 +37,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             lines: Vec::new(),
             nodes: Vec::new(),
             desk: DeskFigures::default(),
+            sold_by_hour: Default::default(),
         });
     };
     let (ledger, has_next) = state
@@ -45,6 +46,12 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         .await
         .map_err(with_status)?;
     shelf.has_next = has_next;
+    let books: Vec<&str> = ledger.iter().map(|l| l.book.id.as_str()).collect();
+    let sold_by_hour = state
+        .orders
+        .sold_by_hour(&books, now_ms())
+        .await
+        .map_err(|e| with_status(ShopError::from(e)))?;
     Ok(AdminView {
         staff: Some(staff.name.as_str().to_string()),
         role: Some(staff.role.as_str().to_string()),
@@ -62,6 +69,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             .now()
             .await
             .map_err(|e| with_status(ShopError::from(e)))?,
+        sold_by_hour,
     })
 }
 
