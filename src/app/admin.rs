@@ -16,7 +16,7 @@ use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
 use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::LedgerLine;
-use crate::shared::views::{AdminView, LineSummary, NodeView};
+use crate::shared::views::{AdminView, LineSummary};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -48,7 +48,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, nodes, desk, sold_by_hour }) => {
+                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, desk, sold_by_hour }) => {
                     let owner = role.as_deref() == Some("owner");
                     view! {
                         <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
@@ -71,7 +71,6 @@ pub fn AdminPage() -> impl IntoView {
                         <Pager shelf base="/admin"/>
                         <Lines lines version owner launch end_line/>
                         {owner.then(|| view! { <AddBookForm add_book/> })}
-                        <Nodes nodes/>
                     }.into_any()
                     }
                     Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
@@ -156,46 +155,6 @@ fn AddBookForm(add_book: ServerAction<AddBook>) -> impl IntoView {
             <label>"Copies " <input type="number" name="copies" min="0" value="1" required/></label>
             <button type="submit">"Add book"</button>
         </ActionForm>
-    }
-}
-
-/// The shop's nodes, as each records itself every 2 s, read when the page
-/// loads: its address, version, start, last beat, open subscribers by
-/// transport, and whether it is up (gone after 10 s of silence).
-#[component]
-fn Nodes(nodes: Vec<NodeView>) -> impl IntoView {
-    view! {
-        <h2>"Nodes"</h2>
-        <table class="nodes">
-            <thead><tr>
-                <th>"Node"</th><th>"Address"</th><th>"Version"</th><th>"Started (UTC)"</th>
-                <th>"Last beat (UTC)"</th><th>"Open connections"</th><th>"State"</th>
-            </tr></thead>
-            <tbody>
-                {nodes.into_iter().map(|node| {
-                    let connections = node
-                        .connections
-                        .iter()
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(transport, n)| format!("{n} {transport}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let state = if node.up { "up" } else { "gone" };
-                    let id = node.id.clone();
-                    view! {
-                        <tr class="node" data-node=id data-state=state>
-                            <td>{node.id}</td>
-                            <td>{node.address}</td>
-                            <td>{node.version}</td>
-                            <td>{utc_time(node.started_at)}</td>
-                            <td>{utc_time(node.last_beat)}</td>
-                            <td>{if connections.is_empty() { "none".to_string() } else { connections }}</td>
-                            <td class=format!("node-state {state}")>{state}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
     }
 }
 

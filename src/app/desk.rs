@@ -12,7 +12,8 @@
 
 use leptos::prelude::*;
 
-use crate::shared::views::DeskFigures;
+use super::utc_time;
+use crate::shared::views::{DeskFigures, NodeView};
 
 /// The desk's figures, live.
 #[island]
@@ -21,7 +22,8 @@ pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
     let live = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     leptos::task::spawn_local(follow::run(shown, live));
-    let figure = move |read: fn(&DeskFigures) -> u64| move || shown.with(read);
+    // One closure type for every figure, so the wasm holds one copy of it.
+    let figure = move |read: fn(&DeskFigures) -> u64| Signal::derive(move || shown.with(read));
     view! {
         <section class="desk" aria-labelledby="desk-heading">
             <h2 id="desk-heading">
@@ -57,16 +59,54 @@ pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
                     }
                 }}
             </ol>
+            <Nodes nodes=Signal::derive(move || shown.with(|f| f.nodes.clone()))/>
         </section>
     }
 }
 
+/// The shop's nodes as each records itself every 2 s: address, version,
+/// start, last beat, open subscribers by transport, and whether it is up
+/// (gone after 10 s of silence). Live with the rest of the desk.
 #[component]
-fn Figure(
-    name: &'static str,
-    label: &'static str,
-    value: impl Fn() -> u64 + Send + Sync + 'static,
-) -> impl IntoView {
+fn Nodes(nodes: Signal<Vec<NodeView>>) -> impl IntoView {
+    view! {
+        <h3>"Nodes"</h3>
+        <table class="nodes">
+            <thead><tr>
+                <th>"Node"</th><th>"Address"</th><th>"Version"</th><th>"Started (UTC)"</th>
+                <th>"Last beat (UTC)"</th><th>"Open connections"</th><th>"State"</th>
+            </tr></thead>
+            <tbody>
+                {move || nodes.get().into_iter().map(|node| {
+                    let connections = node
+                        .connections
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(transport, n)| format!("{n} {transport}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let connections = if connections.is_empty() { "none".to_string() } else { connections };
+                    let state = if node.up { "up" } else { "gone" };
+                    let (id, address) = (node.id.clone(), node.address.clone());
+                    view! {
+                        <tr class="node" data-node=id data-address=address data-state=state>
+                            <td>{node.id}</td>
+                            <td>{node.address}</td>
+                            <td>{node.version}</td>
+                            <td>{utc_time(node.started_at)}</td>
+                            <td>{utc_time(node.last_beat)}</td>
+                            <td>{connections}</td>
+                            <td class=format!("node-state {state}")>{state}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Figure(name: &'static str, label: &'static str, value: Signal<u64>) -> impl IntoView {
     view! {
         <div class="figure">
             <dt>{label}</dt>

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::clock::now_ms;
+use crate::server::nodes::NodeList;
 use crate::server::notifier::Notifier;
 use crate::server::store::{Store, StoreError};
 use crate::shared::views::DeskFigures;
@@ -55,6 +56,7 @@ impl DeskReading {
 #[derive(Clone)]
 pub struct DeskFeed {
     store: Store,
+    nodes: NodeList,
     latest: Arc<watch::Sender<Arc<DeskReading>>>,
     /// Woken when a desk opens, so the figures are read for it at once.
     opened: Arc<Notify>,
@@ -62,10 +64,16 @@ pub struct DeskFeed {
 
 impl DeskFeed {
     /// The feed, and its reader running until `shutdown`.
-    pub fn start(store: Store, notifier: Notifier, shutdown: CancellationToken) -> DeskFeed {
+    pub fn start(
+        store: Store,
+        nodes: NodeList,
+        notifier: Notifier,
+        shutdown: CancellationToken,
+    ) -> DeskFeed {
         let (latest, _) = watch::channel(Arc::new(DeskReading::of(DeskFigures::default())));
         let feed = DeskFeed {
             store,
+            nodes,
             latest: Arc::new(latest),
             opened: Arc::new(Notify::new()),
         };
@@ -76,7 +84,10 @@ impl DeskFeed {
     /// The figures as they stand, read now (a page's first render, a
     /// desk's first message).
     pub async fn now(&self) -> Result<DeskFigures, StoreError> {
-        self.store.desk_figures(now_ms()).await
+        let now = now_ms();
+        let mut figures = self.store.desk_figures(now).await?;
+        figures.nodes = self.nodes.read(now).await?;
+        Ok(figures)
     }
 
     /// Every newer reading, from now on; the first comes at once.
@@ -122,7 +133,9 @@ impl DeskFeed {
     }
 }
 
-/// Equal but for when they were read.
+/// Equal but for when they were read. (Each node's beat moves its
+/// `last_beat`, so with nodes on record a reading is sent every beat: one
+/// small message every 2 s.)
 fn same_figures(a: &DeskFigures, b: &DeskFigures) -> bool {
     DeskFigures { at: 0, ..a.clone() } == DeskFigures { at: 0, ..b.clone() }
 }

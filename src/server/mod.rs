@@ -76,8 +76,6 @@ pub struct Shop {
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub staff: staff::StaffDesk,
-    /// Every node of the shop, as each records itself.
-    pub nodes: nodes::NodeList,
     /// The orders, as staff read them.
     pub orders: orders::OrderBook,
     /// The staff desk's live figures.
@@ -243,9 +241,13 @@ impl Application {
         ));
         let state = AppState(Arc::new(Shop {
             leptos_options,
-            nodes: nodes::NodeList::new(store.clone()),
             orders: orders::OrderBook::new(store.clone()),
-            desk: desk::DeskFeed::start(store.clone(), notifier.clone(), shutdown.clone()),
+            desk: desk::DeskFeed::start(
+                store.clone(),
+                nodes::NodeList::new(store.clone()),
+                notifier.clone(),
+                shutdown.clone(),
+            ),
             staff: staff::StaffDesk::new(store, sessions, settings.sign_in_concurrency),
             inventory,
             notifier,

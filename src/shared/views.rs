@@ -136,9 +136,8 @@ pub struct AdminView {
     pub shelf: ShelfPage,
     /// The newest lines, what became of their places, and their draws.
     pub lines: Vec<LineSummary>,
-    /// Every node on record, and which are up.
-    pub nodes: Vec<NodeView>,
-    /// The desk's figures as the page was made; the desk then follows them
+    /// The desk's figures as the page was made (every node on record among
+    /// them); the desk then follows them
     /// live.
     pub desk: DeskFigures,
     /// Copies of each ledger book sold in each hour of today (UTC),
@@ -207,6 +206,8 @@ pub struct DeskFigures {
     pub line_waiting: u64,
     pub line_offered: u64,
     pub line_sold: u64,
+    /// Every node on record, and which are up (silent more than 10 s: gone).
+    pub nodes: Vec<NodeView>,
 }
 
 impl DeskFigures {

@@ -42,8 +42,18 @@ async fn the_desk_is_for_staff_only() {
     // A clerk sees the figures (they show no prices).
     let clerk = staff_cookie(&app, "clara", PASSWORD).await;
     let mut desk = desk_socket(&app, Some(&clerk)).await.expect("opens");
-    let first = desk_until(&mut desk, WAIT, |_| true).await;
-    assert_eq!(first.expect("figures at once").copies_held, 0);
+    let first = desk_until(&mut desk, WAIT, |_| true)
+        .await
+        .expect("figures at once");
+    assert_eq!(first.copies_held, 0);
+    // This node is listed, up.
+    let me = app.addr().to_string();
+    let listed: Vec<(&str, bool)> = first
+        .nodes
+        .iter()
+        .map(|n| (n.address.as_str(), n.up))
+        .collect();
+    assert_eq!(listed, [(me.as_str(), true)]);
 }
 
 #[tokio::test]
@@ -187,6 +197,30 @@ async fn a_sale_on_one_node_moves_the_desk_on_another() {
         (on_a.sold_today, on_a.orders_today, on_a.copies_held),
         (3, 1, 0)
     );
+    // A third node starts (a process of its own: nodes in one process
+    // share an id), and is listed up on B's desk; killed, it is marked gone
+    // there within 15 s, without B's desk asking.
+    let c = ServerProcess::start_with(
+        std::path::Path::new("unused"),
+        &[("LIVECART_DATABASE_URL", db.url.as_str())],
+    )
+    .await;
+    let c_addr = c.addr().to_string();
+    let listed = |f: &livecart::shared::views::DeskFigures, up: bool| {
+        f.nodes.iter().any(|n| n.address == c_addr && n.up == up)
+    };
+    let seen = desk_until(&mut desk_b, WAIT, |f| listed(f, true)).await;
+    assert!(
+        seen.as_ref().is_some_and(|f| listed(f, true)),
+        "C ({c_addr}) is listed up: {seen:?}"
+    );
+    c.kill_hard().await;
+    let gone = desk_until(&mut desk_b, Duration::from_secs(15), |f| listed(f, false)).await;
+    assert!(
+        gone.as_ref().is_some_and(|f| listed(f, false)),
+        "C ({c_addr}) shows as gone: {gone:?}"
+    );
+
     // Node B's ledger draws the sale in SICP's sparkline.
     let staff_b = b.staff_client("burt", PASSWORD).await;
     let html = text_as(&b, &staff_b, &format!("/admin?q={SICP}")).await;

@@ -98,6 +98,8 @@ impl Store {
             line_waiting: figure("line_waiting")?,
             line_offered: figure("line_offered")?,
             line_sold: figure("line_sold")?,
+            // Read by the caller (`desk::DeskFeed`), from `server::nodes`.
+            nodes: Vec::new(),
         })
     }
 }

@@ -35,7 +35,6 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             version,
             shelf,
             lines: Vec::new(),
-            nodes: Vec::new(),
             desk: DeskFigures::default(),
             sold_by_hour: Default::default(),
         });
@@ -59,11 +58,6 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         version,
         shelf,
         lines: line_summaries(&state).await.map_err(with_status)?,
-        nodes: state
-            .nodes
-            .read(now_ms())
-            .await
-            .map_err(|e| with_status(ShopError::from(e)))?,
         desk: state
             .desk
             .now()
