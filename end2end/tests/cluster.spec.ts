@@ -82,15 +82,37 @@ test('through nginx, two pages on different nodes stay live, and still after a n
     await expect(mine.locator('.held')).toHaveText('You hold 1 copy.');
     await expect(theirs.locator('.stock')).toHaveText('Only 9 left');
 
+    // A staff desk, open on the node that stays, lists both nodes as up.
+    await nodes[1].addStaff('burt', 'correct horse battery staple');
+    const desk = await (await browser.newContext()).newPage();
+    await desk.goto(`${nodes[1].baseURL}/admin`);
+    await desk.getByLabel('Name').fill('burt');
+    await desk.getByLabel('Password').fill('correct horse battery staple');
+    await desk.getByRole('button', { name: 'Sign in' }).click();
+    await expect(desk.locator('.desk-live')).toHaveAttribute('data-live', 'true');
+    const nodeRow = (shop: Shop) => desk.locator(`tr.node[data-address="${new URL(shop.baseURL).host}"]`);
+    await expect(nodeRow(nodes[0])).toHaveAttribute('data-state', 'up');
+    await expect(nodeRow(nodes[1])).toHaveAttribute('data-state', 'up');
+    let reloaded = false;
+    desk.on('framenavigated', () => (reloaded = true));
+
     // One node dies. The page it served reconnects through nginx to the
     // other; a change made then reaches both pages.
     await nodes[0].stop('SIGKILL');
+    const killedAt = Date.now();
     await theirs.getByRole('button', { name: 'Add to cart' }).click();
     await expect(theirs.locator('.held')).toHaveText('You hold 1 copy.');
     await expect(theirs.locator('.stock')).toHaveText('Only 8 left');
     await expect(mine.locator('.stock')).toHaveText('Only 8 left', { timeout: 5_000 });
     await waitUntilLive(mine);
     await nodes[1].gaugeReaches(WEBSOCKETS, 2);
+
+    // The desk marks the dead node gone within 15 s of its death, live.
+    await expect(nodeRow(nodes[0])).toHaveAttribute('data-state', 'gone', {
+      timeout: Math.max(15_000 - (Date.now() - killedAt), 1),
+    });
+    await expect(nodeRow(nodes[1])).toHaveAttribute('data-state', 'up');
+    expect(reloaded, 'followed without a reload').toBe(false);
   } finally {
     if (balancer && balancer.exitCode === null && balancer.signalCode === null) {
       await new Promise<void>((resolve) => {
