@@ -181,7 +181,7 @@ fn Lines(
         <table class="lines">
             <thead><tr>
                 <th>"Book"</th><th>"Line"</th><th>"Opens (UTC)"</th><th>"Now (live)"</th>
-                <th>"Places (at load)"</th><th>"Draw"</th><th></th>
+                <th>"Places (at load)"</th><th>"Draw"</th><th><span class="visually-hidden">"End"</span></th>
             </tr></thead>
             <tbody>
                 {lines.into_iter().map(|summary| {
