@@ -98,7 +98,7 @@ impl Case {
                 desk: true,
                 ..
             } => format!(
-                "reserve and return through the pages, {connections} connections, a staff desk open"
+                "reserve and return with a staff desk open, through the pages, {connections} connections"
             ),
             Case::Race => "200 buyers, 10 copies".to_string(),
             Case::SignInBurst { n } => format!("{n} staff sign-ins during a change every 50 ms"),
