@@ -29,6 +29,7 @@ connections|src/server/web/connections.rs|--test api -- abuse transports default
 client_address|src/server/web/client_address.rs src/server/network.rs|--lib --test api -- client_address network abuse
 hold_rate|src/server/web/hold_rate.rs|--lib --test api -- hold_rate abuse
 staff|src/server/staff.rs|--lib --test api -- staff abuse
+desk|src/server/desk.rs src/server/store/desk.rs|--test api -- desk
 origin|src/server/web/origin.rs|--lib --test api -- origin cross_site
 config|src/server/config.rs|--lib --test api -- config defaults
 '

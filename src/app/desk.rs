@@ -65,44 +65,44 @@ pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
 }
 
 /// The shop's nodes as each records itself every 2 s: address, version,
-/// start, last beat, open subscribers by transport, and whether it is up
-/// (gone after 10 s of silence). Live with the rest of the desk.
+/// start, open subscribers by transport, and whether it is up (gone after
+/// 10 s of silence). Live with the rest of the desk; the beats themselves
+/// are not pushed (`livecart nodes` prints each node's last beat).
 #[component]
 fn Nodes(nodes: Signal<Vec<NodeView>>) -> impl IntoView {
     view! {
-        <h3>"Nodes"</h3>
-        <table class="nodes">
-            <thead><tr>
-                <th>"Node"</th><th>"Address"</th><th>"Version"</th><th>"Started (UTC)"</th>
-                <th>"Last beat (UTC)"</th><th>"Open connections"</th><th>"State"</th>
-            </tr></thead>
-            <tbody>
-                {move || nodes.get().into_iter().map(|node| {
-                    let connections = node
-                        .connections
-                        .iter()
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(transport, n)| format!("{n} {transport}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let connections = if connections.is_empty() { "none".to_string() } else { connections };
-                    let state = if node.up { "up" } else { "gone" };
-                    let (id, address) = (node.id.clone(), node.address.clone());
-                    view! {
-                        <tr class="node" data-node=id data-address=address data-state=state>
-                            <td>{node.id}</td>
-                            <td>{node.address}</td>
-                            <td>{node.version}</td>
-                            <td>{utc_time(node.started_at)}</td>
-                            <td>{utc_time(node.last_beat)}</td>
-                            <td>{connections}</td>
-                            <td class=format!("node-state {state}")>{state}</td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
-    }
+            <h3>"Nodes"</h3>
+            <table class="nodes">
+                <thead><tr>
+                    <th>"Node"</th><th>"Address"</th><th>"Version"</th><th>"Started (UTC)"</th>
+    <th>"Open connections"</th><th>"State"</th>
+                </tr></thead>
+                <tbody>
+                    {move || nodes.get().into_iter().map(|node| {
+                        let connections = node
+                            .connections
+                            .iter()
+                            .filter(|(_, n)| *n > 0)
+                            .map(|(transport, n)| format!("{n} {transport}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let connections = if connections.is_empty() { "none".to_string() } else { connections };
+                        let state = if node.up { "up" } else { "gone" };
+                        let (id, address) = (node.id.clone(), node.address.clone());
+                        view! {
+                            <tr class="node" data-node=id data-address=address data-state=state>
+                                <td>{node.id}</td>
+                                <td>{node.address}</td>
+                                <td>{node.version}</td>
+                                <td>{utc_time(node.started_at)}</td>
+                                <td>{connections}</td>
+                                <td class=format!("node-state {state}")>{state}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
 }
 
 #[component]

@@ -102,7 +102,7 @@ impl DeskFeed {
     /// only when a figure moved.
     async fn follow(self, notifier: Notifier, shutdown: CancellationToken) {
         let mut versions = notifier.subscribe();
-        let mut last_read = Instant::now() - READ_AT_MOST_EVERY;
+        let mut next_read = Instant::now();
         loop {
             tokio::select! {
                 changed = versions.changed() => if changed.is_err() { return },
@@ -113,10 +113,10 @@ impl DeskFeed {
             if self.latest.receiver_count() == 0 {
                 continue;
             }
-            tokio::time::sleep_until(last_read + READ_AT_MOST_EVERY).await;
+            tokio::time::sleep_until(next_read).await;
             // Versions made before the read are in it.
             versions.borrow_and_update();
-            last_read = Instant::now();
+            next_read = Instant::now() + READ_AT_MOST_EVERY;
             match self.now().await {
                 Ok(figures) => {
                     self.latest.send_if_modified(|held| {
@@ -133,9 +133,17 @@ impl DeskFeed {
     }
 }
 
-/// Equal but for when they were read. (Each node's beat moves its
-/// `last_beat`, so with nodes on record a reading is sent every beat: one
-/// small message every 2 s.)
+/// Equal but for when they were read and when each node last beat: a
+/// beat every 2 s is not news, a node turning gone (or its connections
+/// moving) is. So an idle shop sends its desks nothing.
 fn same_figures(a: &DeskFigures, b: &DeskFigures) -> bool {
-    DeskFigures { at: 0, ..a.clone() } == DeskFigures { at: 0, ..b.clone() }
+    let plain = |f: &DeskFigures| {
+        let mut f = f.clone();
+        f.at = 0;
+        for node in &mut f.nodes {
+            node.last_beat = 0;
+        }
+        f
+    };
+    plain(a) == plain(b)
 }

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use crate::helpers::*;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -228,4 +230,131 @@ async fn a_sale_on_one_node_moves_the_desk_on_another() {
         html.contains(r#"aria-label="3 sold today, at most 3 in one hour""#),
         "{html}"
     );
+}
+
+/// The figures' days, hours and minutes, read at a fixed moment from rows
+/// put straight in the tables: an order a millisecond before midnight is
+/// yesterday's, one at midnight today's; the chart's first minute starts 59
+/// minutes before the minute under way, and the minute before it is out.
+#[tokio::test]
+async fn today_and_the_last_hour_end_where_the_clock_says() {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 3_600_000;
+    let app = spawn_app().await;
+    let store = livecart::server::store::Store::open(&app.database_url)
+        .await
+        .unwrap();
+    let midnight = 20_800 * 86_400_000_i64;
+    // 12:34:56.789 UTC.
+    let now = midnight + 12 * HOUR + 34 * MINUTE + 56_789;
+    let this_minute = midnight + 12 * HOUR + 34 * MINUTE;
+    let chart_from = this_minute - 59 * MINUTE;
+    let mut db = sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    for (id, at, book, copies) in [
+        ("yesterday", midnight - 1, SICP, 5),
+        ("midnight", midnight, SICP, 1),
+        ("before-the-chart", chart_from - 1, PRAGMATIC, 2),
+        ("first-minute", chart_from, SICP, 3),
+        ("this-minute", this_minute, PRAGMATIC, 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO orders (id, shopper, placed_at, total_cents) VALUES (?, 'w:test', ?, 100)",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, book_id, title, price_cents, copies) VALUES (?, ?, 'A book', 100, ?)",
+        )
+        .bind(id)
+        .bind(book)
+        .bind(copies)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    for (at, holds) in [(midnight - 1, 4), (midnight, 2)] {
+        sqlx::query(
+            "INSERT INTO hold_lapses (lapsed_at, book_id, holds, copies) VALUES (?, ?, ?, ?)",
+        )
+        .bind(at)
+        .bind(SICP)
+        .bind(holds)
+        .bind(holds)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+
+    let figures = store.desk_figures(now).await.unwrap();
+    assert_eq!(
+        (
+            figures.orders_today,
+            figures.sold_today,
+            figures.lapsed_today
+        ),
+        (4, 7, 2)
+    );
+    let mut chart = vec![0u32; 60];
+    chart[0] = 1;
+    chart[59] = 1;
+    assert_eq!(figures.orders_per_minute, chart);
+
+    let by_hour = store.sold_by_hour(&[SICP, PRAGMATIC], now).await.unwrap();
+    let mut sicp = vec![0u32; 24];
+    sicp[0] = 1;
+    sicp[11] = 3;
+    let mut pragmatic = vec![0u32; 24];
+    pragmatic[11] = 2;
+    pragmatic[12] = 1;
+    assert_eq!(by_hour[SICP], sicp);
+    assert_eq!(by_hour[PRAGMATIC], pragmatic);
+}
+
+/// A burst of changes costs the desk at most four readings a second, and an
+/// idle shop sends it none (a node's beat is not news).
+#[tokio::test]
+async fn a_burst_costs_a_few_readings_and_an_idle_shop_none() {
+    let app = spawn_app().await;
+    staff_with_stock(&app, &[SICP]).await;
+    let cookie = staff_cookie(&app, "burt", PASSWORD).await;
+    let mut desk = desk_socket(&app, Some(&cookie)).await.expect("opens");
+    assert!(desk_until(&mut desk, WAIT, |_| true).await.is_some());
+    // The opening's readings, then quiet.
+    while next_text(&mut desk, Duration::from_millis(500))
+        .await
+        .is_some()
+    {}
+    let idle = next_text(&mut desk, Duration::from_secs(3)).await;
+    assert_eq!(idle, None, "an idle shop sends the desk nothing");
+
+    let shopper = shopper_client();
+    let started = std::time::Instant::now();
+    let counting = tokio::spawn(async move {
+        let mut readings = 0;
+        while next_text(&mut desk, Duration::from_millis(1_000))
+            .await
+            .is_some()
+        {
+            readings += 1;
+        }
+        readings
+    });
+    for _ in 0..40 {
+        assert_eq!(reserve(&app, &shopper, SICP).await.0, 200);
+        assert_eq!(return_copy(&app, &shopper, SICP).await.0, 200);
+    }
+    let burst = started.elapsed();
+    let readings = counting.await.unwrap();
+    // Four a second over the burst and the second after it, and one more.
+    let most = (burst.as_millis() as usize + 1_000) / 250 + 1;
+    assert!(
+        readings <= most,
+        "{readings} readings for 80 changes in {burst:?} (at most {most})"
+    );
+    assert!(readings >= 1, "the burst was seen");
 }
