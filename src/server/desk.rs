@@ -42,7 +42,8 @@ pub struct DeskReading {
 }
 
 impl DeskReading {
-    fn of(figures: DeskFigures) -> DeskReading {
+    /// The figures, serialized once for every desk.
+    pub fn of(figures: DeskFigures) -> DeskReading {
         // Numbers and strings only: serializing cannot fail.
         let json = serde_json::to_string(&figures).unwrap_or_default();
         DeskReading {

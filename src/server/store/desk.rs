@@ -12,7 +12,7 @@ const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// Minutes on the desk's chart of orders.
-pub const CHART_MINUTES: usize = 60;
+const CHART_MINUTES: usize = 60;
 
 impl Store {
     /// The desk's figures at `now_ms`; "today" is the UTC day it falls in.

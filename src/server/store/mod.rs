@@ -28,7 +28,6 @@ use crate::shared::stock::{
 };
 use crate::shared::ShopError;
 
-pub use desk::CHART_MINUTES;
 pub use holds::{HoldTimes, HoldWrites, LoadedHolds, Released};
 pub use import::{ImportError, ImportLine, Imported};
 pub use line_reads::{LineReadCounts, LineSeen};
