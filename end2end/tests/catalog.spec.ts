@@ -46,19 +46,27 @@ test('with JavaScript off the shelf pages forward and back', async ({ shop, brow
   const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
   await page.goto(`${shop.baseURL}/`);
   await expect(page.locator('.book-card')).toHaveCount(24);
-  await expect(page.locator('.pager .page')).toHaveText('Page 1');
+  await expect(page.locator('.pager .page')).toHaveText('Page 1 of 2');
+  await expect(page.getByRole('link', { name: '« First' })).toHaveCount(0);
   await page.getByRole('link', { name: 'Next →' }).click();
   await page.waitForURL(/\?page=2/);
-  await expect(page.locator('.pager .page')).toHaveText('Page 2');
+  await expect(page.locator('.pager .page')).toHaveText('Page 2 of 2');
+  await expect(page.getByRole('link', { name: 'Last »' })).toHaveCount(0);
   await expect(page.locator('.book-card')).toHaveCount(13);
   await expect(page.locator('.book-card').last()).toContainText('Paged Book 30');
   await page.getByRole('link', { name: '← Previous' }).click();
-  await expect(page.locator('.pager .page')).toHaveText('Page 1');
+  await expect(page.locator('.pager .page')).toHaveText('Page 1 of 2');
   await expect(page.locator('.book-card').first()).toContainText('The Definitive Guide to the Internet');
+  await page.getByRole('link', { name: 'Last »' }).click();
+  await page.waitForURL(/\?page=2/);
+  await expect(page.locator('.pager .page')).toHaveText('Page 2 of 2');
+  await page.getByRole('link', { name: '« First' }).click();
+  await expect(page.locator('.pager .page')).toHaveText('Page 1 of 2');
 
   // A search without JavaScript is a plain GET form.
   await page.getByRole('searchbox', { name: 'Search the books' }).fill('Paged Book 17');
   await page.getByRole('button', { name: 'Search' }).click();
   await page.waitForURL(/\?q=Paged/);
   await expect(page.locator('.book-card')).toContainText(['Paged Book 17']);
+  await expect(page.locator('.pager .page')).toHaveText('Page 1 of 1');
 });

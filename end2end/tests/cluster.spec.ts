@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test, expect, waitUntilLive, Shop, FEATURED } from './fixtures';
+import { test, expect, waitUntilLive, signInAsStaff, Shop, FEATURED, STAFF, STAFF_PASSWORD } from './fixtures';
 
 // Two livecart nodes on one PostgreSQL behind Debian's nginx, run with the
 // shipped deploy/nginx/livecart.conf (scripts/nginx.sh). scripts/test.sh
@@ -83,12 +83,9 @@ test('through nginx, two pages on different nodes stay live, and still after a n
     await expect(theirs.locator('.stock')).toHaveText('Only 9 left');
 
     // A staff desk, open on the node that stays, lists both nodes as up.
-    await nodes[1].addStaff('burt', 'correct horse battery staple');
+    await nodes[1].addStaff(STAFF, STAFF_PASSWORD);
     const desk = await (await browser.newContext()).newPage();
-    await desk.goto(`${nodes[1].baseURL}/admin`);
-    await desk.getByLabel('Name').fill('burt');
-    await desk.getByLabel('Password').fill('correct horse battery staple');
-    await desk.getByRole('button', { name: 'Sign in' }).click();
+    await signInAsStaff(desk, nodes[1].baseURL);
     await expect(desk.locator('.desk-live')).toHaveAttribute('data-live', 'true');
     const nodeRow = (shop: Shop) => desk.locator(`tr.node[data-address="${new URL(shop.baseURL).host}"]`);
     await expect(nodeRow(nodes[0])).toHaveAttribute('data-state', 'up');

@@ -1,17 +1,10 @@
 import AxeBuilder from '@axe-core/playwright';
-import { test, expect, waitUntilLive, FEATURED } from './fixtures';
-
-const STAFF = 'burt';
-const PASSWORD = 'correct horse battery staple';
+import { test, expect, waitUntilLive, signInAsStaff, FEATURED, STAFF, STAFF_PASSWORD } from './fixtures';
 
 test("a sale in a shopper's browser moves the staff desk's counters and chart within a second", async ({ shop, browser }) => {
-  await shop.addStaff(STAFF, PASSWORD);
+  await shop.addStaff(STAFF, STAFF_PASSWORD);
   const desk = await (await browser.newContext()).newPage();
-  await desk.goto(`${shop.baseURL}/admin`);
-  await desk.getByLabel('Name').fill(STAFF);
-  await desk.getByLabel('Password').fill(PASSWORD);
-  await desk.getByRole('button', { name: 'Sign in' }).click();
-  await expect(desk.locator('.signed-in')).toContainText(STAFF);
+  await signInAsStaff(desk, shop.baseURL);
   await expect(desk.locator('.desk-live')).toHaveAttribute('data-live', 'true');
   const figure = (name: string) => desk.locator(`[data-figure="${name}"]`);
   const chart = desk.locator('.orders-chart svg');

@@ -128,6 +128,18 @@ export const test = base.extend<{ shop: Shop; shopEnv: Record<string, string> }>
   },
 });
 
+export const STAFF = 'burt';
+export const STAFF_PASSWORD = 'correct horse battery staple';
+
+/** Signs `page` in at `baseURL`'s `/admin` as staff added with `shop.addStaff`. */
+export async function signInAsStaff(page: Page, baseURL: string, name = STAFF, password = STAFF_PASSWORD): Promise<void> {
+  await page.goto(`${baseURL}/admin`);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('.signed-in')).toContainText(name);
+}
+
 /** Waits until the page is hydrated and subscribed to the live stock. */
 export async function waitUntilLive(page: Page, label = 'live'): Promise<void> {
   await expect(page.locator('.badge')).toHaveText(label);

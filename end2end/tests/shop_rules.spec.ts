@@ -1,8 +1,5 @@
 import type { Browser, Page } from '@playwright/test';
-import { test, expect, waitUntilLive, FEATURED } from './fixtures';
-
-const STAFF = 'burt';
-const PASSWORD = 'correct horse battery staple';
+import { test, expect, waitUntilLive, signInAsStaff, FEATURED, STAFF, STAFF_PASSWORD } from './fixtures';
 
 // A new shopper's page of the featured book, once it holds one copy.
 async function holdingOneCopy(baseURL: string, browser: Browser): Promise<Page> {
@@ -15,7 +12,7 @@ async function holdingOneCopy(baseURL: string, browser: Browser): Promise<Page> 
 }
 
 test('staff restock and reprice, and every open page sees it live', async ({ shop, browser }) => {
-  await shop.addStaff(STAFF, PASSWORD);
+  await shop.addStaff(STAFF, STAFF_PASSWORD);
   const shopper = await (await browser.newContext()).newPage();
   await shopper.goto(`${shop.baseURL}/books/${FEATURED}`);
   await waitUntilLive(shopper);
@@ -30,11 +27,7 @@ test('staff restock and reprice, and every open page sees it live', async ({ sho
   for (const page of [shopper, shelf]) page.on('framenavigated', () => (reloaded = true));
 
   const admin = await (await browser.newContext()).newPage();
-  await admin.goto(`${shop.baseURL}/admin`);
-  await admin.getByLabel('Name').fill(STAFF);
-  await admin.getByLabel('Password').fill(PASSWORD);
-  await admin.getByRole('button', { name: 'Sign in' }).click();
-  await expect(admin.locator('.signed-in')).toContainText(STAFF);
+  await signInAsStaff(admin, shop.baseURL);
 
   const row = admin.locator(`tr[data-book="${FEATURED}"]`);
   await row.getByLabel('Copies to add').fill('5');
@@ -63,7 +56,7 @@ test('returning from the cart takes the line away without a reload', async ({ sh
 });
 
 test('a wrong password is refused on the page', async ({ shop, browser }) => {
-  await shop.addStaff(STAFF, PASSWORD);
+  await shop.addStaff(STAFF, STAFF_PASSWORD);
   const admin = await (await browser.newContext()).newPage();
   await admin.goto(`${shop.baseURL}/admin`);
   await admin.getByLabel('Name').fill(STAFF);

@@ -46,6 +46,8 @@ pub fn BookPage() -> impl IntoView {
                         Ok(view) => {
                             let (id, title, author) =
                                 (view.book.id.clone(), view.book.title.clone(), view.book.author.clone());
+                            let cover = view.book.cover_href();
+                            let cover_of = format!("Cover of {title}");
                             // Without JavaScript, a page in a line shows it
                             // live by loading itself again every few seconds.
                             let refresh = view.line.is_some().then(|| view! {
@@ -54,9 +56,13 @@ pub fn BookPage() -> impl IntoView {
                             view! {
                                 {refresh}
                                 <article class="book-detail" data-book=id>
-                                    <h1>{title}</h1>
-                                    <p class="author">{author}</p>
-                                    <BookCounter view=AsJson(view) notice/>
+                                    <Cover drawn=cover real=details cover_of/>
+                                    <div class="about">
+                                        <h1>{title}</h1>
+                                        <p class="author">{author}</p>
+                                        <BookCounter view=AsJson(view) notice/>
+                                        <BookDetailsPart details/>
+                                    </div>
                                 </article>
                             }.into_any()
                         }
@@ -66,6 +72,40 @@ pub fn BookPage() -> impl IntoView {
                 })
             }}
         </Transition>
+    }
+}
+
+/// The book's cover: the one the shop draws, and over it, once the upstream
+/// catalog answers with one, the real one. Both fill the same 2:3 box, so
+/// nothing moves when the real one comes.
+#[component]
+fn Cover(
+    drawn: String,
+    real: Resource<Result<Option<BookDetails>, ShopError>>,
+    cover_of: String,
+) -> impl IntoView {
+    view! {
+        <figure class="cover">
+            <img class="drawn" src=drawn alt="" width="200" height="300"/>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let cover_of = cover_of.clone();
+                    Suspend::new(async move {
+                        real.await.ok().flatten().and_then(|d| d.cover_url).map(|src| view! {
+                            <img class="real" src=src alt=cover_of width="200" height="300"/>
+                        })
+                    })
+                }}
+            </Suspense>
+        </figure>
+    }
+}
+
+/// The upstream catalog's description and page count, streamed in when
+/// they come.
+#[component]
+fn BookDetailsPart(details: Resource<Result<Option<BookDetails>, ShopError>>) -> impl IntoView {
+    view! {
         <Suspense fallback=|| view! { <p class="details loading">"Fetching the book's details…"</p> }>
             {move || Suspend::new(async move {
                 match details.await {
@@ -83,13 +123,10 @@ pub fn BookPage() -> impl IntoView {
 #[component]
 fn Details(details: BookDetails) -> impl IntoView {
     let BookDetails {
-        description,
-        pages,
-        cover_url,
+        description, pages, ..
     } = details;
     view! {
         <section class="details">
-            {cover_url.map(|src| view! { <img class="cover" src=src alt="Cover"/> })}
             {description.map(|text| view! { <p class="description">{text}</p> })}
             {pages.map(|n| view! { <p class="pages">{n} " pages"</p> })}
         </section>
@@ -239,8 +276,12 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
                                 </button>
                             </PostForm>
                         }}}
-                        {move || (count.get() == 0 && held() == 0).then(|| view! {
-                            <JoinForm book=tell_id.clone() join busy label="Tell me when it's back"/>
+                        // Kept in the layout (hidden) while copies are left,
+                        // so the count reaching 0 moves nothing around it.
+                        {move || (held() == 0).then(|| view! {
+                            <span class="tell" class:unneeded=move || count.get() != 0>
+                                <JoinForm book=tell_id.clone() join busy label="Tell me when it's back"/>
+                            </span>
                         })}
                         {move || (held() > 0).then(|| {
                             let book = return_id.clone();

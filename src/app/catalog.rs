@@ -91,6 +91,7 @@ fn BookCard(book: Book, available: u32, line: Option<LineState>, version: u64) -
     });
     let href = format!("/books/{}", book.id);
     let price = book.display_price();
+    let cover = book.cover_href();
     let Book {
         id,
         title,
@@ -100,6 +101,9 @@ fn BookCard(book: Book, available: u32, line: Option<LineState>, version: u64) -
     } = book;
     view! {
         <li class="book-card" class:featured=featured data-book=id>
+            // Decorative beside the title (alt=""); sized before it loads,
+            // so the card never moves when it comes.
+            <img class="cover" src=cover alt="" width="200" height="300" loading="lazy"/>
             <h2><a href=href>{title}</a></h2>
             <p class="author">{author}</p>
             <p class="price">{price}</p>

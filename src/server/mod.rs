@@ -6,6 +6,7 @@
 pub mod book_details;
 pub mod clock;
 pub mod config;
+pub mod covers;
 pub mod desk;
 pub mod import;
 pub mod inventory;

@@ -16,6 +16,7 @@
 //! | `POST /api/lines/join`, `/api/lines/leave` (server functions), `GET /api/lines/:book` | `web::lines` |
 //! | `POST /cart`, `GET /cart/status` | `web::live::burts` (Burt's protocol) |
 //! | `GET /burts-books` | `web::live::burts::page` |
+//! | `GET /covers/:id.svg` | `web::covers` (the covers the shop draws, compressed as they go) |
 //! | `GET /metrics`, `/healthz`, `/readyz` | `web::operator` |
 //! | `/pkg/*` | `web::assets` (the built site, precompressed) |
 //! | anything else | files under `public/` (`/burts-books/*.js` among them), else the pages' 404 |
@@ -28,6 +29,7 @@ use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use super::web::origin::OriginPolicy;
@@ -66,6 +68,10 @@ pub fn app(state: AppState) -> Router {
         .route("/cart", post(web::live::burts::post_cart))
         .route("/cart/status", get(web::live::burts::cart_status))
         .route("/burts-books", get(web::live::burts::page::burts_page))
+        .route(
+            "/covers/{file}",
+            get(web::covers::cover).layer(CompressionLayer::new()),
+        )
         .route("/metrics", get(web::operator::metrics))
         .route("/healthz", get(web::operator::healthz))
         .route("/readyz", get(web::operator::readyz))

@@ -101,6 +101,49 @@ impl Book {
     pub fn display_price(&self) -> String {
         format!("${}", self.price)
     }
+
+    /// The address of the cover the shop draws for this book. It names what
+    /// the drawing is made of (`?v=`), so the cover can be cached for good:
+    /// a changed title or author is a new address.
+    pub fn cover_href(&self) -> String {
+        format!(
+            "/covers/{}.svg?v={}",
+            self.id,
+            cover_tag(&self.id, &self.title, &self.author)
+        )
+    }
+}
+
+/// Bumped when the drawing itself changes, so every cover's address does.
+const COVER_DESIGN: &str = "1";
+
+/// What a drawn cover is made of, as 16 hex digits: its design, the book's
+/// id, title and author. The cover's `?v=` and its ETag.
+pub fn cover_tag(id: &str, title: &str, author: &str) -> String {
+    let hash = [COVER_DESIGN, id, title, author]
+        .iter()
+        .fold(FNV_OFFSET, |hash, part| {
+            // A separator no text holds, so ("ab", "c") and ("a", "bc") differ.
+            fnv1a(fnv1a(hash, part.as_bytes()), &[0xff])
+        });
+    format!("{hash:016x}")
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits: small in the browser's code, stable across builds and
+/// platforms (std's hashers are neither promised to be).
+pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// FNV-1a of `bytes` from the standard start.
+pub fn fnv1a_of(bytes: &[u8]) -> u64 {
+    fnv1a(FNV_OFFSET, bytes)
 }
 
 /// A line's cents: a price times its copies, which cannot overflow a u64.
@@ -216,6 +259,23 @@ mod tests {
         let huge = (u32::MAX, u32::MAX);
         assert_eq!(total_cents([huge]), None, "past i64");
         assert_eq!(total_cents(std::iter::repeat_n(huge, 3)), None, "past u64");
+    }
+
+    #[test]
+    fn a_cover_tag_changes_with_the_title_the_author_and_the_split_between_them() {
+        // FNV-1a's published test value, so the hash is the standard one.
+        assert_eq!(fnv1a_of(b"a"), 0xaf63_dc4c_8601_ec8c);
+        let tag = cover_tag("sicp", "SICP", "Abelson");
+        assert_eq!(tag.len(), 16);
+        assert_eq!(tag, cover_tag("sicp", "SICP", "Abelson"));
+        for other in [
+            cover_tag("sicp", "SICP 2", "Abelson"),
+            cover_tag("sicp", "SICP", "Sussman"),
+            cover_tag("sicp2", "SICP", "Abelson"),
+            cover_tag("sicp", "SIC", "PAbelson"),
+        ] {
+            assert_ne!(tag, other);
+        }
     }
 
     #[test]

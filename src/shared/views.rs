@@ -58,6 +58,9 @@ pub struct ShelfPage {
     /// From 1.
     pub page: u32,
     pub has_next: bool,
+    /// Pages in all, where they are counted (the shelf and its searches).
+    #[serde(default)]
+    pub pages: Option<u32>,
 }
 
 impl ShelfPage {
@@ -227,6 +230,7 @@ mod tests {
             search: "Le Guin & co".into(),
             page: 2,
             has_next: true,
+            pages: Some(3),
         };
         assert_eq!(shelf.link("/", 3), "/?q=Le%20Guin%20%26%20co&page=3");
         assert_eq!(shelf.link("/admin", 1), "/admin?q=Le%20Guin%20%26%20co");
@@ -240,6 +244,7 @@ mod tests {
             search: "\"quoted\" & <tagged>".into(),
             page: 3,
             has_next: false,
+            pages: None,
         };
         let text = serde_json::to_string(&AsJson(shelf.clone())).unwrap();
         assert!(text.starts_with('"'), "sent as one JSON string: {text}");

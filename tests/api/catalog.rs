@@ -383,13 +383,29 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
         "a link to the next page"
     );
     assert!(!first.contains("rel=\"prev\""));
+    // Where this page is, and the way to the last.
+    let pager = &first[first.find("class=\"pager\"").unwrap()..];
+    assert!(
+        first.contains("Page 1 of 3"),
+        "{}",
+        &pager[..pager.find("</nav>").unwrap()]
+    );
+    assert!(
+        first.contains("href=\"/?page=3\" class=\"last\""),
+        "{}",
+        &pager[..pager.find("</nav>").unwrap()]
+    );
+    assert!(!first.contains("class=\"first\""));
     let second = page_html(&app, "/?page=2").await;
+    assert!(second.contains("Page 2 of 3"));
+    assert!(second.contains("href=\"/\" class=\"first\""));
     assert_eq!(cards(&second), 24);
     assert!(second.contains("href=\"/\"") && second.contains("href=\"/?page=3\""));
     let last = page_html(&app, "/?page=3").await;
     assert_eq!(cards(&last), 19);
     assert!(!last.contains("rel=\"next\""));
     assert!(last.contains("Paged book 59"));
+    assert!(last.contains("Page 3 of 3") && !last.contains("class=\"last\""));
 
     // By author, by title, by ISBN, as words or their beginnings.
     let by_author = page_html(&app, "/?q=kleppmann").await;
@@ -412,9 +428,13 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
         24,
         "a search is paged too"
     );
-    assert!(page_html(&app, "/?q=paged&page=3")
-        .await
-        .contains("rel=\"prev\""));
+    let searched = page_html(&app, "/?q=paged&page=3").await;
+    assert!(searched.contains("rel=\"prev\""));
+    assert!(searched.contains("Page 3 of 3"), "60 matches, 24 a page");
+    assert!(page_html(&app, "/?q=Number4").await.contains("Page 1 of 1"));
+    // Past the last page: the way back to it.
+    let past = page_html(&app, "/?page=9").await;
+    assert!(past.contains("Page 9 of 3") && past.contains("href=\"/?page=3\" class=\"last\""));
     let none = page_html(&app, "/?q=%22%20OR%20*%20--").await;
     assert_eq!(cards(&none), 0);
     assert!(none.contains("No books match"));

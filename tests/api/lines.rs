@@ -352,7 +352,7 @@ async fn app_sold(app: &TestApp) -> u32 {
     let store = livecart::server::store::Store::open(&app.database_url)
         .await
         .expect("store");
-    let (lines, _) = store.shelf_page(None, 0, 100).await.expect("ledger");
+    let (lines, _, _) = store.shelf_page(None, 0, 100).await.expect("ledger");
     lines
         .into_iter()
         .find(|l| l.book.id == FEATURED)
@@ -739,7 +739,7 @@ async fn a_launch_over_three_nodes_sells_exactly_its_copies_even_when_one_is_kil
         COPIES as usize,
         "exactly the launch's copies are bought"
     );
-    let (lines, _) = store.shelf_page(None, 0, 100).await.unwrap();
+    let (lines, _, _) = store.shelf_page(None, 0, 100).await.unwrap();
     let sold = lines.iter().find(|l| l.book.id == FEATURED).map(|l| l.sold);
     assert_eq!(sold, Some(COPIES), "and sold");
     assert!(
@@ -1028,7 +1028,7 @@ async fn five_thousand_pages_over_three_nodes_end_where_the_database_says() {
         bought, COPIES as usize,
         "exactly the launch's copies are bought"
     );
-    let (lines, _) = store.shelf_page(None, 0, 100).await.unwrap();
+    let (lines, _, _) = store.shelf_page(None, 0, 100).await.unwrap();
     let sold = lines.iter().find(|l| l.book.id == FEATURED).map(|l| l.sold);
     assert_eq!(sold, Some(COPIES), "and sold");
 

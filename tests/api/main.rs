@@ -8,6 +8,7 @@ mod burts_protocol;
 mod catalog;
 mod cluster;
 mod concurrency;
+mod covers;
 mod cross_site;
 mod defaults;
 mod desk;

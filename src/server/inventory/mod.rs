@@ -31,6 +31,15 @@ use lines::LineChange;
 pub use opening_stock::stock_opening_books;
 use shopper::Shopper;
 
+/// One page of the shelf or of a search, as staff and shoppers page it.
+#[derive(Debug)]
+pub struct ShelfSlice {
+    pub lines: Vec<LedgerLine>,
+    pub has_next: bool,
+    /// Pages in all (at least 1, an empty shelf being one empty page).
+    pub pages: u32,
+}
+
 /// A book's id: a URL slug such as `definitive-guide-to-the-internet`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BookId(String);
@@ -214,14 +223,21 @@ impl Inventory {
     }
 
     /// One page (from 1) of the shelf, or of the books matching `search`,
-    /// each with its copies available, held and sold; and whether more follow.
+    /// each with its copies available, held and sold; whether more follow,
+    /// and how many pages there are.
     pub async fn shelf_page(
         &self,
         search: Option<&Search>,
         page: u32,
-    ) -> Result<(Vec<LedgerLine>, bool), ShopError> {
+    ) -> Result<ShelfSlice, ShopError> {
         let offset = page.saturating_sub(1).saturating_mul(PAGE_SIZE);
-        Ok(self.store.shelf_page(search, offset, PAGE_SIZE).await?)
+        let (lines, has_next, matched) = self.store.shelf_page(search, offset, PAGE_SIZE).await?;
+        let pages = matched.div_ceil(u64::from(PAGE_SIZE)).max(1);
+        Ok(ShelfSlice {
+            lines,
+            has_next,
+            pages: u32::try_from(pages).unwrap_or(u32::MAX),
+        })
     }
 
     pub async fn cart(&self, shopper: &Shopper) -> Result<Vec<CartLine>, ShopError> {

@@ -304,7 +304,7 @@ impl Store {
         search: Option<&Search>,
         offset: u32,
         limit: u32,
-    ) -> Result<(Vec<LedgerLine>, bool), StoreError> {
+    ) -> Result<(Vec<LedgerLine>, bool, u64), StoreError> {
         // Parameters numbered in the order they appear (SQLite binds by it).
         let (filter, term, page) = match (search, self.backend) {
             (None, _) => ("", None, "LIMIT $1 OFFSET $2"),
@@ -324,7 +324,7 @@ impl Store {
              FROM books {filter} ORDER BY position, id {page}"
         );
         let mut query = sqlx::query(&sql);
-        if let Some(term) = term {
+        if let Some(term) = term.as_deref() {
             query = query.bind(term);
         }
         let query = query.bind(i64::from(limit) + 1).bind(i64::from(offset));
@@ -335,7 +335,16 @@ impl Store {
             .take(limit as usize)
             .map(ledger_line)
             .collect::<Result<_, _>>()?;
-        Ok((lines, more))
+        // How many books the shelf or search holds, for "Page 2 of 2,084".
+        // A second statement: a window count would make SQLite read every
+        // match for each page.
+        let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        if let Some(term) = term.as_deref() {
+            count = count.bind(term);
+        }
+        let matched = count.fetch_one(&self.pool).await?;
+        Ok((lines, more, u64::try_from(matched).unwrap_or(0)))
     }
 
     pub async fn book(&self, id: &str) -> Result<Option<Book>, StoreError> {

@@ -39,12 +39,14 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             sold_by_hour: Default::default(),
         });
     };
-    let (ledger, has_next) = state
+    let slice = state
         .inventory
         .shelf_page(search.as_ref(), shelf.page)
         .await
         .map_err(with_status)?;
-    shelf.has_next = has_next;
+    shelf.has_next = slice.has_next;
+    shelf.pages = Some(slice.pages);
+    let ledger = slice.lines;
     let books: Vec<&str> = ledger.iter().map(|l| l.book.id.as_str()).collect();
     let sold_by_hour = state
         .orders

@@ -46,6 +46,7 @@ pub fn shelf_request(
             search,
             page,
             has_next: false,
+            pages: None,
         },
     ))
 }

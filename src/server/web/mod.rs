@@ -22,7 +22,9 @@
 //! - `hold_rate`: how fast one address may take new holds;
 //! - `lines`: `/api/lines/*`, joining and leaving a book's line, and the
 //!   same ask over a page's WebSocket;
-//! - `orders`: `/admin/orders.csv`, the owner's export, streamed.
+//! - `orders`: `/admin/orders.csv`, the owner's export, streamed;
+//! - `covers`: `/covers/{id}.svg`, the covers the shop draws, cached by
+//!   what they are drawn from.
 
 pub mod assets;
 pub mod backoffice;
@@ -31,6 +33,7 @@ pub mod checkpoint;
 pub mod client_address;
 pub mod connections;
 pub mod cookies;
+pub mod covers;
 pub mod desk;
 pub mod error;
 pub mod forms;

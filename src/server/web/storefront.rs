@@ -16,12 +16,14 @@ use crate::shared::{Notice, ShopError};
 pub async fn catalog(search: Option<String>, page: Option<u32>) -> Result<CatalogView, ShopError> {
     let state = state()?;
     let (search, mut shelf) = shelf_request(search, page)?;
-    let (lines, has_next) = state
+    let slice = state
         .inventory
         .shelf_page(search.as_ref(), shelf.page)
         .await
         .map_err(with_status)?;
-    shelf.has_next = has_next;
+    shelf.has_next = slice.has_next;
+    shelf.pages = Some(slice.pages);
+    let lines = slice.lines;
     let books: Vec<_> = lines.into_iter().map(|line| line.book).collect();
     // The counts as published (the version the page subscribes from), not
     // as read: a commit may land between the two.

@@ -1,0 +1,166 @@
+//! `/covers/{id}.svg`: the covers the shop draws. Every card and book page
+//! shows one; its address names what it is drawn from, so it is cached for
+//! good, and a changed title is a new drawing at a new address.
+
+use reqwest::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+/// The cover address a page shows for `book` (the first `src` naming it).
+fn cover_src(html: &str, book: &str) -> String {
+    let start = html
+        .find(&format!("/covers/{book}.svg?v="))
+        .unwrap_or_else(|| panic!("no cover of {book} in the page"));
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end].to_string()
+}
+
+#[tokio::test]
+async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
+    let app = spawn_app().await;
+    let shelf = page_html(&app, "/").await;
+    let book_page = page_html(&app, &format!("/books/{FEATURED}")).await;
+    let src = cover_src(&shelf, FEATURED);
+    assert_eq!(
+        src,
+        cover_src(&book_page, FEATURED),
+        "one address per cover"
+    );
+    assert_eq!(
+        shelf.matches("class=\"cover\"").count(),
+        cards(&shelf),
+        "every card has its cover"
+    );
+
+    let cover = app.http.get(app.url(&src)).send().await.unwrap();
+    assert_eq!(cover.status(), 200);
+    let headers = cover.headers().clone();
+    assert_eq!(headers[CONTENT_TYPE], "image/svg+xml");
+    assert_eq!(
+        headers[CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    let tag = src.rsplit("v=").next().unwrap();
+    assert_eq!(headers[ETAG], format!("W/\"{tag}\"").as_str());
+    let svg = cover.text().await.unwrap();
+    assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+    assert!(
+        svg.contains(">The Definitive<"),
+        "the title is drawn: {svg}"
+    );
+
+    // Asked again with its ETag: nothing to send.
+    let again = app
+        .http
+        .get(app.url(&src))
+        .header(IF_NONE_MATCH, headers[ETAG].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // Compressed like the other assets, when the browser takes it.
+    for encoding in ["br", "gzip"] {
+        let packed = app
+            .http
+            .get(app.url(&src))
+            .header(ACCEPT_ENCODING, encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(packed.headers()[CONTENT_ENCODING], encoding);
+        let size = packed.bytes().await.unwrap().len();
+        assert!(size < svg.len() && size <= 4096, "{encoding}: {size} bytes");
+    }
+
+    // Any other address of the same book (an old page's, or none) gets the
+    // cover as it is now, to be checked on each use.
+    for stale in [
+        format!("/covers/{FEATURED}.svg"),
+        format!("/covers/{FEATURED}.svg?v=0000000000000000"),
+    ] {
+        let answer = app.http.get(app.url(&stale)).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{stale}");
+        assert_eq!(
+            answer.headers()[CACHE_CONTROL],
+            "public, no-cache",
+            "{stale}"
+        );
+        assert_eq!(answer.text().await.unwrap(), svg, "{stale}");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_title_is_a_new_cover_at_a_new_address() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.csv");
+    std::fs::write(
+        &file,
+        "id,title,author,price,copies\ndune,Dune,Frank Herbert,9.99,4\n",
+    )
+    .unwrap();
+    assert!(import_books(&app.database_url, &file)
+        .await
+        .status
+        .success());
+    let before = cover_src(&page_html(&app, "/books/dune").await, "dune");
+    let old = app.http.get(app.url(&before)).send().await.unwrap();
+    let old_etag = old.headers()[ETAG].clone();
+    assert!(old.text().await.unwrap().contains(">Dune<"));
+
+    std::fs::write(
+        &file,
+        "id,title,author,price,copies\ndune,Dune Messiah,Frank Herbert,9.99,4\n",
+    )
+    .unwrap();
+    assert!(import_books(&app.database_url, &file)
+        .await
+        .status
+        .success());
+    let after = cover_src(&page_html(&app, "/books/dune").await, "dune");
+    assert_ne!(before, after, "a new title, a new address");
+    let new = app
+        .http
+        .get(app.url(&after))
+        .header(IF_NONE_MATCH, old_etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200, "the old ETag no longer matches");
+    assert_ne!(new.headers()[ETAG], old_etag);
+    assert!(new.text().await.unwrap().contains("Messiah"));
+    // The old address now draws the new title, and says to check each time.
+    let stale = app.http.get(app.url(&before)).send().await.unwrap();
+    assert_eq!(stale.headers()[CACHE_CONTROL], "public, no-cache");
+    assert!(stale.text().await.unwrap().contains("Messiah"));
+}
+
+#[tokio::test]
+async fn a_cover_of_no_book_is_a_short_404() {
+    let app = spawn_app().await;
+    for path in [
+        "/covers/no-such-book.svg",
+        "/covers/dune",
+        "/covers/.svg",
+        "/covers/Bad%20Id!.svg",
+        "/covers/..%2F..%2Fetc%2Fpasswd.svg",
+        &format!("/covers/{FEATURED}.png"),
+    ] {
+        let answer = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "{path}");
+        let body = answer.text().await.unwrap();
+        assert!(body.len() < 200, "{path}: {body}");
+    }
+    let doubled = app
+        .http
+        .get(app.url(&format!("/covers/{FEATURED}.svg?v=a&v=b")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doubled.status(), 400);
+}
