@@ -1,5 +1,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import type { Browser, Page } from '@playwright/test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test, expect, waitUntilLive, signInAsStaff, STAFF, STAFF_PASSWORD } from './fixtures';
 
 const DDIA = 'designing-data-intensive-applications';
@@ -66,53 +68,117 @@ test('every book has a cover that holds its place before it loads', async ({ sho
   expect(Math.abs(box.height / box.width - 1.5)).toBeLessThan(0.02);
 });
 
-// Sums the layout shifts the page makes from now on (none caused by its own
-// input), as Chrome reports them to a PerformanceObserver.
-async function watchLayoutShifts(page: Page): Promise<() => Promise<number>> {
+// The layout shifts the page has made since it began loading (none caused
+// by its own input), as Chrome reports them to a PerformanceObserver: their
+// sum, and what moved (to read when it is not 0).
+async function watchLayoutShifts(page: Page): Promise<() => Promise<[number, string[]]>> {
   await page.evaluate(() => {
-    const w = window as unknown as { shifted: number };
+    const w = window as unknown as { shifted: number; moved: string[] };
     w.shifted = 0;
+    w.moved = [];
+    type Shift = { value: number; hadRecentInput: boolean; sources: { node?: Node; previousRect: DOMRectReadOnly; currentRect: DOMRectReadOnly }[] };
     new PerformanceObserver((list) => {
-      for (const entry of list.getEntries() as unknown as { value: number; hadRecentInput: boolean }[]) {
-        if (!entry.hadRecentInput) w.shifted += entry.value;
+      for (const entry of list.getEntries() as unknown as Shift[]) {
+        if (entry.hadRecentInput) continue;
+        w.shifted += entry.value;
+        for (const s of entry.sources) {
+          const node = s.node instanceof Element ? s.node.outerHTML.slice(0, 80) : String(s.node?.nodeName);
+          w.moved.push(`${node}: (${s.previousRect.x},${s.previousRect.y}) → (${s.currentRect.x},${s.currentRect.y})`);
+        }
       }
-    }).observe({ type: 'layout-shift', buffered: false });
+    }).observe({ type: 'layout-shift', buffered: true });
   });
-  return () => page.evaluate(() => (window as unknown as { shifted: number }).shifted);
+  return () => page.evaluate(() => {
+    const w = window as unknown as { shifted: number; moved: string[] };
+    return [w.shifted, w.moved] as [number, string[]];
+  });
 }
 
-for (const width of [390, 1280]) {
-  test(`a count going to sold out and back moves nothing at ${width} px`, async ({ shop, browser }) => {
-    await shop.importBooks(['title,author,price,copies', 'Last Copy,Someone Else,5.00,1']);
-    const watcher = await pageIn(browser, 'light', width);
-    await watcher.goto(`${shop.baseURL}/books/last-copy`);
-    await waitUntilLive(watcher);
-    await expect(watcher.locator('.stock')).toHaveText('Only 1 left');
-    const shelf = await pageIn(browser, 'light', width);
-    await shelf.goto(`${shop.baseURL}/?page=1`);
-    await waitUntilLive(shelf);
-    const card = shelf.locator('.book-card[data-book="last-copy"] .stock');
-    await card.scrollIntoViewIfNeeded();
-    // Let the first paint's own shifts (fonts, images) settle before watching.
-    await watcher.waitForLoadState('load');
-    await shelf.waitForLoadState('load');
-    const shifts = [await watchLayoutShifts(watcher), await watchLayoutShifts(shelf)];
-
-    const buyer = await pageIn(browser, 'light');
-    await buyer.goto(`${shop.baseURL}/books/last-copy`);
-    await waitUntilLive(buyer);
-    await buyer.getByRole('button', { name: 'Add to cart' }).click();
-    await expect(watcher.locator('.stock')).toHaveText('Sold out');
-    await expect(card).toHaveText('Sold out');
-    await expect(watcher.getByRole('button', { name: "Tell me when it's back" })).toBeVisible();
-    await buyer.getByRole('button', { name: 'Return' }).click();
-    await expect(watcher.locator('.stock')).toHaveText('Only 1 left');
-    await expect(card).toHaveText('Only 1 left');
-    await expect(watcher.getByRole('button', { name: "Tell me when it's back" })).toBeHidden();
-    // Layout shifts are reported after the frame that made them.
-    await watcher.waitForTimeout(300);
-    for (const shifted of shifts) expect(await shifted()).toBe(0);
+/**
+ * An upstream catalog of Open Library's shape (`/isbn/{isbn}.json` and
+ * `/b/id/{id}-M.jpg`), so a book's page has a description under its
+ * buttons and a real cover, sent `coverDelayMs` late, over the drawn one.
+ */
+async function upstreamCatalog(coverDelayMs: number): Promise<{ url: string; close: () => void }> {
+  const cover = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="300"><rect width="200" height="300" fill="#345"/></svg>';
+  const server = http.createServer((request, response) => {
+    if (request.url?.startsWith('/isbn/')) {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({
+        description: 'A book of one last copy, told at length so that it wraps over several lines under the buttons. '.repeat(4),
+        number_of_pages: 321,
+        covers: [42],
+      }));
+    } else if (request.url === '/b/id/42-M.jpg') {
+      setTimeout(() => {
+        response.writeHead(200, { 'content-type': 'image/svg+xml' });
+        response.end(cover);
+      }, coverDelayMs);
+    } else {
+      response.writeHead(404);
+      response.end();
+    }
   });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
+}
+
+// Each worker's own upstream catalog, and shops that use it.
+const withUpstream = test.extend<object, { upstream: string }>({
+  upstream: [
+    async ({}, use) => {
+      const catalog = await upstreamCatalog(3_000);
+      await use(catalog.url);
+      catalog.close();
+    },
+    { scope: 'worker' },
+  ],
+  shopEnv: async ({ upstream }, use) => {
+    await use({ LIVECART_CATALOG_URL: upstream, LIVECART_COVERS_URL: upstream });
+  },
+});
+
+for (const width of [390, 1280]) {
+    withUpstream(`a count going to sold out and back, and a real cover coming, move nothing at ${width} px`, async ({ shop, browser }) => {
+      await shop.importBooks(['title,author,isbn,price,copies', 'Last Copy,Someone Else,9780000000002,5.00,1']);
+      const watcher = await pageIn(browser, 'light', width);
+      // Not waiting for `load`, which waits for the real cover.
+      await watcher.goto(`${shop.baseURL}/books/last-copy`, { waitUntil: 'domcontentloaded' });
+      const watcherShifted = await watchLayoutShifts(watcher);
+      await waitUntilLive(watcher);
+      await expect(watcher.locator('.stock')).toHaveText('Only 1 left');
+      await expect(watcher.locator('.details .description')).toContainText('one last copy');
+      const shelf = await pageIn(browser, 'light', width);
+      await shelf.goto(`${shop.baseURL}/`);
+      await waitUntilLive(shelf);
+      const card = shelf.locator('.book-card[data-book="last-copy"] .stock');
+      await card.scrollIntoViewIfNeeded();
+      const shifts = [watcherShifted, await watchLayoutShifts(shelf)];
+
+      // The real cover comes late, over the drawn one, in the same box.
+      const real = watcher.locator('figure.cover img.real');
+      await expect(real).toHaveAttribute('alt', 'Cover of Last Copy');
+      await expect.poll(() => real.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(200);
+
+      const buyer = await pageIn(browser, 'light');
+      await buyer.goto(`${shop.baseURL}/books/last-copy`);
+      await waitUntilLive(buyer);
+      await buyer.getByRole('button', { name: 'Add to cart' }).click();
+      await expect(watcher.locator('.stock')).toHaveText('Sold out');
+      await expect(card).toHaveText('Sold out');
+      await expect(watcher.getByRole('button', { name: "Tell me when it's back" })).toBeVisible();
+      await buyer.getByRole('button', { name: 'Return' }).click();
+      await expect(watcher.locator('.stock')).toHaveText('Only 1 left');
+      await expect(card).toHaveText('Only 1 left');
+      await expect(watcher.getByRole('button', { name: "Tell me when it's back" })).toBeHidden();
+      // Layout shifts are reported after the frame that made them.
+      await watcher.waitForTimeout(300);
+      for (const shifted of shifts) {
+        const [sum, moved] = await shifted();
+        expect(sum, moved.join('\n')).toBe(0);
+      }
+    });
 }
 
 // The shop's look, kept: screenshots of the shelf, a book and the cart in

@@ -3,7 +3,8 @@
 //! good, and a changed title is a new drawing at a new address.
 
 use reqwest::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH,
 };
 use reqwest::StatusCode;
 
@@ -43,6 +44,7 @@ async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
         headers[CACHE_CONTROL],
         "public, max-age=31536000, immutable"
     );
+    assert_eq!(headers[CONTENT_SECURITY_POLICY], "default-src 'none'");
     let tag = src.rsplit("v=").next().unwrap();
     assert_eq!(headers[ETAG], format!("W/\"{tag}\"").as_str());
     let svg = cover.text().await.unwrap();

@@ -963,12 +963,16 @@ pub struct FirstVisit {
     pub files: Vec<(String, usize, String)>,
     pub html_bytes: usize,
     pub wasm_bytes: usize,
+    /// Every book cover the page shows (all of them, as if all were in
+    /// view), as sent.
+    pub cover_bytes: usize,
     /// The page and everything it names, bodies as sent (headers not counted).
     pub total_bytes: usize,
 }
 
 /// What a browser's first visit to `/` transfers: the page, then every
-/// file under /pkg it names (the JS loader, the wasm, the CSS), each asked
+/// file under /pkg it names (the JS loader, the wasm, the CSS) and every
+/// cover it shows, each asked
 /// for with `Accept-Encoding: br, gzip` as browsers ask.
 pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
     let accept = [("accept-encoding", "br, gzip, deflate")];
@@ -988,6 +992,16 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
             named.push(name);
         }
     }
+    let mut cover_bytes = 0;
+    for (at, _) in html.match_indices("/covers/") {
+        let name: String = html[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "/._-?=".contains(*c))
+            .collect();
+        if !named.contains(&name) {
+            named.push(name);
+        }
+    }
     let mut files = Vec::new();
     let mut wasm_bytes = 0;
     for path in named {
@@ -1002,6 +1016,9 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
         if path.ends_with(".wasm") {
             wasm_bytes += file.body.len();
         }
+        if path.starts_with("/covers/") {
+            cover_bytes += file.body.len();
+        }
         files.push((path, file.body.len(), encoding));
     }
     let total_bytes = page.body.len() + files.iter().map(|f| f.1).sum::<usize>();
@@ -1009,6 +1026,7 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
         files,
         html_bytes: page.body.len(),
         wasm_bytes,
+        cover_bytes,
         total_bytes,
     })
 }

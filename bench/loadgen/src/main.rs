@@ -64,6 +64,8 @@ enum Case {
     CatalogPage,
     /// A book's page, rendered again and again.
     BookPage,
+    /// A book's cover, drawn again and again (`/covers/:id.svg`).
+    Cover,
     /// The bytes a first visit to `/` transfers.
     FirstVisit,
     /// `n` pages' sockets dropped at once, back with the page's backoff.
@@ -105,6 +107,7 @@ impl Case {
             Case::CatalogPage => "catalog page /".to_string(),
             Case::ReconnectStorm { n } => format!("reconnect storm {n} WebSockets"),
             Case::BookPage => "book page /books/:id".to_string(),
+            Case::Cover => "cover /covers/:id.svg".to_string(),
             Case::FirstVisit => "first visit to /".to_string(),
         }
     }
@@ -151,9 +154,10 @@ impl Case {
             Case::FirstVisit => vec![
                 m("bytes transferred", "/total_bytes", true),
                 m("wasm bytes", "/wasm_bytes", true),
+                m("cover bytes", "/cover_bytes", true),
                 m("HTML bytes", "/html_bytes", true),
             ],
-            Case::CatalogPage | Case::BookPage => vec![
+            Case::CatalogPage | Case::BookPage | Case::Cover => vec![
                 m("bytes", "/bytes", true),
                 m("p50 ms", "/latency/p50_ms", true),
                 m("pages per second", "/per_second", false),
@@ -194,6 +198,7 @@ impl Case {
             | Case::SignInBurst { .. }
             | Case::CatalogPage
             | Case::BookPage
+            | Case::Cover
             | Case::FirstVisit
             | Case::ReconnectStorm { .. } => chosen
                 .iter()
@@ -271,6 +276,15 @@ impl Case {
                     cases::page_load(server, &path, 200).await?,
                 ))
             }
+            Case::Cover => {
+                // No `?v=`: drawn and sent in full each time (no 304), and
+                // not compressed (no Accept-Encoding), so this is the
+                // drawing, its one read and HTTP.
+                let path = format!("/covers/{}.svg", cases::FEATURED_BOOK);
+                to_json(serde_json::to_value(
+                    cases::page_load(server, &path, 2000).await?,
+                ))
+            }
             Case::FirstVisit => to_json(serde_json::to_value(cases::first_visit(server).await?)),
         }
     }
@@ -310,6 +324,7 @@ fn matrix(quick: bool) -> Vec<Case> {
             Case::SignInBurst { n: 20 },
             Case::CatalogPage,
             Case::BookPage,
+            Case::Cover,
             Case::FirstVisit,
             Case::ReconnectStorm { n: 1_000 },
         ];
@@ -363,6 +378,7 @@ fn matrix(quick: bool) -> Vec<Case> {
         Case::SignInBurst { n: 20 },
         Case::CatalogPage,
         Case::BookPage,
+        Case::Cover,
         Case::FirstVisit,
         Case::ReconnectStorm { n: 10_000 },
     ]
