@@ -983,25 +983,21 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
     }
     let html = String::from_utf8_lossy(&page.body).to_string();
     let mut named: Vec<String> = Vec::new();
-    for (at, _) in html.match_indices("/pkg/") {
-        let name: String = html[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "/._-".contains(*c))
-            .collect();
-        if !named.contains(&name) {
-            named.push(name);
+    // The site's files, then the covers (whose addresses carry `?v=`).
+    for (prefix, also) in [("/pkg/", ""), ("/covers/", "?=")] {
+        for (at, _) in html.match_indices(prefix) {
+            let name: String = html[at..]
+                .chars()
+                .take_while(|c| {
+                    c.is_ascii_alphanumeric() || "/._-".contains(*c) || also.contains(*c)
+                })
+                .collect();
+            if !named.contains(&name) {
+                named.push(name);
+            }
         }
     }
     let mut cover_bytes = 0;
-    for (at, _) in html.match_indices("/covers/") {
-        let name: String = html[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || "/._-?=".contains(*c))
-            .collect();
-        if !named.contains(&name) {
-            named.push(name);
-        }
-    }
     let mut files = Vec::new();
     let mut wasm_bytes = 0;
     for path in named {

@@ -319,8 +319,11 @@ impl Store {
                 "LIMIT $2 OFFSET $3",
             ),
         };
+        // How many books the shelf or search holds, for "Page 2 of 2,084",
+        // in the same statement (one round trip; the subquery runs once).
         let sql = format!(
-            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold \
+            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold, \
+             (SELECT COUNT(*) FROM books {filter}) AS matched \
              FROM books {filter} ORDER BY position, id {page}"
         );
         let mut query = sqlx::query(&sql);
@@ -335,15 +338,18 @@ impl Store {
             .take(limit as usize)
             .map(ledger_line)
             .collect::<Result<_, _>>()?;
-        // How many books the shelf or search holds, for "Page 2 of 2,084".
-        // A second statement: a window count would make SQLite read every
-        // match for each page.
-        let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        if let Some(term) = term.as_deref() {
-            count = count.bind(term);
-        }
-        let matched = count.fetch_one(&self.pool).await?;
+        let matched = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("matched")?,
+            // A page past the end has no row to carry the count.
+            None => {
+                let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
+                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+                if let Some(term) = term.as_deref() {
+                    count = count.bind(term);
+                }
+                count.fetch_one(&self.pool).await?
+            }
+        };
         Ok((lines, more, u64::try_from(matched).unwrap_or(0)))
     }
 
