@@ -157,9 +157,11 @@ for (const width of [390, 1280]) {
       const shifts = [watcherShifted, await watchLayoutShifts(shelf)];
 
       // The real cover comes late, over the drawn one, in the same box.
-      const real = watcher.locator('figure.cover img.real');
+      const real = watcher.locator('.book-page img.real-cover');
       await expect(real).toHaveAttribute('alt', 'Cover of Last Copy');
       await expect.poll(() => real.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(200);
+      const [over, under] = [await real.boundingBox(), await watcher.locator('figure.cover img.drawn').boundingBox()];
+      for (const side of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(over![side] - under![side])).toBeLessThan(1);
 
       const buyer = await pageIn(browser, 'light');
       await buyer.goto(`${shop.baseURL}/books/last-copy`);

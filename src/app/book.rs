@@ -36,8 +36,14 @@ pub fn BookPage() -> impl IntoView {
         Some(Err(ShopError::UnknownBook)) => "Not found".to_string(),
         _ => String::new(),
     };
+    // The page is one grid (`.book-page`; the article lays its children
+    // out in it): the drawn cover, the book's words and counter, and the
+    // upstream details below them, streamed in apart so that neither the
+    // page nor its count waits for the upstream catalog. A real cover from
+    // it is placed in the drawn cover's cell, over it.
     view! {
         <Title text=title/>
+        <div class="book-page">
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
             {move || {
                 let notice = notice.clone();
@@ -47,7 +53,6 @@ pub fn BookPage() -> impl IntoView {
                             let (id, title, author) =
                                 (view.book.id.clone(), view.book.title.clone(), view.book.author.clone());
                             let cover = view.book.cover_href();
-                            let cover_of = format!("Cover of {title}");
                             // Without JavaScript, a page in a line shows it
                             // live by loading itself again every few seconds.
                             let refresh = view.line.is_some().then(|| view! {
@@ -56,12 +61,13 @@ pub fn BookPage() -> impl IntoView {
                             view! {
                                 {refresh}
                                 <article class="book-detail" data-book=id>
-                                    <Cover drawn=cover real=details cover_of/>
+                                    <figure class="cover">
+                                        <img class="drawn" src=cover alt="" width="200" height="300"/>
+                                    </figure>
                                     <div class="about">
                                         <h1>{title}</h1>
                                         <p class="author">{author}</p>
                                         <BookCounter view=AsJson(view) notice/>
-                                        <BookDetailsPart details/>
                                     </div>
                                 </article>
                             }.into_any()
@@ -72,44 +78,23 @@ pub fn BookPage() -> impl IntoView {
                 })
             }}
         </Transition>
+        <BookDetailsPart details title/>
+        </div>
     }
 }
 
-/// The book's cover: the one the shop draws, and over it, once the upstream
-/// catalog answers with one, the real one. Both fill the same 2:3 box, so
-/// nothing moves when the real one comes.
+/// The upstream catalog's description, page count and real cover,
+/// streamed in when they come.
 #[component]
-fn Cover(
-    drawn: String,
-    real: Resource<Result<Option<BookDetails>, ShopError>>,
-    cover_of: String,
+fn BookDetailsPart(
+    details: Resource<Result<Option<BookDetails>, ShopError>>,
+    title: impl Fn() -> String + Send + Sync + Copy + 'static,
 ) -> impl IntoView {
-    view! {
-        <figure class="cover">
-            <img class="drawn" src=drawn alt="" width="200" height="300"/>
-            <Suspense fallback=|| ()>
-                {move || {
-                    let cover_of = cover_of.clone();
-                    Suspend::new(async move {
-                        real.await.ok().flatten().and_then(|d| d.cover_url).map(|src| view! {
-                            <img class="real" src=src alt=cover_of width="200" height="300"/>
-                        })
-                    })
-                }}
-            </Suspense>
-        </figure>
-    }
-}
-
-/// The upstream catalog's description and page count, streamed in when
-/// they come.
-#[component]
-fn BookDetailsPart(details: Resource<Result<Option<BookDetails>, ShopError>>) -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="details loading">"Fetching the book's details…"</p> }>
             {move || Suspend::new(async move {
                 match details.await {
-                    Ok(Some(details)) => view! { <Details details/> }.into_any(),
+                    Ok(Some(details)) => view! { <Details details title=title()/> }.into_any(),
                     Ok(None) => ().into_any(),
                     Err(_) => view! {
                         <p class="details unavailable">"The book's details are unavailable right now."</p>
@@ -121,11 +106,17 @@ fn BookDetailsPart(details: Resource<Result<Option<BookDetails>, ShopError>>) ->
 }
 
 #[component]
-fn Details(details: BookDetails) -> impl IntoView {
+fn Details(details: BookDetails, title: String) -> impl IntoView {
     let BookDetails {
-        description, pages, ..
+        description,
+        pages,
+        cover_url,
     } = details;
     view! {
+        // In the drawn cover's cell (see `.book-page`), over it, the same size.
+        {cover_url.map(|src| view! {
+            <img class="real-cover" src=src alt=format!("Cover of {title}") width="200" height="300"/>
+        })}
         <section class="details">
             {description.map(|text| view! { <p class="description">{text}</p> })}
             {pages.map(|n| view! { <p class="pages">{n} " pages"</p> })}

@@ -165,25 +165,15 @@ mod follow {
     use gloo_timers::future::sleep;
     use leptos::prelude::*;
 
+    use crate::app::live::transport::socket_url;
     use crate::shared::views::DeskFigures;
-
-    fn url() -> Option<String> {
-        let location = web_sys::window()?.location();
-        let scheme = if location.protocol().ok()? == "https:" {
-            "wss"
-        } else {
-            "ws"
-        };
-        Some(format!(
-            "{scheme}://{}/api/admin/desk/ws",
-            location.host().ok()?
-        ))
-    }
 
     pub async fn run(shown: RwSignal<DeskFigures>, live: RwSignal<bool>) {
         let mut pause = Duration::from_millis(500);
         loop {
-            if let Some(Ok(mut socket)) = url().map(|u| WebSocket::open(&u)) {
+            if let Some(Ok(mut socket)) =
+                socket_url("/api/admin/desk/ws").map(|u| WebSocket::open(&u))
+            {
                 while let Some(Ok(message)) = socket.next().await {
                     let Message::Text(text) = message else {
                         continue;

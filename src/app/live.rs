@@ -277,7 +277,7 @@ pub fn subscribe(live: LiveStock) {
 }
 
 #[cfg(feature = "hydrate")]
-mod transport {
+pub(super) mod transport {
     //! WebSocket first; long polling `/api/stock/poll` when sockets cannot
     //! get through (remembered for the tab). Retries back off exponentially
     //! with jitter, resume from the newest version seen, and are cut short
@@ -323,7 +323,9 @@ mod transport {
         Duration::from_millis(jittered as u64)
     }
 
-    fn socket_url(path: &str) -> Option<String> {
+    /// The page's own origin as a WebSocket address of `path` (wss over
+    /// HTTPS).
+    pub(in crate::app) fn socket_url(path: &str) -> Option<String> {
         let location = web_sys::window()?.location();
         let scheme = if location.protocol().ok()? == "https:" {
             "wss"

@@ -176,6 +176,12 @@ async fn ten_thousand_join_a_launch_of_a_hundred_and_exactly_a_hundred_are_sold_
         s.line_places_per_address = 0;
         // Long enough to check every offer before any lapses.
         s.line_offer_ttl = Duration::from_secs(10);
+        // The watching pages' sockets are read only at the end, 40 s or
+        // more after they open; at the 20 s default a socket that has not
+        // answered the second ping by then is dropped (it did when the
+        // joins took under 10 s: opened at 9 s, dropped at 49 s, the line
+        // closing at 50 s).
+        s.ws_ping_interval = Duration::from_secs(120);
     })
     .await;
     let staff = staff(&app).await;

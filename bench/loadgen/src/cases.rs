@@ -755,6 +755,59 @@ pub struct PageLoad {
     pub cpu_us_per_page: f64,
 }
 
+/// What a drawn cover costs: `n` asks for `/covers/{book}.svg` answered in
+/// full (HTTP, the book's row, the drawing, the body), then `n` asks with
+/// its ETag answered 304 (HTTP, the same row, its tag; no drawing, no body),
+/// on one keep-alive connection, uncompressed. The difference is what
+/// drawing and sending the SVG cost.
+#[derive(Clone, Debug, Serialize)]
+pub struct CoverCost {
+    pub covers: usize,
+    pub bytes: usize,
+    pub per_second: f64,
+    pub cpu_us_per_cover: f64,
+    pub cpu_us_per_not_modified: f64,
+    pub cpu_us_drawing: f64,
+}
+
+pub async fn cover_cost(server: &Running, book: &str, n: usize) -> io::Result<CoverCost> {
+    let path = format!("/covers/{book}.svg");
+    let mut http = Http::open(server.addr).await?;
+    let first = http.request("GET", &path, &[], b"").await?;
+    let etag = first
+        .header("etag")
+        .ok_or_else(|| io::Error::other(format!("{path} has no ETag")))?
+        .to_string();
+    let mut cpu_per_ask = Vec::new();
+    let mut per_second = 0.0;
+    for (headers, want) in [(vec![], 200), (vec![("if-none-match", etag.as_str())], 304)] {
+        let cpu_before = server.cpu();
+        let started = Instant::now();
+        for _ in 0..n {
+            let answer = http.request("GET", &path, &headers, b"").await?;
+            if answer.status != want {
+                return Err(io::Error::other(format!(
+                    "{path} answered {}, not {want}",
+                    answer.status
+                )));
+            }
+        }
+        if want == 200 {
+            per_second = n as f64 / started.elapsed().as_secs_f64();
+        }
+        let cpu = server.cpu().saturating_sub(cpu_before);
+        cpu_per_ask.push(cpu.as_secs_f64() * 1e6 / n.max(1) as f64);
+    }
+    Ok(CoverCost {
+        covers: n,
+        bytes: first.body.len(),
+        per_second,
+        cpu_us_per_cover: cpu_per_ask[0],
+        cpu_us_per_not_modified: cpu_per_ask[1],
+        cpu_us_drawing: cpu_per_ask[0] - cpu_per_ask[1],
+    })
+}
+
 /// `n` renders of `path` one after the other on one keep-alive connection:
 /// what a page costs the server, and how large it is.
 pub async fn page_load(server: &Running, path: &str, n: usize) -> io::Result<PageLoad> {

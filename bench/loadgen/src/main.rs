@@ -157,7 +157,14 @@ impl Case {
                 m("cover bytes", "/cover_bytes", true),
                 m("HTML bytes", "/html_bytes", true),
             ],
-            Case::CatalogPage | Case::BookPage | Case::Cover => vec![
+            Case::Cover => vec![
+                m("bytes", "/bytes", true),
+                m("covers per second", "/per_second", false),
+                m("µs CPU per cover", "/cpu_us_per_cover", true),
+                m("µs CPU per 304", "/cpu_us_per_not_modified", true),
+                m("µs CPU drawing and sending", "/cpu_us_drawing", true),
+            ],
+            Case::CatalogPage | Case::BookPage => vec![
                 m("bytes", "/bytes", true),
                 m("p50 ms", "/latency/p50_ms", true),
                 m("pages per second", "/per_second", false),
@@ -276,15 +283,9 @@ impl Case {
                     cases::page_load(server, &path, 200).await?,
                 ))
             }
-            Case::Cover => {
-                // No `?v=`: drawn and sent in full each time (no 304), and
-                // not compressed (no Accept-Encoding), so this is the
-                // drawing, its one read and HTTP.
-                let path = format!("/covers/{}.svg", cases::FEATURED_BOOK);
-                to_json(serde_json::to_value(
-                    cases::page_load(server, &path, 2000).await?,
-                ))
-            }
+            Case::Cover => to_json(serde_json::to_value(
+                cases::cover_cost(server, cases::FEATURED_BOOK, 2000).await?,
+            )),
             Case::FirstVisit => to_json(serde_json::to_value(cases::first_visit(server).await?)),
         }
     }
