@@ -133,7 +133,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a, 64 bits: small in the browser's code, stable across builds and
 /// platforms (std's hashers are neither promised to be).
-pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
+fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     for byte in bytes {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);

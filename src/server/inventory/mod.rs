@@ -24,7 +24,7 @@ use crate::server::store::{NewBook, Search, Store, StoreError};
 use crate::server::writer::Writer;
 use crate::shared::lines::{LineStatus, LineView, Offer, Place};
 use crate::shared::stock::{parse_price, Book, CartLine, LedgerLine, Order, FEATURED_BOOK};
-use crate::shared::views::PAGE_SIZE;
+use crate::shared::views::{ShelfPage, PAGE_SIZE};
 use crate::shared::ShopError;
 use changes::{Change, DirectChange, HoldChange, Outcome};
 use lines::LineChange;
@@ -38,6 +38,16 @@ pub struct ShelfSlice {
     pub has_next: bool,
     /// Pages in all (at least 1, an empty shelf being one empty page).
     pub pages: u32,
+}
+
+impl ShelfSlice {
+    /// The slice's books, with `shelf` told whether more follow and how
+    /// many pages there are.
+    pub fn paging(self, shelf: &mut ShelfPage) -> Vec<LedgerLine> {
+        shelf.has_next = self.has_next;
+        shelf.pages = Some(self.pages);
+        self.lines
+    }
 }
 
 /// A book's id: a URL slug such as `definitive-guide-to-the-internet`.

@@ -321,9 +321,10 @@ impl Store {
         };
         // How many books the shelf or search holds, for "Page 2 of 2,084",
         // in the same statement (one round trip; the subquery runs once).
+        let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
         let sql = format!(
             "SELECT id, title, author, isbn, price_cents, total, featured, available, sold, \
-             (SELECT COUNT(*) FROM books {filter}) AS matched \
+             ({count_sql}) AS matched \
              FROM books {filter} ORDER BY position, id {page}"
         );
         let mut query = sqlx::query(&sql);
@@ -342,7 +343,6 @@ impl Store {
             Some(row) => row.try_get::<i64, _>("matched")?,
             // A page past the end has no row to carry the count.
             None => {
-                let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
                 let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
                 if let Some(term) = term.as_deref() {
                     count = count.bind(term);

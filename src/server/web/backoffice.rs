@@ -39,14 +39,12 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             sold_by_hour: Default::default(),
         });
     };
-    let slice = state
+    let ledger = state
         .inventory
         .shelf_page(search.as_ref(), shelf.page)
         .await
-        .map_err(with_status)?;
-    shelf.has_next = slice.has_next;
-    shelf.pages = Some(slice.pages);
-    let ledger = slice.lines;
+        .map_err(with_status)?
+        .paging(&mut shelf);
     let books: Vec<&str> = ledger.iter().map(|l| l.book.id.as_str()).collect();
     let sold_by_hour = state
         .orders

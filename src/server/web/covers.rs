@@ -57,17 +57,15 @@ pub async fn cover(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|candidate| {
-            let candidate = candidate.trim();
-            candidate == "*" || candidate.trim_start_matches("W/") == format!("\"{tag}\"")
-        });
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == &etag[2..]);
     // Strings: axum makes them header values (hex and quotes always are).
-    let headers = [
+    let caching = [
         (header::ETAG, etag),
         (header::CACHE_CONTROL, cache.to_string()),
     ];
     if fresh {
-        return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
     }
     Ok((
         [
@@ -76,7 +74,7 @@ pub async fn cover(
             // and load nothing (it needs neither; its words are escaped).
             (header::CONTENT_SECURITY_POLICY, "default-src 'none'"),
         ],
-        headers,
+        caching,
         covers::draw(&book.id, &book.title, &book.author),
     )
         .into_response())

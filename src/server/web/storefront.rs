@@ -16,14 +16,12 @@ use crate::shared::{Notice, ShopError};
 pub async fn catalog(search: Option<String>, page: Option<u32>) -> Result<CatalogView, ShopError> {
     let state = state()?;
     let (search, mut shelf) = shelf_request(search, page)?;
-    let slice = state
+    let lines = state
         .inventory
         .shelf_page(search.as_ref(), shelf.page)
         .await
-        .map_err(with_status)?;
-    shelf.has_next = slice.has_next;
-    shelf.pages = Some(slice.pages);
-    let lines = slice.lines;
+        .map_err(with_status)?
+        .paging(&mut shelf);
     let books: Vec<_> = lines.into_iter().map(|line| line.book).collect();
     // The counts as published (the version the page subscribes from), not
     // as read: a commit may land between the two.
