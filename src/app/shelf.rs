@@ -31,8 +31,13 @@ pub fn Pager(shelf: ShelfPage, base: &'static str) -> impl IntoView {
         let href = shelf.link(base, 1);
         view! { <a href=href class="first">"« First"</a> }
     });
+    // Past the end, "previous" is the last page there is, not another
+    // empty one.
     let previous = (shelf.page > 1).then(|| {
-        let href = shelf.link(base, shelf.page - 1);
+        let back = shelf
+            .pages
+            .map_or(shelf.page - 1, |last| last.min(shelf.page - 1));
+        let href = shelf.link(base, back);
         view! { <a href=href rel="prev" class="previous">"← Previous"</a> }
     });
     let next = shelf.has_next.then(|| {

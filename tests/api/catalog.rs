@@ -366,6 +366,9 @@ async fn a_client_resuming_from_a_version_gets_exactly_what_changed_after_it() {
 #[tokio::test]
 async fn the_shelf_is_paged_and_searched_without_javascript() {
     let app = spawn_app().await;
+    // The seven books a new shop opens with: one page (the count read now
+    // must not outlive the import below).
+    assert!(page_html(&app, "/").await.contains("Page 1 of 1"));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("books.csv");
     let mut text = String::from("title,author,price,copies\n");
@@ -435,6 +438,10 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
     // Past the last page: the way back to it.
     let past = page_html(&app, "/?page=9").await;
     assert!(past.contains("Page 9 of 3") && past.contains("href=\"/?page=3\" class=\"last\""));
+    assert!(
+        past.contains("href=\"/?page=3\" rel=\"prev\""),
+        "previous from past the end is the last page"
+    );
     let none = page_html(&app, "/?q=%22%20OR%20*%20--").await;
     assert_eq!(cards(&none), 0);
     assert!(none.contains("No books match"));

@@ -433,15 +433,20 @@ async fn an_import_reaches_the_open_pages_of_every_node() {
         let mut socket = open_socket(node, &format!("/api/stock/ws?since={}", held.version)).await;
         next_change(&mut socket, &mut held).await; // the empty change on open
         pages.push((socket, held));
+        // Each node counts the shelf now (seven books, one page) and keeps
+        // the count: the import on no node of theirs must still move it.
+        assert!(page_html(node, "/").await.contains("Page 1 of 1"));
     }
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.csv");
-    std::fs::write(
-        &file,
-        "id,title,author,isbn,price,copies\ndune,Dune,Frank Herbert,,9.99,4\n",
-    )
-    .unwrap();
+    // Dune and 20 more: 28 books, two pages.
+    let mut csv =
+        String::from("id,title,author,isbn,price,copies\ndune,Dune,Frank Herbert,,9.99,4\n");
+    for i in 0..20 {
+        csv.push_str(&format!("more-{i},More {i},Someone Else,,1.00,1\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
     let import = import_books(&db.url, &file).await;
     assert!(import.status.success(), "{import:?}");
     let imported = Instant::now();
@@ -456,5 +461,12 @@ async fn an_import_reaches_the_open_pages_of_every_node() {
             held.absorb(serde_json::from_str(&text).unwrap());
         }
         assert_eq!(held.available("dune"), Some(4), "node {node}");
+    }
+    for (node, app) in nodes.iter().enumerate() {
+        let shelf = page_html(app, "/").await;
+        assert!(
+            shelf.contains("Page 1 of 2"),
+            "node {node} counts the import's books"
+        );
     }
 }

@@ -14,6 +14,7 @@ mod line_reads;
 mod lines;
 mod nodes;
 mod orders;
+mod shelf;
 mod staff;
 mod transaction;
 
@@ -123,6 +124,8 @@ pub struct Store {
     notify: bool,
     /// Pages' asks for their place in a line, answered together.
     line_reads: line_reads::LineReads,
+    /// How many books the whole shelf holds, as of a catalog version.
+    shelf_count: shelf::ShelfCount,
 }
 
 /// The channel's name, as a literal so the statements below can be built
@@ -210,6 +213,7 @@ impl Store {
         }
         Ok(Store {
             line_reads: line_reads::LineReads::start(pool.clone(), backend),
+            shelf_count: shelf::ShelfCount::default(),
             pool,
             backend,
             url: url.split('?').next().unwrap_or(&url).to_string(),
@@ -294,63 +298,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(book_from_row).collect()
-    }
-
-    /// One page of the shelf in shelf order (`limit` books from `offset`),
-    /// only the books matching `search` when there is one; and whether more
-    /// follow. The same for the staff's ledger, with every copy counted.
-    pub async fn shelf_page(
-        &self,
-        search: Option<&Search>,
-        offset: u32,
-        limit: u32,
-    ) -> Result<(Vec<LedgerLine>, bool, u64), StoreError> {
-        // Parameters numbered in the order they appear (SQLite binds by it).
-        let (filter, term, page) = match (search, self.backend) {
-            (None, _) => ("", None, "LIMIT $1 OFFSET $2"),
-            (Some(search), Backend::Sqlite) => (
-                "WHERE rowid IN (SELECT rowid FROM books_search WHERE books_search MATCH $1)",
-                Some(search.fts5()),
-                "LIMIT $2 OFFSET $3",
-            ),
-            (Some(search), Backend::Postgres) => (
-                "WHERE search @@ to_tsquery('simple', $1)",
-                Some(search.tsquery()),
-                "LIMIT $2 OFFSET $3",
-            ),
-        };
-        // How many books the shelf or search holds, for "Page 2 of 2,084",
-        // in the same statement (one round trip; the subquery runs once).
-        let count_sql = format!("SELECT COUNT(*) FROM books {filter}");
-        let sql = format!(
-            "SELECT id, title, author, isbn, price_cents, total, featured, available, sold, \
-             ({count_sql}) AS matched \
-             FROM books {filter} ORDER BY position, id {page}"
-        );
-        let mut query = sqlx::query(&sql);
-        if let Some(term) = term.as_deref() {
-            query = query.bind(term);
-        }
-        let query = query.bind(i64::from(limit) + 1).bind(i64::from(offset));
-        let rows = query.fetch_all(&self.pool).await?;
-        let more = rows.len() > limit as usize;
-        let lines = rows
-            .iter()
-            .take(limit as usize)
-            .map(ledger_line)
-            .collect::<Result<_, _>>()?;
-        let matched = match rows.first() {
-            Some(row) => row.try_get::<i64, _>("matched")?,
-            // A page past the end has no row to carry the count.
-            None => {
-                let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-                if let Some(term) = term.as_deref() {
-                    count = count.bind(term);
-                }
-                count.fetch_one(&self.pool).await?
-            }
-        };
-        Ok((lines, more, u64::try_from(matched).unwrap_or(0)))
     }
 
     pub async fn book(&self, id: &str) -> Result<Option<Book>, StoreError> {
