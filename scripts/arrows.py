@@ -18,6 +18,7 @@ NEVER = {
     'notifier': '*',
     'network': '*',
     'clock': '*',
+    'covers': '*',
     'writer': {'inventory', 'staff', 'web', 'import', 'routes'},
     'inventory': {'web', 'staff', 'routes'},
     'staff': {'web', 'inventory', 'routes'},

@@ -174,6 +174,9 @@ for (const width of [390, 1280]) {
       await expect(watcher.locator('.stock')).toHaveText('Only 1 left');
       await expect(card).toHaveText('Only 1 left');
       await expect(watcher.getByRole('button', { name: "Tell me when it's back" })).toBeHidden();
+      // Hidden, not removed: it keeps its box, so nothing after it moves.
+      await expect(watcher.locator('.actions .tell')).toBeAttached();
+      await expect(watcher.locator('.actions .tell')).toHaveCSS('visibility', 'hidden');
       // Layout shifts are reported after the frame that made them.
       await watcher.waitForTimeout(300);
       for (const shifted of shifts) {

@@ -270,9 +270,9 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
                         // Kept in the layout (hidden) while copies are left,
                         // so the count reaching 0 moves nothing around it.
                         {move || (held() == 0).then(|| view! {
-                            <span class="tell" class:unneeded=move || count.get() != 0>
+                            <div class="tell" class:unneeded=move || count.get() != 0>
                                 <JoinForm book=tell_id.clone() join busy label="Tell me when it's back"/>
-                            </span>
+                            </div>
                         })}
                         {move || (held() > 0).then(|| {
                             let book = return_id.clone();

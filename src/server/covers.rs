@@ -4,8 +4,9 @@
 //! two books rarely share one; the words come from the catalog, so a changed
 //! title draws a new cover (and `Book::cover_href` gives it a new address).
 //!
-//! Drawn by hand rather than with a template or chart crate: it is one
-//! `format!` of a few shapes, about a kilobyte, made in microseconds.
+//! Drawn by hand rather than with a template or chart crate: a dozen
+//! `write!`s of a few shapes into one string, about a kilobyte, made in
+//! microseconds.
 
 use std::fmt::Write;
 
@@ -125,12 +126,17 @@ fn pattern(svg: &mut String, bits: u64) {
 
 /// `text` in lines of at most `width` letters, broken between words (a
 /// word longer than a line is broken inside it), at most `max` lines; the
-/// last ends with "…" when words were left out. Control characters, which
-/// XML may not hold, become spaces.
+/// last ends with "…" when words were left out. Control characters and the
+/// two noncharacters U+FFFE and U+FFFF, which XML may not hold (a cover
+/// holding one would not draw at all), become spaces.
 fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
     let clean: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| match c {
+            '\u{FFFE}' | '\u{FFFF}' => ' ',
+            c if c.is_control() => ' ',
+            c => c,
+        })
         .collect();
     let mut lines: Vec<String> = Vec::new();
     let mut current = String::new();
@@ -198,6 +204,7 @@ fn escape_into(svg: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::stock::COVER_DESIGN;
 
     #[test]
     fn the_same_book_always_gets_the_same_cover_and_two_books_two() {
@@ -238,6 +245,38 @@ mod tests {
         assert!(!svg.contains(" & "), "a bare ampersand: {svg}");
         // Control characters XML cannot hold are gone.
         assert!(!draw("x", "bell\u{7}", "nul\u{0}").contains(['\u{7}', '\u{0}']));
+        assert!(!draw("x", "not\u{FFFE}", "xml\u{FFFF}").contains(['\u{FFFE}', '\u{FFFF}']));
+    }
+
+    /// Every design the covers have had, with a hash of what it draws for
+    /// a few books. A drawn cover is cached for a year under an address
+    /// that holds `COVER_DESIGN`, so a change to the drawing that kept the
+    /// design would never reach a browser that has the old one. Such a
+    /// change fails here: it needs the next `COVER_DESIGN` and a new row,
+    /// not an edited one.
+    const DESIGNS: &[(&str, u64)] = &[("1", 0x423b4ddb3ebcd45d_u64)];
+
+    #[test]
+    fn a_changed_drawing_comes_with_a_new_design() {
+        let drawn: String = [
+            ("sicp", "Structure and Interpretation", "Abelson"),
+            ("dune", "Dune", "Frank Herbert"),
+            ("a-very-long-id-0001", &"word ".repeat(30), "Somebody & Co"),
+            ("rings", "The Left Hand of Darkness", "Ursula K. Le Guin"),
+            ("bands", "Ab", "C"),
+        ]
+        .iter()
+        .map(|(id, title, author)| draw(id, title, author))
+        .collect();
+        let (design, pinned) = DESIGNS[DESIGNS.len() - 1];
+        assert_eq!(design, COVER_DESIGN, "the newest design is the one in use");
+        assert_eq!(
+            fnv1a_of(drawn.as_bytes()),
+            pinned,
+            "the drawing changed: give it the next COVER_DESIGN and add its row"
+        );
+        let designs: std::collections::HashSet<_> = DESIGNS.iter().map(|(d, _)| d).collect();
+        assert_eq!(designs.len(), DESIGNS.len(), "one row per design");
     }
 
     #[test]

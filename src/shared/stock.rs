@@ -115,7 +115,7 @@ impl Book {
 }
 
 /// Bumped when the drawing itself changes, so every cover's address does.
-const COVER_DESIGN: &str = "1";
+pub const COVER_DESIGN: &str = "1";
 
 /// What a drawn cover is made of, as 16 hex digits: its design, the book's
 /// id, title and author. The cover's `?v=` and its ETag.

@@ -4,7 +4,7 @@
 
 use reqwest::header::{
     ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG,
-    IF_NONE_MATCH,
+    IF_NONE_MATCH, VARY,
 };
 use reqwest::StatusCode;
 
@@ -63,7 +63,32 @@ async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
         .await
         .unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    // The 304 says what the 200 would: its caching, and that it varies.
+    assert_eq!(again.headers()[ETAG], headers[ETAG]);
+    assert_eq!(
+        again.headers()[CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(again.headers()[VARY], "accept-encoding");
     assert!(again.bytes().await.unwrap().is_empty());
+    // A browser may send its ETags as a list, strong or weak, or `*`.
+    let etag = headers[ETAG].to_str().unwrap();
+    for (asked, answered) in [
+        (format!("\"x\", {etag}"), StatusCode::NOT_MODIFIED),
+        (format!("W/\"x\",\"{tag}\""), StatusCode::NOT_MODIFIED),
+        ("*".to_string(), StatusCode::NOT_MODIFIED),
+        ("\"x\", W/\"y\"".to_string(), StatusCode::OK),
+        (format!("\"{tag}x\""), StatusCode::OK),
+    ] {
+        let answer = app
+            .http
+            .get(app.url(&src))
+            .header(IF_NONE_MATCH, &asked)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), answered, "If-None-Match: {asked}");
+    }
 
     // Compressed like the other assets, when the browser takes it.
     for encoding in ["br", "gzip"] {
@@ -132,11 +157,27 @@ async fn a_changed_title_is_a_new_cover_at_a_new_address() {
         .unwrap();
     assert_eq!(new.status(), 200, "the old ETag no longer matches");
     assert_ne!(new.headers()[ETAG], old_etag);
+    assert_eq!(
+        new.headers()[CACHE_CONTROL],
+        "public, max-age=31536000, immutable",
+        "the new address is cached for good in its turn"
+    );
     assert!(new.text().await.unwrap().contains("Messiah"));
     // The old address now draws the new title, and says to check each time.
     let stale = app.http.get(app.url(&before)).send().await.unwrap();
     assert_eq!(stale.headers()[CACHE_CONTROL], "public, no-cache");
     assert!(stale.text().await.unwrap().contains("Messiah"));
+    // A browser that checks the old address with the old ETag (an old page
+    // kept open) gets the new drawing, not a 304 for the old one.
+    let rechecked = app
+        .http
+        .get(app.url(&before))
+        .header(IF_NONE_MATCH, old_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rechecked.status(), 200);
+    assert!(rechecked.text().await.unwrap().contains("Messiah"));
 }
 
 #[tokio::test]

@@ -60,9 +60,12 @@ pub async fn cover(
         .map(str::trim)
         .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == &etag[2..]);
     // Strings: axum makes them header values (hex and quotes always are).
+    // The 304 says what the 200 would (RFC 9110, 15.4.5), Vary included:
+    // compression adds it to the 200 only (and not twice when it is here).
     let caching = [
         (header::ETAG, etag),
         (header::CACHE_CONTROL, cache.to_string()),
+        (header::VARY, "accept-encoding".to_string()),
     ];
     if fresh {
         return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
