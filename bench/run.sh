@@ -31,7 +31,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 ulimit -n "$(ulimit -Hn)"
 
 # The site too, precompressed as it is served (the first-visit case).
-LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
+scripts/build-release.sh
 cargo build --release --manifest-path bench/peers/tokio-floor/Cargo.toml
 cargo build --release --manifest-path bench/loadgen/Cargo.toml
 

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 nodes="${1:-3}"
 [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/cluster.sh [N]" >&2; exit 2; }
 . scripts/setup.sh --cluster
-LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
+scripts/build-release.sh
 bin="${CARGO_TARGET_DIR:-target}/release/livecart"
 
 database="${LIVECART_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/livecart}"

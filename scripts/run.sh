@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 # Hashed names (cached for a year) in release only: Cargo.toml leaves
 # hash-files off for `cargo leptos watch`.
-LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
+scripts/build-release.sh
 exec "${CARGO_TARGET_DIR:-target}/release/livecart" "$@"

@@ -51,7 +51,7 @@ for name in "${alone[@]}"; do
 done
 
 echo "==> release build (server and wasm)" >&2
-LEPTOS_HASH_FILES=true cargo leptos build --release --precompress
+scripts/build-release.sh
 
 echo "==> end-to-end tests (Playwright, /usr/bin/chromium)" >&2
 export LIVECART_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/livecart"

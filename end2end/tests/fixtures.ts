@@ -140,9 +140,14 @@ export async function signInAsStaff(page: Page, baseURL: string, name = STAFF, p
   await expect(page.locator('.signed-in')).toContainText(name);
 }
 
-/** Waits until the page is hydrated and subscribed to the live stock. */
+/** Waits until the page is hydrated and subscribed to the live stock. An
+ * island whose code comes in a chunk of its own (release builds: a book's
+ * counter, the cart, the desk) hydrates a moment after the badge; until it
+ * has, a click would post its plain form, so its `data-hydrated` is awaited
+ * too. */
 export async function waitUntilLive(page: Page, label = 'live'): Promise<void> {
   await expect(page.locator('.badge')).toHaveText(label);
+  await expect(page.locator('[data-hydrated="no"]')).toHaveCount(0);
 }
 
 export { expect };

@@ -11,6 +11,7 @@ use super::api::{
     get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
 };
 use super::desk::{LiveDesk, Sparkline};
+use super::lazy::{hydrated, IslandChunks};
 use super::live::{LiveStock, LiveStockLine};
 use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
@@ -42,6 +43,7 @@ pub fn AdminPage() -> impl IntoView {
     let notice = query_notice().as_deref().and_then(Notice::from_code);
     view! {
         <Title text="Staff"/>
+        <IslandChunks islands=&["live_desk", "live_stock_line", "live_line_figures"]/>
         <h1>"Staff"</h1>
         <FormNotice notice/>
         <Transition fallback=|| view! { <p>"Fetching the ledger…"</p> }>
@@ -223,7 +225,8 @@ fn Lines(
 /// A line's figures as every page in it sees them, following the live
 /// stream: state, now serving, copies left and offered, and waiting. (What
 /// became of each place is read from the database, at load.)
-#[island]
+#[cfg_attr(feature = "split", island(lazy))]
+#[cfg_attr(not(feature = "split"), island)]
 fn LiveLineFigures(book: String, line: LineState, version: u64) -> impl IntoView {
     let live = LiveStock::expect();
     let line = Memo::new(move |_| match live.line_after(&book, version) {
@@ -231,7 +234,7 @@ fn LiveLineFigures(book: String, line: LineState, version: u64) -> impl IntoView
         None => line,
     });
     view! {
-        <span class="line-state" data-state=move || line.get().state.as_str()>
+        <span class="line-state" data-state=move || line.get().state.as_str() data-hydrated=hydrated()>
             {move || line.get().state.as_str()}
         </span>
         {move || {

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_params_map;
 use super::api::{
     get_book, get_book_details, get_line, JoinLine, LeaveLine, ReserveCopy, ReturnCopy,
 };
+use super::lazy::{hydrated, IslandChunks};
 use super::live::{follow_catalog, LiveStock, StockLine};
 use super::{action_notice, query_notice, utc_time, Clock, FormNotice, NotFound, PostForm};
 use crate::shared::lines::{LineState, LineStatus, LineView, Place};
@@ -43,6 +44,7 @@ pub fn BookPage() -> impl IntoView {
     // it is placed in the drawn cover's cell, over it.
     view! {
         <Title text=title/>
+        <IslandChunks islands=&["book_counter"]/>
         <div class="book-page">
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
             {move || {
@@ -131,7 +133,8 @@ fn Details(details: BookDetails, title: String) -> impl IntoView {
 /// the live stock (one broadcast for every page in it); the page works out
 /// its own place and turn from it, and asks for its own offer only when its
 /// turn has come.
-#[island]
+#[cfg_attr(feature = "split", island(lazy))]
+#[cfg_attr(not(feature = "split"), island)]
 fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView {
     let AsJson(view) = view;
     let live = LiveStock::expect();
@@ -236,8 +239,9 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
     };
     let return_id = id.clone();
     let line_id = id.clone();
+    let hydrated = hydrated();
     view! {
-        <p class="price">{move || shown.with(|v| v.book.display_price())}</p>
+        <p class="price" data-hydrated=hydrated>{move || shown.with(|v| v.book.display_price())}</p>
         <StockLine count/>
         <p class="held">{move || match held() {
             0 => String::new(),

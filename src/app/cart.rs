@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::api::{get_cart, Checkout, ReturnCopy};
+use super::lazy::{hydrated, IslandChunks};
 use super::{action_notice, query_notice, FormNotice, Notice, PostForm};
 use crate::shared::stock::{decimal_price, line_cents, total_cents, CartLine};
 use crate::shared::views::CartView;
@@ -16,6 +17,7 @@ pub fn CartPage() -> impl IntoView {
     let notice = query_notice();
     view! {
         <Title text="Your cart"/>
+        <IslandChunks islands=&["cart_lines"]/>
         <h1>"Your cart"</h1>
         <Suspense fallback=|| view! { <p>"Fetching your cart…"</p> }>
             {move || {
@@ -33,7 +35,8 @@ pub fn CartPage() -> impl IntoView {
 
 /// The holds with their time left, Return, the total and Check out; a
 /// checkout goes on to its order.
-#[island]
+#[cfg_attr(feature = "split", island(lazy))]
+#[cfg_attr(not(feature = "split"), island)]
 fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
     let return_copy = ServerAction::<ReturnCopy>::new();
     let check_out = ServerAction::<Checkout>::new();
@@ -74,7 +77,7 @@ fn CartLines(view: CartView, notice: Option<String>) -> impl IntoView {
             .map(|e| e.to_string())
     };
     view! {
-        <FormNotice notice/>
+        <FormNotice notice attr:data-hydrated=hydrated()/>
         // Either, not into_any: an AnyView carries every way of rendering
         // its content, and the island's wasm would carry them all.
         {move || shown.with(|view| if view.lines.is_empty() {

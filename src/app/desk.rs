@@ -12,11 +12,13 @@
 
 use leptos::prelude::*;
 
+use super::lazy::hydrated;
 use super::utc_time;
 use crate::shared::views::{DeskFigures, NodeView};
 
 /// The desk's figures, live.
-#[island]
+#[cfg_attr(feature = "split", island(lazy))]
+#[cfg_attr(not(feature = "split"), island)]
 pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
     let shown = RwSignal::new(figures);
     let live = RwSignal::new(false);
@@ -25,7 +27,7 @@ pub fn LiveDesk(figures: DeskFigures) -> impl IntoView {
     // One closure type for every figure, so the wasm holds one copy of it.
     let figure = move |read: fn(&DeskFigures) -> u64| Signal::derive(move || shown.with(read));
     view! {
-        <section class="desk" aria-labelledby="desk-heading">
+        <section class="desk" aria-labelledby="desk-heading" data-hydrated=hydrated()>
             <h2 id="desk-heading">
                 "Now "
                 <span class="desk-live" data-live=move || live.get().to_string()>

@@ -233,10 +233,11 @@ where
 }
 
 /// A count on a page that is otherwise static (the staff's ledger).
-#[island]
+#[cfg_attr(feature = "split", island(lazy))]
+#[cfg_attr(not(feature = "split"), island)]
 pub fn LiveStockLine(book: String, available: u32, version: u64) -> impl IntoView {
     let count = live_count(book, available, version);
-    view! { <StockLine count/> }
+    view! { <StockLine count attr:data-hydrated=super::lazy::hydrated()/> }
 }
 
 /// A book's count as the shopper reads it ("Only 7 left"), in a polite live

@@ -15,6 +15,7 @@ pub mod book;
 pub mod cart;
 pub mod catalog;
 pub mod desk;
+pub mod lazy;
 pub mod live;
 pub mod order;
 pub mod orders_desk;

@@ -1024,8 +1024,9 @@ pub struct FirstVisit {
 }
 
 /// What a browser's first visit to `/` transfers: the page, then every
-/// file under /pkg it names (the JS loader, the wasm, the CSS) and every
-/// cover it shows, each asked
+/// file under /pkg it names (the JS loader, the wasm, the CSS, and the wasm
+/// chunks of any split island it shows, which it preloads), the chunk
+/// loader the JS imports, and every cover it shows, each asked
 /// for with `Accept-Encoding: br, gzip` as browsers ask.
 pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
     let accept = [("accept-encoding", "br, gzip, deflate")];
@@ -1047,6 +1048,30 @@ pub async fn first_visit(server: &Running) -> io::Result<FirstVisit> {
                 .collect();
             if !named.contains(&name) {
                 named.push(name);
+            }
+        }
+    }
+    // The JS loader imports the split build's chunk loader (a script the
+    // HTML does not name); the chunks themselves are named by the page
+    // (preloads of its islands' chunks), so only the script is looked for.
+    let scripts: Vec<String> = named
+        .iter()
+        .filter(|n| n.ends_with(".js"))
+        .cloned()
+        .collect();
+    for script in scripts {
+        let plain = http
+            .request("GET", &script, &[("accept-encoding", "identity")], b"")
+            .await?;
+        let text = String::from_utf8_lossy(&plain.body).to_string();
+        for (at, _) in text.match_indices("./__wasm_split.") {
+            let name: String = text[at + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+                .collect();
+            let path = format!("/pkg/{name}");
+            if !named.contains(&path) {
+                named.push(path);
             }
         }
     }

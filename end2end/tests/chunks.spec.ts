@@ -1,0 +1,67 @@
+import { test, expect, FEATURED, STAFF, STAFF_PASSWORD, signInAsStaff, waitUntilLive } from './fixtures';
+import type { Page } from '@playwright/test';
+
+// Each page loads the code of the islands it shows, and a shopper's visit to
+// the shelf loads none of a book's counter, the cart or the staff desk: in
+// the release build those islands are wasm chunks of their own
+// (scripts/build-release.sh, Cargo.toml feature `split`).
+
+/** The wasm files `page` asks for from now on, by name without the hash. */
+function wasmAskedFor(page: Page): () => string[] {
+  const asked: string[] = [];
+  page.on('request', (request) => {
+    const name = new URL(request.url()).pathname.split('/').pop()!;
+    if (name.endsWith('.wasm')) asked.push(name.replace(/\.[^.]+\.wasm$/, ''));
+  });
+  return () => [...asked];
+}
+
+const islandChunk = (names: string[], island: string) => names.some((n) => n.startsWith(`split_${island}_loader_`));
+
+test('a page loads only the code of the islands it shows', async ({ shop, browser }) => {
+  const page = await browser.newPage();
+  const asked = wasmAskedFor(page);
+
+  await page.goto(`${shop.baseURL}/`);
+  await waitUntilLive(page);
+  await expect(page.locator('.book-card').first()).toBeVisible();
+  expect(asked()).toEqual(['livecart']);
+  expect(await page.locator('link[rel="preload"][href*="split_"]').count()).toBe(0);
+
+  // A book's page names its counter's chunks in its head, loads them and
+  // not the cart's or the desk's, and its counter works once hydrated (it
+  // is served marked not yet hydrated, and marks itself when it is).
+  const served = await (await page.request.get(`${shop.baseURL}/books/${FEATURED}`)).text();
+  expect(served).toMatch(/<p (?=[^>]*class="price")(?=[^>]*data-hydrated="no")/);
+  await page.goto(`${shop.baseURL}/books/${FEATURED}`);
+  const preloaded = await page.locator('link[rel="preload"][as="fetch"]').evaluateAll((links) =>
+    links.map((l) => (l as HTMLLinkElement).href.split('/').pop()!.replace(/\.[^.]+\.wasm$/, '')),
+  );
+  expect(islandChunk(preloaded, 'book_counter')).toBe(true);
+  await waitUntilLive(page);
+  await expect(page.locator('.price')).toHaveAttribute('data-hydrated', 'yes');
+  expect(islandChunk(asked(), 'book_counter')).toBe(true);
+  expect(islandChunk(asked(), 'cart_lines')).toBe(false);
+  expect(islandChunk(asked(), 'live_desk')).toBe(false);
+  let reloaded = false;
+  page.on('framenavigated', () => (reloaded = true));
+  await page.getByRole('button', { name: 'Add to cart' }).click();
+  await expect(page.locator('.held')).toHaveText('You hold 1 copy.');
+  expect(reloaded, 'the hydrated counter posts without a reload').toBe(false);
+
+  await page.goto(`${shop.baseURL}/cart`);
+  await waitUntilLive(page);
+  expect(islandChunk(asked(), 'cart_lines')).toBe(true);
+  expect(islandChunk(asked(), 'live_desk')).toBe(false);
+  await page.close();
+
+  // Staff load the desk's.
+  await shop.addStaff(STAFF, STAFF_PASSWORD);
+  const staff = await browser.newPage();
+  const staffAsked = wasmAskedFor(staff);
+  await signInAsStaff(staff, shop.baseURL);
+  await waitUntilLive(staff);
+  expect(islandChunk(staffAsked(), 'live_desk')).toBe(true);
+  await expect(staff.locator('.desk-live')).toHaveText('(live)');
+  await staff.close();
+});
