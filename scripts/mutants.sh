@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 MODULES='
 notifier|src/server/notifier/*.rs|--lib -- notifier
 inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog
-store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs|--test api -- shop_rules lines model durability catalog postgres
+store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs src/server/store/shelf.rs|--test api -- shop_rules lines model durability catalog postgres
 writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability
 connections|src/server/web/connections.rs|--test api -- abuse transports defaults
 client_address|src/server/web/client_address.rs src/server/network.rs|--lib --test api -- client_address network abuse
@@ -32,6 +32,7 @@ staff|src/server/staff.rs|--lib --test api -- staff abuse
 desk|src/server/desk.rs src/server/store/desk.rs|--test api -- desk
 origin|src/server/web/origin.rs|--lib --test api -- origin cross_site
 config|src/server/config.rs|--lib --test api -- config defaults
+covers|src/server/covers.rs src/server/web/covers.rs|--lib --test api -- covers
 '
 
 module_line() {
