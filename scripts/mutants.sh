@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 MODULES='
 notifier|src/server/notifier/*.rs|--lib -- notifier
 inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog
-store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs src/server/store/shelf.rs|--test api -- shop_rules lines model durability catalog postgres
+store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs|--test api -- shop_rules lines model durability catalog postgres
 writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability
 connections|src/server/web/connections.rs|--test api -- abuse transports defaults
 client_address|src/server/web/client_address.rs src/server/network.rs|--lib --test api -- client_address network abuse
