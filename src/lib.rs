@@ -17,8 +17,9 @@
 //!   `#[island]`s hydrate in the browser. `api` declares every server
 //!   function once; `live` is the browser's subscription (WebSocket, then
 //!   long poll) and the live count's island; `shelf` the search form and
-//!   pager `/` and `/admin` share; `lazy` the islands only some pages show,
-//!   each a wasm chunk of its own in a release build (feature `split`).
+//!   pager `/` and `/admin` share; `lazy` what the split islands (those
+//!   only some pages show, each a wasm chunk of its own in a release build,
+//!   feature `split`) need: their chunks' preloads and a hydration mark.
 //! - `server`: the composition root (`mod.rs`: parts, serving) and the one
 //!   route table (`routes`). From the edges down:
 //!   - `web`: the HTTP edges that translate: the pages' server functions,

@@ -18,6 +18,13 @@ function wasmAskedFor(page: Page): () => string[] {
 
 const islandChunk = (names: string[], island: string) => names.some((n) => n.startsWith(`split_${island}_loader_`));
 
+/** The wasm files `page` preloads, by name without the hash. */
+async function preloaded(page: Page): Promise<string[]> {
+  return page.locator('link[rel="preload"][as="fetch"]').evaluateAll((links) =>
+    links.map((l) => (l as HTMLLinkElement).href.split('/').pop()!.replace(/\.[^.]+\.wasm$/, '')),
+  );
+}
+
 test('a page loads only the code of the islands it shows', async ({ shop, browser }) => {
   const page = await browser.newPage();
   const asked = wasmAskedFor(page);
@@ -28,16 +35,13 @@ test('a page loads only the code of the islands it shows', async ({ shop, browse
   expect(asked()).toEqual(['livecart']);
   expect(await page.locator('link[rel="preload"][href*="split_"]').count()).toBe(0);
 
-  // A book's page names its counter's chunks in its head, loads them and
+  // A book's page preloads its counter's chunks, loads them and
   // not the cart's or the desk's, and its counter works once hydrated (it
   // is served marked not yet hydrated, and marks itself when it is).
   const served = await (await page.request.get(`${shop.baseURL}/books/${FEATURED}`)).text();
   expect(served).toMatch(/<p (?=[^>]*class="price")(?=[^>]*data-hydrated="no")/);
   await page.goto(`${shop.baseURL}/books/${FEATURED}`);
-  const preloaded = await page.locator('link[rel="preload"][as="fetch"]').evaluateAll((links) =>
-    links.map((l) => (l as HTMLLinkElement).href.split('/').pop()!.replace(/\.[^.]+\.wasm$/, '')),
-  );
-  expect(islandChunk(preloaded, 'book_counter')).toBe(true);
+  expect(islandChunk(await preloaded(page), 'book_counter')).toBe(true);
   await waitUntilLive(page);
   await expect(page.locator('.price')).toHaveAttribute('data-hydrated', 'yes');
   expect(islandChunk(asked(), 'book_counter')).toBe(true);
@@ -50,9 +54,18 @@ test('a page loads only the code of the islands it shows', async ({ shop, browse
   expect(reloaded, 'the hydrated counter posts without a reload').toBe(false);
 
   await page.goto(`${shop.baseURL}/cart`);
+  expect(islandChunk(await preloaded(page), 'cart_lines')).toBe(true);
   await waitUntilLive(page);
   expect(islandChunk(asked(), 'cart_lines')).toBe(true);
   expect(islandChunk(asked(), 'live_desk')).toBe(false);
+
+  // A page preloads nothing it will not show (an unused preload is a
+  // warning in the console): not a missing book's 404, not the sign-in.
+  await page.goto(`${shop.baseURL}/books/no-such-book`);
+  expect(await preloaded(page)).toEqual(['livecart']);
+  await page.goto(`${shop.baseURL}/admin`);
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+  expect(await preloaded(page)).toEqual(['livecart']);
   await page.close();
 
   // Staff load the desk's.
@@ -60,6 +73,11 @@ test('a page loads only the code of the islands it shows', async ({ shop, browse
   const staff = await browser.newPage();
   const staffAsked = wasmAskedFor(staff);
   await signInAsStaff(staff, shop.baseURL);
+  await staff.reload();
+  const staffPreloads = await preloaded(staff);
+  expect(islandChunk(staffPreloads, 'live_desk')).toBe(true);
+  expect(islandChunk(staffPreloads, 'live_stock_line')).toBe(true);
+  expect(islandChunk(staffPreloads, 'live_line_figures'), 'no line, no line figures').toBe(false);
   await waitUntilLive(staff);
   expect(islandChunk(staffAsked(), 'live_desk')).toBe(true);
   await expect(staff.locator('.desk-live')).toHaveText('(live)');

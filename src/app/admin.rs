@@ -43,7 +43,6 @@ pub fn AdminPage() -> impl IntoView {
     let notice = query_notice().as_deref().and_then(Notice::from_code);
     view! {
         <Title text="Staff"/>
-        <IslandChunks islands=&["live_desk", "live_stock_line", "live_line_figures"]/>
         <h1>"Staff"</h1>
         <FormNotice notice/>
         <Transition fallback=|| view! { <p>"Fetching the ledger…"</p> }>
@@ -52,7 +51,13 @@ pub fn AdminPage() -> impl IntoView {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
                     Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, desk, sold_by_hour }) => {
                     let owner = role.as_deref() == Some("owner");
+                    // Signed in: the desk's chunks, and the counts' and the
+                    // lines' where there are some.
+                    let mut chunks = vec!["live_desk"];
+                    chunks.extend((!ledger.is_empty()).then_some("live_stock_line"));
+                    chunks.extend((!lines.is_empty()).then_some("live_line_figures"));
                     view! {
+                        <IslandChunks islands=chunks/>
                         <p class="signed-in">"Signed in as " <strong>{name}</strong> {format!(" ({})", role.unwrap_or_default())}</p>
                         <ActionForm action=sign_out><button type="submit" class="return">"Sign out"</button></ActionForm>
                         {owner.then(|| view! { <p><a href="/admin/orders">"Orders"</a></p> })}

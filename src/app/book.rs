@@ -44,7 +44,6 @@ pub fn BookPage() -> impl IntoView {
     // it is placed in the drawn cover's cell, over it.
     view! {
         <Title text=title/>
-        <IslandChunks islands=&["book_counter"]/>
         <div class="book-page">
         <Transition fallback=|| view! { <p>"Fetching the book…"</p> }>
             {move || {
@@ -62,6 +61,8 @@ pub fn BookPage() -> impl IntoView {
                             });
                             view! {
                                 {refresh}
+                                // Only for a book there is.
+                                <IslandChunks islands=vec!["book_counter"]/>
                                 <article class="book-detail" data-book=id>
                                     <figure class="cover">
                                         <img class="drawn" src=cover alt="" width="200" height="300"/>

@@ -17,7 +17,7 @@ pub fn CartPage() -> impl IntoView {
     let notice = query_notice();
     view! {
         <Title text="Your cart"/>
-        <IslandChunks islands=&["cart_lines"]/>
+        <IslandChunks islands=vec!["cart_lines"]/>
         <h1>"Your cart"</h1>
         <Suspense fallback=|| view! { <p>"Fetching your cart…"</p> }>
             {move || {

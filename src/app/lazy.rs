@@ -5,8 +5,8 @@
 //! only what every page needs (the badge, the offer banner, the shelf).
 //!
 //! Such an island hydrates a moment after the page's others, once its chunk
-//! has come. The page names its chunks in its head so they come alongside
-//! the main wasm rather than after it ([`IslandChunks`]), and each marks
+//! has come. The page names its chunks (preloads early in its body) so they
+//! come alongside the main wasm rather than after it ([`IslandChunks`]), and each marks
 //! when it has hydrated ([`hydrated`]), which is what tests wait for before
 //! they use it.
 
@@ -23,20 +23,21 @@ pub fn hydrated() -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
 
 /// Preloads the chunks of the named islands (their names in snake case:
 /// `book_counter`), each file once, and the script that loads them. Without
-/// a split build there are none and this renders nothing.
+/// a split build there are none and this renders nothing. Name only the
+/// islands the page will show: a chunk preloaded and not used is a warning
+/// in the browser's console.
 #[component]
-pub fn IslandChunks(islands: &'static [&'static str]) -> impl IntoView {
+pub fn IslandChunks(islands: Vec<&'static str>) -> impl IntoView {
     preloads(islands)
 }
 
 #[cfg(not(feature = "ssr"))]
-fn preloads(_islands: &'static [&'static str]) -> AnyView {
+fn preloads(_islands: Vec<&'static str>) -> AnyView {
     ().into_any()
 }
 
 #[cfg(feature = "ssr")]
-fn preloads(islands: &'static [&'static str]) -> AnyView {
-    use leptos_meta::Link;
+fn preloads(islands: Vec<&'static str>) -> AnyView {
     // Leptos reads the split build's manifest (chunks by lazy function,
     // named `{island}_loader_{hash}`) when it renders the hydration
     // scripts, and keeps it in this context; it is public, though
@@ -65,19 +66,24 @@ fn preloads(islands: &'static [&'static str]) -> AnyView {
     }
     // As the loader fetches them (`fetch`, same origin, CORS mode), so the
     // preloaded response is the one it uses.
+    // Plain links where the component stands, not `leptos_meta::Link`: a
+    // book's page streams in order, and its head has gone out before the
+    // book (and so whether there is a counter to load) is rendered. A
+    // preload in the body is honoured as the parser meets it, still long
+    // before the page's scripts run.
     let links = files
         .into_iter()
         .map(|file| {
             view! {
-                <Link rel="preload" href=format!("{pkg}/{file}.wasm") as_="fetch"
-                    type_="application/wasm" crossorigin="anonymous"/>
+                <link rel="preload" href=format!("{pkg}/{file}.wasm") r#as="fetch"
+                    type="application/wasm" crossorigin="anonymous"/>
             }
         })
         .collect_view();
     let loader = format!("{pkg}/{loader}");
     view! {
         {links}
-        <Link rel="modulepreload" href=loader crossorigin="anonymous"/>
+        <link rel="modulepreload" href=loader crossorigin="anonymous"/>
     }
     .into_any()
 }

@@ -299,7 +299,7 @@ async fn each_commit_group_has_a_span_at_debug_level() {
 
 #[tokio::test]
 async fn the_sites_files_go_out_precompressed_and_hashed_names_are_cached_for_a_year() {
-    // A built site as `cargo leptos build --release --precompress` leaves it.
+    // A built site as a release build (scripts/build-release.sh) leaves it.
     let site = tempfile::tempdir().unwrap();
     let pkg = site.path().join("pkg");
     std::fs::create_dir_all(&pkg).unwrap();

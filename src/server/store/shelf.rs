@@ -10,12 +10,16 @@ use super::{ledger_line, Backend, Search, Store, StoreError};
 use crate::shared::stock::LedgerLine;
 
 /// How many books the whole shelf holds, as of the catalog version it was
-/// counted at. Counting 50,000 books on every render cost a third of the
-/// catalog page; the number changes only when a book is added, and every
-/// commit that adds one moves the catalog version (`version_bump(true)`),
-/// which each page's own statement reads. So a stale count is never used,
-/// on any node: a book added elsewhere moves the version in the database
-/// this node reads. Searches are counted each time (their terms are many).
+/// counted at. The number changes only when a book is added (none is ever
+/// removed), and every commit that adds one moves the catalog version
+/// (`version_bump(true)`), which each page's own statement reads. So a
+/// stale count is never used, on any node: a book added elsewhere moves
+/// the version in the database this node reads. On SQLite a count of
+/// 50,000 books costs too little to measure on a page (1.01×,
+/// bench/results/2026-12-07-split.md); on PostgreSQL it is a scan of the
+/// table per render, which this spares every node. (A database restored
+/// under a running node could repeat a version with other books: restart
+/// the nodes after a restore.) Searches are counted each time.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ShelfCount(Arc<Mutex<Option<(i64, u64)>>>);
 

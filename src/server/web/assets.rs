@@ -1,7 +1,8 @@
-//! The site's built files under `/pkg` (the wasm, its JS loader, the CSS):
-//! sent precompressed when the browser takes it (brotli, then gzip; a
-//! release build by `cargo leptos build --release --precompress` writes the
-//! `.br` and `.gz` beside each file), and cached for a year when their names
+//! The site's built files under `/pkg` (the wasm and the split islands'
+//! wasm chunks, their JS loaders, the CSS): sent precompressed when the
+//! browser takes it (brotli, then gzip: a release build,
+//! `scripts/build-release.sh`, writes the `.br` and `.gz` beside each
+//! file), and cached for a year when their names
 //! carry their hash (`hash-files`), since a new build then has new names.
 //! Unhashed names (a debug build) are revalidated on every use instead.
 
