@@ -373,7 +373,9 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
     let file = dir.path().join("books.csv");
     let mut text = String::from("title,author,price,copies\n");
     for i in 0..60 {
-        text.push_str(&format!("Paged book {i},Writer Number{i},5.00,1\n"));
+        // The first 24 (a page exactly) also answer to "dozen".
+        let dozen = if i < 24 { " dozen" } else { "" };
+        text.push_str(&format!("Paged book {i}{dozen},Writer Number{i},5.00,1\n"));
     }
     std::fs::write(&file, text).unwrap();
     assert!(import(&app, &file).await.status.success());
@@ -426,11 +428,16 @@ async fn the_shelf_is_paged_and_searched_without_javascript() {
         "by ISBN"
     );
     assert_eq!(cards(&page_html(&app, "/?q=pragm").await), 1);
-    assert_eq!(
-        cards(&page_html(&app, "/?q=paged").await),
-        24,
-        "a search is paged too"
+    let paged = page_html(&app, "/?q=paged").await;
+    assert_eq!(cards(&paged), 24, "a search is paged too");
+    assert!(
+        paged.contains("href=\"/?q=paged&amp;page=2\" rel=\"next\""),
+        "a search with more to come links to its next page"
     );
+    // Exactly a page's worth: one page, and no next.
+    let dozen = page_html(&app, "/?q=dozen").await;
+    assert_eq!(cards(&dozen), 24);
+    assert!(dozen.contains("Page 1 of 1") && !dozen.contains("rel=\"next\""));
     let searched = page_html(&app, "/?q=paged&page=3").await;
     assert!(searched.contains("rel=\"prev\""));
     assert!(searched.contains("Page 3 of 3"), "60 matches, 24 a page");
