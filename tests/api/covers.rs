@@ -19,6 +19,21 @@ fn cover_src(html: &str, book: &str) -> String {
     html[start..end].to_string()
 }
 
+/// `path` asked for with one request header, as a browser would send it.
+async fn get_with(
+    app: &TestApp,
+    path: &str,
+    name: reqwest::header::HeaderName,
+    value: &str,
+) -> reqwest::Response {
+    app.http
+        .get(app.url(path))
+        .header(name, value)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
     let app = spawn_app().await;
@@ -55,13 +70,7 @@ async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
     );
 
     // Asked again with its ETag: nothing to send.
-    let again = app
-        .http
-        .get(app.url(&src))
-        .header(IF_NONE_MATCH, headers[ETAG].clone())
-        .send()
-        .await
-        .unwrap();
+    let again = get_with(&app, &src, IF_NONE_MATCH, headers[ETAG].to_str().unwrap()).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     // The 304 says what the 200 would: its caching, and that it varies.
     assert_eq!(again.headers()[ETAG], headers[ETAG]);
@@ -80,25 +89,13 @@ async fn a_cover_is_drawn_for_each_book_and_cached_at_its_address() {
         ("\"x\", W/\"y\"".to_string(), StatusCode::OK),
         (format!("\"{tag}x\""), StatusCode::OK),
     ] {
-        let answer = app
-            .http
-            .get(app.url(&src))
-            .header(IF_NONE_MATCH, &asked)
-            .send()
-            .await
-            .unwrap();
+        let answer = get_with(&app, &src, IF_NONE_MATCH, &asked).await;
         assert_eq!(answer.status(), answered, "If-None-Match: {asked}");
     }
 
     // Compressed like the other assets, when the browser takes it.
     for encoding in ["br", "gzip"] {
-        let packed = app
-            .http
-            .get(app.url(&src))
-            .header(ACCEPT_ENCODING, encoding)
-            .send()
-            .await
-            .unwrap();
+        let packed = get_with(&app, &src, ACCEPT_ENCODING, encoding).await;
         assert_eq!(packed.headers()[CONTENT_ENCODING], encoding);
         let size = packed.bytes().await.unwrap().len();
         assert!(size < svg.len() && size <= 4096, "{encoding}: {size} bytes");
@@ -148,13 +145,7 @@ async fn a_changed_title_is_a_new_cover_at_a_new_address() {
     import_dune(&app, "Dune Messiah").await;
     let after = cover_src(&page_html(&app, "/books/dune").await, "dune");
     assert_ne!(before, after, "a new title, a new address");
-    let new = app
-        .http
-        .get(app.url(&after))
-        .header(IF_NONE_MATCH, old_etag.clone())
-        .send()
-        .await
-        .unwrap();
+    let new = get_with(&app, &after, IF_NONE_MATCH, old_etag.to_str().unwrap()).await;
     assert_eq!(new.status(), 200, "the old ETag no longer matches");
     assert_ne!(new.headers()[ETAG], old_etag);
     assert_eq!(
@@ -169,13 +160,7 @@ async fn a_changed_title_is_a_new_cover_at_a_new_address() {
     assert!(stale.text().await.unwrap().contains("Messiah"));
     // A browser that checks the old address with the old ETag (an old page
     // kept open) gets the new drawing, not a 304 for the old one.
-    let rechecked = app
-        .http
-        .get(app.url(&before))
-        .header(IF_NONE_MATCH, old_etag)
-        .send()
-        .await
-        .unwrap();
+    let rechecked = get_with(&app, &before, IF_NONE_MATCH, old_etag.to_str().unwrap()).await;
     assert_eq!(rechecked.status(), 200);
     assert!(rechecked.text().await.unwrap().contains("Messiah"));
 }
