@@ -202,7 +202,7 @@ async fn import_books(file: &str) -> ExitCode {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         let done = store
-            .import_books(&lines, |n| bar.set_position(n as u64))
+            .import_books(&lines, now_ms(), |n| bar.set_position(n as u64))
             .await
             .map_err(|e| e.to_string());
         bar.finish_and_clear();

@@ -17,7 +17,7 @@ use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
 use crate::shared::lines::{LineState, LineStatus};
 use crate::shared::stock::LedgerLine;
-use crate::shared::views::{AdminView, LineSummary};
+use crate::shared::views::{AdminView, LineSummary, StockDay};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -49,7 +49,7 @@ pub fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match admin.await {
                     Ok(AdminView { staff: None, .. }) => view! { <SignInForm sign_in/> }.into_any(),
-                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, desk, sold_by_hour }) => {
+                    Ok(AdminView { staff: Some(name), role, ledger, version, shelf, lines, desk, stock_today }) => {
                     let owner = role.as_deref() == Some("owner");
                     // Signed in: the desk's chunks, and the counts' and the
                     // lines' where there are some.
@@ -66,12 +66,12 @@ pub fn AdminPage() -> impl IntoView {
                         <table class="ledger">
                             <thead><tr>
                                 <th>"Book"</th><th>"Available"</th><th>"Held"</th><th>"Sold"</th>
-                                <th>"Total"</th><th>"Price"</th><th>"Sold today, by hour"</th><th>"Change"</th>
+                                <th>"Total"</th><th>"Price"</th><th>"Available today"</th><th>"Change"</th>
                             </tr></thead>
                             <tbody>
                                 {ledger.into_iter().map(|line| {
-                                    let hours = sold_by_hour.get(&line.book.id).cloned().unwrap_or_default();
-                                    view! { <LedgerRow line version owner hours restock set_total set_price/> }
+                                    let day = stock_today.get(&line.book.id).cloned().unwrap_or_default();
+                                    view! { <LedgerRow line version owner day restock set_total set_price/> }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -104,8 +104,8 @@ fn LedgerRow(
     version: u64,
     /// Only an owner may set prices.
     owner: bool,
-    /// Copies sold in each hour of today.
-    hours: Vec<u32>,
+    /// Its available count over today.
+    day: StockDay,
     restock: ServerAction<Restock>,
     set_total: ServerAction<SetTotal>,
     set_price: ServerAction<SetPrice>,
@@ -125,7 +125,7 @@ fn LedgerRow(
             <td>{sold}</td>
             <td>{book.total}</td>
             <td>{book.display_price()}</td>
-            <td class="sold-by-hour"><Sparkline hours/></td>
+            <td class="stock-today"><Sparkline day/></td>
             <td class="changes">
                 <ActionForm action=restock>
                     <input type="hidden" name="book" value=id_restock/>

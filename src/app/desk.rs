@@ -14,7 +14,7 @@ use leptos::prelude::*;
 
 use super::lazy::hydrated;
 use super::utc_time;
-use crate::shared::views::{DeskFigures, NodeView};
+use crate::shared::views::{DeskFigures, NodeView, StockDay};
 
 /// The desk's figures, live.
 #[cfg_attr(feature = "split", island(lazy))]
@@ -196,28 +196,32 @@ mod follow {
     }
 }
 
-/// A book's copies sold in each hour of today, as a line a few words wide
-/// on the ledger. Drawn on the server with the page (it does not move
-/// live), so it adds nothing to the wasm; its `aria-label` gives the figures.
+/// A book's available count over today, as a line a few words wide on the
+/// ledger: from midnight at the left to the end of the day at the right,
+/// one point at the end of each hour so far, the last at the count now; the
+/// foot is 0 (sold out). Drawn on the server with the page (it does not
+/// move live), so it adds nothing to the wasm; its `aria-label` gives the
+/// figures.
 #[component]
-pub fn Sparkline(hours: Vec<u32>) -> impl IntoView {
-    const WIDTH: usize = 96;
-    const HEIGHT: u32 = 20;
-    let total: u32 = hours.iter().sum();
-    let most = hours.iter().copied().max().unwrap_or(0);
-    let step = WIDTH as f32 / hours.len().saturating_sub(1).max(1) as f32;
-    let points = hours
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let y = HEIGHT - 1 - (n * (HEIGHT - 2)).div_ceil(most.max(1));
-            format!("{:.1},{y}", i as f32 * step)
-        })
+pub fn Sparkline(day: StockDay) -> impl IntoView {
+    const WIDTH: f32 = 96.0;
+    const HEIGHT: f32 = 20.0;
+    let StockDay { opened, hours, low } = day;
+    let now = hours.last().copied().unwrap_or(opened);
+    let top = hours.iter().copied().fold(opened, u32::max).max(1) as f32;
+    let point = |hour: usize, count: u32| {
+        let x = hour as f32 * WIDTH / 24.0;
+        let y = HEIGHT - 1.0 - count as f32 * (HEIGHT - 2.0) / top;
+        format!("{x:.1},{y:.1}")
+    };
+    let points = std::iter::once(point(0, opened))
+        .chain(hours.iter().enumerate().map(|(i, n)| point(i + 1, *n)))
         .collect::<Vec<_>>()
         .join(" ");
-    let label = format!("{total} sold today, at most {most} in one hour");
+    let label = format!("{opened} available at the day's start, {now} now, {low} at the lowest");
     view! {
-        <svg class="sparkline" viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label data-sold=total>
+        <svg class="sparkline" viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=label
+            data-opened=opened data-now=now data-low=low>
             <polyline points=points/>
         </svg>
     }

@@ -15,6 +15,7 @@
 //! that moves no count (held copies bought) is published to pages at the
 //! notifier's quiet pace, which on a node with 20,000 pages open is seconds.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::server::clock::now_ms;
 use crate::server::nodes::NodeList;
 use crate::server::notifier::Notifier;
 use crate::server::store::{Store, StoreError};
-use crate::shared::views::DeskFigures;
+use crate::shared::views::{DeskFigures, StockDay};
 
 /// The most often figures are read while desks are open.
 pub const READ_AT_MOST_EVERY: Duration = Duration::from_millis(250);
@@ -89,6 +90,16 @@ impl DeskFeed {
         let mut figures = self.store.desk_figures(now).await?;
         figures.nodes = self.nodes.read(now).await?;
         Ok(figures)
+    }
+
+    /// Each of `books` (its id and its count now) over today: the ledger's
+    /// sparklines. Read with the page; they do not move live.
+    pub async fn stock_over_day(
+        &self,
+        books: &[(&str, u32)],
+        now_ms: i64,
+    ) -> Result<BTreeMap<String, StockDay>, StoreError> {
+        self.store.stock_over_day(books, now_ms).await
     }
 
     /// Every newer reading, from now on; the first comes at once.

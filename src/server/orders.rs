@@ -2,8 +2,6 @@
 //! (`/admin/orders`) and the export's rows (`order_export`). Reads only:
 //! an order is made by the inventory, at checkout, and never changes.
 
-use std::collections::BTreeMap;
-
 use futures::stream::BoxStream;
 
 use crate::server::store::{SoldLine, Store, StoreError};
@@ -30,16 +28,6 @@ impl OrderBook {
         per_page: u32,
     ) -> Result<(Vec<Order>, bool), StoreError> {
         self.store.orders_page(book, offset, per_page).await
-    }
-
-    /// Copies of each of `books` sold in each hour of today (UTC), for the
-    /// ledger's sparklines.
-    pub async fn sold_by_hour(
-        &self,
-        books: &[&str],
-        now_ms: i64,
-    ) -> Result<BTreeMap<String, Vec<u32>>, StoreError> {
-        self.store.sold_by_hour(books, now_ms).await
     }
 
     /// Every book of every order placed at or after `since_ms`, oldest

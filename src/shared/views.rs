@@ -143,9 +143,22 @@ pub struct AdminView {
     /// them); the desk then follows them
     /// live.
     pub desk: DeskFigures,
-    /// Copies of each ledger book sold in each hour of today (UTC),
-    /// midnight first: the ledger's sparklines.
-    pub sold_by_hour: std::collections::BTreeMap<String, Vec<u32>>,
+    /// Each ledger book's available count over today (UTC): the ledger's
+    /// sparklines.
+    pub stock_today: std::collections::BTreeMap<String, StockDay>,
+}
+
+/// A book's available count over today (UTC), hour by hour.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockDay {
+    /// The count the day opened at (or the book came in at, if it came
+    /// today).
+    pub opened: u32,
+    /// The count at the end of each hour so far, midnight's first; the
+    /// hour under way's is the count now.
+    pub hours: Vec<u32>,
+    /// The lowest the count has been today.
+    pub low: u32,
 }
 
 /// `/admin/orders`: a page of orders, newest first, and the search.

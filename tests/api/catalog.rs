@@ -208,6 +208,27 @@ async fn an_imported_catalog_is_listed_and_pushed_to_open_pages() {
         "{said}"
     );
     assert_eq!(book_ids(&app).await, before);
+
+    // An import records each book's count for the hour, as a change does:
+    // Dune came in at 4 and, imported again with 1 copy then 6, closes the
+    // hour at 6, having been as low as 1.
+    for copies in [1, 6] {
+        std::fs::write(&file, GOOD.replace("9.99,4", &format!("9.99,{copies}"))).unwrap();
+        assert!(import(&app, &file).await.status.success());
+    }
+    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    // (Read across hours, in case one turned between the imports.)
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT opened FROM stock_by_hour WHERE book_id = 'dune' ORDER BY hour LIMIT 1), \
+                (SELECT closed FROM stock_by_hour WHERE book_id = 'dune' ORDER BY hour DESC LIMIT 1), \
+                (SELECT MIN(low) FROM stock_by_hour WHERE book_id = 'dune')",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("Dune's record");
+    assert_eq!(row, (4, 6, 1));
 }
 
 #[tokio::test]

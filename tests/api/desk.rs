@@ -132,23 +132,32 @@ async fn the_desk_follows_holds_sales_and_lapses_as_they_happen() {
     let html = text_as(&app, &staff, "/admin").await;
     assert!(html.contains(r#"data-figure="sold_today">2<"#), "{html}");
     assert!(html.contains(r#"data-figure="lapsed_today">1<"#), "{html}");
-    // Each ledger row's sparkline: the book's copies sold today, by hour.
+    // Each ledger row's sparkline: the book's count over today. The
+    // opening books came in today (SICP with 3 copies, the Pragmatic
+    // Programmer with 7), then went to 10 each; SICP is at 8 (two sold),
+    // the other back at 10 (its hold lapsed).
     let row = |book: &str| {
         html.split("<tr")
             .find(|row| row.contains("ledger-line") && row.contains(&format!(r#""{book}""#)))
             .expect("the book's row")
             .to_string()
     };
-    assert!(
-        row(SICP).contains(r#"aria-label="2 sold today, at most 2 in one hour""#),
-        "{}",
-        row(SICP)
-    );
-    assert!(
-        row(PRAGMATIC).contains(r#"data-sold="0""#),
-        "{}",
-        row(PRAGMATIC)
-    );
+    for (book, label) in [
+        (
+            SICP,
+            "3 available at the day's start, 8 now, 3 at the lowest",
+        ),
+        (
+            PRAGMATIC,
+            "7 available at the day's start, 10 now, 7 at the lowest",
+        ),
+    ] {
+        assert!(
+            row(book).contains(&format!(r#"aria-label="{label}""#)),
+            "{}",
+            row(book)
+        );
+    }
 }
 
 #[tokio::test]
@@ -223,11 +232,12 @@ async fn a_sale_on_one_node_moves_the_desk_on_another() {
         "C ({c_addr}) shows as gone: {gone:?}"
     );
 
-    // Node B's ledger draws the sale in SICP's sparkline.
+    // Node B's ledger draws SICP's day as node A recorded it: 3 copies as
+    // the shop opened, 10 once restocked, 7 after the sale.
     let staff_b = b.staff_client("burt", PASSWORD).await;
     let html = text_as(&b, &staff_b, &format!("/admin?q={SICP}")).await;
     assert!(
-        html.contains(r#"aria-label="3 sold today, at most 3 in one hour""#),
+        html.contains(r#"aria-label="3 available at the day's start, 7 now, 3 at the lowest""#),
         "{html}"
     );
 }
@@ -304,15 +314,111 @@ async fn today_and_the_last_hour_end_where_the_clock_says() {
     chart[59] = 1;
     assert_eq!(figures.orders_per_minute, chart);
 
-    let by_hour = store.sold_by_hour(&[SICP, PRAGMATIC], now).await.unwrap();
-    let mut sicp = vec![0u32; 24];
-    sicp[0] = 1;
-    sicp[11] = 3;
-    let mut pragmatic = vec![0u32; 24];
-    pragmatic[11] = 2;
-    pragmatic[12] = 1;
-    assert_eq!(by_hour[SICP], sicp);
-    assert_eq!(by_hour[PRAGMATIC], pragmatic);
+    // The ledger's sparklines: yesterday's hours (the hour before
+    // midnight, and the slot of 13:00 from a day ago) are out; the hour
+    // starting at midnight is in, and so is the one under way.
+    sqlx::query("DELETE FROM stock_by_hour")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    for (book, hour, opened, closed, low) in [
+        (SICP, midnight - HOUR, 9, 8, 1),
+        (SICP, midnight - 11 * HOUR, 0, 0, 0),
+        (SICP, midnight, 8, 6, 5),
+        (SICP, midnight + 11 * HOUR, 6, 4, 4),
+        (PRAGMATIC, midnight + 12 * HOUR, 7, 5, 2),
+    ] {
+        sqlx::query(
+            "INSERT INTO stock_by_hour (book_id, slot, hour, opened, closed, low) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(book)
+        .bind(hour.rem_euclid(86_400_000) / HOUR)
+        .bind(hour)
+        .bind(opened)
+        .bind(closed)
+        .bind(low)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    }
+    let day = store
+        .stock_over_day(&[(SICP, 4), (PRAGMATIC, 3), ("book-4", 9)], now)
+        .await
+        .unwrap();
+    let sicp = &day[SICP];
+    assert_eq!((sicp.opened, sicp.low), (8, 4), "{sicp:?}");
+    let mut hours = vec![6; 11];
+    hours.extend([4, 4]);
+    assert_eq!(
+        sicp.hours, hours,
+        "midnight's hour to 12:00's, the last now"
+    );
+    let pragmatic = &day[PRAGMATIC];
+    assert_eq!((pragmatic.opened, pragmatic.low), (7, 2), "{pragmatic:?}");
+    let mut hours = vec![7; 12];
+    hours.push(3);
+    assert_eq!(pragmatic.hours, hours);
+    // A book with no record today stood at its count all day.
+    assert_eq!(day["book-4"].hours, vec![9; 13]);
+    assert_eq!((day["book-4"].opened, day["book-4"].low), (9, 9));
+}
+
+/// SICP's total set to `total` by a commit made at `at_ms`.
+async fn set_total_at(store: &livecart::server::store::Store, total: u32, at_ms: i64) {
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.set_total(SICP, total).await.unwrap());
+    tx.finish_and_commit(&[SICP], false, at_ms).await.unwrap();
+}
+
+/// Each commit records the count in the hour it was made: the hour's first
+/// opens it at the count before, the others move its close and its low; an
+/// hour without a commit keeps the count; the same hour a day later starts
+/// afresh.
+#[tokio::test]
+async fn each_commit_records_the_count_in_the_hour_it_was_made() {
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 86_400_000;
+    // The opening books came in just now, SICP with 3 copies; these commits
+    // are made at moments after that.
+    let app = spawn_app().await;
+    let store = livecart::server::store::Store::open(&app.database_url)
+        .await
+        .unwrap();
+    let midnight = 20_800 * DAY;
+    for (total, at) in [
+        (6, midnight + HOUR + 5 * MINUTE),
+        (2, midnight + HOUR + 50 * MINUTE),
+        (5, midnight + 2 * HOUR - 1),
+        (4, midnight + 3 * HOUR),
+    ] {
+        set_total_at(&store, total, at).await;
+    }
+    let day = store
+        .stock_over_day(&[(SICP, 4)], midnight + 3 * HOUR + 30 * MINUTE)
+        .await
+        .unwrap();
+    let sicp = &day[SICP];
+    assert_eq!(
+        (sicp.opened, sicp.hours.clone(), sicp.low),
+        (3, vec![3, 5, 5, 4], 2),
+        "opened at 3; hour 1 ended at 5 having dipped to 2; hour 2 kept 5; now 4"
+    );
+
+    // The next day: its 01:00 overwrites the day before's, opening at the
+    // count the book last closed at (4, at 03:00 the day before).
+    set_total_at(&store, 7, midnight + DAY + HOUR + MINUTE).await;
+    let day = store
+        .stock_over_day(&[(SICP, 7)], midnight + DAY + 2 * HOUR)
+        .await
+        .unwrap();
+    let sicp = &day[SICP];
+    assert_eq!(
+        (sicp.opened, sicp.hours.clone(), sicp.low),
+        (4, vec![4, 7, 7], 4),
+        "yesterday's low (2) and 01:00 are not today's"
+    );
 }
 
 /// A burst of changes costs the desk at most four readings a second, and an

@@ -251,7 +251,9 @@ async fn a_transaction_given_up_midway_leaves_nothing_and_no_connection_inside_i
     for _ in 0..20 {
         let mut tx = store.begin().await.unwrap();
         assert!(tx.restock(FEATURED_BOOK, 1).await.unwrap());
-        tx.finish_and_commit(&[FEATURED_BOOK], false).await.unwrap();
+        tx.finish_and_commit(&[FEATURED_BOOK], false, livecart::server::clock::now_ms())
+            .await
+            .unwrap();
     }
     let after = store.stock().await.unwrap();
     assert_eq!(available(&after), available(&before) + 20);

@@ -389,6 +389,22 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
         model.total.insert(i, 2);
         model.sold.insert(i, 0);
     }
+    // Each book's lowest count today, as recorded so far (the opening
+    // books came in today); from here the model's counts lower it.
+    let today = |ms: i64| ms.div_euclid(86_400_000);
+    let started = livecart::server::clock::now_ms();
+    let counts = |model: &Model| -> Vec<(&'static str, u32)> {
+        BOOKS
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (*b, model.available(i)))
+            .collect()
+    };
+    let opening = store
+        .stock_over_day(&counts(&model), started)
+        .await
+        .unwrap();
+    let mut lows: Vec<u32> = BOOKS.iter().map(|b| opening[*b].low).collect();
 
     for step in &steps {
         let before = on_disk(&mut db).await;
@@ -545,6 +561,31 @@ async fn run(steps: Vec<Step>, limit: u32, max_books: u32) -> Result<(), TestCas
             notifier.version() >= published_before,
             "the published version never goes back"
         );
+        // Every commit that moves a count records it for the hour: each
+        // book's newest record closes at its count, and the day's lowest
+        // is the lowest the model has been.
+        let now = livecart::server::clock::now_ms();
+        let day = store.stock_over_day(&counts(&model), now).await.unwrap();
+        for (i, book) in BOOKS.iter().enumerate() {
+            let (closed,): (i64,) = sqlx::query_as(
+                "SELECT closed FROM stock_by_hour WHERE book_id = ? ORDER BY hour DESC LIMIT 1",
+            )
+            .bind(book)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+            prop_assert_eq!(
+                closed,
+                i64::from(model.available(i)),
+                "book {}'s record after {:?}",
+                i,
+                step
+            );
+            lows[i] = lows[i].min(model.available(i));
+            if today(now) == today(started) {
+                prop_assert_eq!(day[*book].low, lows[i], "book {}'s low after {:?}", i, step);
+            }
+        }
         // The staff desk's figures are the tables' and the model's.
         let desk = store
             .desk_figures(livecart::server::clock::now_ms())

@@ -170,7 +170,7 @@ async fn a_node_deciding_on_a_book_another_is_deciding_on_waits_and_reads_its_co
 
     assert!(deciding.restock(FEATURED, 5).await.unwrap());
     deciding
-        .finish_and_commit(&[FEATURED], false)
+        .finish_and_commit(&[FEATURED], false, livecart::server::clock::now_ms())
         .await
         .unwrap();
     assert_eq!(

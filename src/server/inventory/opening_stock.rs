@@ -1,13 +1,14 @@
 //! The books a new shop opens with: the Tornado book's featured title and its
 //! ten copies, and a dozen others. Stocked once, on the first start.
 
+use crate::server::clock::now_ms;
 use crate::server::store::{NewBook, Store, StoreError};
 use crate::shared::stock::FEATURED_BOOK;
 
 /// Stocks the opening books in a shop that has never held a book.
 pub async fn stock_opening_books(store: &Store) -> Result<(), StoreError> {
     let books = opening_books();
-    if store.stock_if_empty(&books).await? {
+    if store.stock_if_empty(&books, now_ms()).await? {
         tracing::info!(books = books.len(), "stocked the opening books");
     }
     Ok(())

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
+use super::stock_day::record_hour;
 use super::transaction::{marks, Arg, Batch};
 use super::{count, version_bump, NewBook, Store, StoreError};
 
@@ -41,9 +42,11 @@ impl Store {
     /// line's title, author, ISBN and price, and `copies` as their new total.
     /// A total below the copies held and sold refuses the whole file, naming
     /// the line. `progress` is told how many books are written so far.
+    /// Each book's count is recorded for the hour `now_ms` falls in.
     pub async fn import_books(
         &self,
         books: &[ImportLine],
+        now_ms: i64,
         progress: impl FnMut(usize),
     ) -> Result<Imported, ImportError> {
         let mut stock = self.begin().await?;
@@ -52,6 +55,14 @@ impl Store {
         let taken = copies_taken(tx, books).await?;
         refuse_totals_below_taken(books, &taken)?;
         write_books(tx, books, version, last_position, progress).await?;
+        // The books this import wrote are those changed at its version.
+        let changed = "(SELECT id, available FROM books WHERE changed_at = ?)";
+        Batch::one(
+            record_hour(self.backend, changed, now_ms),
+            vec![Arg::Int(version)],
+        )
+        .fetch(tx)
+        .await?;
         stock.notify_version().await?;
         stock.commit().await?;
         let updated = books

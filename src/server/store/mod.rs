@@ -16,6 +16,7 @@ mod nodes;
 mod orders;
 mod shelf;
 mod staff;
+mod stock_day;
 mod transaction;
 
 use std::collections::BTreeMap;
@@ -378,7 +379,7 @@ impl Store {
 
     /// Puts `books` on an empty shelf, in one transaction; a shelf that has
     /// ever held a book is left alone. Returns whether it stocked them.
-    pub async fn stock_if_empty(&self, books: &[NewBook]) -> Result<bool, StoreError> {
+    pub async fn stock_if_empty(&self, books: &[NewBook], now_ms: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         // Nodes started together on a new database stock it once: the
         // second waits for the first's commit, then sees its books.
@@ -390,7 +391,7 @@ impl Store {
             tx.add_book(book).await?;
         }
         let ids: Vec<&str> = books.iter().map(|b| b.id.as_str()).collect();
-        tx.finish_and_commit(&ids, true).await?;
+        tx.finish_and_commit(&ids, true, now_ms).await?;
         Ok(true)
     }
 

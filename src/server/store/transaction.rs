@@ -8,6 +8,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 
 use sqlx::any::AnyRow;
 
+use super::stock_day::record_hour;
 use super::{
     stock_from_rows, version_bump, Backend, StoreError, CHANGED_AT_VERSION, NOTIFY_VERSION,
     STOCK_CHANNEL,
@@ -160,16 +161,18 @@ impl StockTransaction {
 
     /// Gives the stock a new version, greater than every one before it (the
     /// catalog takes it too when it changed), marks the `touched` books as
-    /// changed at it, commits, and returns exactly those books: a snapshot
+    /// changed at it, records their counts for the hour `now_ms` falls in
+    /// (`stock_day`), commits, and returns exactly those books: a snapshot
     /// of what this commit changed, whatever the size of the catalog. On
-    /// SQLite the writes still waiting, the new version, the snapshot and
-    /// the commit go to SQLite in one hand-off.
+    /// SQLite the writes still waiting, the new version, the record, the
+    /// snapshot and the commit go to SQLite in one hand-off.
     pub async fn finish_and_commit(
         mut self,
         touched: &[&str],
         catalog_changed: bool,
+        now_ms: i64,
     ) -> Result<StockSnapshot, StoreError> {
-        let mut batch = self.finishing(touched, catalog_changed);
+        let mut batch = self.finishing(touched, catalog_changed, now_ms);
         if self.backend == Backend::Postgres {
             let rows = self.fetch(batch).await?;
             self.commit().await?;
@@ -182,7 +185,7 @@ impl StockTransaction {
     }
 
     /// The statements that give the new version; only the last returns rows.
-    fn finishing(&self, touched: &[&str], catalog_changed: bool) -> Batch {
+    fn finishing(&self, touched: &[&str], catalog_changed: bool, now_ms: i64) -> Batch {
         let bump = version_bump(catalog_changed);
         let mut batch = Batch::default();
         if self.backend == Backend::Postgres && self.notify {
@@ -201,13 +204,22 @@ impl StockTransaction {
         }
         if !touched.is_empty() {
             let (books_in, books) = self.in_list(touched);
-            batch.push(
-                format!(
-                    "UPDATE books SET changed_at = (SELECT version FROM stock_state WHERE id = 1) \
-                     WHERE id IN ({books_in})"
-                ),
-                books,
+            let mark = format!(
+                "UPDATE books SET changed_at = (SELECT version FROM stock_state WHERE id = 1) \
+                 WHERE id IN ({books_in})"
             );
+            if self.backend == Backend::Postgres {
+                // One statement, so one round trip: the books marked are
+                // the books recorded.
+                let changed = format!("WITH changed AS ({mark} RETURNING id, available) ");
+                let record = record_hour(self.backend, "changed", now_ms);
+                batch.push(changed + &record, books);
+            } else {
+                batch.push(mark, books);
+                let changed = "(SELECT id, available FROM books \
+                               WHERE changed_at = (SELECT version FROM stock_state WHERE id = 1))";
+                batch.push(record_hour(self.backend, changed, now_ms), Vec::new());
+            }
         }
         batch.push(CHANGED_AT_VERSION.to_string(), Vec::new());
         batch

@@ -36,7 +36,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             shelf,
             lines: Vec::new(),
             desk: DeskFigures::default(),
-            sold_by_hour: Default::default(),
+            stock_today: Default::default(),
         });
     };
     let ledger = state
@@ -45,10 +45,13 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
         .await
         .map_err(with_status)?
         .paging(&mut shelf);
-    let books: Vec<&str> = ledger.iter().map(|l| l.book.id.as_str()).collect();
-    let sold_by_hour = state
-        .orders
-        .sold_by_hour(&books, now_ms())
+    let books: Vec<(&str, u32)> = ledger
+        .iter()
+        .map(|l| (l.book.id.as_str(), l.available))
+        .collect();
+    let stock_today = state
+        .desk
+        .stock_over_day(&books, now_ms())
         .await
         .map_err(|e| with_status(ShopError::from(e)))?;
     Ok(AdminView {
@@ -63,7 +66,7 @@ pub async fn overview(search: Option<String>, page: Option<u32>) -> Result<Admin
             .now()
             .await
             .map_err(|e| with_status(ShopError::from(e)))?,
-        sold_by_hour,
+        stock_today,
     })
 }
 

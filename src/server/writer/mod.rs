@@ -384,7 +384,7 @@ impl<C: Changes> Task<C> {
         } else {
             let touched: Vec<&str> = applied.touched.iter().map(String::as_str).collect();
             Some(
-                tx.finish_and_commit(&touched, applied.moved == Moved::Catalog)
+                tx.finish_and_commit(&touched, applied.moved == Moved::Catalog, now)
                     .await?,
             )
         };
