@@ -83,3 +83,46 @@ test('a page loads only the code of the islands it shows', async ({ shop, browse
   await expect(staff.locator('.desk-live')).toHaveText('(live)');
   await staff.close();
 });
+
+// A split island hydrates once its chunk has come, which may be after the
+// page's socket has heard of a newer count. It must show that count, not
+// keep the one the server rendered (hydration keeps the server's text
+// until the value next changes): here the counter's chunk is held back
+// until the page has heard of a copy reserved elsewhere.
+test("a count that moves before its island has hydrated shows the new count", async ({ shop, browser }) => {
+  const watcher = await browser.newPage();
+  let release!: () => void;
+  const chunkHeld = new Promise<void>((resolve) => (release = resolve));
+  await watcher.route(/split_book_counter_/, async (route) => {
+    await chunkHeld;
+    await route.continue();
+  });
+  const heard: number[] = [];
+  watcher.on('websocket', (socket) =>
+    socket.on('framereceived', ({ payload }) => {
+      try {
+        const count = JSON.parse(String(payload))?.stock?.[FEATURED];
+        if (typeof count === 'number') heard.push(count);
+      } catch {
+        // Not a stock message.
+      }
+    }),
+  );
+  await watcher.goto(`${shop.baseURL}/books/${FEATURED}`, { waitUntil: 'domcontentloaded' });
+  // The page is live (its badge hydrates first), its counter not yet.
+  await expect(watcher.locator('.badge')).toHaveText('live');
+  await expect(watcher.locator('.stock')).toHaveText('Only 10 left');
+  await expect(watcher.locator('.price')).toHaveAttribute('data-hydrated', 'no');
+
+  const buyer = await browser.newPage();
+  await buyer.goto(`${shop.baseURL}/books/${FEATURED}`);
+  await waitUntilLive(buyer);
+  await buyer.getByRole('button', { name: 'Add to cart' }).click();
+  await expect(buyer.locator('.held')).toHaveText('You hold 1 copy.');
+  await expect.poll(() => heard.includes(9), 'the watching page heard of the reservation').toBe(true);
+
+  release();
+  await waitUntilLive(watcher);
+  await expect(watcher.locator('.stock')).toHaveText('Only 9 left');
+  await expect(watcher.locator('.stock')).toHaveAttribute('data-count', '9');
+});

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 use super::api::{
     get_book, get_book_details, get_line, JoinLine, LeaveLine, ReserveCopy, ReturnCopy,
 };
-use super::lazy::{hydrated, IslandChunks};
+use super::lazy::{hydrated, hydration_done, IslandChunks};
 use super::live::{follow_catalog, LiveStock, StockLine};
 use super::{action_notice, query_notice, utc_time, Clock, FormNotice, NotFound, PostForm};
 use crate::shared::lines::{LineState, LineStatus, LineView, Place};
@@ -159,9 +159,15 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             }
         });
     }
+    // Counts and the line as rendered until hydrated (`lazy::hydration_done`),
+    // then as heard.
+    let hydrated_now = hydration_done();
     let count = Memo::new(move |_| {
+        let heard = hydrated_now.get();
         shown.with(|v| {
-            live.available_after(&v.book.id, v.version)
+            heard
+                .then(|| live.available_after(&v.book.id, v.version))
+                .flatten()
                 .unwrap_or(v.available)
         })
     });
@@ -181,7 +187,11 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
         let id = id.clone();
         move |_| {
             let version = shown.with(|v| v.version);
-            match live.line_after(&id, version) {
+            match hydrated_now
+                .get()
+                .then(|| live.line_after(&id, version))
+                .flatten()
+            {
                 Some(heard) => heard,
                 None => answered
                     .with(|a| a.as_ref().map(|a| a.line))

@@ -83,9 +83,14 @@ fn BookCard(book: Book, available: u32, line: Option<LineState>, version: u64) -
     let count = live_count(book.id.clone(), available, version);
     let live = LiveStock::expect();
     let id_for_line = book.id.clone();
-    // The book's line as the page last heard of it, else as rendered.
+    // The book's line as the page last heard of it, else as rendered (and
+    // as rendered until hydrated: `lazy::hydration_done`).
+    let hydrated = super::lazy::hydration_done();
     let line = Memo::new(move |_| {
-        live.line_after(&id_for_line, version)
+        hydrated
+            .get()
+            .then(|| live.line_after(&id_for_line, version))
+            .flatten()
             .unwrap_or(line)
             .filter(|l| l.state != LineStatus::Ended)
     });

@@ -12,12 +12,27 @@
 
 use leptos::prelude::*;
 
-/// "no" as the server renders it, "yes" once this island runs in the
-/// browser: its `data-hydrated`. (An effect runs only in the browser, and
-/// only after the island's view has hydrated.)
-pub fn hydrated() -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+/// False as the server renders and while this island hydrates, true once
+/// it has. (An effect runs only in the browser, and only after the island's
+/// view has hydrated.)
+///
+/// What an island shows as it hydrates must be what the server rendered:
+/// hydration takes the server's text as it stands and changes it only when
+/// the value next changes. A live count read at once would be the newest
+/// the page has heard of, which for an island that hydrates late (a split
+/// one, whose chunk comes after the page's socket is live) may already
+/// differ from the page's, and the page would keep the old text. So live
+/// values are read once this is true.
+pub fn hydration_done() -> ReadSignal<bool> {
     let (done, set_done) = signal(false);
     Effect::new(move |_| set_done.set(true));
+    done
+}
+
+/// "no" as the server renders it, "yes" once this island runs in the
+/// browser: its `data-hydrated`.
+pub fn hydrated() -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+    let done = hydration_done();
     move || if done.get() { "yes" } else { "no" }
 }
 

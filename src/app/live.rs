@@ -197,7 +197,15 @@ impl LiveStock {
 /// `version` the page was rendered with.
 pub fn live_count(book: String, available: u32, version: u64) -> Memo<u32> {
     let live = LiveStock::expect();
-    Memo::new(move |_| live.available_after(&book, version).unwrap_or(available))
+    // As rendered until hydrated (`lazy::hydration_done`).
+    let hydrated = super::lazy::hydration_done();
+    Memo::new(move |_| {
+        hydrated
+            .get()
+            .then(|| live.available_after(&book, version))
+            .flatten()
+            .unwrap_or(available)
+    })
 }
 
 /// What an island shows of the catalog (titles, prices, books): the view
