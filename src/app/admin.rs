@@ -11,8 +11,8 @@ use super::api::{
     get_admin, AddBook, EndLine, LaunchLine, Restock, SetPrice, SetTotal, SignIn, SignOut,
 };
 use super::desk::{LiveDesk, Sparkline};
-use super::lazy::{hydrated, hydration_done, IslandChunks};
-use super::live::{LiveStock, LiveStockLine};
+use super::lazy::{hydrated, IslandChunks};
+use super::live::{HeardStock, LiveStockLine};
 use super::shelf::{Pager, SearchForm};
 use super::{query_notice, utc_time, FormNotice, Notice};
 use crate::shared::lines::{LineState, LineStatus};
@@ -233,18 +233,10 @@ fn Lines(
 #[cfg_attr(feature = "split", island(lazy))]
 #[cfg_attr(not(feature = "split"), island)]
 fn LiveLineFigures(book: String, line: LineState, version: u64) -> impl IntoView {
-    let live = LiveStock::expect();
-    // As rendered until hydrated (`lazy::hydration_done`).
-    let hydrated_now = hydration_done();
-    let line = Memo::new(move |_| {
-        match hydrated_now
-            .get()
-            .then(|| live.line_after(&book, version))
-            .flatten()
-        {
-            Some(heard) => heard.unwrap_or_else(LineState::ended),
-            None => line,
-        }
+    let heard = HeardStock::new();
+    let line = Memo::new(move |_| match heard.line_after(&book, version) {
+        Some(heard) => heard.unwrap_or_else(LineState::ended),
+        None => line,
     });
     view! {
         <span class="line-state" data-state=move || line.get().state.as_str() data-hydrated=hydrated()>

@@ -8,8 +8,8 @@ use leptos_router::hooks::use_params_map;
 use super::api::{
     get_book, get_book_details, get_line, JoinLine, LeaveLine, ReserveCopy, ReturnCopy,
 };
-use super::lazy::{hydrated, hydration_done, IslandChunks};
-use super::live::{follow_catalog, LiveStock, StockLine};
+use super::lazy::{hydrated, IslandChunks};
+use super::live::{follow_catalog, HeardStock, LiveStock, StockLine};
 use super::{action_notice, query_notice, utc_time, Clock, FormNotice, NotFound, PostForm};
 use crate::shared::lines::{LineState, LineStatus, LineView, Place};
 use crate::shared::stock::BookDetails;
@@ -159,15 +159,11 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
             }
         });
     }
-    // Counts and the line as rendered until hydrated (`lazy::hydration_done`),
-    // then as heard.
-    let hydrated_now = hydration_done();
+    let heard = HeardStock::new();
     let count = Memo::new(move |_| {
-        let heard = hydrated_now.get();
         shown.with(|v| {
             heard
-                .then(|| live.available_after(&v.book.id, v.version))
-                .flatten()
+                .available_after(&v.book.id, v.version)
                 .unwrap_or(v.available)
         })
     });
@@ -187,11 +183,7 @@ fn BookCounter(view: AsJson<BookView>, notice: Option<String>) -> impl IntoView 
         let id = id.clone();
         move |_| {
             let version = shown.with(|v| v.version);
-            match hydrated_now
-                .get()
-                .then(|| live.line_after(&id, version))
-                .flatten()
-            {
+            match heard.line_after(&id, version) {
                 Some(heard) => heard,
                 None => answered
                     .with(|a| a.as_ref().map(|a| a.line))

@@ -8,7 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::api::get_catalog;
-use super::live::{follow_catalog, live_count, LiveStock, StockLine};
+use super::live::{follow_catalog, live_count, HeardStock, StockLine};
 use super::shelf::{Pager, SearchForm};
 use super::utc_time;
 use crate::shared::lines::{LineState, LineStatus};
@@ -80,17 +80,13 @@ fn Shelf(view: AsJson<CatalogView>) -> impl IntoView {
 
 #[component]
 fn BookCard(book: Book, available: u32, line: Option<LineState>, version: u64) -> impl IntoView {
-    let count = live_count(book.id.clone(), available, version);
-    let live = LiveStock::expect();
+    let heard = HeardStock::new();
+    let count = live_count(heard, book.id.clone(), available, version);
     let id_for_line = book.id.clone();
-    // The book's line as the page last heard of it, else as rendered (and
-    // as rendered until hydrated: `lazy::hydration_done`).
-    let hydrated = super::lazy::hydration_done();
+    // The book's line as the page last heard of it, else as rendered.
     let line = Memo::new(move |_| {
-        hydrated
-            .get()
-            .then(|| live.line_after(&id_for_line, version))
-            .flatten()
+        heard
+            .line_after(&id_for_line, version)
             .unwrap_or(line)
             .filter(|l| l.state != LineStatus::Ended)
     });

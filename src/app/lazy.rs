@@ -22,7 +22,7 @@ use leptos::prelude::*;
 /// the page has heard of, which for an island that hydrates late (a split
 /// one, whose chunk comes after the page's socket is live) may already
 /// differ from the page's, and the page would keep the old text. So live
-/// values are read once this is true.
+/// values are read once this is true (`live::HeardStock`).
 pub fn hydration_done() -> ReadSignal<bool> {
     let (done, set_done) = signal(false);
     Effect::new(move |_| set_done.set(true));

@@ -140,8 +140,9 @@ impl LiveStock {
     }
 
     /// `book`'s live count, if the page has heard of a version newer than
-    /// `since` (the version the page was rendered with).
-    pub fn available_after(&self, book: &str, since: u64) -> Option<u32> {
+    /// `since` (the version the page was rendered with). Islands read it
+    /// through `HeardStock`.
+    fn available_after(&self, book: &str, since: u64) -> Option<u32> {
         self.snapshot.with(|s| {
             s.as_ref()
                 .filter(|s| s.version > since)
@@ -151,7 +152,8 @@ impl LiveStock {
 
     /// `book`'s line as the page last heard of it, if it heard of a version
     /// newer than `since` that carried it: Some(None) once it ended.
-    pub fn line_after(&self, book: &str, since: u64) -> Option<Option<LineState>> {
+    /// Islands read it through `HeardStock`.
+    fn line_after(&self, book: &str, since: u64) -> Option<Option<LineState>> {
         self.snapshot.with(|s| {
             let line = s.as_ref().filter(|s| s.version > since)?.line(book)?;
             Some((line.state != LineStatus::Ended).then_some(*line))
@@ -193,19 +195,47 @@ impl LiveStock {
     }
 }
 
+/// The live stock as one island reads it: nothing heard until the island
+/// has hydrated (`lazy::hydration_done`), so that it hydrates over what the
+/// server rendered; then what the page has heard of. Every live count and
+/// line an island shows is read through one.
+#[derive(Clone, Copy)]
+pub struct HeardStock {
+    live: LiveStock,
+    hydrated: ReadSignal<bool>,
+}
+
+impl HeardStock {
+    /// For the island being built.
+    pub fn new() -> HeardStock {
+        HeardStock {
+            live: LiveStock::expect(),
+            hydrated: super::lazy::hydration_done(),
+        }
+    }
+
+    /// `book`'s live count once hydrated, if the page has heard of a
+    /// version newer than `since`.
+    pub fn available_after(&self, book: &str, since: u64) -> Option<u32> {
+        if !self.hydrated.get() {
+            return None;
+        }
+        self.live.available_after(book, since)
+    }
+
+    /// `book`'s line once hydrated, as `LiveStock::line_after`.
+    pub fn line_after(&self, book: &str, since: u64) -> Option<Option<LineState>> {
+        if !self.hydrated.get() {
+            return None;
+        }
+        self.live.line_after(book, since)
+    }
+}
+
 /// `book`'s count, following the live stock once it is newer than the
 /// `version` the page was rendered with.
-pub fn live_count(book: String, available: u32, version: u64) -> Memo<u32> {
-    let live = LiveStock::expect();
-    // As rendered until hydrated (`lazy::hydration_done`).
-    let hydrated = super::lazy::hydration_done();
-    Memo::new(move |_| {
-        hydrated
-            .get()
-            .then(|| live.available_after(&book, version))
-            .flatten()
-            .unwrap_or(available)
-    })
+pub fn live_count(heard: HeardStock, book: String, available: u32, version: u64) -> Memo<u32> {
+    Memo::new(move |_| heard.available_after(&book, version).unwrap_or(available))
 }
 
 /// What an island shows of the catalog (titles, prices, books): the view
@@ -244,7 +274,7 @@ where
 #[cfg_attr(feature = "split", island(lazy))]
 #[cfg_attr(not(feature = "split"), island)]
 pub fn LiveStockLine(book: String, available: u32, version: u64) -> impl IntoView {
-    let count = live_count(book, available, version);
+    let count = live_count(HeardStock::new(), book, available, version);
     view! { <StockLine count attr:data-hydrated=super::lazy::hydrated()/> }
 }
 
