@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::transaction::{marks, Arg, Batch};
 use super::{count, Backend, Store, StoreError};
 use crate::shared::views::StockDay;
 
@@ -65,17 +66,15 @@ impl Store {
         let mut records: BTreeMap<&str, Vec<HourRecord>> =
             books.iter().map(|(id, _)| (*id, Vec::new())).collect();
         if !books.is_empty() {
-            let books_in: Vec<String> = (0..books.len()).map(|i| format!("${}", i + 3)).collect();
             let sql = format!(
                 "SELECT book_id, hour, opened, closed, low FROM stock_by_hour \
-                 WHERE hour >= $1 AND hour <= $2 AND book_id IN ({}) ORDER BY hour",
-                books_in.join(", ")
+                 WHERE hour >= ? AND hour <= ? AND book_id IN ({}) ORDER BY hour",
+                marks(books.len())
             );
-            let mut query = sqlx::query(&sql).bind(midnight).bind(now_ms);
-            for (id, _) in books {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&self.pool).await? {
+            let mut args = vec![Arg::Int(midnight), Arg::Int(now_ms)];
+            args.extend(books.iter().map(|(id, _)| Arg::Text(id.to_string())));
+            let mut conn = self.pool.acquire().await?;
+            for row in Batch::one(sql, args).fetch(&mut conn).await? {
                 let book: String = row.try_get("book_id")?;
                 if let Some(list) = records.get_mut(book.as_str()) {
                     list.push(HourRecord {
