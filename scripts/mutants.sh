@@ -24,7 +24,7 @@ MODULES='
 notifier|src/server/notifier/*.rs|--lib -- notifier
 inventory|src/server/inventory/*.rs|--test api -- shop_rules lines model concurrency catalog
 store|src/server/store/transaction.rs src/server/store/holds.rs src/server/store/lines.rs src/server/store/import.rs|--test api -- shop_rules lines model durability catalog postgres
-writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability
+writer|src/server/writer/*.rs|--test api -- concurrency catalog postgres cluster durability staff::signed_in_staff_change
 connections|src/server/web/connections.rs|--test api -- abuse transports defaults
 client_address|src/server/web/client_address.rs src/server/network.rs|--lib --test api -- client_address network abuse
 hold_rate|src/server/web/hold_rate.rs|--lib --test api -- hold_rate abuse
@@ -61,16 +61,28 @@ if [ "${1:-}" = "--changed-since" ]; then
   fi
   git diff "$base" HEAD > "$diff"
   echo "mutants: ${touched[*]} changed since $base" >&2
+  log="$(mktemp)"
   set +e
-  timeout "${MUTANTS_TIME_CAP:-25m}" "$0" "${touched[*]}" --in-diff "$diff"
-  status=$?
+  # The run's output is kept: when the cap stops it mid-module, that module's
+  # summary is never written, and its console lines are all there is.
+  timeout "${MUTANTS_TIME_CAP:-25m}" "$0" "${touched[*]}" --in-diff "$diff" 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
   set -e
   rm -f "$diff"
-  # 124: the cap ran out before every mutant was tried; what ran passed.
+  # 124: the cap ran out before every mutant was tried. That passes only if
+  # no mutant tried before it lived.
   if [ $status -eq 124 ]; then
+    if grep -q '^MISSED ' "$log"; then
+      echo "mutants: stopped at the time cap (${MUTANTS_TIME_CAP:-25m}), with a mutant missed before it:" >&2
+      grep '^MISSED ' "$log" >&2
+      rm -f "$log"
+      exit 2
+    fi
     echo "mutants: stopped at the time cap (${MUTANTS_TIME_CAP:-25m}); none missed before it" >&2
+    rm -f "$log"
     exit 0
   fi
+  rm -f "$log"
   exit $status
 fi
 [ $# -ge 1 ] || { sed -n 2,18p "$0"; exit 2; }
