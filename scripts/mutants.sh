@@ -34,6 +34,7 @@ origin|src/server/web/origin.rs|--lib --test api -- origin cross_site
 config|src/server/config.rs|--lib --test api -- config defaults
 covers|src/server/covers.rs src/server/web/covers.rs|--lib --test api -- covers
 stock_day|src/server/store/stock_day.rs|--lib --test api -- stock_day desk:: model:: catalog::an_imported
+shelf|src/server/store/shelf.rs|--test api -- catalog:: storefront desk::
 '
 
 module_line() {
