@@ -12,11 +12,13 @@
 #   CATALOGS="0 50000" bench/run.sh --only reserve   # 7 and 50,007 books, same run
 #   bench/run.sh launch [--pages N] [--copies N]
 #                                # a launch on one node (lines)
-#   bench/run.sh cluster-launch [--nodes N] [--pages N] [--copies N] [--join-rate R]
+#   bench/run.sh cluster-launch [--nodes N] [--pages N] [--copies N] [--join-rate R] [--kill-node-after S]
 #                                # launch day: 100,000 pages over six nodes on
 #                                # PostgreSQL, 1,000 copies (cluster_launch.rs);
 #                                # LONG_POLL_EVERY=N: one page in N on the long
-#                                # poll (default 10, 0 for none)
+#                                # poll (default 10, 0 for none);
+#                                # --kill-node-after S: SIGKILL the last node S s
+#                                # after the opening (its pages move on)
 #   bench/run.sh cluster [--subscribers N] [--seconds S] [--only TEXT]
 #                                # only the cross-node family: livecart nodes
 #                                # on PostgreSQL (BENCH_POSTGRES, default

@@ -15,6 +15,12 @@
 //! in ten) lets the offer lapse, so the copy goes on down the line. The
 //! offer is held 25 s in this case.
 //!
+//! With `--kill-node-after S`, the last node is killed (SIGKILL) S seconds
+//! after the opening. Its pages do what the pages' client does when its
+//! socket drops: they connect again, here to a node the page picks among
+//! the others (there is no balancer in front), ask for their place again if
+//! the answer was lost, and check out there; they stay in every figure.
+//!
 //! Measured: from the opening to each page knowing its place; from each
 //! copy offered (its time as stored) to its page showing the turn; from the
 //! last copy sold to each page showing "closed"; server memory per waiting
@@ -74,8 +80,10 @@ pub struct PageEnd {
     /// Its checkout came after the offer had lapsed (refused).
     pub checkout_refused: bool,
     pub long_poll: bool,
-    /// Its stream ended before the line closed.
+    /// Its stream ended and it could not connect again.
     pub dropped: bool,
+    /// Its node was killed and it carried on on another.
+    pub moved: bool,
 }
 
 #[derive(Default)]
@@ -86,6 +94,8 @@ struct Page {
     serving: u32,
     /// A WebSocket page's ask is due: its socket's task sends it.
     ask_over_socket: bool,
+    /// The node it is on now: an index into the crowd's `nodes`.
+    node: usize,
 }
 
 /// The featured book's line, as far as a page needs it.
@@ -111,9 +121,10 @@ struct Snapshot {
     lines: HashMap<String, LineSeen>,
 }
 
-/// One process's pages, on one node.
+/// One process's pages, on one node (the first of `nodes`; the others are
+/// where its pages go if it dies).
 struct Crowd {
-    node: SocketAddr,
+    nodes: Vec<SocketAddr>,
     pages: Vec<RefCell<Page>>,
     asks: RefCell<VecDeque<usize>>,
     ask_ready: tokio::sync::Notify,
@@ -123,6 +134,32 @@ struct Crowd {
 }
 
 impl Crowd {
+    /// The node page `i` is on now.
+    fn node_of(&self, i: usize) -> SocketAddr {
+        self.nodes[self.pages[i].borrow().node]
+    }
+
+    /// Page `i` lost its node: it goes on to another, the one its index
+    /// picks among the others (so the pages spread evenly over them), and
+    /// from there to the next if that one fails too. An ask whose answer
+    /// was lost with the node is asked again.
+    fn move_on(&self, i: usize) {
+        let mut page = self.pages[i].borrow_mut();
+        let others = self.nodes.len() - 1;
+        if others == 0 {
+            return;
+        }
+        page.node = if page.node == 0 {
+            1 + page.end.index % others
+        } else {
+            1 + page.node % others
+        };
+        page.end.moved = true;
+        if page.end.place.is_none() {
+            page.asked = false;
+        }
+    }
+
     fn parse(&self, text: &str) -> Option<(u64, Option<LineSeen>)> {
         if let Some(known) = self.parsed.borrow().get(text) {
             return *known;
@@ -184,9 +221,13 @@ impl Crowd {
     /// Asks for the copy held, then buys it after 1–20 s, or walks away.
     async fn take_turn(self: Rc<Self>, i: usize) -> io::Result<()> {
         let index = self.pages[i].borrow().end.index;
-        let mut http = Http::open(self.node).await?;
         let cookie = format!("livecart_shopper={}", cookie(index));
-        let view = line_view(&mut http, &cookie).await?;
+        let view = self
+            .with_retry(i, |mut http| {
+                let cookie = cookie.clone();
+                async move { line_view(&mut http, &cookie).await }
+            })
+            .await?;
         let Some(until) = view["you"]["offer_until"].as_i64() else {
             return Ok(());
         };
@@ -199,9 +240,14 @@ impl Crowd {
         tokio::time::sleep(Duration::from_secs_f64(wait)).await;
         // A connection idle past the header timeout (10 s) is closed by
         // the node, as a browser's would be: the checkout opens its own.
-        let mut http = Http::open(self.node).await?;
-        let answer = http
-            .post_form("/api/cart/checkout", "", &[("cookie", &cookie)])
+        let answer = self
+            .with_retry(i, |mut http| {
+                let cookie = cookie.clone();
+                async move {
+                    http.post_form("/api/cart/checkout", "", &[("cookie", &cookie)])
+                        .await
+                }
+            })
             .await?;
         let mut page = self.pages[i].borrow_mut();
         if answer.status == 200 {
@@ -213,9 +259,43 @@ impl Crowd {
         Ok(())
     }
 
-    /// One of the connections pages ask their place over.
+    /// A request of page `i`'s on a connection of its own to its node; if
+    /// the node does not answer (killed), the page moves on and asks there.
+    async fn with_retry<T, F, Fut>(&self, i: usize, request: F) -> io::Result<T>
+    where
+        F: Fn(Http) -> Fut,
+        Fut: std::future::Future<Output = io::Result<T>>,
+    {
+        let mut tries = 0;
+        loop {
+            let node = self.node_of(i);
+            // A node that refuses the connection is gone: the page moves
+            // on. One that fails the request is asked again.
+            let result = match Http::open(node).await {
+                Ok(http) => request(http).await,
+                Err(e) => {
+                    if self.node_of(i) == node {
+                        self.move_on(i);
+                    }
+                    Err(e)
+                }
+            };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(e) if tries >= 5 => return Err(e),
+                Err(_) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
+    /// One of the connections pages ask their place over (to the node of
+    /// the page asking: after a node is killed, its pages ask elsewhere).
     async fn answer_asks(self: Rc<Self>) -> io::Result<()> {
-        let mut http = Http::open(self.node).await?;
+        let mut on = self.nodes[0];
+        let mut http = Some(Http::open(on).await?);
         loop {
             let next = self.asks.borrow_mut().pop_front();
             let Some(i) = next else {
@@ -224,16 +304,35 @@ impl Crowd {
             };
             let index = self.pages[i].borrow().end.index;
             let cookie = format!("livecart_shopper={}", cookie(index));
-            // The connection may have been closed while idle (the node's
-            // header timeout): then a new one.
-            let view = match line_view(&mut http, &cookie).await {
-                Ok(view) => view,
-                Err(_) => {
-                    http = Http::open(self.node).await?;
-                    line_view(&mut http, &cookie).await?
-                }
+            if self.node_of(i) != on || http.is_none() {
+                on = self.node_of(i);
+                http = Http::open(on).await.ok();
+            }
+            let mut view = match http.as_mut() {
+                Some(http) => line_view(http, &cookie).await.ok(),
+                None => None,
             };
-            self.placed(i, &view);
+            // The connection may have been closed while idle (the node's
+            // header timeout), or the node is gone: a new connection, and
+            // if the node refuses it, the page moves on and asks there.
+            if view.is_none() {
+                http = Http::open(on).await.ok();
+                view = match http.as_mut() {
+                    Some(http) => line_view(http, &cookie).await.ok(),
+                    None => {
+                        self.move_on(i);
+                        None
+                    }
+                };
+            }
+            match view {
+                Some(view) => self.placed(i, &view),
+                None => {
+                    http = None;
+                    self.asks.borrow_mut().push_back(i);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
         }
     }
 
@@ -248,7 +347,42 @@ impl Crowd {
     }
 }
 
-async fn read_socket(crowd: Rc<Crowd>, i: usize, mut socket: crate::net::Socket) {
+/// A page's WebSocket, from its first socket to the end of the run: when
+/// the socket ends, the page connects again after a moment (spread over a
+/// second, as pages' clients back off); if its node refuses (killed), to
+/// another. Its first message there is the whole stock, lines included.
+async fn read_socket(crowd: Rc<Crowd>, i: usize, socket: crate::net::Socket) {
+    let mut socket = Some(socket);
+    let mut failures = 0;
+    loop {
+        if let Some(open) = socket.take() {
+            follow_socket(&crowd, i, open).await;
+            failures = 0;
+            // Whatever it asked on that socket is asked again.
+            let mut page = crowd.pages[i].borrow_mut();
+            if page.end.place.is_none() {
+                page.asked = false;
+            }
+        } else {
+            failures += 1;
+            if failures > 20 {
+                break;
+            }
+        }
+        let index = crowd.pages[i].borrow().end.index;
+        let pause = 100 + pseudo_random(index as u64 * 31 + failures) % 900;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let cookie = format!("livecart_shopper={}", cookie(index));
+        match open_socket_as(crowd.node_of(i), "/api/stock/ws", Some(&cookie)).await {
+            Ok(open) => socket = Some(open),
+            Err(_) => crowd.move_on(i),
+        }
+    }
+    crowd.pages[i].borrow_mut().end.dropped = true;
+}
+
+/// Reads one socket of page `i`'s until it ends.
+async fn follow_socket(crowd: &Rc<Crowd>, i: usize, mut socket: crate::net::Socket) {
     use futures_util::SinkExt;
     let ask = format!(r#"{{"line":"{FEATURED_BOOK}"}}"#);
     while let Some(Ok(message)) = socket.next().await {
@@ -274,15 +408,15 @@ async fn read_socket(crowd: Rc<Crowd>, i: usize, mut socket: crate::net::Socket)
             break;
         }
     }
-    crowd.pages[i].borrow_mut().end.dropped = true;
 }
 
 async fn long_poll(crowd: Rc<Crowd>, i: usize) {
-    let Ok(mut http) = Http::open(crowd.node).await else {
+    let Ok(mut http) = Http::open(crowd.node_of(i)).await else {
         crowd.pages[i].borrow_mut().end.dropped = true;
         return;
     };
     let mut since = 0u64;
+    let mut failures = 0u64;
     loop {
         let answer = http
             .request(
@@ -292,7 +426,24 @@ async fn long_poll(crowd: Rc<Crowd>, i: usize) {
                 b"",
             )
             .await;
-        let Ok(answer) = answer else { break };
+        let Ok(answer) = answer else {
+            // The connection ended: the page polls again, on another node
+            // if its own refuses (the version it has is the cluster's, so
+            // `since` still holds there).
+            failures += 1;
+            if failures > 20 {
+                break;
+            }
+            let index = crowd.pages[i].borrow().end.index;
+            let pause = 100 + pseudo_random(index as u64 * 31 + failures) % 900;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            match Http::open(crowd.node_of(i)).await {
+                Ok(fresh) => http = fresh,
+                Err(_) => crowd.move_on(i),
+            }
+            continue;
+        };
+        failures = 0;
         if answer.status == 204 {
             continue;
         }
@@ -315,11 +466,11 @@ async fn long_poll(crowd: Rc<Crowd>, i: usize) {
 /// one process's pages. Prints `open` once every page holds its stream,
 /// joins on `join` (read from stdin), prints `joined`, and on `finish`
 /// prints every page's end as one JSON line.
-pub async fn pages(node: SocketAddr, first: usize, count: usize, join_rate: f64) {
+pub async fn pages(nodes: Vec<SocketAddr>, first: usize, count: usize, join_rate: f64) {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
-            if let Err(e) = run_pages(node, first, count, join_rate).await {
+            if let Err(e) = run_pages(nodes, first, count, join_rate).await {
                 eprintln!("launch-pages: {e}");
                 std::process::exit(1);
             }
@@ -327,7 +478,13 @@ pub async fn pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
         .await;
 }
 
-async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64) -> io::Result<()> {
+async fn run_pages(
+    nodes: Vec<SocketAddr>,
+    first: usize,
+    count: usize,
+    join_rate: f64,
+) -> io::Result<()> {
+    let node = nodes[0];
     // One page in this many holds the long poll (LONG_POLL_EVERY, default
     // 10; 0: none), to see what each transport costs the nodes.
     let every: usize = std::env::var("LONG_POLL_EVERY")
@@ -335,7 +492,7 @@ async fn run_pages(node: SocketAddr, first: usize, count: usize, join_rate: f64)
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let crowd = Rc::new(Crowd {
-        node,
+        nodes,
         pages: (first..first + count)
             .map(|index| {
                 RefCell::new(Page {
@@ -460,6 +617,11 @@ pub struct ClusterLaunch {
     pub offers_in_draw_order: bool,
     pub wrong_pages: usize,
     pub dropped_pages: usize,
+    /// The node killed mid-launch (`--kill-node-after`), when, and the
+    /// pages that carried on on the other nodes.
+    pub killed_node: Option<usize>,
+    pub killed_after_opening_s: Option<f64>,
+    pub moved_pages: usize,
     /// Pages whose checkout came after their offer had lapsed.
     pub checkouts_too_late: usize,
     pub seconds_opening_to_closed: f64,
@@ -486,7 +648,9 @@ impl Worker {
     }
 }
 
-/// CPU seconds every PostgreSQL process has used so far (from /proc).
+/// CPU seconds every PostgreSQL process has used so far (from /proc), with
+/// what the ones that have ended used (their parent's cutime and cstime,
+/// fields 16 and 17): a node killed mid-run takes its backends with it.
 fn postgres_cpu_s() -> f64 {
     let mut ticks = 0u64;
     let Ok(all) = std::fs::read_dir("/proc") else {
@@ -500,7 +664,14 @@ fn postgres_cpu_s() -> f64 {
         if comm.trim() != "postgres" {
             continue;
         }
-        ticks += cpu_ticks(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        ticks += cpu_ticks(&stat);
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += [13, 14]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum::<u64>();
     }
     ticks as f64 / 100.0
 }
@@ -551,6 +722,7 @@ pub async fn cluster_launch(
     copies: u32,
     join_rate: f64,
     load_core: usize,
+    kill_node_after: Option<f64>,
 ) -> io::Result<ClusterLaunch> {
     let database = Database::create(postgres)?;
     add_staff(bins, &database.url).await?;
@@ -577,6 +749,14 @@ pub async fn cluster_launch(
             .args(["launch-pages", "--node", &node.addr.to_string()])
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
             .args(["--join-rate", &(join_rate / nodes as f64).to_string()])
+            // Where its pages go if their node dies: the others, in turn.
+            .arg("--others")
+            .arg(
+                (1..nodes)
+                    .map(|k| running[(n + k) % nodes].addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -671,8 +851,18 @@ pub async fn cluster_launch(
     let mut last = (Instant::now(), commits_before);
     let mut peak = 0.0f64;
     let deadline = Instant::now() + Duration::from_secs(900);
+    let opened = Instant::now();
+    let mut killed = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(after) = kill_node_after {
+            if killed.is_none() && opened.elapsed().as_secs_f64() >= after {
+                let last = running.len() - 1;
+                running[last].kill_now().await;
+                killed = Some((last, opened.elapsed().as_secs_f64()));
+                eprintln!("  node {last} killed (SIGKILL) {:.1} s after the opening (asked: {after:.0} s)", opened.elapsed().as_secs_f64());
+            }
+        }
         let now = commits(&database.url);
         let rate = (now.saturating_sub(last.1)) as f64 / last.0.elapsed().as_secs_f64();
         peak = peak.max(rate);
@@ -696,6 +886,9 @@ pub async fn cluster_launch(
     // The last pages see "closed" (and the nodes go quiet) before the
     // figures are read.
     tokio::time::sleep(Duration::from_secs(5)).await;
+    // A killed node's figures end with it: the rest are the survivors'.
+    let killed_node = killed.map(|(n, _)| n);
+    let dead = killed_node.map(|n| running.remove(n));
     let (cpu, broadcasts) = cpu_per_broadcast(&running, &staff).await?;
     let (mut line_asks, mut line_reads) = (0, 0);
     for node in &running {
@@ -786,7 +979,7 @@ pub async fn cluster_launch(
         .filter_map(|e| e.closed_ms)
         .map(|at| Duration::from_millis((at - last_sale).max(0) as u64))
         .collect();
-    for node in running {
+    for node in running.into_iter().chain(dead) {
         node.stop().await;
     }
     eprintln!("  scripts against people: 10,000 people and 20 scripts of 200 cookies, 100 copies");
@@ -820,6 +1013,9 @@ pub async fn cluster_launch(
         offers_in_draw_order,
         wrong_pages,
         dropped_pages: ends.iter().filter(|e| e.dropped).count(),
+        killed_node,
+        killed_after_opening_s: killed.map(|(_, s)| s),
+        moved_pages: ends.iter().filter(|e| e.moved).count(),
         checkouts_too_late: ends.iter().filter(|e| e.checkout_refused).count(),
         seconds_opening_to_closed,
         scripts_against_people,

@@ -27,7 +27,7 @@ const USAGE: &str = "usage: loadgen suite --out DIR [--repeat N] [--servers live
        loadgen launch [--pages N] [--copies N] [--repeat N] [--core N] [--livecart PATH] [--out DIR]
        loadgen cluster --postgres URL [--out DIR] [--repeat N] [--core N] [--core-b N] [--subscribers N] [--seconds S] [--livecart PATH] [--only TEXT]
                         (nodes on one PostgreSQL: cross-node delivery, reserve/return on 1 and 2 nodes)
-       loadgen cluster-launch --postgres URL [--case all|scripts] [--nodes N] [--pages N] [--copies N] [--join-rate R] [--core N] [--load-core N] [--livecart PATH] [--out DIR]
+       loadgen cluster-launch --postgres URL [--case all|scripts] [--nodes N] [--pages N] [--copies N] [--join-rate R] [--kill-node-after S] [--core N] [--load-core N] [--livecart PATH] [--out DIR]
                         (launch day: N nodes on one PostgreSQL, one page process per node)";
 
 /// One case of the matrix.
@@ -560,19 +560,24 @@ async fn main() {
     if args.first().map(String::as_str) == Some("cluster-launch") {
         return cluster_launch_case(&args[1..]).await;
     }
-    if let ["launch-pages", "--node", node, "--first", first, "--count", count, "--join-rate", rate] =
+    if let ["launch-pages", "--node", node, "--first", first, "--count", count, "--join-rate", rate, "--others", others] =
         args.iter()
             .map(String::as_str)
             .collect::<Vec<_>>()
             .as_slice()
     {
-        let (Ok(node), Ok(first), Ok(count), Ok(rate)) =
-            (node.parse(), first.parse(), count.parse(), rate.parse())
+        // Its own node first, then where its pages go if that one dies.
+        let nodes: Result<Vec<std::net::SocketAddr>, _> = std::iter::once(*node)
+            .chain(others.split(',').filter(|o| !o.is_empty()))
+            .map(str::parse)
+            .collect();
+        let (Ok(nodes), Ok(first), Ok(count), Ok(rate)) =
+            (nodes, first.parse(), count.parse(), rate.parse())
         else {
             eprintln!("launch-pages: bad arguments {args:?}");
             std::process::exit(2);
         };
-        return cluster_launch::pages(node, first, count, rate).await;
+        return cluster_launch::pages(nodes, first, count, rate).await;
     }
     let options = match parse(&args) {
         Ok(o) => o,
@@ -819,8 +824,11 @@ async fn cluster_launch_case(args: &[String]) {
         (6usize, 100_000usize, 1000u32, 1000.0f64, 1usize);
     // `--case scripts`: only the scripts-against-people launch.
     let mut case = String::from("all");
+    // `--kill-node-after S`: the last node is killed S s after the opening.
+    let mut kill_node_after = None;
     each_flag(args, |flag, value| match flag {
         "--postgres" => postgres = Some(value),
+        "--kill-node-after" => kill_node_after = Some(number(flag, &value)),
         "--out" => out = value.into(),
         "--nodes" => nodes = number(flag, &value) as usize,
         "--pages" => pages = number(flag, &value) as usize,
@@ -848,7 +856,14 @@ async fn cluster_launch_case(args: &[String]) {
     }
     eprintln!("==> launch day: {pages} pages over {nodes} nodes, {copies} copies");
     let result = match cluster_launch::cluster_launch(
-        &bins, &postgres, nodes, pages, copies, join_rate, load_core,
+        &bins,
+        &postgres,
+        nodes,
+        pages,
+        copies,
+        join_rate,
+        load_core,
+        kill_node_after,
     )
     .await
     {
@@ -879,6 +894,7 @@ async fn cluster_launch_case(args: &[String]) {
          | sold / oversold | {} / 0 | {} / {} |\n\
          | offers in draw order (from the database) | yes | {} |\n\
          | pages that ended on a wrong state / whose stream dropped | 0 | {} / {} |\n\
+         | node killed mid-launch (SIGKILL): which, s after the opening; its pages that carried on on the others | — | {} |\n\
          | offers that lapsed before the page's checkout reached the node | — | {} |\n\
          | opening → line closed, s | — | {:.1} |\n\
          \n\
@@ -899,6 +915,10 @@ async fn cluster_launch_case(args: &[String]) {
         r.copies, r.sold, r.oversold,
         r.offers_in_draw_order,
         r.wrong_pages, r.dropped_pages,
+        match (r.killed_node, r.killed_after_opening_s) {
+            (Some(n), Some(at)) => format!("node {n}, {at:.0} s; {} pages", r.moved_pages),
+            _ => "none".to_string(),
+        },
         r.checkouts_too_late,
         r.seconds_opening_to_closed,
         r.scripts_against_people.people,

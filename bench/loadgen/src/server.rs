@@ -259,6 +259,12 @@ impl Running {
             .unwrap_or(0)
     }
 
+    /// SIGKILL, as an operator's `kill -9` or the OOM killer: no shutdown.
+    pub async fn kill_now(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
