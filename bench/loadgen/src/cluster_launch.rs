@@ -160,6 +160,15 @@ impl Crowd {
         }
     }
 
+    /// The pause before page `i` connects again: 0.1–1 s, spread over the
+    /// pages (as pages' clients back off), so a node's pages do not all
+    /// arrive at once.
+    async fn back_off(&self, i: usize, failures: u64) {
+        let index = self.pages[i].borrow().end.index;
+        let pause = 100 + pseudo_random(index as u64 * 31 + failures) % 900;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+
     fn parse(&self, text: &str) -> Option<(u64, Option<LineSeen>)> {
         if let Some(known) = self.parsed.borrow().get(text) {
             return *known;
@@ -369,9 +378,8 @@ async fn read_socket(crowd: Rc<Crowd>, i: usize, socket: crate::net::Socket) {
                 break;
             }
         }
+        crowd.back_off(i, failures).await;
         let index = crowd.pages[i].borrow().end.index;
-        let pause = 100 + pseudo_random(index as u64 * 31 + failures) % 900;
-        tokio::time::sleep(Duration::from_millis(pause)).await;
         let cookie = format!("livecart_shopper={}", cookie(index));
         match open_socket_as(crowd.node_of(i), "/api/stock/ws", Some(&cookie)).await {
             Ok(open) => socket = Some(open),
@@ -434,9 +442,7 @@ async fn long_poll(crowd: Rc<Crowd>, i: usize) {
             if failures > 20 {
                 break;
             }
-            let index = crowd.pages[i].borrow().end.index;
-            let pause = 100 + pseudo_random(index as u64 * 31 + failures) % 900;
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            crowd.back_off(i, failures).await;
             match Http::open(crowd.node_of(i)).await {
                 Ok(fresh) => http = fresh,
                 Err(_) => crowd.move_on(i),
