@@ -84,6 +84,9 @@ pub struct PageEnd {
     pub dropped: bool,
     /// Its node was killed and it carried on on another.
     pub moved: bool,
+    /// Times its stream ended and it connected again (to its own node or,
+    /// killed, another): on a node that was not killed this is a fault.
+    pub reconnects: u32,
 }
 
 #[derive(Default)]
@@ -234,7 +237,7 @@ impl Crowd {
         let view = self
             .with_retry(i, |mut http| {
                 let cookie = cookie.clone();
-                async move { line_view(&mut http, &cookie).await }
+                async move { answered(line_view(&mut http, &cookie).await?) }
             })
             .await?;
         let Some(until) = view["you"]["offer_until"].as_i64() else {
@@ -318,7 +321,7 @@ impl Crowd {
                 http = Http::open(on).await.ok();
             }
             let mut view = match http.as_mut() {
-                Some(http) => line_view(http, &cookie).await.ok(),
+                Some(http) => line_view(http, &cookie).await.and_then(answered).ok(),
                 None => None,
             };
             // The connection may have been closed while idle (the node's
@@ -327,7 +330,7 @@ impl Crowd {
             if view.is_none() {
                 http = Http::open(on).await.ok();
                 view = match http.as_mut() {
-                    Some(http) => line_view(http, &cookie).await.ok(),
+                    Some(http) => line_view(http, &cookie).await.and_then(answered).ok(),
                     None => {
                         self.move_on(i);
                         None
@@ -356,6 +359,16 @@ impl Crowd {
     }
 }
 
+/// A line view that is one: a node that answered something else (a 503 while
+/// it was busy, say) is asked again, not taken to mean "no place".
+fn answered(view: serde_json::Value) -> io::Result<serde_json::Value> {
+    if view.is_object() {
+        Ok(view)
+    } else {
+        Err(io::Error::other("the node did not answer with the line"))
+    }
+}
+
 /// A page's WebSocket, from its first socket to the end of the run: when
 /// the socket ends, the page connects again after a moment (spread over a
 /// second, as pages' clients back off); if its node refuses (killed), to
@@ -369,6 +382,7 @@ async fn read_socket(crowd: Rc<Crowd>, i: usize, socket: crate::net::Socket) {
             failures = 0;
             // Whatever it asked on that socket is asked again.
             let mut page = crowd.pages[i].borrow_mut();
+            page.end.reconnects += 1;
             if page.end.place.is_none() {
                 page.asked = false;
             }
@@ -442,10 +456,17 @@ async fn long_poll(crowd: Rc<Crowd>, i: usize) {
             if failures > 20 {
                 break;
             }
+            crowd.pages[i].borrow_mut().end.reconnects += 1;
             crowd.back_off(i, failures).await;
-            match Http::open(crowd.node_of(i)).await {
-                Ok(fresh) => http = fresh,
-                Err(_) => crowd.move_on(i),
+            let fresh = match Http::open(crowd.node_of(i)).await {
+                Ok(fresh) => Ok(fresh),
+                Err(_) => {
+                    crowd.move_on(i);
+                    Http::open(crowd.node_of(i)).await
+                }
+            };
+            if let Ok(fresh) = fresh {
+                http = fresh;
             }
             continue;
         };
@@ -628,6 +649,8 @@ pub struct ClusterLaunch {
     pub killed_node: Option<usize>,
     pub killed_after_opening_s: Option<f64>,
     pub moved_pages: usize,
+    /// Pages on nodes that were not killed whose stream ended and came back.
+    pub reconnected_on_live_nodes: usize,
     /// Pages whose checkout came after their offer had lapsed.
     pub checkouts_too_late: usize,
     pub seconds_opening_to_closed: f64,
@@ -730,6 +753,11 @@ pub async fn cluster_launch(
     load_core: usize,
     kill_node_after: Option<f64>,
 ) -> io::Result<ClusterLaunch> {
+    if kill_node_after.is_some() && nodes < 2 {
+        return Err(io::Error::other(
+            "--kill-node-after needs two nodes at least: the pages need one to go to",
+        ));
+    }
     let database = Database::create(postgres)?;
     add_staff(bins, &database.url).await?;
     let env = [("LIVECART_LINE_OFFER_TTL", "25s")];
@@ -886,6 +914,9 @@ pub async fn cluster_launch(
             ));
         }
     }
+    if kill_node_after.is_some() && killed.is_none() {
+        eprintln!("  the line closed before the node was due to be killed: none was");
+    }
     let seconds_opening_to_closed = (unix_ms() - opens_at) as f64 / 1000.0;
     let postgres_cpu_s = postgres_cpu_s() - pg_cpu_before;
     let postgres_commits = commits(&database.url) - commits_before;
@@ -1022,6 +1053,7 @@ pub async fn cluster_launch(
         killed_node,
         killed_after_opening_s: killed.map(|(_, s)| s),
         moved_pages: ends.iter().filter(|e| e.moved).count(),
+        reconnected_on_live_nodes: ends.iter().filter(|e| e.reconnects > 0 && !e.moved).count(),
         checkouts_too_late: ends.iter().filter(|e| e.checkout_refused).count(),
         seconds_opening_to_closed,
         scripts_against_people,

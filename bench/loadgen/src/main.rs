@@ -893,7 +893,7 @@ async fn cluster_launch_case(args: &[String]) {
          | joins per second (paced at {join_rate:.0}); answered 503 and asked again; joined after the opening | — | {:.0}; {}; {} |\n\
          | sold / oversold | {} / 0 | {} / {} |\n\
          | offers in draw order (from the database) | yes | {} |\n\
-         | pages that ended on a wrong state / whose stream dropped | 0 | {} / {} |\n\
+         | pages that ended on a wrong state / whose stream dropped for good / that lost their stream on a live node and came back | 0 | {} / {} / {} |\n\
          | node killed mid-launch (SIGKILL): which, s after the opening; its pages that carried on on the others | — | {} |\n\
          | offers that lapsed before the page's checkout reached the node | — | {} |\n\
          | opening → line closed, s | — | {:.1} |\n\
@@ -914,7 +914,7 @@ async fn cluster_launch_case(args: &[String]) {
         r.joins_per_s, r.retried_joins, r.joined_after_opening,
         r.copies, r.sold, r.oversold,
         r.offers_in_draw_order,
-        r.wrong_pages, r.dropped_pages,
+        r.wrong_pages, r.dropped_pages, r.reconnected_on_live_nodes,
         match (r.killed_node, r.killed_after_opening_s) {
             (Some(n), Some(at)) => format!("node {n}, {at:.0} s; {} pages", r.moved_pages),
             _ => "none".to_string(),
