@@ -65,8 +65,9 @@ if [ "${1:-}" = "--changed-since" ]; then
   log="$(mktemp)"
   set +e
   # The run's output is kept: when the cap stops it mid-module, that module's
-  # summary is never written, and its console lines are all there is.
-  timeout "${MUTANTS_TIME_CAP:-25m}" "$0" "${touched[*]}" --in-diff "$diff" 2>&1 | tee "$log"
+  # summary is never written, and its console lines are all there is
+  # (uncoloured, so a MISSED line starts with the word whatever the terminal).
+  NO_COLOR=1 timeout "${MUTANTS_TIME_CAP:-25m}" "$0" "${touched[*]}" --in-diff "$diff" 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   set -e
   rm -f "$diff"
