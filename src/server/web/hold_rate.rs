@@ -108,4 +108,53 @@ mod tests {
         assert!(!rate.admit(a, now + Duration::from_secs(12)));
         assert!(HoldRate::new(0).admit(a, now), "0 is off");
     }
+
+    fn address(i: usize) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32))
+    }
+
+    fn tracked(rate: &HoldRate) -> usize {
+        rate.buckets.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_table_that_is_not_full_keeps_every_bucket() {
+        // A sweep on every new address is what an attacker would want.
+        let rate = HoldRate::new(6);
+        let now = Instant::now();
+        for i in 0..10 {
+            assert!(rate.admit(address(i), now));
+        }
+        let later = now + Duration::from_secs(60);
+        assert!(rate.admit(address(10), later));
+        assert_eq!(
+            tracked(&rate),
+            11,
+            "refilled buckets stay until the table is full"
+        );
+    }
+
+    #[test]
+    fn a_full_table_forgets_refilled_buckets_and_keeps_spent_ones() {
+        let rate = HoldRate::new(6);
+        let now = Instant::now();
+        for i in 0..TRACKED - 1 {
+            assert!(rate.admit(address(i), now));
+        }
+        // A minute on, those have refilled; one address spends its burst.
+        let later = now + Duration::from_secs(60);
+        let busy: IpAddr = "203.0.113.5".parse().unwrap();
+        for _ in 0..6 {
+            assert!(rate.admit(busy, later));
+        }
+        assert_eq!(tracked(&rate), TRACKED);
+        // A newcomer finds the table full: the refilled are forgotten, the
+        // spent bucket is kept, so its owner is still refused.
+        assert!(rate.admit("198.51.100.7".parse().unwrap(), later));
+        assert_eq!(tracked(&rate), 2);
+        assert!(
+            !rate.admit(busy, later),
+            "a spent bucket survives the sweep"
+        );
+    }
 }
