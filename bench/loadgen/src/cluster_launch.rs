@@ -47,7 +47,10 @@ use crate::cases::{latency, Latency, FEATURED_BOOK};
 use crate::cluster::{query, Database};
 use crate::launch::{join_line, line_view, pseudo_random, unix_ms};
 use crate::net::{open_socket_as, Http};
-use crate::server::{add_staff, cpu_ticks, post_staff_form, staff_cookie, Binaries, Running};
+use crate::server::{
+    add_staff, cpu_ticks, ended_children_cpu_ticks, post_staff_form, staff_cookie, Binaries,
+    Running,
+};
 
 /// How long an offer is held in this case: longer than the slowest buyer
 /// (20 s), so only the one in ten who walks away lets it lapse.
@@ -694,13 +697,7 @@ fn postgres_cpu_s() -> f64 {
             continue;
         }
         let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        ticks += cpu_ticks(&stat);
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        ticks += [13, 14]
-            .iter()
-            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-            .sum::<u64>();
+        ticks += cpu_ticks(&stat) + ended_children_cpu_ticks(&stat);
     }
     ticks as f64 / 100.0
 }

@@ -266,8 +266,7 @@ impl Running {
     }
 
     pub async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
+        self.kill_now().await;
     }
 }
 
@@ -291,12 +290,22 @@ pub async fn post_staff_form(
 
 /// User + system time in a /proc/PID/stat line, in 10 ms ticks.
 pub fn cpu_ticks(stat: &str) -> u64 {
-    // Fields after the command name (which may hold spaces) start at ")";
     // utime and stime are fields 14 and 15, here 11 and 12 (0-based).
+    stat_fields_sum(stat, &[11, 12])
+}
+
+/// CPU ticks a process's ended (waited-for) children used: cutime and
+/// cstime, fields 16 and 17 of `/proc/PID/stat`.
+pub fn ended_children_cpu_ticks(stat: &str) -> u64 {
+    stat_fields_sum(stat, &[13, 14])
+}
+
+/// The sum of `/proc/PID/stat` fields, counted 0-based after the command
+/// name (which may hold spaces, so the count starts at its ")").
+fn stat_fields_sum(stat: &str, at: &[usize]) -> u64 {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    [11, 12]
-        .iter()
+    at.iter()
         .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
         .sum()
 }
